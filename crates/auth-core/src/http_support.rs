@@ -1,0 +1,211 @@
+//! Framework-free HTTP helpers that both adapters share, so they behave byte for byte the same:
+//! JSON body parsing, credential extraction, the refresh cookie and the cross-origin check.
+
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, ORIGIN};
+use serde::de::DeserializeOwned;
+
+use crate::{AuthError, FieldError, TokenRejection};
+
+/// The value of `Cache-Control` on every response that carries a token.
+pub const NO_STORE: &str = "no-store";
+
+/// Parses a JSON request body. A missing or non-JSON `Content-Type` is a 415, malformed JSON or a
+/// missing/mistyped field a 400 naming the problem; never a 500.
+pub fn parse_json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, AuthError> {
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(AuthError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let message = match e.classify() {
+            serde_json::error::Category::Data => e.to_string(),
+            _ => "the request body is not valid JSON".to_owned(),
+        };
+        AuthError::InvalidInput(vec![FieldError::new("body", message)])
+    })
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+///
+/// `None` when there is no `Authorization` header or it uses another scheme; an `Authorization:
+/// Bearer` header that is empty or not visible ASCII is an invalid token.
+pub fn bearer_token(headers: &HeaderMap) -> Option<Result<&str, AuthError>> {
+    let value = headers.get(AUTHORIZATION)?;
+    let Ok(value) = value.to_str() else {
+        return Some(Err(AuthError::InvalidToken(TokenRejection::Malformed)));
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim();
+    if token.is_empty() || token.contains(' ') {
+        return Some(Err(AuthError::InvalidToken(TokenRejection::Malformed)));
+    }
+    Some(Ok(token))
+}
+
+/// The value of the cookie called `name`, if the request carries it.
+pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+        .filter(|v| !v.is_empty())
+}
+
+/// How the web flow's refresh-token cookie is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshCookie {
+    /// Cookie name (default `portcullis_refresh`, `__Host-` is impossible because of `Path`).
+    pub name: String,
+    /// `Path`: the web flow's prefix, so the cookie is sent only to refresh and sign-out.
+    pub path: String,
+    /// `Max-Age` in seconds: the refresh token's lifetime.
+    pub max_age_seconds: i64,
+    /// Adds `Secure`. Only the explicit `insecure_cookies` development switch turns it off.
+    pub secure: bool,
+}
+
+impl RefreshCookie {
+    /// A secure cookie scoped to `path`.
+    pub fn new(path: impl Into<String>, max_age_seconds: i64) -> Self {
+        Self { name: "portcullis_refresh".to_owned(), path: path.into(), max_age_seconds, secure: true }
+    }
+
+    /// Development only: drops `Secure` so the cookie works over plain HTTP.
+    pub fn insecure_cookies(mut self, insecure: bool) -> Self {
+        self.secure = !insecure;
+        self
+    }
+
+    fn attributes(&self, max_age: i64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("Path={}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}", self.path)
+    }
+
+    /// The `Set-Cookie` value that stores `token`.
+    pub fn set(&self, token: &str) -> String {
+        format!("{}={token}; {}", self.name, self.attributes(self.max_age_seconds))
+    }
+
+    /// The `Set-Cookie` value that deletes the cookie.
+    pub fn clear(&self) -> String {
+        format!("{}=; {}", self.name, self.attributes(0))
+    }
+
+    /// The cookie's value in a request.
+    pub fn read<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        cookie_value(headers, &self.name)
+    }
+}
+
+/// Whether a cookie-authenticated request may proceed: it may when it has no `Origin` header
+/// (not a browser cross-site request), when the `Origin` is the request's own host, or when it is
+/// one of `allowed_origins`. Otherwise it is a cross-origin request and gets a 403.
+pub fn check_origin(headers: &HeaderMap, allowed_origins: &[String]) -> Result<(), AuthError> {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let Ok(origin) = origin.to_str() else {
+        return Err(AuthError::CrossOrigin);
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed_origins.iter().any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return Ok(());
+    }
+    let origin_host = origin.split_once("://").map(|(_, host)| host);
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        _ => Err(AuthError::CrossOrigin),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert!(bearer_token(&headers(&[])).is_none());
+        assert!(bearer_token(&headers(&[("authorization", "Basic abc")])).is_none());
+        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer abc")])).unwrap().unwrap(), "abc");
+        assert_eq!(bearer_token(&headers(&[("authorization", "bearer abc")])).unwrap().unwrap(), "abc");
+        assert!(bearer_token(&headers(&[("authorization", "Bearer ")])).unwrap().is_err());
+        assert!(bearer_token(&headers(&[("authorization", "Bearer")])).unwrap().is_err());
+    }
+
+    #[test]
+    fn cookies() {
+        let h = headers(&[("cookie", "a=1; portcullis_refresh=tok; b=2")]);
+        let cookie = RefreshCookie::new("/api/auth/web", 60);
+        assert_eq!(cookie.read(&h), Some("tok"));
+        assert_eq!(
+            cookie.set("tok"),
+            "portcullis_refresh=tok; Path=/api/auth/web; Max-Age=60; HttpOnly; SameSite=Strict; Secure"
+        );
+        assert!(
+            cookie.clone().insecure_cookies(true).clear().ends_with("Max-Age=0; HttpOnly; SameSite=Strict")
+        );
+    }
+
+    #[test]
+    fn origin_rules() {
+        let allowed = vec!["https://app.example.com".to_owned()];
+        assert!(check_origin(&headers(&[]), &allowed).is_ok());
+        assert!(check_origin(&headers(&[("origin", "https://app.example.com")]), &allowed).is_ok());
+        assert!(
+            check_origin(
+                &headers(&[("origin", "http://127.0.0.1:8000"), ("host", "127.0.0.1:8000")]),
+                &allowed
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            check_origin(&headers(&[("origin", "https://evil.example"), ("host", "api")]), &allowed),
+            Err(AuthError::CrossOrigin)
+        ));
+        assert!(check_origin(&headers(&[("origin", "null")]), &allowed).is_err());
+    }
+
+    #[test]
+    fn json_bodies() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            username: String,
+        }
+        let json = headers(&[("content-type", "application/json; charset=utf-8")]);
+        assert!(parse_json_body::<Body>(&json, br#"{"username":"a"}"#).is_ok());
+        assert!(matches!(parse_json_body::<Body>(&json, b"{"), Err(AuthError::InvalidInput(_))));
+        assert!(matches!(parse_json_body::<Body>(&json, b"{}"), Err(AuthError::InvalidInput(_))));
+        assert!(matches!(
+            parse_json_body::<Body>(&headers(&[]), br#"{"username":"a"}"#),
+            Err(AuthError::UnsupportedMediaType)
+        ));
+    }
+}

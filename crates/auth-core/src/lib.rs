@@ -1,0 +1,69 @@
+//! # auth-core
+//!
+//! The framework-free heart of Portcullis. Depend on this crate when you write a store, a credential
+//! kind or a framework adapter; applications normally depend on the `portcullis` facade instead.
+//!
+//! It holds only traits and plain types:
+//!
+//! - [`AuthUser`] and [`UserStore`]: what an application implements for its own user type and table
+//!   (the [`User`] type and [`MemoryUserStore`] are a ready-made pair).
+//! - [`PasswordHasher`]: argon2id on the blocking pool behind a concurrency cap, with rehash-on-login
+//!   and a dummy hash for unknown users.
+//! - [`Principal`]: the one authenticated identity every credential kind produces.
+//! - [`Authenticator`] over [`http::request::Parts`], and [`FirstPresented`]: the first presented
+//!   credential decides.
+//! - [`Clock`] ([`SystemClock`], [`ManualClock`]) and [`AuthError`], whose HTTP mapping
+//!   ([`AuthError::status`], [`ErrorBody`]) both adapters share.
+//!
+//! No axum, poem, sea-orm or jsonwebtoken type appears in this crate's public API.
+//!
+//! ## Features
+//!
+//! | feature   | default | what it adds |
+//! |-----------|---------|--------------|
+//! | `testing` | no      | [`testing`]: the user-store conformance suite every store implementation runs |
+//!
+//! ## Example
+//!
+//! ```
+//! use auth_core::{MemoryUserStore, NewUser, PasswordHasher, PasswordHasherConfig, UserStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), auth_core::AuthError> {
+//! let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests())?;
+//! let store = MemoryUserStore::new();
+//! let hash = hasher.hash("correct horse battery staple").await?;
+//! store.create_user(NewUser::new("alice", Some("alice@example.com".into()), hash)).await?;
+//!
+//! let user = store.find_by_login("ALICE").await?.expect("case-insensitive lookup");
+//! let check = hasher.verify("correct horse battery staple", user.password_hash.as_deref()).await?;
+//! assert!(check.is_valid());
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod authenticator;
+mod clock;
+mod error;
+pub mod http_support;
+mod memory;
+mod password;
+mod principal;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod user;
+
+pub use authenticator::{Authenticator, FirstPresented, SharedAuthenticator};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::{AuthError, BoxError, ErrorBody, FieldError, TokenRejection};
+pub use memory::MemoryUserStore;
+pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig};
+pub use principal::{CredentialMethod, Principal};
+pub use user::{
+    AuthUser, CreateUserError, NewUser, User, UserId, UserState, UserStateCache, UserStore,
+    credential_fingerprint,
+};
+
+pub use async_trait::async_trait;

@@ -1,0 +1,290 @@
+//! The password-hashing paved road: argon2id off the async executor.
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::AuthError;
+
+/// Parameters of the [`PasswordHasher`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PasswordHasherConfig {
+    /// Memory cost in KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    /// Iterations (OWASP: 2).
+    pub iterations: u32,
+    /// Lanes (OWASP: 1).
+    pub parallelism: u32,
+    /// How many hashes may run at once; further requests wait. Default: the CPU count.
+    pub max_concurrency: usize,
+    /// Longest password accepted, in bytes (default 1024): longer ones are refused without hashing.
+    pub max_password_bytes: usize,
+}
+
+impl Default for PasswordHasherConfig {
+    /// argon2id with OWASP's parameters: m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            max_password_bytes: 1024,
+        }
+    }
+}
+
+impl PasswordHasherConfig {
+    /// Cheap parameters (m=64 KiB, t=1) for tests only: never use them for real passwords.
+    pub fn insecure_fast_for_tests() -> Self {
+        Self { memory_kib: 64, iterations: 1, ..Self::default() }
+    }
+
+    /// Sets the memory cost in KiB.
+    pub fn memory_kib(mut self, kib: u32) -> Self {
+        self.memory_kib = kib;
+        self
+    }
+
+    /// Sets the number of iterations.
+    pub fn iterations(mut self, iterations: u32) -> Self {
+        self.iterations = iterations;
+        self
+    }
+
+    /// Sets the parallelism.
+    pub fn parallelism(mut self, lanes: u32) -> Self {
+        self.parallelism = lanes;
+        self
+    }
+
+    /// Sets the concurrency cap.
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n.max(1);
+        self
+    }
+}
+
+/// The outcome of a password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCheck {
+    valid: bool,
+    needs_rehash: bool,
+}
+
+impl PasswordCheck {
+    /// Whether the password matched.
+    pub fn is_valid(&self) -> bool {
+        self.valid
+    }
+
+    /// Whether the password matched and the stored hash uses other parameters than the configured
+    /// ones: store a fresh hash.
+    pub fn needs_rehash(&self) -> bool {
+        self.valid && self.needs_rehash
+    }
+
+    const INVALID: Self = Self { valid: false, needs_rehash: false };
+}
+
+/// Hashes and verifies passwords with argon2id on tokio's blocking pool, at most
+/// `max_concurrency` at a time, so a sign-in flood never stalls other requests.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    max_password_bytes: usize,
+    permits: Arc<Semaphore>,
+    dummy_hash: OnceCell<String>,
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("m_cost", &self.inner.params.m_cost())
+            .field("t_cost", &self.inner.params.t_cost())
+            .field("p_cost", &self.inner.params.p_cost())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with the given parameters; invalid argon2 parameters are an input error.
+    pub fn new(config: PasswordHasherConfig) -> Result<Self, AuthError> {
+        let params = Params::new(config.memory_kib, config.iterations, config.parallelism, None)
+            .map_err(|e| AuthError::invalid_field("password_hasher", e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                params,
+                max_password_bytes: config.max_password_bytes,
+                permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+                dummy_hash: OnceCell::new(),
+            }),
+        })
+    }
+
+    fn argon2(params: Params) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// The longest password accepted, in bytes.
+    pub fn max_password_bytes(&self) -> usize {
+        self.inner.max_password_bytes
+    }
+
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let permit = Arc::clone(&self.inner.permits).acquire_owned().await.map_err(AuthError::backend)?;
+        tokio::task::spawn_blocking(move || {
+            let result = job();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(AuthError::backend)
+    }
+
+    /// Hashes a password into a PHC string. Passwords longer than the maximum are refused.
+    pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
+        if password.len() > self.inner.max_password_bytes {
+            return Err(AuthError::invalid_field(
+                "password",
+                format!("must be at most {} bytes long", self.inner.max_password_bytes),
+            ));
+        }
+        let password = password.to_owned();
+        let params = self.inner.params.clone();
+        self.run_blocking(move || {
+            Self::argon2(params)
+                .hash_password(password.as_bytes())
+                .map(|hash| hash.to_string())
+                .map_err(|e| AuthError::backend(std::io::Error::other(e.to_string())))
+        })
+        .await?
+    }
+
+    async fn dummy_hash(&self) -> Result<String, AuthError> {
+        let hash = self
+            .inner
+            .dummy_hash
+            .get_or_try_init(|| async {
+                let mut random = [0u8; 24];
+                rand::fill(&mut random);
+                self.hash(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, random)).await
+            })
+            .await?;
+        Ok(hash.clone())
+    }
+
+    /// Verifies a password against a stored hash. With `None` (unknown user, or no password set),
+    /// verifies against a dummy hash so that the answer takes the same time, and is always invalid.
+    /// The password is checked exactly as received.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<PasswordCheck, AuthError> {
+        if password.len() > self.inner.max_password_bytes {
+            return Ok(PasswordCheck::INVALID);
+        }
+        let (stored, real) = match stored {
+            Some(hash) => (hash.to_owned(), true),
+            None => (self.dummy_hash().await?, false),
+        };
+        let password = password.to_owned();
+        let params = self.inner.params.clone();
+        let check = self
+            .run_blocking(move || {
+                let Ok(parsed) = PasswordHash::new(&stored) else {
+                    tracing::warn!("stored password hash is not a PHC string; refusing");
+                    return PasswordCheck::INVALID;
+                };
+                let valid =
+                    Self::argon2(params.clone()).verify_password(password.as_bytes(), &parsed).is_ok();
+                PasswordCheck { valid, needs_rehash: valid && !Self::matches_params(&parsed, &params) }
+            })
+            .await?;
+        Ok(if real { check } else { PasswordCheck::INVALID })
+    }
+
+    fn matches_params(hash: &PasswordHash, params: &Params) -> bool {
+        if hash.algorithm != argon2::ARGON2ID_IDENT {
+            return false;
+        }
+        if hash.version != Some(Version::V0x13.into()) {
+            return false;
+        }
+        match Params::try_from(hash) {
+            Ok(stored) => {
+                stored.m_cost() == params.m_cost()
+                    && stored.t_cost() == params.t_cost()
+                    && stored.p_cost() == params.p_cost()
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> PasswordHasher {
+        PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let hasher = fast();
+        let hash = hasher.hash("s3cret pass").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(hasher.verify("s3cret pass", Some(&hash)).await.unwrap().is_valid());
+        assert!(!hasher.verify("s3cret pass ", Some(&hash)).await.unwrap().is_valid());
+        assert!(!hasher.verify("S3cret pass", Some(&hash)).await.unwrap().is_valid());
+        assert!(!hasher.verify("s3cret pass", Some(&hash)).await.unwrap().needs_rehash());
+    }
+
+    #[tokio::test]
+    async fn default_is_owasp_argon2id() {
+        let hasher = PasswordHasher::new(PasswordHasherConfig::default()).unwrap();
+        let hash = hasher.hash("x").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    }
+
+    #[tokio::test]
+    async fn rehash_when_parameters_change() {
+        let old = fast();
+        let hash = old.hash("pw").await.unwrap();
+        let new = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests().iterations(2)).unwrap();
+        let check = new.verify("pw", Some(&hash)).await.unwrap();
+        assert!(check.is_valid());
+        assert!(check.needs_rehash());
+        let wrong = new.verify("nope", Some(&hash)).await.unwrap();
+        assert!(!wrong.needs_rehash(), "never rehash on a failed check");
+    }
+
+    #[tokio::test]
+    async fn unknown_user_is_invalid_even_with_dummy() {
+        let hasher = fast();
+        assert!(!hasher.verify("anything", None).await.unwrap().is_valid());
+    }
+
+    #[tokio::test]
+    async fn too_long_passwords_are_refused() {
+        let hasher = fast();
+        let long = "x".repeat(1025);
+        assert!(matches!(hasher.hash(&long).await, Err(AuthError::InvalidInput(_))));
+        let hash = hasher.hash("short").await.unwrap();
+        assert!(!hasher.verify(&long, Some(&hash)).await.unwrap().is_valid());
+    }
+
+    #[tokio::test]
+    async fn garbage_hash_is_invalid_not_error() {
+        let hasher = fast();
+        assert!(!hasher.verify("pw", Some("plaintext")).await.unwrap().is_valid());
+    }
+}

@@ -1,0 +1,81 @@
+//! The authenticated identity.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::UserId;
+
+/// How a request was authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CredentialMethod {
+    /// A JWT access token (`Authorization: Bearer`).
+    Jwt,
+    /// An opaque token.
+    OpaqueToken,
+    /// An API key.
+    ApiKey,
+    /// A server-side cookie session.
+    Session,
+}
+
+/// The one authenticated identity every credential kind produces. Handlers receive it through the
+/// adapters' extractors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Principal {
+    /// The authenticated user.
+    pub user_id: UserId,
+    /// The kind of credential that authenticated the request.
+    pub method: CredentialMethod,
+    /// The grant (token family) or session this credential belongs to, if any.
+    pub grant_id: Option<String>,
+    /// The id of the credential itself (a JWT's `jti`), if any.
+    pub credential_id: Option<String>,
+    /// Scopes granted to the credential.
+    pub scopes: Vec<String>,
+    /// Authentication methods used at sign-in (`amr`, RFC 8176), e.g. `["pwd"]`.
+    pub amr: Vec<String>,
+    /// When the user authenticated (`auth_time`).
+    pub auth_time: Option<DateTime<Utc>>,
+    /// When the credential expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Further claims carried by the credential (custom claims, roles, ...).
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Principal {
+    /// A principal for `user_id`, authenticated by `method`, with nothing else known.
+    pub fn new(user_id: UserId, method: CredentialMethod) -> Self {
+        Self {
+            user_id,
+            method,
+            grant_id: None,
+            credential_id: None,
+            scopes: Vec::new(),
+            amr: Vec::new(),
+            auth_time: None,
+            expires_at: None,
+            claims: serde_json::Map::new(),
+        }
+    }
+
+    /// Whether the credential carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// A further claim by name.
+    pub fn claim(&self, name: &str) -> Option<&serde_json::Value> {
+        self.claims.get(name)
+    }
+
+    /// Whether the `roles` claim contains `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.claims
+            .get("roles")
+            .and_then(|r| r.as_array())
+            .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(role)))
+    }
+}

@@ -1,0 +1,117 @@
+//! The user-store conformance suite: every [`UserStore`] implementation (in-memory, SQLite,
+//! PostgreSQL, or your own) runs the same behavioural checks.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! auth_core::testing::user_store_conformance(&auth_core::MemoryUserStore::new()).await;
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::{AuthUser, CreateUserError, NewUser, UserId, UserStore};
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Runs every check against `store`. Panics with a description of the first failure. The store may
+/// hold other data: every check uses fresh, unique usernames.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub async fn user_store_conformance<S: UserStore>(store: &S) {
+    let name = unique("Alice");
+    let email = format!("{}@Example.com", name);
+    let created = store
+        .create_user(
+            NewUser::new(name.clone(), Some(email.clone()), "$argon2id$fake".into())
+                .roles(vec!["editor".into()]),
+        )
+        .await
+        .expect("create_user");
+    assert_eq!(created.username(), name);
+    assert_eq!(created.email(), Some(email.as_str()));
+    assert!(created.is_active(), "new users are active");
+    assert!(!created.is_staff());
+    assert_eq!(created.roles(), vec!["editor".to_owned()]);
+    assert_eq!(created.password_hash(), Some("$argon2id$fake"));
+
+    // Lookups: by id, by username and by email, case-insensitively.
+    let id = created.id();
+    assert_eq!(store.find_by_id(&id).await.unwrap().unwrap().username(), name);
+    assert!(store.find_by_id(&UserId::new("no-such-id")).await.unwrap().is_none());
+    assert_eq!(store.find_by_login(&name.to_uppercase()).await.unwrap().unwrap().id(), id);
+    assert_eq!(store.find_by_login(&email.to_lowercase()).await.unwrap().unwrap().id(), id);
+    assert!(store.find_by_login(&unique("nobody")).await.unwrap().is_none());
+
+    // Uniqueness, case-insensitive.
+    let dup = store.create_user(NewUser::new(name.to_lowercase(), None, "h".into())).await;
+    assert!(matches!(dup, Err(CreateUserError::UsernameTaken)), "duplicate username: {dup:?}");
+    let dup = store.create_user(NewUser::new(unique("bob"), Some(email.to_uppercase()), "h".into())).await;
+    assert!(matches!(dup, Err(CreateUserError::EmailTaken)), "duplicate email: {dup:?}");
+
+    // Users without email do not collide with each other.
+    store.create_user(NewUser::new(unique("noemail"), None, "h".into())).await.unwrap();
+    store.create_user(NewUser::new(unique("noemail"), None, "h".into())).await.unwrap();
+
+    // Password changes change the credential fingerprint.
+    let before = created.credential_fingerprint();
+    store.set_password_hash(&id, "$argon2id$other").await.unwrap();
+    let after = store.find_by_id(&id).await.unwrap().unwrap();
+    assert_eq!(after.password_hash(), Some("$argon2id$other"));
+    assert_ne!(after.credential_fingerprint(), before);
+
+    // Last login.
+    let at = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+    store.record_login(&id, at).await.unwrap();
+    assert_eq!(store.find_by_id(&id).await.unwrap().unwrap().last_login(), Some(at));
+
+    // Deactivation.
+    assert!(store.set_active(&id, false).await.unwrap());
+    assert!(!store.find_by_id(&id).await.unwrap().unwrap().is_active());
+    assert!(store.set_active(&id, true).await.unwrap());
+    assert!(store.find_by_id(&id).await.unwrap().unwrap().is_active());
+    assert!(!store.set_active(&UserId::new("no-such-id"), false).await.unwrap());
+
+    // Staff flags survive the round trip.
+    let staff = store
+        .create_user(NewUser::new(unique("staff"), None, "h".into()).staff(true).superuser(true))
+        .await
+        .unwrap();
+    let staff = store.find_by_id(&staff.id()).await.unwrap().unwrap();
+    assert!(staff.is_staff() && staff.is_superuser());
+}
+
+/// Creates the same username from `n` concurrent tasks: exactly one succeeds, the rest are
+/// [`CreateUserError::UsernameTaken`].
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub async fn concurrent_create_conformance<S: UserStore>(store: Arc<S>, n: usize) {
+    let name = unique("race");
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let store = Arc::clone(&store);
+        let name = if i % 2 == 0 { name.clone() } else { name.to_uppercase() };
+        tasks
+            .push(tokio::spawn(async move { store.create_user(NewUser::new(name, None, "h".into())).await }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(CreateUserError::UsernameTaken) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one concurrent create succeeds");
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn memory_store_conforms() {
+        let store = crate::MemoryUserStore::new();
+        super::user_store_conformance(&store).await;
+        super::concurrent_create_conformance(std::sync::Arc::new(store), 16).await;
+    }
+}

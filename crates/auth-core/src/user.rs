@@ -1,0 +1,388 @@
+//! Users and user stores: the extension points an application implements.
+
+use std::collections::HashMap;
+use std::fmt::{self, Debug};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{AuthError, BoxError, SharedClock};
+
+/// A user's stable identifier, as it appears in a token's `sub` claim.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// Wraps an identifier (a UUID, a database integer rendered as text, ...).
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The identifier as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A fingerprint of a password hash: it changes whenever the password changes, and reveals nothing
+/// about the password. Tokens carry it, so a password change invalidates them.
+pub fn credential_fingerprint(password_hash: Option<&str>) -> String {
+    let digest = Sha256::digest(password_hash.unwrap_or("").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
+/// What Portcullis needs to know about an application's user type.
+///
+/// Implement it for your own user struct (see `examples/`), or use [`User`].
+pub trait AuthUser: Clone + Debug + Send + Sync + 'static {
+    /// The stable identifier.
+    fn id(&self) -> UserId;
+    /// The username used to sign in.
+    fn username(&self) -> &str;
+    /// The email address, if any (also accepted to sign in).
+    fn email(&self) -> Option<&str>;
+    /// Whether the account may sign in. Inactive users' tokens stop working.
+    fn is_active(&self) -> bool;
+    /// The stored password hash (PHC string); `None` for accounts without a password.
+    fn password_hash(&self) -> Option<&str>;
+    /// Staff flag (may use admin routes).
+    fn is_staff(&self) -> bool {
+        false
+    }
+    /// Superuser flag (has every permission).
+    fn is_superuser(&self) -> bool {
+        false
+    }
+    /// Role names.
+    fn roles(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// When the user last signed in.
+    fn last_login(&self) -> Option<DateTime<Utc>> {
+        None
+    }
+    /// Changes whenever the password changes; see [`credential_fingerprint`].
+    fn credential_fingerprint(&self) -> String {
+        credential_fingerprint(self.password_hash())
+    }
+    /// A named attribute, for mapping user attributes into token claims. The default knows
+    /// `id`, `username`, `email`, `is_active`, `is_staff`, `is_superuser` and `roles`.
+    fn attribute(&self, name: &str) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match name {
+            "id" => Some(Value::String(self.id().to_string())),
+            "username" => Some(Value::String(self.username().to_owned())),
+            "email" => self.email().map(|e| Value::String(e.to_owned())),
+            "is_active" => Some(Value::Bool(self.is_active())),
+            "is_staff" => Some(Value::Bool(self.is_staff())),
+            "is_superuser" => Some(Value::Bool(self.is_superuser())),
+            "roles" => Some(Value::from(self.roles())),
+            _ => None,
+        }
+    }
+    /// The public profile returned by `GET /api/auth/me`. Never contains the password hash.
+    fn profile(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id().to_string(),
+            "username": self.username(),
+            "email": self.email(),
+            "is_active": self.is_active(),
+            "is_staff": self.is_staff(),
+            "is_superuser": self.is_superuser(),
+            "roles": self.roles(),
+            "last_login": self.last_login(),
+        })
+    }
+}
+
+/// The fields of a user to create.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewUser {
+    /// Username (unique, case-insensitive).
+    pub username: String,
+    /// Email (unique when present, case-insensitive).
+    pub email: Option<String>,
+    /// PHC password hash; `None` for an account that cannot sign in with a password.
+    pub password_hash: Option<String>,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Role names.
+    pub roles: Vec<String>,
+}
+
+impl NewUser {
+    /// A regular, active user.
+    pub fn new(username: impl Into<String>, email: Option<String>, password_hash: String) -> Self {
+        Self {
+            username: username.into(),
+            email,
+            password_hash: Some(password_hash),
+            is_staff: false,
+            is_superuser: false,
+            roles: Vec::new(),
+        }
+    }
+
+    /// Sets the staff flag.
+    pub fn staff(mut self, is_staff: bool) -> Self {
+        self.is_staff = is_staff;
+        self
+    }
+
+    /// Sets the superuser flag.
+    pub fn superuser(mut self, is_superuser: bool) -> Self {
+        self.is_superuser = is_superuser;
+        self
+    }
+
+    /// Sets the roles.
+    pub fn roles(mut self, roles: Vec<String>) -> Self {
+        self.roles = roles;
+        self
+    }
+}
+
+impl Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field("is_staff", &self.is_staff)
+            .field("is_superuser", &self.is_superuser)
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateUserError {
+    /// Another user has this username (case-insensitively).
+    #[error("a user with that username already exists")]
+    UsernameTaken,
+    /// Another user has this email (case-insensitively).
+    #[error("a user with that email already exists")]
+    EmailTaken,
+    /// The store failed.
+    #[error("user store failure")]
+    Backend(#[source] BoxError),
+}
+
+impl From<CreateUserError> for AuthError {
+    fn from(error: CreateUserError) -> Self {
+        match error {
+            CreateUserError::UsernameTaken => {
+                AuthError::Conflict(vec![crate::FieldError::new("username", error.to_string())])
+            }
+            CreateUserError::EmailTaken => {
+                AuthError::Conflict(vec![crate::FieldError::new("email", error.to_string())])
+            }
+            CreateUserError::Backend(e) => AuthError::Backend(e),
+        }
+    }
+}
+
+/// Storage of users. Implement it over your own table to plug in your own user type.
+///
+/// "Not found" is `Ok(None)`; `Err` is for infrastructure failures only.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// The user type this store returns.
+    type User: AuthUser;
+
+    /// Finds a user by id.
+    async fn find_by_id(&self, id: &UserId) -> Result<Option<Self::User>, AuthError>;
+
+    /// Finds a user by username or email, case-insensitively (a username match wins).
+    async fn find_by_login(&self, login: &str) -> Result<Option<Self::User>, AuthError>;
+
+    /// Creates a user; a taken username or email is a [`CreateUserError`], atomically checked.
+    async fn create_user(&self, user: NewUser) -> Result<Self::User, CreateUserError>;
+
+    /// Replaces the password hash (a new password, or a rehash with new parameters).
+    async fn set_password_hash(&self, id: &UserId, password_hash: &str) -> Result<(), AuthError>;
+
+    /// Records a successful sign-in.
+    async fn record_login(&self, id: &UserId, at: DateTime<Utc>) -> Result<(), AuthError>;
+
+    /// Activates or deactivates a user. Returns `false` when there is no such user.
+    async fn set_active(&self, id: &UserId, active: bool) -> Result<bool, AuthError>;
+}
+
+/// The part of a user's state that decides whether their tokens still work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    /// Whether the user is active.
+    pub is_active: bool,
+    /// The user's current [`credential_fingerprint`].
+    pub fingerprint: String,
+}
+
+/// A short-lived cache of [`UserState`] so that verifying an access token does not read the user
+/// table on every request.
+///
+/// Changes made through this process ([`UserStateCache::invalidate`]) take effect at once; changes
+/// made by another process (the admin CLI, another server) within `ttl`.
+#[derive(Debug)]
+pub struct UserStateCache {
+    ttl: Duration,
+    clock: SharedClock,
+    capacity: usize,
+    entries: Mutex<HashMap<UserId, (UserState, DateTime<Utc>)>>,
+}
+
+impl UserStateCache {
+    /// A cache whose entries live for `ttl`.
+    pub fn new(ttl: Duration, clock: SharedClock) -> Self {
+        Self { ttl, clock, capacity: 100_000, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// The user's state, from the cache or else from the store. `None` when the user is gone.
+    pub async fn get<S: UserStore + ?Sized>(
+        &self,
+        store: &S,
+        id: &UserId,
+    ) -> Result<Option<UserState>, AuthError> {
+        let now = self.clock.now();
+        {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((state, fetched)) = entries.get(id) {
+                if now - *fetched < self.ttl && *fetched <= now {
+                    return Ok(Some(state.clone()));
+                }
+            }
+        }
+        let Some(user) = store.find_by_id(id).await? else {
+            self.invalidate(id);
+            return Ok(None);
+        };
+        let state = UserState { is_active: user.is_active(), fingerprint: user.credential_fingerprint() };
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(id.clone(), (state.clone(), now));
+        Ok(Some(state))
+    }
+
+    /// Forgets the cached state of one user (call after changing it).
+    pub fn invalidate(&self, id: &UserId) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}
+
+/// Portcullis' own user type, used by the bundled stores.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct User {
+    /// Identifier (a UUID in the bundled stores).
+    pub id: UserId,
+    /// Username.
+    pub username: String,
+    /// Email.
+    pub email: Option<String>,
+    /// PHC password hash.
+    #[serde(skip_serializing)]
+    pub password_hash: Option<String>,
+    /// Active flag.
+    pub is_active: bool,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// When the account was created.
+    pub date_joined: DateTime<Utc>,
+    /// Last successful sign-in.
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// Builds a user from a [`NewUser`] (for store implementations).
+    pub fn from_new(id: UserId, new: NewUser, date_joined: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            username: new.username,
+            email: new.email,
+            password_hash: new.password_hash,
+            is_active: true,
+            is_staff: new.is_staff,
+            is_superuser: new.is_superuser,
+            roles: new.roles,
+            date_joined,
+            last_login: None,
+        }
+    }
+}
+
+impl Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("is_active", &self.is_active)
+            .field("is_staff", &self.is_staff)
+            .field("is_superuser", &self.is_superuser)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthUser for User {
+    fn id(&self) -> UserId {
+        self.id.clone()
+    }
+    fn username(&self) -> &str {
+        &self.username
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    fn is_active(&self) -> bool {
+        self.is_active
+    }
+    fn password_hash(&self) -> Option<&str> {
+        self.password_hash.as_deref()
+    }
+    fn is_staff(&self) -> bool {
+        self.is_staff
+    }
+    fn is_superuser(&self) -> bool {
+        self.is_superuser
+    }
+    fn roles(&self) -> Vec<String> {
+        self.roles.clone()
+    }
+    fn last_login(&self) -> Option<DateTime<Utc>> {
+        self.last_login
+    }
+}
+
+/// Normalises a username or email for case-insensitive comparison.
+pub(crate) fn normalize_login(login: &str) -> String {
+    login.to_lowercase()
+}
