@@ -1,1 +1,211 @@
+//! Test harness: starts the real `portcullis` server in-process on an ephemeral port, with a
+//! manual clock, on SQLite (a fresh temporary file) or PostgreSQL (a fresh database on the server
+//! named by `PORTCULLIS_TEST_DATABASE_URL`).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
+
+use auth_server::Settings;
+use auth_server::app::{RunningServer, ServerAuth};
+use portcullis::core::{Clock, ManualClock};
+use reqwest::{Client, Response};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+pub use reqwest;
+pub use serde_json;
+
+/// The HMAC secret the default test server signs with (tests forge tokens with it).
+pub const TEST_SECRET: &str = "portcullis-test-secret-that-is-long-enough-0123456789";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL admin URL, or `None` (then the PostgreSQL variant is skipped, loudly; under CI it fails).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PORTCULLIS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("CI").is_ok() {
+                panic!(
+                    "CI is set but PORTCULLIS_TEST_DATABASE_URL is not: the PostgreSQL tests must run in CI"
+                );
+            }
+            eprintln!("SKIPPED: set PORTCULLIS_TEST_DATABASE_URL to run the PostgreSQL variant");
+            None
+        }
+    }
+}
+
+/// Creates a fresh, uniquely named database on the PostgreSQL server and returns its URL.
+pub async fn fresh_postgres_database(admin_url: &str) -> String {
+    let name = format!("pc_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(admin_url).await.expect("connect to PostgreSQL");
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    admin.close().await.ok();
+    let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
+
+/// A running test server.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub clock: ManualClock,
+    pub client: Client,
+    pub settings: Settings,
+    pub backend: Backend,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Default test settings: HS256 with [`TEST_SECRET`], cheap argon2, the given database.
+    pub async fn settings(backend: Backend, dir: &std::path::Path) -> Option<Settings> {
+        let mut s = Settings::default();
+        s.bind = "127.0.0.1:0".parse().unwrap();
+        s.jwt_algorithm = "HS256".parse().unwrap();
+        s.jwt_secret = Some(auth_server::config::Secret::new(TEST_SECRET));
+        s.keys_dir = dir.join("keys");
+        s.argon2_memory_kib = 64;
+        s.argon2_iterations = 1;
+        s.log = "warn".into();
+        s.database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
+            Backend::Postgres => fresh_postgres_database(&postgres_url()?).await,
+        };
+        Some(s)
+    }
+
+    /// Starts a server; `None` when the backend is unavailable outside CI.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server after `configure` adjusted the default test settings.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Self::settings(backend, dir.path()).await?;
+        configure(&mut settings);
+        settings.validate().expect("test settings are valid");
+        Some(Self::start_settings(backend, settings, dir).await)
+    }
+
+    /// Starts a server with exactly these settings.
+    pub async fn start_settings(backend: Backend, settings: Settings, dir: tempfile::TempDir) -> Self {
+        let clock = ManualClock::starting_now();
+        let server =
+            auth_server::app::start(&settings, Arc::new(clock.clone())).await.expect("server starts");
+        let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { server, clock, client, settings, backend, _dir: dir }
+    }
+
+    /// Stops the server and returns its settings and temporary directory (to restart on the same data).
+    pub async fn stop(self) -> (Settings, tempfile::TempDir) {
+        self.server.shutdown().await.unwrap();
+        (self.settings, self._dir)
+    }
+
+    pub fn auth(&self) -> &Arc<ServerAuth> {
+        &self.server.auth
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.unix_seconds()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn post_origin(&self, path: &str, origin: &str, body: Value) -> Response {
+        self.client.post(self.url(path)).header("origin", origin).json(&body).send().await.unwrap()
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Registers a user with a password; panics unless 201.
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        let email = format!("{username}@example.com");
+        let r = self
+            .post("/api/auth/register", json!({"username": username, "email": email, "password": password}))
+            .await;
+        assert_eq!(r.status(), 201, "register {username}");
+        r.json().await.unwrap()
+    }
+
+    /// Signs in through the mobile flow; panics unless 200. Returns `{access, refresh, ...}`.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Value {
+        let r =
+            self.post("/api/auth/mobile/sign-in", json!({"username": username, "password": password})).await;
+        assert_eq!(r.status(), 200, "sign in {username}");
+        r.json().await.unwrap()
+    }
+
+    /// Registers and signs in `username`; returns the tokens.
+    pub async fn user_with_tokens(&self, username: &str) -> Value {
+        self.register(username, "correct horse battery").await;
+        self.sign_in(username, "correct horse battery").await
+    }
+}
+
+/// Asserts the shared error shape: status, `code`, a `detail`, and a Bearer challenge on 401s.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    if status == 401 {
+        let challenge = response.headers().get("www-authenticate").expect("401 has WWW-Authenticate");
+        assert!(challenge.to_str().unwrap().starts_with("Bearer"), "{challenge:?}");
+    }
+    assert_eq!(response.headers().get("content-type").unwrap(), "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    body
+}
+
+/// Signs an arbitrary claim set with `secret` and `alg` (for forged-token tests).
+pub fn forge(header: &jsonwebtoken::Header, claims: &Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(header, claims, &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap()
+}
+
+/// Defines `mod $name { sqlite, postgres }`: the same test body on both databases.
+#[macro_export]
+macro_rules! http_test {
+    ($name:ident, $configure:expr, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let server =
+                    $crate::TestServer::start_with($crate::Backend::Sqlite, $configure).await.unwrap();
+                ($body)(server).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let Some(server) =
+                    $crate::TestServer::start_with($crate::Backend::Postgres, $configure).await
+                else {
+                    return;
+                };
+                ($body)(server).await;
+            }
+        }
+    };
+    ($name:ident, $body:expr) => {
+        $crate::http_test!($name, |_: &mut $crate::auth_server_settings::Settings| {}, $body);
+    };
+}
+
+#[doc(hidden)]
+pub mod auth_server_settings {
+    pub use auth_server::Settings;
+}

@@ -7,6 +7,7 @@
 //!
 //! - [`AuthUser`] and [`UserStore`]: what an application implements for its own user type and table
 //!   (the [`User`] type and [`MemoryUserStore`] are a ready-made pair).
+//! - [`Accounts`]: registration, password checks and changes, deactivation, with one policy.
 //! - [`PasswordHasher`]: argon2id on the blocking pool behind a concurrency cap, with rehash-on-login
 //!   and a dummy hash for unknown users.
 //! - [`Principal`]: the one authenticated identity every credential kind produces.
@@ -44,6 +45,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod authenticator;
 mod clock;
 mod error;
@@ -55,6 +57,7 @@ mod principal;
 pub mod testing;
 mod user;
 
+pub use accounts::{AccountPolicy, Accounts, Registration};
 pub use authenticator::{Authenticator, FirstPresented, SharedAuthenticator};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{AuthError, BoxError, ErrorBody, FieldError, TokenRejection};
@@ -62,7 +65,7 @@ pub use memory::MemoryUserStore;
 pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig};
 pub use principal::{CredentialMethod, Principal};
 pub use user::{
-    AuthUser, CreateUserError, NewUser, User, UserId, UserState, UserStateCache, UserStore,
+    AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserState, UserStateCache, UserStore,
     credential_fingerprint,
 };
 

@@ -71,6 +71,16 @@ impl Principal {
         self.claims.get(name)
     }
 
+    /// `Ok` when the credential carries `scope`, else [`AuthError::Forbidden`](crate::AuthError).
+    pub fn require_scope(&self, scope: &str) -> Result<(), crate::AuthError> {
+        if self.has_scope(scope) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
+    }
+
+    /// `Ok` when the `roles` claim contains `role`, else [`AuthError::Forbidden`](crate::AuthError).
+    pub fn require_role(&self, role: &str) -> Result<(), crate::AuthError> {
+        if self.has_role(role) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
+    }
+
     /// Whether the `roles` claim contains `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.claims

@@ -231,6 +231,20 @@ pub trait UserStore: Send + Sync + 'static {
     async fn set_active(&self, id: &UserId, active: bool) -> Result<bool, AuthError>;
 }
 
+/// Loads users of type `U` by id: the object-safe view of a [`UserStore`] that extractors use.
+#[async_trait]
+pub trait UserLoader<U>: Send + Sync + 'static {
+    /// The user with this id, if any.
+    async fn load_user(&self, id: &UserId) -> Result<Option<U>, AuthError>;
+}
+
+#[async_trait]
+impl<S: UserStore> UserLoader<S::User> for S {
+    async fn load_user(&self, id: &UserId) -> Result<Option<S::User>, AuthError> {
+        self.find_by_id(id).await
+    }
+}
+
 /// The part of a user's state that decides whether their tokens still work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserState {

@@ -1,1 +1,68 @@
-//! placeholder
+//! # auth-sea-orm
+//!
+//! SQLite and PostgreSQL implementations of the Portcullis store traits, on
+//! [sea-orm](https://www.sea-ql.org/SeaORM/) 2.0, with one migrator for all their tables.
+//! Applications normally reach it through the `portcullis` facade's `sqlite` / `postgres`
+//! features; depend on it directly to open the pool yourself or to query the tables.
+//!
+//! - [`connect`] / [`connect_with`]: a pool with short timeouts and, on SQLite, WAL,
+//!   `busy_timeout` and `foreign_keys` on every connection.
+//! - [`Migrator`] and [`migrate`]: every Portcullis table, identical on both databases.
+//! - [`SeaOrmUserStore`]: [`auth_core::UserStore`] for [`auth_core::User`].
+//! - [`entity`]: the sea-orm entities, to join the tables with your own.
+//!
+//! Every store passes the conformance suite of `auth_core::testing` on both databases.
+//!
+//! ## Features
+//!
+//! | feature    | default | what it adds |
+//! |------------|---------|--------------|
+//! | `sqlite`   | yes     | the SQLite driver (`sqlite://file.db?mode=rwc`, `sqlite::memory:`), bundled SQLite |
+//! | `postgres` | yes     | the PostgreSQL driver (`postgres://user:password@host/db`) |
+//!
+//! With a driver left out, [`connect`] refuses its URLs with [`DbError::DriverDisabled`].
+//!
+//! ## Example
+//!
+//! ```
+//! use auth_core::{NewUser, UserStore};
+//! use auth_sea_orm::{SeaOrmUserStore, connect, migrate};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Or "sqlite://portcullis.db?mode=rwc", "postgres://app:secret@127.0.0.1/app".
+//! let db = connect("sqlite::memory:").await?;
+//! migrate(&db).await?; // idempotent: run it at every start
+//!
+//! let users = SeaOrmUserStore::new(db);
+//! let alice = users.create_user(NewUser::new("Alice", None, "$argon2id$...".into())).await?;
+//! assert_eq!(users.find_by_login("alice").await?.map(|u| u.id), Some(alice.id));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## SQLite notes
+//!
+//! Writes are serialised by SQLite; a writer waits up to the busy timeout
+//! ([`ConnectConfig::sqlite_busy_timeout`]) for the lock. A transaction that reads and then writes
+//! should start with `BEGIN IMMEDIATE` (sea-orm: `TransactionOptions::sqlite_transaction_mode`),
+//! or it may fail with "database is locked" instead of waiting.
+
+#![forbid(unsafe_code)]
+
+mod connect;
+pub mod entity;
+mod error;
+mod migration;
+mod user_store;
+
+pub use connect::{
+    ConnectConfig, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SQLITE_BUSY_TIMEOUT,
+    DEFAULT_SQLITE_MAX_CONNECTIONS, connect, connect_with,
+};
+pub use error::DbError;
+pub use migration::{MIGRATION_TABLE, Migrator, migrate};
+pub use user_store::SeaOrmUserStore;
+
+pub use sea_orm;
+pub use sea_orm_migration;

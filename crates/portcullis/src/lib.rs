@@ -1,1 +1,64 @@
-//! placeholder
+//! # Portcullis
+//!
+//! Authentication for Rust web APIs: username/password with argon2id, JWT access and refresh
+//! tokens (web flow with an HttpOnly refresh cookie, mobile flow with tokens in the body), stores
+//! on SQLite and PostgreSQL, and adapters for web frameworks. Secure by default.
+//!
+//! This is the crate applications depend on; it re-exports the capability crates behind one
+//! feature each, so you compile only what you use.
+//!
+//! ## Features
+//!
+//! | feature    | default | what it adds |
+//! |------------|---------|--------------|
+//! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`) |
+//! | `axum`     | yes     | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
+//! | `sqlite`   | yes     | [`sea_orm`]: sea-orm stores and migrator on SQLite (`auth-sea-orm`) |
+//! | `postgres` | no      | [`sea_orm`]: the same stores on PostgreSQL |
+//! | `testing`  | no      | [`core::testing`]: the store conformance suite |
+//!
+//! [`core`] (`auth-core`: users, stores, principal, password hashing, clock, errors) is always there.
+//!
+//! ## Quick start (axum)
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "axum", feature = "jwt"))]
+//! # mod demo {
+//! use std::sync::Arc;
+//! use portcullis::axum::{Auth, AuthContext, RouterConfig, routes};
+//! use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
+//! use portcullis::jwt::{JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig, JwtAlgorithm};
+//!
+//! async fn hello(Auth(principal): Auth) -> String {
+//!     format!("hello, {}", principal.user_id)
+//! }
+//!
+//! pub async fn app() -> Result<axum::Router, Box<dyn std::error::Error>> {
+//!     let key = JwtKey::hmac(JwtAlgorithm::HS256, b"an HMAC secret of at least 32 bytes!")?;
+//!     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
+//!     let accounts = Accounts::new(Arc::new(MemoryUserStore::new()), PasswordHasher::new(PasswordHasherConfig::default())?);
+//!     let auth = Arc::new(JwtAuth::new(accounts, jwt));
+//!     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
+//!     let endpoints = JwtEndpoints::new(auth, WebFlowConfig::new(86_400));
+//!     Ok(routes(endpoints, context.clone(), RouterConfig::default())
+//!         .merge(axum::Router::new().route("/hello", axum::routing::get(hello)).layer(context.layer())))
+//! }
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+/// Framework-free traits and types (`auth-core`).
+pub use auth_core as core;
+
+/// JSON Web Tokens and the sign-in flows (`auth-jwt`).
+#[cfg(feature = "jwt")]
+pub use auth_jwt as jwt;
+
+/// The axum adapter (`auth-axum`).
+#[cfg(feature = "axum")]
+pub use auth_axum as axum;
+
+/// sea-orm stores and the migrator (`auth-sea-orm`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use auth_sea_orm as sea_orm;

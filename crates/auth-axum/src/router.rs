@@ -1,0 +1,149 @@
+use std::sync::Arc;
+
+use auth_core::http_support::error_response;
+use auth_core::{AuthError, UserStore};
+use auth_jwt::JwtEndpoints;
+use auth_jwt::endpoints::paths;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Method};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{Auth, AuthContext, into_axum};
+
+/// Settings of the mounted routes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RouterConfig {
+    /// Largest accepted request body in bytes (default 64 KiB); larger ones get a 413.
+    pub body_limit: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self { body_limit: 64 * 1024 }
+    }
+}
+
+impl RouterConfig {
+    /// Sets the body limit.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+}
+
+struct RouteState<S: UserStore> {
+    endpoints: JwtEndpoints<S>,
+    body_limit: usize,
+}
+
+type Shared<S> = State<Arc<RouteState<S>>>;
+
+async fn read_body(request: Request, limit: usize) -> Result<(Parts, Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok((parts, bytes)),
+        Err(_) => Err(into_axum(error_response(&AuthError::PayloadTooLarge))),
+    }
+}
+
+macro_rules! body_handler {
+    ($name:ident, $method:ident) => {
+        async fn $name<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
+            match read_body(request, state.body_limit).await {
+                Ok((parts, body)) => into_axum(state.endpoints.$method(&parts, &body).await),
+                Err(response) => response,
+            }
+        }
+    };
+}
+
+body_handler!(register, register);
+body_handler!(mobile_sign_in, mobile_sign_in);
+body_handler!(mobile_refresh, mobile_refresh);
+body_handler!(web_sign_in, web_sign_in);
+body_handler!(verify, verify);
+
+async fn web_refresh<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    into_axum(state.endpoints.web_refresh(&parts).await)
+}
+
+async fn web_sign_out<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    into_axum(state.endpoints.web_sign_out(&parts).await)
+}
+
+async fn me<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
+    into_axum(state.endpoints.me(&principal).await)
+}
+
+async fn jwks<S: UserStore>(State(state): Shared<S>) -> Response {
+    into_axum(state.endpoints.jwks())
+}
+
+async fn health() -> Response {
+    into_axum(auth_core::http_support::health())
+}
+
+async fn not_found() -> Response {
+    into_axum(error_response(&AuthError::NotFound))
+}
+
+/// The routes of the HTTP contract (see [`auth_jwt::endpoints::paths`]): register, the mobile and
+/// web flows, token verification, `me`, JWKS and `/healthz`. `context` authenticates `me` and is
+/// made available to the extractors of routes merged into the returned router.
+pub fn routes<S: UserStore>(
+    endpoints: JwtEndpoints<S>,
+    context: AuthContext,
+    config: RouterConfig,
+) -> Router {
+    let cors = cors_layer(&endpoints.web().allowed_origins);
+    let state = Arc::new(RouteState { endpoints, body_limit: config.body_limit });
+    let router = Router::new()
+        .route(paths::REGISTER, post(register::<S>))
+        .route(paths::MOBILE_SIGN_IN, post(mobile_sign_in::<S>))
+        .route(paths::MOBILE_TOKEN_REFRESH, post(mobile_refresh::<S>))
+        .route(paths::WEB_SIGN_IN, post(web_sign_in::<S>))
+        .route(paths::WEB_TOKEN_REFRESH, post(web_refresh::<S>))
+        .route(paths::WEB_SIGN_OUT, post(web_sign_out::<S>))
+        .route(paths::TOKEN_VERIFY, post(verify::<S>))
+        .route(paths::ME, get(me::<S>))
+        .route(paths::JWKS, get(jwks::<S>))
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(context.layer());
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for the configured origins: credentials allowed, preflight answered. `None` when no
+/// origin is configured: other origins then get no CORS headers at all.
+pub fn cors_layer(allowed_origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> =
+        allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                http::header::AUTHORIZATION,
+                http::header::CONTENT_TYPE,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("x-csrf-token"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}

@@ -1,0 +1,231 @@
+//! The HTTP endpoints of the JWT flows, framework-free: each takes the request head and body and
+//! returns an `http::Response`. The axum and poem adapters only mount them, so both serve the same
+//! statuses, headers and bodies byte for byte.
+
+use std::fmt;
+use std::sync::Arc;
+
+use auth_core::http_support::{
+    RefreshCookie, check_origin, error_response, json_response, no_content, no_store, parse_json_body,
+};
+use auth_core::{AuthError, AuthUser, Principal, UserStore};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header::SET_COOKIE};
+
+use crate::{JwtAuth, RefreshRequest, RegisterRequest, SignInRequest, VerifyRequest};
+
+/// The paths of the HTTP contract.
+pub mod paths {
+    /// `POST` `{username, email?, password}` → 201 `{id, username, email}`.
+    pub const REGISTER: &str = "/api/auth/register";
+    /// `POST` `{username, password}` → 200 `{access, refresh, token_type, expires_in}`.
+    pub const MOBILE_SIGN_IN: &str = "/api/auth/mobile/sign-in";
+    /// `POST` `{refresh}` → 200 `{access, token_type, expires_in}`.
+    pub const MOBILE_TOKEN_REFRESH: &str = "/api/auth/mobile/token-refresh";
+    /// The web flow's prefix: the refresh cookie's `Path`.
+    pub const WEB_PREFIX: &str = "/api/auth/web";
+    /// `POST` `{username, password}` → 200 `{access, ...}` and the refresh cookie.
+    pub const WEB_SIGN_IN: &str = "/api/auth/web/sign-in";
+    /// `POST` (cookie) → 200 `{access, ...}`.
+    pub const WEB_TOKEN_REFRESH: &str = "/api/auth/web/token-refresh";
+    /// `POST` → 204, cookie cleared.
+    pub const WEB_SIGN_OUT: &str = "/api/auth/web/sign-out";
+    /// `POST` `{token}` → 200 `{}` or 401.
+    pub const TOKEN_VERIFY: &str = "/api/auth/token/verify";
+    /// `GET` (authenticated) → 200 the user's profile.
+    pub const ME: &str = "/api/auth/me";
+    /// `GET` → the JWKS document.
+    pub const JWKS: &str = "/.well-known/jwks.json";
+}
+
+/// Settings of the web flow (refresh token in an HttpOnly cookie).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WebFlowConfig {
+    /// How the refresh cookie is written.
+    pub cookie: RefreshCookie,
+    /// Origins (`scheme://host[:port]`) allowed to make cookie-authenticated requests besides the
+    /// server's own.
+    pub allowed_origins: Vec<String>,
+}
+
+impl WebFlowConfig {
+    /// A secure cookie scoped to the web prefix, living as long as refresh tokens.
+    pub fn new(refresh_ttl_seconds: i64) -> Self {
+        Self {
+            cookie: RefreshCookie::new(paths::WEB_PREFIX, refresh_ttl_seconds),
+            allowed_origins: Vec::new(),
+        }
+    }
+
+    /// Development only: cookies without `Secure`.
+    pub fn insecure_cookies(mut self, insecure: bool) -> Self {
+        self.cookie = self.cookie.insecure_cookies(insecure);
+        self
+    }
+
+    /// Sets the allowed origins.
+    pub fn allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+}
+
+/// The endpoints of the JWT flows.
+pub struct JwtEndpoints<S: UserStore> {
+    auth: Arc<JwtAuth<S>>,
+    web: WebFlowConfig,
+}
+
+impl<S: UserStore> Clone for JwtEndpoints<S> {
+    fn clone(&self) -> Self {
+        Self { auth: Arc::clone(&self.auth), web: self.web.clone() }
+    }
+}
+
+impl<S: UserStore> fmt::Debug for JwtEndpoints<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtEndpoints").field("web", &self.web).finish_non_exhaustive()
+    }
+}
+
+fn respond(result: Result<Response<Vec<u8>>, AuthError>) -> Response<Vec<u8>> {
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+impl<S: UserStore> JwtEndpoints<S> {
+    /// Endpoints over the flows `auth`.
+    pub fn new(auth: Arc<JwtAuth<S>>, web: WebFlowConfig) -> Self {
+        Self { auth, web }
+    }
+
+    /// The flows.
+    pub fn auth(&self) -> &Arc<JwtAuth<S>> {
+        &self.auth
+    }
+
+    /// The web-flow settings.
+    pub fn web(&self) -> &WebFlowConfig {
+        &self.web
+    }
+
+    /// `POST /api/auth/register`.
+    pub async fn register(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: RegisterRequest = parse_json_body(&parts.headers, body)?;
+                let user = self.auth.register(request).await?;
+                let body =
+                    serde_json::json!({"id": user.id(), "username": user.username(), "email": user.email()});
+                Ok(json_response(StatusCode::CREATED, &body))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mobile/sign-in`.
+    pub async fn mobile_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: SignInRequest = parse_json_body(&parts.headers, body)?;
+                let pair = self.auth.sign_in(&request).await?;
+                Ok(no_store(json_response(StatusCode::OK, &pair)))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mobile/token-refresh`.
+    pub async fn mobile_refresh(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: RefreshRequest = parse_json_body(&parts.headers, body)?;
+                let access = self.auth.refresh(&request.refresh).await?;
+                Ok(no_store(json_response(StatusCode::OK, &access)))
+            }
+            .await,
+        )
+    }
+
+    fn with_cookie(mut response: Response<Vec<u8>>, cookie: &str) -> Result<Response<Vec<u8>>, AuthError> {
+        let value = HeaderValue::from_str(cookie).map_err(AuthError::backend)?;
+        response.headers_mut().append(SET_COOKIE, value);
+        Ok(response)
+    }
+
+    /// `POST /api/auth/web/sign-in`: the access token in the body, the refresh token in the cookie.
+    pub async fn web_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                check_origin(&parts.headers, &self.web.allowed_origins)?;
+                let request: SignInRequest = parse_json_body(&parts.headers, body)?;
+                let pair = self.auth.sign_in(&request).await?;
+                let access = crate::AccessToken {
+                    access: pair.access,
+                    token_type: pair.token_type,
+                    expires_in: pair.expires_in,
+                };
+                let response = no_store(json_response(StatusCode::OK, &access));
+                Self::with_cookie(response, &self.web.cookie.set(&pair.refresh))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/web/token-refresh`: the refresh token comes from the cookie.
+    pub async fn web_refresh(&self, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                check_origin(&parts.headers, &self.web.allowed_origins)?;
+                let refresh = self.web.cookie.read(&parts.headers).ok_or(AuthError::MissingCredentials)?;
+                let access = self.auth.refresh(refresh).await?;
+                Ok(no_store(json_response(StatusCode::OK, &access)))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/web/sign-out`: clears the cookie.
+    pub async fn web_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                check_origin(&parts.headers, &self.web.allowed_origins)?;
+                Self::with_cookie(no_store(no_content()), &self.web.cookie.clear())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/token/verify`: 200 `{}` when the token (access or refresh) is valid.
+    pub async fn verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: VerifyRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.verify_token(&request.token).await?;
+                Ok(json_response(StatusCode::OK, &serde_json::json!({})))
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/me` for an authenticated principal.
+    pub async fn me(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let user = self.auth.current_user(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &user.profile())))
+            }
+            .await,
+        )
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    pub fn jwks(&self) -> Response<Vec<u8>> {
+        json_response(StatusCode::OK, &self.auth.jwt().jwks())
+    }
+}
+
+/// The response for a request that needed a credential and had none (or an invalid one).
+pub fn unauthenticated(error: Option<AuthError>) -> Response<Vec<u8>> {
+    error_response(&error.unwrap_or(AuthError::MissingCredentials))
+}

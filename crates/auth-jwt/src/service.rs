@@ -1,0 +1,308 @@
+//! Issuing and verifying tokens.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use auth_core::{AuthError, SharedClock, TokenRejection, UserId};
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Header, Validation};
+use serde_json::{Map, Value};
+
+use crate::{Audience, ClaimRequirement, Claims, JwtAlgorithm, KeyError, KeySet, TokenKind};
+
+/// How tokens are issued and verified.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JwtConfig {
+    /// `iss` written into tokens and required on verification, when set.
+    pub issuer: Option<String>,
+    /// `aud` written into tokens and required on verification, when set.
+    pub audience: Option<String>,
+    /// Access-token lifetime (default 5 minutes).
+    pub access_ttl: Duration,
+    /// Refresh-token lifetime (default 1 day).
+    pub refresh_ttl: Duration,
+    /// Clock-skew tolerance for `exp`, `nbf` and `iat` (default 5 s; at most 10 s is advisable).
+    pub leeway: Duration,
+    /// Extra requirements every verified token must meet.
+    pub requirements: Vec<ClaimRequirement>,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            access_ttl: Duration::minutes(5),
+            refresh_ttl: Duration::days(1),
+            leeway: Duration::seconds(5),
+            requirements: Vec::new(),
+        }
+    }
+}
+
+impl JwtConfig {
+    /// Sets the issuer.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Sets the audience.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Sets the access-token lifetime.
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+
+    /// Sets the refresh-token lifetime.
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Sets the leeway.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Adds a claim requirement.
+    pub fn require(mut self, requirement: ClaimRequirement) -> Self {
+        self.requirements.push(requirement);
+        self
+    }
+}
+
+/// A freshly issued token.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct IssuedToken {
+    /// The compact JWT.
+    pub token: String,
+    /// Its claims.
+    pub claims: Claims,
+}
+
+impl IssuedToken {
+    /// When it expires.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.claims.exp, 0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken").field("token", &"<redacted>").field("claims", &self.claims).finish()
+    }
+}
+
+/// What goes into a token besides the registered claims.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TokenContents {
+    /// Grant id (`sid`).
+    pub sid: Option<String>,
+    /// Credential fingerprint (`cfp`).
+    pub cfp: Option<String>,
+    /// Authentication methods (`amr`).
+    pub amr: Vec<String>,
+    /// Authentication time (`auth_time`, Unix seconds).
+    pub auth_time: Option<i64>,
+    /// Custom claims; reserved names are refused.
+    pub extra: Map<String, Value>,
+}
+
+/// Signs and verifies Portcullis JWTs with a [`KeySet`], reading time from the injected clock.
+///
+/// Verification never trusts the token header's algorithm: the key is looked up by `kid`, and the
+/// header must name exactly that key's configured algorithm. `alg: none`, and an HMAC token checked
+/// against a public key, are therefore impossible.
+#[derive(Debug, Clone)]
+pub struct JwtService {
+    config: JwtConfig,
+    keys: KeySet,
+    clock: SharedClock,
+    accepted: HashSet<JwtAlgorithm>,
+}
+
+impl JwtService {
+    /// A service signing with the key set's signing key.
+    pub fn new(config: JwtConfig, keys: KeySet, clock: SharedClock) -> Result<Self, KeyError> {
+        let accepted = keys.all_keys().iter().map(|k| k.algorithm()).collect();
+        Ok(Self { config, keys, clock, accepted })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &JwtConfig {
+        &self.config
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The algorithm tokens are signed with.
+    pub fn algorithm(&self) -> JwtAlgorithm {
+        self.keys.signing_key().algorithm()
+    }
+
+    /// The JWKS document of the public verification keys.
+    pub fn jwks(&self) -> Value {
+        self.keys.jwks()
+    }
+
+    /// Issues a token of `kind` for `subject`.
+    pub fn issue(
+        &self,
+        kind: TokenKind,
+        subject: &UserId,
+        contents: TokenContents,
+    ) -> Result<IssuedToken, AuthError> {
+        if let Some(reserved) = contents.extra.keys().find(|k| crate::RESERVED_CLAIMS.contains(&k.as_str())) {
+            return Err(AuthError::backend(KeyError::InvalidKey(format!(
+                "custom claim `{reserved}` would overwrite a registered claim"
+            ))));
+        }
+        let now = self.clock.unix_seconds();
+        let ttl = match kind {
+            TokenKind::Access => self.config.access_ttl,
+            TokenKind::Refresh => self.config.refresh_ttl,
+        };
+        let claims = Claims {
+            sub: subject.to_string(),
+            iat: now,
+            nbf: now,
+            exp: now + ttl.num_seconds(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            token_type: kind,
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone().map(Audience::One),
+            sid: contents.sid,
+            cfp: contents.cfp,
+            amr: contents.amr,
+            auth_time: contents.auth_time,
+            extra: contents.extra,
+        };
+        let key = self.keys.signing_key();
+        let encoding = key.encoding_key().ok_or_else(|| AuthError::backend(KeyError::NotASigningKey))?;
+        let mut header = Header::new(key.algorithm().to_jsonwebtoken());
+        header.kid = Some(key.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, encoding).map_err(AuthError::backend)?;
+        Ok(IssuedToken { token, claims })
+    }
+
+    /// Verifies a token's signature, registered claims, kind and the configured requirements.
+    pub fn verify(&self, token: &str, expected: TokenKind) -> Result<Claims, AuthError> {
+        let claims = self.verify_any_kind(token)?;
+        if claims.token_type != expected {
+            return Err(reject(TokenRejection::WrongKind));
+        }
+        Ok(claims)
+    }
+
+    /// Verifies a token of either kind.
+    pub fn verify_any_kind(&self, token: &str) -> Result<Claims, AuthError> {
+        let (alg, kid) = read_header(token)?;
+        let alg: JwtAlgorithm = alg.parse().map_err(|_| reject(TokenRejection::WrongAlgorithm))?;
+        if !self.accepted.contains(&alg) {
+            return Err(reject(TokenRejection::WrongAlgorithm));
+        }
+        let candidates = self.keys.find(kid.as_deref(), alg);
+        if candidates.is_empty() {
+            return Err(reject(TokenRejection::BadSignature));
+        }
+        let mut validation = Validation::new(alg.to_jsonwebtoken());
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = HashSet::new();
+        let mut last = TokenRejection::BadSignature;
+        for key in candidates {
+            match jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding_key(), &validation) {
+                Ok(data) => return self.check_claims(data.claims),
+                Err(e) => {
+                    last = match e.kind() {
+                        ErrorKind::InvalidSignature => TokenRejection::BadSignature,
+                        ErrorKind::InvalidAlgorithm => TokenRejection::WrongAlgorithm,
+                        _ => TokenRejection::Malformed,
+                    };
+                    if last != TokenRejection::BadSignature {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(reject(last))
+    }
+
+    fn check_claims(&self, raw: Map<String, Value>) -> Result<Claims, AuthError> {
+        let claims: Claims = serde_json::from_value(Value::Object(raw.clone()))
+            .map_err(|_| reject(TokenRejection::Malformed))?;
+        let now = self.clock.unix_seconds();
+        let leeway = self.config.leeway.num_seconds();
+        if now > claims.exp.saturating_add(leeway) {
+            return Err(reject(TokenRejection::Expired));
+        }
+        if claims.nbf > now.saturating_add(leeway) || claims.iat > now.saturating_add(leeway) {
+            return Err(reject(TokenRejection::NotYetValid));
+        }
+        if let Some(issuer) = &self.config.issuer {
+            if claims.iss.as_deref() != Some(issuer.as_str()) {
+                return Err(reject(TokenRejection::WrongIssuer));
+            }
+        }
+        if let Some(audience) = &self.config.audience {
+            if !claims.aud.as_ref().is_some_and(|aud| aud.contains(audience)) {
+                return Err(reject(TokenRejection::WrongAudience));
+            }
+        }
+        if !self.config.requirements.iter().all(|r| r.is_satisfied_by(&raw)) {
+            return Err(reject(TokenRejection::ClaimRequirement));
+        }
+        Ok(claims)
+    }
+}
+
+fn reject(reason: TokenRejection) -> AuthError {
+    AuthError::InvalidToken(reason)
+}
+
+/// Reads `alg` and `kid` from the header without trusting anything else in it.
+fn read_header(token: &str) -> Result<(String, Option<String>), AuthError> {
+    let header_b64 = token.split('.').next().filter(|h| !h.is_empty());
+    let Some(header_b64) = header_b64 else {
+        return Err(reject(TokenRejection::Malformed));
+    };
+    if token.split('.').count() != 3 {
+        return Err(reject(TokenRejection::Malformed));
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .map_err(|_| reject(TokenRejection::Malformed))?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|_| reject(TokenRejection::Malformed))?;
+    let alg = match header.get("alg") {
+        Some(Value::String(alg)) => alg.clone(),
+        _ => return Err(reject(TokenRejection::Malformed)),
+    };
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(reject(TokenRejection::Malformed)),
+    };
+    Ok((alg, kid))
+}

@@ -1,0 +1,213 @@
+//! Opening a connection pool with settings that suit an authentication store.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::DbError;
+
+/// The default bound on opening the pool (the first connection included).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default bound on waiting for a free pooled connection.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a SQLite connection waits for another connection's write lock.
+pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default pool size for a SQLite database file (PostgreSQL uses sqlx's default, 10).
+pub const DEFAULT_SQLITE_MAX_CONNECTIONS: u32 = 5;
+
+/// Pool settings for [`connect_with`]. [`ConnectConfig::default`] is what [`connect`] uses.
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_sea_orm::ConnectConfig;
+///
+/// let config = ConnectConfig::default()
+///     .max_connections(20)
+///     .connect_timeout(Duration::from_secs(2))
+///     .acquire_timeout(Duration::from_secs(3));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    max_connections: Option<u32>,
+    min_connections: Option<u32>,
+    connect_timeout: Duration,
+    acquire_timeout: Duration,
+    sqlite_busy_timeout: Duration,
+    log_statements: bool,
+}
+
+impl Default for ConnectConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            min_connections: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            sqlite_busy_timeout: DEFAULT_SQLITE_BUSY_TIMEOUT,
+            log_statements: false,
+        }
+    }
+}
+
+impl ConnectConfig {
+    /// The maximum number of pooled connections (default: 10 for PostgreSQL,
+    /// [`DEFAULT_SQLITE_MAX_CONNECTIONS`] for a SQLite file). An in-memory SQLite database always
+    /// uses exactly one connection, whatever this says.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// The number of connections the pool keeps open even when idle (default: 0).
+    pub fn min_connections(mut self, min: u32) -> Self {
+        self.min_connections = Some(min);
+        self
+    }
+
+    /// The bound on [`connect_with`] as a whole (default: [`DEFAULT_CONNECT_TIMEOUT`]). Without it a
+    /// URL pointing at a dead port keeps retrying for sqlx's 30 seconds. The first connection is
+    /// also bounded by the acquire timeout, so the effective bound is the smaller of the two.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The bound on waiting for a pooled connection, for every query (default:
+    /// [`DEFAULT_ACQUIRE_TIMEOUT`]).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// SQLite only: how long a statement waits for another connection's write lock before failing
+    /// with "database is locked" (default: [`DEFAULT_SQLITE_BUSY_TIMEOUT`]).
+    pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.sqlite_busy_timeout = timeout;
+        self
+    }
+
+    /// Whether sqlx logs every statement through the `log` crate (default: off).
+    pub fn log_statements(mut self, on: bool) -> Self {
+        self.log_statements = on;
+        self
+    }
+
+    /// The sea-orm options for `url`, for callers that need to adjust more before connecting.
+    ///
+    /// For SQLite they set, on every pooled connection: `journal_mode = WAL` (file databases),
+    /// `busy_timeout` and `foreign_keys = ON`; an in-memory database gets a single connection that
+    /// is never closed (closing it would lose the data).
+    pub fn sea_orm_options(&self, url: &str) -> Result<ConnectOptions, DbError> {
+        let backend = Backend::of(url)?;
+        let mut options = ConnectOptions::new(url);
+        options.acquire_timeout(self.acquire_timeout).sqlx_logging(self.log_statements);
+        if let Some(min) = self.min_connections {
+            options.min_connections(min);
+        }
+        match backend {
+            Backend::Sqlite { in_memory } => self.sqlite_options(&mut options, in_memory)?,
+            Backend::Postgres => {
+                if !cfg!(feature = "postgres") {
+                    return Err(DbError::DriverDisabled { feature: "postgres" });
+                }
+                if let Some(max) = self.max_connections {
+                    options.max_connections(max);
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    #[cfg(feature = "sqlite")]
+    fn sqlite_options(&self, options: &mut ConnectOptions, in_memory: bool) -> Result<(), DbError> {
+        use sea_orm::sqlx::sqlite::SqliteJournalMode;
+
+        let busy_timeout = self.sqlite_busy_timeout;
+        options.map_sqlx_sqlite_opts(move |sqlite| {
+            let sqlite = sqlite.busy_timeout(busy_timeout).foreign_keys(true);
+            if in_memory { sqlite } else { sqlite.journal_mode(SqliteJournalMode::Wal) }
+        });
+        if in_memory {
+            // Every connection to `sqlite::memory:` shares one cache that lives only while a
+            // connection is open, and shared-cache table locks are not covered by busy_timeout.
+            options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+        } else {
+            options.max_connections(self.max_connections.unwrap_or(DEFAULT_SQLITE_MAX_CONNECTIONS));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    fn sqlite_options(&self, _options: &mut ConnectOptions, _in_memory: bool) -> Result<(), DbError> {
+        let _ = self.sqlite_busy_timeout;
+        Err(DbError::DriverDisabled { feature: "sqlite" })
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite { in_memory: bool },
+    Postgres,
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Self, DbError> {
+        let Some((scheme, rest)) = url.split_once(':') else {
+            return Err(DbError::UnsupportedScheme { scheme: String::new() });
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => {
+                let rest = rest.strip_prefix("//").unwrap_or(rest);
+                let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+                let in_memory = path == ":memory:"
+                    || query.split('&').any(|pair| pair.eq_ignore_ascii_case("mode=memory"));
+                Ok(Backend::Sqlite { in_memory })
+            }
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            other => Err(DbError::UnsupportedScheme { scheme: other.to_owned() }),
+        }
+    }
+}
+
+/// Opens a connection pool for `url` with [`ConnectConfig::default`].
+///
+/// `url` is `sqlite://path/to/file.db?mode=rwc` (`mode=rwc` creates the file), `sqlite::memory:`,
+/// or `postgres://user:password@host:port/database`.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
+    connect_with(url, &ConnectConfig::default()).await
+}
+
+/// Opens a connection pool for `url` (see [`connect`]) with the given settings.
+pub async fn connect_with(url: &str, config: &ConnectConfig) -> Result<DatabaseConnection, DbError> {
+    let options = config.sea_orm_options(url)?;
+    match tokio::time::timeout(config.connect_timeout, Database::connect(options)).await {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(error)) => Err(DbError::Connect(error)),
+        Err(_elapsed) => Err(DbError::ConnectTimeout(config.connect_timeout)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_backends() {
+        let of = |url| Backend::of(url).ok();
+        let sqlite = |in_memory| Some(Backend::Sqlite { in_memory });
+        assert_eq!(of("sqlite::memory:"), sqlite(true));
+        assert_eq!(of("sqlite://:memory:"), sqlite(true));
+        assert_eq!(of("sqlite://?mode=memory"), sqlite(true));
+        assert_eq!(of("sqlite://data/app.db?mode=rwc"), sqlite(false));
+        assert_eq!(of("sqlite:app.db"), sqlite(false));
+        assert_eq!(of("postgres://u:p@localhost/db"), Some(Backend::Postgres));
+        assert_eq!(of("PostgreSQL://localhost/db"), Some(Backend::Postgres));
+        assert!(matches!(
+            Backend::of("mysql://root@localhost/db"),
+            Err(DbError::UnsupportedScheme { scheme }) if scheme == "mysql"
+        ));
+        assert!(matches!(Backend::of("no-scheme"), Err(DbError::UnsupportedScheme { .. })));
+    }
+}

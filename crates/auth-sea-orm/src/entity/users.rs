@@ -1,0 +1,44 @@
+//! `portcullis_users`: one row per account (created by migration `m0001_create_users`).
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `portcullis_users`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "portcullis_users")]
+pub struct Model {
+    /// UUID v4, as text.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// The username as entered.
+    pub username: String,
+    /// `username.to_lowercase()`; unique.
+    #[sea_orm(unique)]
+    pub username_normalized: String,
+    /// The email as entered.
+    pub email: Option<String>,
+    /// `email.to_lowercase()`; unique when present.
+    #[sea_orm(unique)]
+    pub email_normalized: Option<String>,
+    /// PHC password hash; `None` for accounts without a password.
+    #[sea_orm(column_type = "Text")]
+    pub password_hash: Option<String>,
+    /// Whether the account may sign in.
+    pub is_active: bool,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Role names, as a JSON array in text.
+    #[sea_orm(column_type = "Text")]
+    pub roles: String,
+    /// When the account was created.
+    pub date_joined: DateTimeUtc,
+    /// Last successful sign-in.
+    pub last_login: Option<DateTimeUtc>,
+}
+
+/// `portcullis_users` has no relations yet.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

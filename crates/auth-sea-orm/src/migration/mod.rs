@@ -1,0 +1,74 @@
+//! The one migrator for every Portcullis table.
+
+use sea_orm::sea_query::{Alias, IntoIden};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, DynIden, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+use crate::DbError;
+
+mod m0001_create_users;
+
+/// The table that records which Portcullis migrations ran. It is not sea-orm's default
+/// `seaql_migrations`, so an application's own sea-orm migrator can live in the same database.
+pub const MIGRATION_TABLE: &str = "portcullis_migrations";
+
+/// Key of the PostgreSQL advisory lock that serialises concurrent [`migrate`] calls
+/// (the bytes of `"portcull"`).
+const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
+
+/// Every Portcullis migration, in order, for SQLite and PostgreSQL alike.
+///
+/// Capabilities add their tables here as new migrations; released migrations never change.
+/// [`migrate`] is the usual way to run it; `Migrator::status`, `Migrator::down` and the rest of
+/// [`MigratorTrait`] work too.
+///
+/// | migration            | creates |
+/// |----------------------|---------|
+/// | `m0001_create_users` | `portcullis_users` (see [`entity::users`](crate::entity::users)) |
+///
+/// Migrations run inside one transaction (see [`migrate`]). `PRAGMA foreign_keys` cannot change
+/// inside a transaction, so a SQLite migration that rebuilds a table uses
+/// `PRAGMA defer_foreign_keys = ON` instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_create_users::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new(MIGRATION_TABLE).into_iden()
+    }
+}
+
+/// Applies every pending [`Migrator`] migration; does nothing when the schema is up to date.
+///
+/// Safe to call from several processes at once: the migrations run in a single transaction that
+/// first takes a lock (an advisory lock on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), so one process
+/// applies them and the others then find nothing pending. A failure leaves the schema unchanged.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbError> {
+    migrate_locked(db).await.map_err(DbError::Migrate)
+}
+
+async fn migrate_locked(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let txn = match backend {
+        DbBackend::Sqlite => {
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?
+        }
+        _ => db.begin().await?,
+    };
+    if backend == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")).await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}

@@ -1,0 +1,201 @@
+//! [`UserStore`] over `portcullis_users`.
+
+use async_trait::async_trait;
+use auth_core::{AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserStore};
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, SqlErr,
+};
+
+use crate::entity::users;
+
+/// A [`UserStore`] for [`auth_core::User`] on SQLite or PostgreSQL. Clones share the pool.
+///
+/// Usernames and emails are compared case-insensitively (`to_lowercase()`, as in
+/// [`auth_core::MemoryUserStore`]) through the `*_normalized` columns; their unique indexes make
+/// [`create_user`](UserStore::create_user) atomic, even across processes.
+///
+/// ```
+/// use auth_core::{NewUser, UserStore};
+/// use auth_sea_orm::{SeaOrmUserStore, connect, migrate};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = connect("sqlite::memory:").await?;
+/// migrate(&db).await?;
+/// let store = SeaOrmUserStore::new(db);
+/// store.create_user(NewUser::new("alice", Some("Alice@example.com".into()), "$argon2id$...".into())).await?;
+/// assert!(store.find_by_login("alice@EXAMPLE.com").await?.is_some());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SeaOrmUserStore {
+    db: DatabaseConnection,
+    clock: SharedClock,
+}
+
+impl SeaOrmUserStore {
+    /// A store on `db` (migrated with [`migrate`](crate::migrate)), on the system clock.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self::with_clock(db, SystemClock::shared())
+    }
+
+    /// A store on `db` whose `date_joined` comes from `clock`.
+    pub fn with_clock(db: DatabaseConnection, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+
+    /// The connection pool.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    async fn exists(&self, column: users::Column, value: &str) -> Result<bool, DbErr> {
+        Ok(users::Entity::find().filter(column.eq(value)).count(&self.db).await? > 0)
+    }
+
+    /// Turns a failed insert into the [`CreateUserError`] it means.
+    async fn insert_error(&self, error: DbErr, username: &str, email: Option<&str>) -> CreateUserError {
+        let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() else {
+            return CreateUserError::Backend(Box::new(error));
+        };
+        // When both are taken the username wins, as in MemoryUserStore. The conflicting row is
+        // committed by now (both databases report a violation only against committed rows).
+        if self.exists(users::Column::UsernameNormalized, username).await.unwrap_or(false) {
+            return CreateUserError::UsernameTaken;
+        }
+        // The index names mention their column, e.g. SQLite's "UNIQUE constraint failed:
+        // portcullis_users.email_normalized", PostgreSQL's "duplicate key value violates unique
+        // constraint \"portcullis_users_email_normalized_key\"".
+        if message.contains("email_normalized") {
+            return CreateUserError::EmailTaken;
+        }
+        if message.contains("username_normalized") {
+            return CreateUserError::UsernameTaken;
+        }
+        if let Some(email) = email
+            && self.exists(users::Column::EmailNormalized, email).await.unwrap_or(false)
+        {
+            return CreateUserError::EmailTaken;
+        }
+        CreateUserError::Backend(Box::new(error))
+    }
+}
+
+/// Normalises a username or email for case-insensitive comparison; must match auth-core's
+/// (private) `normalize_login`, which the conformance suite checks.
+fn normalize_login(login: &str) -> String {
+    login.to_lowercase()
+}
+
+/// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
+fn to_stored_precision(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+fn backend(error: DbErr) -> AuthError {
+    AuthError::Backend(Box::new(error))
+}
+
+fn into_user(row: users::Model) -> Result<User, AuthError> {
+    let roles: Vec<String> = serde_json::from_str(&row.roles).map_err(AuthError::backend)?;
+    let mut new = NewUser::new(row.username, row.email, String::new())
+        .staff(row.is_staff)
+        .superuser(row.is_superuser)
+        .roles(roles);
+    new.password_hash = row.password_hash;
+    let mut user = User::from_new(UserId::new(row.id), new, row.date_joined);
+    user.is_active = row.is_active;
+    user.last_login = row.last_login;
+    Ok(user)
+}
+
+#[async_trait]
+impl UserStore for SeaOrmUserStore {
+    type User = User;
+
+    async fn find_by_id(&self, id: &UserId) -> Result<Option<User>, AuthError> {
+        let row = users::Entity::find_by_id(id.as_str()).one(&self.db).await.map_err(backend)?;
+        row.map(into_user).transpose()
+    }
+
+    async fn find_by_login(&self, login: &str) -> Result<Option<User>, AuthError> {
+        let wanted = normalize_login(login);
+        // At most two rows: one by username, one by email (both columns are unique).
+        let mut rows = users::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(users::Column::UsernameNormalized.eq(wanted.as_str()))
+                    .add(users::Column::EmailNormalized.eq(wanted.as_str())),
+            )
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        let row = match rows.iter().position(|row| row.username_normalized == wanted) {
+            Some(by_username) => Some(rows.swap_remove(by_username)),
+            None => rows.pop(),
+        };
+        row.map(into_user).transpose()
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<User, CreateUserError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let date_joined = to_stored_precision(self.clock.now());
+        let username_normalized = normalize_login(&new.username);
+        let email_normalized = new.email.as_deref().map(normalize_login);
+        let roles = serde_json::to_string(&new.roles).map_err(|e| CreateUserError::Backend(Box::new(e)))?;
+        let row = users::ActiveModel {
+            id: Set(id.clone()),
+            username: Set(new.username.clone()),
+            username_normalized: Set(username_normalized.clone()),
+            email: Set(new.email.clone()),
+            email_normalized: Set(email_normalized.clone()),
+            password_hash: Set(new.password_hash.clone()),
+            is_active: Set(true),
+            is_staff: Set(new.is_staff),
+            is_superuser: Set(new.is_superuser),
+            roles: Set(roles),
+            date_joined: Set(date_joined),
+            last_login: Set(None),
+        };
+        match users::Entity::insert(row).exec_without_returning(&self.db).await {
+            Ok(_) => Ok(User::from_new(UserId::new(id), new, date_joined)),
+            Err(error) => {
+                Err(self.insert_error(error, &username_normalized, email_normalized.as_deref()).await)
+            }
+        }
+    }
+
+    async fn set_password_hash(&self, id: &UserId, password_hash: &str) -> Result<(), AuthError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+            .filter(users::Column::Id.eq(id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_login(&self, id: &UserId, at: DateTime<Utc>) -> Result<(), AuthError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::LastLogin, Expr::value(to_stored_precision(at)))
+            .filter(users::Column::Id.eq(id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn set_active(&self, id: &UserId, active: bool) -> Result<bool, AuthError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::IsActive, Expr::value(active))
+            .filter(users::Column::Id.eq(id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(result.rows_affected > 0)
+    }
+}

@@ -1,0 +1,216 @@
+//! Assembling the server: database, keys, flows and routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portcullis::axum::{AuthContext, RouterConfig, routes};
+use portcullis::core::{Accounts, PasswordHasher, PasswordHasherConfig, SharedClock, User};
+use portcullis::jwt::{
+    ClaimMap, FileKeyStore, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeyError, KeySet,
+    WebFlowConfig, load_or_generate,
+};
+use portcullis::sea_orm::{SeaOrmUserStore, connect, migrate};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{ConfigError, Settings};
+
+/// The flows as the server runs them.
+pub type ServerAuth = JwtAuth<SeaOrmUserStore>;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be reached or migrated.
+    #[error("database: {0}")]
+    Database(String),
+    /// Binding or serving failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built server, not yet listening.
+#[derive(Debug)]
+pub struct App {
+    /// The HTTP routes.
+    pub router: axum::Router,
+    /// The flows (also used by the admin CLI).
+    pub auth: Arc<ServerAuth>,
+    /// The database connection.
+    pub db: DatabaseConnection,
+}
+
+/// Connects to the configured database and applies migrations.
+pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, StartError> {
+    let db = connect(&settings.database_url).await.map_err(|e| StartError::Database(e.to_string()))?;
+    migrate(&db).await.map_err(|e| StartError::Database(e.to_string()))?;
+    Ok(db)
+}
+
+fn key_error(setting: &str, error: KeyError) -> StartError {
+    StartError::Config(ConfigError::new(setting, error.to_string()))
+}
+
+/// Loads the signing key the settings name, or generates a development key into the keys directory.
+pub async fn load_keys(settings: &Settings) -> Result<KeySet, StartError> {
+    let alg = settings.jwt_algorithm;
+    let key = if let Some(secret) = &settings.jwt_secret {
+        JwtKey::hmac(alg, secret.expose().as_bytes()).map_err(|e| key_error("PORTCULLIS_JWT_SECRET", e))?
+    } else if let Some(path) = &settings.jwt_private_key_file {
+        let pem = tokio::fs::read(path).await.map_err(|e| {
+            StartError::Config(ConfigError::new(
+                "PORTCULLIS_JWT_PRIVATE_KEY_FILE",
+                format!("{}: {e}", path.display()),
+            ))
+        })?;
+        let key = JwtKey::from_private_pem(alg, &pem)
+            .map_err(|e| key_error("PORTCULLIS_JWT_PRIVATE_KEY_FILE", e))?;
+        if let Some(public_path) = &settings.jwt_public_key_file {
+            let public_pem = tokio::fs::read(public_path).await.map_err(|e| {
+                StartError::Config(ConfigError::new(
+                    "PORTCULLIS_JWT_PUBLIC_KEY_FILE",
+                    format!("{}: {e}", public_path.display()),
+                ))
+            })?;
+            let public = JwtKey::from_public_pem(alg, &public_pem)
+                .map_err(|e| key_error("PORTCULLIS_JWT_PUBLIC_KEY_FILE", e))?;
+            if public.kid() != key.kid() {
+                return Err(StartError::Config(ConfigError::new(
+                    "PORTCULLIS_JWT_PUBLIC_KEY_FILE",
+                    "does not match PORTCULLIS_JWT_PRIVATE_KEY_FILE",
+                )));
+            }
+        }
+        key
+    } else {
+        let store = FileKeyStore::new(&settings.keys_dir);
+        let name = format!("jwt-signing-{}", alg.as_str().to_ascii_lowercase());
+        let (key, generated) =
+            load_or_generate(&store, &name, alg).await.map_err(|e| key_error("PORTCULLIS_KEYS_DIR", e))?;
+        if generated {
+            tracing::warn!(
+                keys_dir = %settings.keys_dir.display(),
+                algorithm = %alg,
+                kid = key.kid(),
+                "no signing key configured: generated a development key; configure \
+                 PORTCULLIS_JWT_PRIVATE_KEY_FILE or PORTCULLIS_JWT_SECRET for production"
+            );
+        } else {
+            tracing::info!(keys_dir = %settings.keys_dir.display(), kid = key.kid(), "loaded signing key");
+        }
+        key
+    };
+    KeySet::new(key).map_err(|e| key_error("PORTCULLIS_JWT_PRIVATE_KEY_FILE", e))
+}
+
+/// The password hasher the settings describe.
+pub fn password_hasher(settings: &Settings) -> Result<PasswordHasher, StartError> {
+    let config = PasswordHasherConfig::default()
+        .memory_kib(settings.argon2_memory_kib)
+        .iterations(settings.argon2_iterations)
+        .parallelism(settings.argon2_parallelism);
+    PasswordHasher::new(config)
+        .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_ARGON2_MEMORY_KIB", e.to_string())))
+}
+
+/// The claims the server maps from users into access tokens.
+pub fn default_claims() -> ClaimMap<User> {
+    ClaimMap::new()
+        .attribute("username", "username")
+        .attribute("is_staff", "is_staff")
+        .attribute("is_superuser", "is_superuser")
+        .attribute("roles", "roles")
+}
+
+/// Builds the flows over an open database.
+pub async fn build_auth(
+    settings: &Settings,
+    db: DatabaseConnection,
+    clock: SharedClock,
+) -> Result<Arc<ServerAuth>, StartError> {
+    let keys = load_keys(settings).await?;
+    let mut config = JwtConfig::default()
+        .access_ttl(chrono::Duration::seconds(settings.access_ttl))
+        .refresh_ttl(chrono::Duration::seconds(settings.refresh_ttl))
+        .leeway(chrono::Duration::seconds(settings.jwt_leeway));
+    if let Some(issuer) = &settings.issuer {
+        config = config.issuer(issuer.clone());
+    }
+    if let Some(audience) = &settings.audience {
+        config = config.audience(audience.clone());
+    }
+    let jwt =
+        JwtService::new(config, keys, clock.clone()).map_err(|e| key_error("PORTCULLIS_JWT_ALGORITHM", e))?;
+    let store = Arc::new(SeaOrmUserStore::with_clock(db, clock));
+    let accounts = Accounts::new(store, password_hasher(settings)?);
+    let auth = JwtAuth::new(accounts, jwt)
+        .with_claims(default_claims())
+        .map_err(|e| StartError::Config(ConfigError::new("claims", e.to_string())))?;
+    Ok(Arc::new(auth))
+}
+
+/// Builds the whole application.
+pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, StartError> {
+    let db = open_database(settings).await?;
+    let auth = build_auth(settings, db.clone(), clock).await?;
+    let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
+    let web = WebFlowConfig::new(settings.refresh_ttl)
+        .insecure_cookies(settings.insecure_cookies)
+        .allowed_origins(settings.allowed_origins.clone());
+    if settings.insecure_cookies {
+        tracing::warn!("PORTCULLIS_INSECURE_COOKIES is on: cookies lack `Secure`; development only");
+    }
+    let endpoints = JwtEndpoints::new(Arc::clone(&auth), web);
+    let router = routes(endpoints, context, RouterConfig::default().body_limit(settings.body_limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    Ok(App { router, auth, db })
+}
+
+/// A server listening in the background (tests, examples, and `serve`).
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The flows, for test set-up.
+    pub auth: Arc<ServerAuth>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Builds the app, binds `settings.bind` and serves in a background task.
+pub async fn start(settings: &Settings, clock: SharedClock) -> Result<RunningServer, StartError> {
+    let app = build(settings, clock).await?;
+    let listener = TcpListener::bind(settings.bind).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let service = app.router.into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, auth: app.auth, shutdown: Some(tx), task })
+}

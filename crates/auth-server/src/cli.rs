@@ -1,0 +1,236 @@
+//! The `portcullis` command line: `serve` (default) and the admin subcommands.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portcullis::core::{AuthError, AuthUser, Registration, SystemClock, UserStore};
+use portcullis::jwt::{FileKeyStore, JwtAlgorithm, KeyStore, StoredKey, generate_key};
+
+use crate::app;
+use crate::config::{ConfigError, Settings};
+
+/// The Portcullis auth server and admin tool.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// A TOML configuration file; `PORTCULLIS_*` environment variables override it.
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Generate a signing key pair (the `make_rsa` equivalent).
+    Keygen {
+        /// Algorithm: RS256, RS384, RS512, PS256, ES256, ES384, EdDSA, HS256, HS384, HS512.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+        /// Directory to write `jwt-signing-<alg>.pem` (mode 0600) and `.pub` into.
+        #[arg(long, default_value = "keys")]
+        out: PathBuf,
+        /// Overwrite an existing key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage users.
+    User {
+        /// The user operation.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+/// User subcommands. Passwords are read from a prompt, or from standard input when it is not a
+/// terminal: never from the command line.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        /// Username.
+        #[arg(long)]
+        username: String,
+        /// Email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Staff flag.
+        #[arg(long)]
+        staff: bool,
+        /// Superuser flag.
+        #[arg(long)]
+        superuser: bool,
+    },
+    /// Set a user's password; their existing tokens stop working.
+    SetPassword {
+        /// Username or email.
+        #[arg(long)]
+        username: String,
+    },
+    /// Deactivate a user; they can no longer sign in and their tokens stop working.
+    Deactivate {
+        /// Username or email.
+        #[arg(long)]
+        username: String,
+    },
+}
+
+fn read_password() -> Result<String, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let second = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
+        if first != second {
+            return Err("passwords do not match".to_owned());
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "portcullis: {message}");
+    ExitCode::FAILURE
+}
+
+fn describe(error: &AuthError) -> String {
+    let body = error.body();
+    if body.fields.is_empty() {
+        body.detail
+    } else {
+        body.fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let settings = match Settings::from_process_env(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => return fail(e),
+    };
+    crate::init_tracing(&settings.log);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => match crate::serve(settings).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+        Command::Migrate => match app::open_database(&settings).await {
+            Ok(_) => {
+                println!("migrations applied");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Command::Keygen { alg, out, force } => keygen(&alg, out, force).await,
+        Command::User { command } => user(&settings, command).await,
+    }
+}
+
+async fn keygen(alg: &str, out: PathBuf, force: bool) -> ExitCode {
+    let alg: JwtAlgorithm = match alg.parse() {
+        Ok(alg) => alg,
+        Err(e) => return fail(ConfigError::new("--alg", e.to_string())),
+    };
+    let store = FileKeyStore::new(&out);
+    let name = format!("jwt-signing-{}", alg.as_str().to_ascii_lowercase());
+    match store.load(&name).await {
+        Ok(Some(_)) if !force => {
+            return fail(format!("{}/{name}.pem exists; pass --force to replace it", out.display()));
+        }
+        Err(e) => return fail(e),
+        _ => {}
+    }
+    let key = match generate_key(alg) {
+        Ok(key) => key,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = store.save(&name, &StoredKey::from(key)).await {
+        return fail(e);
+    }
+    println!("wrote {}/{name}.pem (private, mode 0600)", out.display());
+    if !alg.is_hmac() {
+        println!("wrote {}/{name}.pub (public)", out.display());
+        println!(
+            "use it with: PORTCULLIS_JWT_ALGORITHM={alg} PORTCULLIS_JWT_PRIVATE_KEY_FILE={}/{name}.pem",
+            out.display()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+async fn user(settings: &Settings, command: UserCommand) -> ExitCode {
+    let db = match app::open_database(settings).await {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let auth = match app::build_auth(settings, db, SystemClock::shared()).await {
+        Ok(auth) => auth,
+        Err(e) => return fail(e),
+    };
+    let find = |login: String| {
+        let auth = auth.clone();
+        async move {
+            match auth.store().find_by_login(&login).await {
+                Ok(Some(user)) => Ok(user),
+                Ok(None) => Err(format!("no user `{login}`")),
+                Err(e) => Err(describe(&e)),
+            }
+        }
+    };
+    match command {
+        UserCommand::Create { username, email, staff, superuser } => {
+            let password = match read_password() {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            let registration = Registration::new(username, email, password).privileges(staff, superuser);
+            match auth.accounts().register(registration).await {
+                Ok(user) => {
+                    println!("created user {} ({})", user.username(), user.id());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(describe(&e)),
+            }
+        }
+        UserCommand::SetPassword { username } => {
+            let user = match find(username).await {
+                Ok(u) => u,
+                Err(e) => return fail(e),
+            };
+            let password = match read_password() {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            match auth.set_password(&user.id(), &password).await {
+                Ok(()) => {
+                    println!("password of {} changed; existing tokens no longer work", user.username());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(describe(&e)),
+            }
+        }
+        UserCommand::Deactivate { username } => {
+            let user = match find(username).await {
+                Ok(u) => u,
+                Err(e) => return fail(e),
+            };
+            match auth.set_active(&user.id(), false).await {
+                Ok(()) => {
+                    println!("deactivated {}; existing tokens no longer work", user.username());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(describe(&e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! Server settings: defaults, a TOML file, and `PORTCULLIS_*` environment variables (which win).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use portcullis::jwt::JwtAlgorithm;
+use serde::Deserialize;
+
+/// A setting that could not be accepted; the server refuses to start.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {message}")]
+pub struct ConfigError {
+    /// The setting's name (environment variable or TOML key).
+    pub setting: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(setting: &str, message: impl Into<String>) -> Self {
+        Self { setting: setting.to_owned(), message: message.into() }
+    }
+}
+
+/// A secret string that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Every setting of `portcullis serve`. See the README's configuration table.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// `PORTCULLIS_BIND` / `bind`: listen address (default `127.0.0.1:8000`).
+    pub bind: SocketAddr,
+    /// `PORTCULLIS_DATABASE_URL` / `database_url`: `sqlite://...` or `postgres://...`
+    /// (default `sqlite://portcullis.db?mode=rwc`).
+    pub database_url: String,
+    /// `PORTCULLIS_JWT_ALGORITHM` / `jwt_algorithm` (default `RS256`).
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `PORTCULLIS_JWT_SECRET` / `jwt_secret`: the HMAC secret for HS256/384/512 (>= 32/48/64 bytes).
+    pub jwt_secret: Option<Secret>,
+    /// `PORTCULLIS_JWT_PRIVATE_KEY_FILE` / `jwt_private_key_file`: PEM signing key.
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// `PORTCULLIS_JWT_PUBLIC_KEY_FILE` / `jwt_public_key_file`: PEM public key; must match the
+    /// private key.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// `PORTCULLIS_KEYS_DIR` / `keys_dir`: where a development key is generated when no key is
+    /// configured (default `keys`).
+    pub keys_dir: PathBuf,
+    /// `PORTCULLIS_ISSUER` / `issuer`.
+    pub issuer: Option<String>,
+    /// `PORTCULLIS_AUDIENCE` / `audience`.
+    pub audience: Option<String>,
+    /// `PORTCULLIS_ACCESS_TTL` / `access_ttl`: seconds (default 300).
+    pub access_ttl: i64,
+    /// `PORTCULLIS_REFRESH_TTL` / `refresh_ttl`: seconds (default 86400).
+    pub refresh_ttl: i64,
+    /// `PORTCULLIS_JWT_LEEWAY` / `jwt_leeway`: clock-skew tolerance in seconds (default 5, max 60).
+    pub jwt_leeway: i64,
+    /// `PORTCULLIS_INSECURE_COOKIES` / `insecure_cookies`: drop `Secure` from cookies. Development only.
+    pub insecure_cookies: bool,
+    /// `PORTCULLIS_ALLOWED_ORIGINS` / `allowed_origins`: comma-separated origins for CORS and the
+    /// web flow's cross-origin check.
+    pub allowed_origins: Vec<String>,
+    /// `PORTCULLIS_LOG` / `log`: tracing filter (default `info`).
+    pub log: String,
+    /// `PORTCULLIS_ARGON2_MEMORY_KIB` / `argon2_memory_kib` (default 19456).
+    pub argon2_memory_kib: u32,
+    /// `PORTCULLIS_ARGON2_ITERATIONS` / `argon2_iterations` (default 2).
+    pub argon2_iterations: u32,
+    /// `PORTCULLIS_ARGON2_PARALLELISM` / `argon2_parallelism` (default 1).
+    pub argon2_parallelism: u32,
+    /// `PORTCULLIS_BODY_LIMIT` / `body_limit`: largest request body in bytes (default 65536).
+    pub body_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            database_url: "sqlite://portcullis.db?mode=rwc".to_owned(),
+            jwt_algorithm: JwtAlgorithm::RS256,
+            jwt_secret: None,
+            jwt_private_key_file: None,
+            jwt_public_key_file: None,
+            keys_dir: PathBuf::from("keys"),
+            issuer: None,
+            audience: None,
+            access_ttl: 300,
+            refresh_ttl: 86_400,
+            jwt_leeway: 5,
+            insecure_cookies: false,
+            allowed_origins: Vec::new(),
+            log: "info".to_owned(),
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+/// The TOML file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    database_url: Option<String>,
+    jwt_algorithm: Option<String>,
+    jwt_secret: Option<Secret>,
+    jwt_private_key_file: Option<PathBuf>,
+    jwt_public_key_file: Option<PathBuf>,
+    keys_dir: Option<PathBuf>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_ttl: Option<i64>,
+    refresh_ttl: Option<i64>,
+    jwt_leeway: Option<i64>,
+    insecure_cookies: Option<bool>,
+    allowed_origins: Option<Vec<String>>,
+    log: Option<String>,
+    argon2_memory_kib: Option<u32>,
+    argon2_iterations: Option<u32>,
+    argon2_parallelism: Option<u32>,
+    body_limit: Option<usize>,
+}
+
+fn parse<T: std::str::FromStr>(setting: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError::new(setting, format!("`{value}`: {e}")))
+}
+
+fn parse_bool(setting: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(ConfigError::new(setting, format!("`{other}` is not a boolean (true/false)"))),
+    }
+}
+
+impl Settings {
+    /// Loads settings: defaults, then the TOML file (if any), then the environment as read by `env`.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut s = Settings::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::new("--config", format!("{}: {e}", path.display())))?;
+            let f: FileSettings =
+                toml::from_str(&text).map_err(|e| ConfigError::new("--config", e.to_string()))?;
+            s.apply_file(f)?;
+        }
+        s.apply_env(env)?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Loads settings from the process environment.
+    pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, |name| std::env::var(name).ok())
+    }
+
+    fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
+        if let Some(v) = f.bind {
+            self.bind = parse("bind", &v)?;
+        }
+        if let Some(v) = f.database_url {
+            self.database_url = v;
+        }
+        if let Some(v) = f.jwt_algorithm {
+            self.jwt_algorithm = parse("jwt_algorithm", &v)?;
+        }
+        if f.jwt_secret.is_some() {
+            self.jwt_secret = f.jwt_secret;
+        }
+        if f.jwt_private_key_file.is_some() {
+            self.jwt_private_key_file = f.jwt_private_key_file;
+        }
+        if f.jwt_public_key_file.is_some() {
+            self.jwt_public_key_file = f.jwt_public_key_file;
+        }
+        if let Some(v) = f.keys_dir {
+            self.keys_dir = v;
+        }
+        if f.issuer.is_some() {
+            self.issuer = f.issuer;
+        }
+        if f.audience.is_some() {
+            self.audience = f.audience;
+        }
+        if let Some(v) = f.access_ttl {
+            self.access_ttl = v;
+        }
+        if let Some(v) = f.refresh_ttl {
+            self.refresh_ttl = v;
+        }
+        if let Some(v) = f.jwt_leeway {
+            self.jwt_leeway = v;
+        }
+        if let Some(v) = f.insecure_cookies {
+            self.insecure_cookies = v;
+        }
+        if let Some(v) = f.allowed_origins {
+            self.allowed_origins = v;
+        }
+        if let Some(v) = f.log {
+            self.log = v;
+        }
+        if let Some(v) = f.argon2_memory_kib {
+            self.argon2_memory_kib = v;
+        }
+        if let Some(v) = f.argon2_iterations {
+            self.argon2_iterations = v;
+        }
+        if let Some(v) = f.argon2_parallelism {
+            self.argon2_parallelism = v;
+        }
+        if let Some(v) = f.body_limit {
+            self.body_limit = v;
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("PORTCULLIS_BIND") {
+            self.bind = parse("PORTCULLIS_BIND", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("PORTCULLIS_JWT_ALGORITHM") {
+            self.jwt_algorithm = parse("PORTCULLIS_JWT_ALGORITHM", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_JWT_SECRET") {
+            self.jwt_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = get("PORTCULLIS_JWT_PRIVATE_KEY_FILE") {
+            self.jwt_private_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("PORTCULLIS_JWT_PUBLIC_KEY_FILE") {
+            self.jwt_public_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("PORTCULLIS_KEYS_DIR") {
+            self.keys_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("PORTCULLIS_ISSUER") {
+            self.issuer = Some(v);
+        }
+        if let Some(v) = get("PORTCULLIS_AUDIENCE") {
+            self.audience = Some(v);
+        }
+        if let Some(v) = get("PORTCULLIS_ACCESS_TTL") {
+            self.access_ttl = parse("PORTCULLIS_ACCESS_TTL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_REFRESH_TTL") {
+            self.refresh_ttl = parse("PORTCULLIS_REFRESH_TTL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_JWT_LEEWAY") {
+            self.jwt_leeway = parse("PORTCULLIS_JWT_LEEWAY", &v)?;
+        }
+        if let Some(v) = env("PORTCULLIS_INSECURE_COOKIES") {
+            self.insecure_cookies = parse_bool("PORTCULLIS_INSECURE_COOKIES", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_ALLOWED_ORIGINS") {
+            self.allowed_origins =
+                v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
+        }
+        if let Some(v) = get("PORTCULLIS_LOG") {
+            self.log = v;
+        }
+        if let Some(v) = get("PORTCULLIS_ARGON2_MEMORY_KIB") {
+            self.argon2_memory_kib = parse("PORTCULLIS_ARGON2_MEMORY_KIB", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_ARGON2_ITERATIONS") {
+            self.argon2_iterations = parse("PORTCULLIS_ARGON2_ITERATIONS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_ARGON2_PARALLELISM") {
+            self.argon2_parallelism = parse("PORTCULLIS_ARGON2_PARALLELISM", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_BODY_LIMIT") {
+            self.body_limit = parse("PORTCULLIS_BODY_LIMIT", &v)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses unsafe or inconsistent combinations, naming the setting at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let db = self.database_url.as_str();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_DATABASE_URL",
+                "must start with sqlite: or postgres:// (or postgresql://)",
+            ));
+        }
+        if self.access_ttl <= 0 {
+            return Err(ConfigError::new("PORTCULLIS_ACCESS_TTL", "must be a positive number of seconds"));
+        }
+        if self.refresh_ttl <= self.access_ttl {
+            return Err(ConfigError::new(
+                "PORTCULLIS_REFRESH_TTL",
+                "must be longer than PORTCULLIS_ACCESS_TTL",
+            ));
+        }
+        if !(0..=60).contains(&self.jwt_leeway) {
+            return Err(ConfigError::new("PORTCULLIS_JWT_LEEWAY", "must be between 0 and 60 seconds"));
+        }
+        let hmac = self.jwt_algorithm.is_hmac();
+        if hmac && (self.jwt_private_key_file.is_some() || self.jwt_public_key_file.is_some()) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_JWT_PRIVATE_KEY_FILE",
+                format!("{} uses PORTCULLIS_JWT_SECRET, not key files", self.jwt_algorithm),
+            ));
+        }
+        if !hmac && self.jwt_secret.is_some() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_JWT_SECRET",
+                format!(
+                    "{} is asymmetric: configure PORTCULLIS_JWT_PRIVATE_KEY_FILE instead",
+                    self.jwt_algorithm
+                ),
+            ));
+        }
+        if self.jwt_public_key_file.is_some() && self.jwt_private_key_file.is_none() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_JWT_PUBLIC_KEY_FILE",
+                "the server signs tokens: PORTCULLIS_JWT_PRIVATE_KEY_FILE is required with a public key",
+            ));
+        }
+        for origin in &self.allowed_origins {
+            let valid = origin != "*"
+                && (origin.starts_with("https://") || origin.starts_with("http://"))
+                && origin.split_once("://").is_some_and(|(_, rest)| {
+                    let rest = rest.trim_end_matches('/');
+                    !rest.is_empty() && !rest.contains('/') && !rest.contains('*')
+                });
+            if !valid {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_ALLOWED_ORIGINS",
+                    format!(
+                        "`{origin}` is not an origin like https://app.example.com (no wildcards, no paths)"
+                    ),
+                ));
+            }
+        }
+        if self.argon2_memory_kib < 19_456 || self.argon2_iterations < 2 {
+            tracing::warn!(
+                memory_kib = self.argon2_memory_kib,
+                iterations = self.argon2_iterations,
+                "argon2 parameters are below OWASP's recommendation (m=19456 KiB, t=2, p=1)"
+            );
+        }
+        if self.body_limit < 1024 {
+            return Err(ConfigError::new("PORTCULLIS_BODY_LIMIT", "must be at least 1024 bytes"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::load(None, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
+        assert!(s.database_url.starts_with("sqlite:"));
+        assert!(!s.insecure_cookies);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = std::env::temp_dir().join(format!("pc-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\naccess_ttl = 60\n").unwrap();
+        let s =
+            Settings::load(Some(&file), |k| (k == "PORTCULLIS_BIND").then(|| "0.0.0.0:9100".into())).unwrap();
+        assert_eq!(s.bind.to_string(), "0.0.0.0:9100");
+        assert_eq!(s.access_ttl, 60);
+        std::fs::write(&file, "bogus = 1\n").unwrap();
+        assert_eq!(Settings::load(Some(&file), |_| None).unwrap_err().setting, "--config");
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        assert_eq!(load(&[("PORTCULLIS_BIND", "nope")]).unwrap_err().setting, "PORTCULLIS_BIND");
+        assert_eq!(load(&[("PORTCULLIS_ACCESS_TTL", "-1")]).unwrap_err().setting, "PORTCULLIS_ACCESS_TTL");
+        assert_eq!(
+            load(&[("PORTCULLIS_JWT_ALGORITHM", "none")]).unwrap_err().setting,
+            "PORTCULLIS_JWT_ALGORITHM"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_JWT_SECRET", "x".repeat(40).as_str())]).unwrap_err().setting,
+            "PORTCULLIS_JWT_SECRET"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_ALLOWED_ORIGINS", "*")]).unwrap_err().setting,
+            "PORTCULLIS_ALLOWED_ORIGINS"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_INSECURE_COOKIES", "maybe")]).unwrap_err().setting,
+            "PORTCULLIS_INSECURE_COOKIES"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_DATABASE_URL", "mysql://x")]).unwrap_err().setting,
+            "PORTCULLIS_DATABASE_URL"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let s = load(&[("PORTCULLIS_JWT_ALGORITHM", "HS256"), ("PORTCULLIS_JWT_SECRET", "supersecretvalue")])
+            .unwrap();
+        assert!(!format!("{s:?}").contains("supersecretvalue"));
+    }
+}
