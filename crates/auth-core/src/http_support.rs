@@ -136,6 +136,46 @@ pub fn check_origin(headers: &HeaderMap, allowed_origins: &[String]) -> Result<(
     }
 }
 
+/// A JSON response with `status`, built the same way by every adapter.
+pub fn json_response<T: serde::Serialize>(status: http::StatusCode, body: &T) -> http::Response<Vec<u8>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = http::Response::new(bytes);
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// An empty `204 No Content` response.
+pub fn no_content() -> http::Response<Vec<u8>> {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = http::StatusCode::NO_CONTENT;
+    response
+}
+
+/// Adds `Cache-Control: no-store` (every response that carries a token).
+pub fn no_store(mut response: http::Response<Vec<u8>>) -> http::Response<Vec<u8>> {
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(NO_STORE));
+    response
+}
+
+/// The one mapping from [`AuthError`] to an HTTP response: status, `WWW-Authenticate` for 401s,
+/// and the JSON [`ErrorBody`](crate::ErrorBody). Backend errors are logged here, never sent.
+pub fn error_response(error: &AuthError) -> http::Response<Vec<u8>> {
+    if let AuthError::Backend(source) = error {
+        tracing::error!(error = %source, "internal error while authenticating");
+    }
+    let mut response = json_response(error.status(), &error.body());
+    if let Some(challenge) = error.www_authenticate().and_then(|c| http::HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
+    }
+    response
+}
+
+/// `GET /healthz`: 200 `{"status":"ok"}`.
+pub fn health() -> http::Response<Vec<u8>> {
+    json_response(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,44 +248,4 @@ mod tests {
             Err(AuthError::UnsupportedMediaType)
         ));
     }
-}
-
-/// A JSON response with `status`, built the same way by every adapter.
-pub fn json_response<T: serde::Serialize>(status: http::StatusCode, body: &T) -> http::Response<Vec<u8>> {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = http::Response::new(bytes);
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    response
-}
-
-/// An empty `204 No Content` response.
-pub fn no_content() -> http::Response<Vec<u8>> {
-    let mut response = http::Response::new(Vec::new());
-    *response.status_mut() = http::StatusCode::NO_CONTENT;
-    response
-}
-
-/// Adds `Cache-Control: no-store` (every response that carries a token).
-pub fn no_store(mut response: http::Response<Vec<u8>>) -> http::Response<Vec<u8>> {
-    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(NO_STORE));
-    response
-}
-
-/// The one mapping from [`AuthError`] to an HTTP response: status, `WWW-Authenticate` for 401s,
-/// and the JSON [`ErrorBody`](crate::ErrorBody). Backend errors are logged here, never sent.
-pub fn error_response(error: &AuthError) -> http::Response<Vec<u8>> {
-    if let AuthError::Backend(source) = error {
-        tracing::error!(error = %source, "internal error while authenticating");
-    }
-    let mut response = json_response(error.status(), &error.body());
-    if let Some(challenge) = error.www_authenticate().and_then(|c| http::HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
-    }
-    response
-}
-
-/// `GET /healthz`: 200 `{"status":"ok"}`.
-pub fn health() -> http::Response<Vec<u8>> {
-    json_response(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }

@@ -70,10 +70,10 @@ impl UserStore for MemoryUserStore {
         if users.iter().any(|u| normalize_login(&u.username) == name) {
             return Err(CreateUserError::UsernameTaken);
         }
-        if let Some(email) = new.email.as_deref().map(normalize_login) {
-            if users.iter().any(|u| u.email.as_deref().map(normalize_login) == Some(email.clone())) {
-                return Err(CreateUserError::EmailTaken);
-            }
+        if let Some(email) = new.email.as_deref().map(normalize_login)
+            && users.iter().any(|u| u.email.as_deref().map(normalize_login).as_ref() == Some(&email))
+        {
+            return Err(CreateUserError::EmailTaken);
         }
         let user = User::from_new(UserId::new(uuid::Uuid::new_v4().to_string()), new, now);
         users.push(user.clone());

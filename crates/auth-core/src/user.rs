@@ -282,10 +282,11 @@ impl UserStateCache {
         let now = self.clock.now();
         {
             let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((state, fetched)) = entries.get(id) {
-                if now - *fetched < self.ttl && *fetched <= now {
-                    return Ok(Some(state.clone()));
-                }
+            if let Some((state, fetched)) = entries.get(id)
+                && now - *fetched < self.ttl
+                && *fetched <= now
+            {
+                return Ok(Some(state.clone()));
             }
         }
         let Some(user) = store.find_by_id(id).await? else {

@@ -15,12 +15,15 @@ use serde_json::{Map, Value};
 
 use crate::{IssuedToken, JwtService, TokenContents, TokenKind};
 
+/// A function computing a claim from a user.
+pub type ClaimFn<U> = Arc<dyn Fn(&U) -> Option<Value> + Send + Sync>;
+
 /// Where a custom claim's value comes from.
 pub enum ClaimSource<U> {
     /// A named user attribute ([`AuthUser::attribute`]).
     Attribute(String),
     /// A function of the user.
-    Function(Arc<dyn Fn(&U) -> Option<Value> + Send + Sync>),
+    Function(ClaimFn<U>),
 }
 
 impl<U> Clone for ClaimSource<U> {
@@ -278,12 +281,13 @@ impl<S: UserStore> JwtAuth<S> {
     }
 
     fn contents_for(&self, user: &S::User, sid: Option<String>, auth_time: i64) -> TokenContents {
-        let mut contents = TokenContents::default();
-        contents.sid = sid;
-        contents.cfp = Some(user.credential_fingerprint());
-        contents.amr = vec!["pwd".to_owned()];
-        contents.auth_time = Some(auth_time);
-        contents
+        TokenContents {
+            sid,
+            cfp: Some(user.credential_fingerprint()),
+            amr: vec!["pwd".to_owned()],
+            auth_time: Some(auth_time),
+            extra: Map::new(),
+        }
     }
 
     fn issue_access(&self, user: &S::User, contents: TokenContents) -> Result<IssuedToken, AuthError> {

@@ -1102,7 +1102,7 @@ mod der {
             Ok((tag, contents))
         }
 
-        fn expect(&mut self, tag: u8) -> Result<&'a [u8], KeyError> {
+        fn take(&mut self, tag: u8) -> Result<&'a [u8], KeyError> {
             match self.read()? {
                 (found, contents) if found == tag => Ok(contents),
                 _ => Err(malformed()),
@@ -1123,14 +1123,14 @@ mod der {
     /// The key type named by an `AlgorithmIdentifier` (contents of the SEQUENCE).
     fn algorithm_identifier(contents: &[u8]) -> Result<KeyType, KeyError> {
         let mut reader = Reader(contents);
-        let oid = reader.expect(OID)?;
+        let oid = reader.take(OID)?;
         match oid {
             RSA_ENCRYPTION => Ok(KeyType::Rsa),
             EC_PUBLIC_KEY => {
                 if reader.peek_tag() != Some(OID) {
                     return Err(KeyError::Unsupported("EC keys with explicit curve parameters".to_owned()));
                 }
-                Ok(KeyType::Ec(curve_from_oid(reader.expect(OID)?)?))
+                Ok(KeyType::Ec(curve_from_oid(reader.take(OID)?)?))
             }
             ED25519 => Ok(KeyType::Ed25519),
             RSASSA_PSS => {
@@ -1144,27 +1144,27 @@ mod der {
     /// The key type of a PKCS#8 `PrivateKeyInfo`.
     pub(super) fn pkcs8_key_type(der: &[u8]) -> Result<KeyType, KeyError> {
         let mut outer = Reader(der);
-        let mut info = Reader(outer.expect(SEQUENCE)?);
-        info.expect(INTEGER)?;
-        algorithm_identifier(info.expect(SEQUENCE)?)
+        let mut info = Reader(outer.take(SEQUENCE)?);
+        info.take(INTEGER)?;
+        algorithm_identifier(info.take(SEQUENCE)?)
     }
 
     /// The `privateKey` OCTET STRING contents of a PKCS#8 `PrivateKeyInfo` (for RSA: the PKCS#1
     /// `RSAPrivateKey`).
     pub(super) fn pkcs8_private_key(der: &[u8]) -> Result<&[u8], KeyError> {
         let mut outer = Reader(der);
-        let mut info = Reader(outer.expect(SEQUENCE)?);
-        info.expect(INTEGER)?;
-        info.expect(SEQUENCE)?;
-        info.expect(OCTET_STRING)
+        let mut info = Reader(outer.take(SEQUENCE)?);
+        info.take(INTEGER)?;
+        info.take(SEQUENCE)?;
+        info.take(OCTET_STRING)
     }
 
     /// The key type and the `subjectPublicKey` bits of an X.509 `SubjectPublicKeyInfo`.
     pub(super) fn spki(der: &[u8]) -> Result<(KeyType, &[u8]), KeyError> {
         let mut outer = Reader(der);
-        let mut info = Reader(outer.expect(SEQUENCE)?);
-        let key_type = algorithm_identifier(info.expect(SEQUENCE)?)?;
-        match info.expect(BIT_STRING)?.split_first() {
+        let mut info = Reader(outer.take(SEQUENCE)?);
+        let key_type = algorithm_identifier(info.take(SEQUENCE)?)?;
+        match info.take(BIT_STRING)?.split_first() {
             Some((0, bits)) => Ok((key_type, bits)),
             _ => Err(malformed()),
         }
@@ -1173,9 +1173,9 @@ mod der {
     /// The curve named in the parameters of a SEC1 `ECPrivateKey`, if present.
     pub(super) fn sec1_curve(der: &[u8]) -> Result<Option<Curve>, KeyError> {
         let mut outer = Reader(der);
-        let mut key = Reader(outer.expect(SEQUENCE)?);
-        key.expect(INTEGER)?;
-        key.expect(OCTET_STRING)?;
+        let mut key = Reader(outer.take(SEQUENCE)?);
+        key.take(INTEGER)?;
+        key.take(OCTET_STRING)?;
         while !key.is_empty() {
             let (tag, contents) = key.read()?;
             if tag == CONTEXT_0 {
@@ -1183,7 +1183,7 @@ mod der {
                 if parameters.peek_tag() != Some(OID) {
                     return Err(KeyError::Unsupported("EC keys with explicit curve parameters".to_owned()));
                 }
-                return curve_from_oid(parameters.expect(OID)?).map(Some);
+                return curve_from_oid(parameters.take(OID)?).map(Some);
             }
         }
         Ok(None)

@@ -47,7 +47,7 @@ mod service;
 pub use claims::{Audience, ClaimRequirement, ClaimRule, Claims, RESERVED_CLAIMS, TokenKind};
 pub use endpoints::{JwtEndpoints, WebFlowConfig};
 pub use flows::{
-    AccessToken, BearerAuthenticator, ClaimMap, ClaimSource, FlowConfig, JwtAuth, RefreshRequest,
+    AccessToken, BearerAuthenticator, ClaimFn, ClaimMap, ClaimSource, FlowConfig, JwtAuth, RefreshRequest,
     RegisterRequest, SignInRequest, TokenPair, VerifyRequest,
 };
 pub use keys::{GeneratedKey, JwtAlgorithm, JwtKey, KeyError, KeySet, generate_key, key_from_private_text};

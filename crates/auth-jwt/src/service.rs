@@ -260,15 +260,15 @@ impl JwtService {
         if claims.nbf > now.saturating_add(leeway) || claims.iat > now.saturating_add(leeway) {
             return Err(reject(TokenRejection::NotYetValid));
         }
-        if let Some(issuer) = &self.config.issuer {
-            if claims.iss.as_deref() != Some(issuer.as_str()) {
-                return Err(reject(TokenRejection::WrongIssuer));
-            }
+        if let Some(issuer) = &self.config.issuer
+            && claims.iss.as_deref() != Some(issuer.as_str())
+        {
+            return Err(reject(TokenRejection::WrongIssuer));
         }
-        if let Some(audience) = &self.config.audience {
-            if !claims.aud.as_ref().is_some_and(|aud| aud.contains(audience)) {
-                return Err(reject(TokenRejection::WrongAudience));
-            }
+        if let Some(audience) = &self.config.audience
+            && !claims.aud.as_ref().is_some_and(|aud| aud.contains(audience))
+        {
+            return Err(reject(TokenRejection::WrongAudience));
         }
         if !self.config.requirements.iter().all(|r| r.is_satisfied_by(&raw)) {
             return Err(reject(TokenRejection::ClaimRequirement));

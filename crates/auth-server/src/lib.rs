@@ -22,11 +22,15 @@ use portcullis::core::SystemClock;
 
 pub use config::{ConfigError, Settings};
 
-/// Installs the tracing subscriber (structured logs, filter from `PORTCULLIS_LOG`).
+/// Installs the tracing subscriber: structured logs on standard error, filter from `PORTCULLIS_LOG`.
 pub fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Serves until SIGINT or SIGTERM, then shuts down gracefully.

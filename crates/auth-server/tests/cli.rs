@@ -1,0 +1,246 @@
+//! The `portcullis` binary: serving on the embedded default, configuration errors, key generation
+//! and the user admin commands.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth_server::Settings;
+use portcullis::core::ManualClock;
+use serde_json::{Value, json};
+
+const SECRET: &str = "cli-test-secret-cli-test-secret-cli-test-secret-0123";
+
+fn portcullis(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PORTCULLIS_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PORTCULLIS_LOG", "warn");
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("server exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "server did not become healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_on_the_embedded_default_and_shut_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = portcullis(dir.path())
+        .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = ServerProcess(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base, &mut server.0).await;
+
+    // A development RS256 key was generated (private part 0600) and the SQLite file created.
+    let pem = dir.path().join("keys/jwt-signing-rs256.pem");
+    assert_eq!(std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(dir.path().join("portcullis.db").exists());
+
+    let r = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"username": "first", "password": "first user password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(format!("{base}/api/auth/mobile/sign-in"))
+        .json(&json!({"username": "first", "password": "first user password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let r = client
+        .get(format!("{base}/api/auth/me"))
+        .bearer_auth(tokens["access"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let jwks: Value =
+        client.get(format!("{base}/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+
+    // SIGTERM: graceful shutdown, exit code 0.
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(server.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("generated a development key"), "{stderr}");
+    assert!(!stderr.contains("first user password"));
+}
+
+#[test]
+fn invalid_configuration_stops_the_server_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("PORTCULLIS_ACCESS_TTL", "soon")], "PORTCULLIS_ACCESS_TTL"),
+        (&[("PORTCULLIS_BIND", "localhost")], "PORTCULLIS_BIND"),
+        (&[("PORTCULLIS_JWT_ALGORITHM", "none")], "PORTCULLIS_JWT_ALGORITHM"),
+        (
+            &[("PORTCULLIS_JWT_ALGORITHM", "HS256"), ("PORTCULLIS_JWT_SECRET", "short")],
+            "PORTCULLIS_JWT_SECRET",
+        ),
+        (&[("PORTCULLIS_JWT_PRIVATE_KEY_FILE", "/nonexistent.pem")], "PORTCULLIS_JWT_PRIVATE_KEY_FILE"),
+        (&[("PORTCULLIS_ALLOWED_ORIGINS", "*")], "PORTCULLIS_ALLOWED_ORIGINS"),
+        (&[("PORTCULLIS_DATABASE_URL", "mysql://db")], "PORTCULLIS_DATABASE_URL"),
+    ];
+    for (vars, setting) in cases {
+        let mut cmd = portcullis(dir.path());
+        cmd.arg("serve").env("PORTCULLIS_BIND", "127.0.0.1:0");
+        for (k, v) in *vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{setting} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(setting), "{setting}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn keygen_then_serve_with_the_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portcullis(dir.path()).args(["keygen", "--alg", "ES256", "--out", "mykeys"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let private = dir.path().join("mykeys/jwt-signing-es256.pem");
+    let public = dir.path().join("mykeys/jwt-signing-es256.pub");
+    assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&public).unwrap().contains("BEGIN PUBLIC KEY"));
+    let again =
+        portcullis(dir.path()).args(["keygen", "--alg", "ES256", "--out", "mykeys"]).output().unwrap();
+    assert!(!again.status.success(), "refuses to overwrite without --force");
+
+    let mut settings = Settings::default();
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+    settings.jwt_algorithm = "ES256".parse().unwrap();
+    settings.jwt_private_key_file = Some(private.clone());
+    settings.jwt_public_key_file = Some(public);
+    let server = auth_server::app::start(&settings, Arc::new(ManualClock::starting_now())).await.unwrap();
+    let jwks: Value =
+        reqwest::get(format!("{}/.well-known/jwks.json", server.url())).await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["crv"], "P-256");
+    server.shutdown().await.unwrap();
+
+    // A public key that does not match the private key is refused.
+    let other = portcullis(dir.path()).args(["keygen", "--alg", "ES256", "--out", "other"]).output().unwrap();
+    assert!(other.status.success());
+    settings.jwt_public_key_file = Some(dir.path().join("other/jwt-signing-es256.pub"));
+    let err = auth_server::app::start(&settings, Arc::new(ManualClock::starting_now())).await.unwrap_err();
+    assert!(err.to_string().contains("PORTCULLIS_JWT_PUBLIC_KEY_FILE"), "{err}");
+}
+
+#[tokio::test]
+async fn user_admin_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("admin.db").display());
+    let admin = |args: &[&str]| {
+        let mut cmd = portcullis(dir.path());
+        cmd.args(args)
+            .env("PORTCULLIS_DATABASE_URL", &db)
+            .env("PORTCULLIS_JWT_ALGORITHM", "HS256")
+            .env("PORTCULLIS_JWT_SECRET", SECRET);
+        cmd
+    };
+    let out = run_with_stdin(
+        admin(&["user", "create", "--username", "root", "--email", "root@example.com", "--staff"]),
+        "root password 1\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_with_stdin(admin(&["user", "create", "--username", "root"]), "root password 2\n");
+    assert!(!out.status.success(), "duplicate username refused");
+    let out = run_with_stdin(admin(&["user", "create", "--username", "weak"]), "short\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+
+    let mut settings = Settings::default();
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = db.clone();
+    settings.jwt_algorithm = "HS256".parse().unwrap();
+    settings.jwt_secret = Some(auth_server::config::Secret::new(SECRET));
+    let clock = ManualClock::starting_now();
+    let server = auth_server::app::start(&settings, Arc::new(clock.clone())).await.unwrap();
+    let client = reqwest::Client::new();
+    let sign_in = |password: &'static str| {
+        client
+            .post(format!("{}/api/auth/mobile/sign-in", server.url()))
+            .json(&json!({"username": "root", "password": password}))
+            .send()
+    };
+    let tokens: Value = sign_in("root password 1").await.unwrap().json().await.unwrap();
+    let access = tokens["access"].as_str().unwrap().to_owned();
+    let me = || client.get(format!("{}/api/auth/me", server.url())).bearer_auth(&access).send();
+    let profile: Value = me().await.unwrap().json().await.unwrap();
+    assert_eq!(profile["is_staff"], true);
+
+    // set-password from another process: old tokens stop within the user-state TTL (1 s).
+    let out = run_with_stdin(admin(&["user", "set-password", "--username", "ROOT"]), "root password 3\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(me().await.unwrap().status(), 401);
+    assert_eq!(sign_in("root password 1").await.unwrap().status(), 401);
+    assert_eq!(sign_in("root password 3").await.unwrap().status(), 200);
+
+    let out = admin(&["user", "deactivate", "--username", "root@example.com"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sign_in("root password 3").await.unwrap().status(), 401);
+    let out = admin(&["user", "deactivate", "--username", "ghost"]).output().unwrap();
+    assert!(!out.status.success());
+    server.shutdown().await.unwrap();
+}
