@@ -1,0 +1,158 @@
+//! JwtService: every algorithm, claim requirements, key rotation, leeway, kinds.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use auth_core::{AuthError, ManualClock, TokenRejection, UserId};
+use auth_jwt::{
+    ClaimRequirement, JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet, TokenContents, TokenKind,
+    generate_key,
+};
+use chrono::Duration;
+use serde_json::{Map, Value, json};
+
+fn service(keys: KeySet, config: JwtConfig) -> (JwtService, ManualClock) {
+    let clock = ManualClock::starting_at_unix(1_800_000_000);
+    (JwtService::new(config, keys, Arc::new(clock.clone())).unwrap(), clock)
+}
+
+fn rejection(result: Result<auth_jwt::Claims, AuthError>) -> TokenRejection {
+    match result {
+        Err(AuthError::InvalidToken(reason)) => reason,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+fn with_extra(extra: Value) -> TokenContents {
+    let mut contents = TokenContents::default();
+    contents.extra = extra.as_object().cloned().unwrap_or_else(Map::new);
+    contents
+}
+
+#[test]
+fn every_algorithm_round_trips_and_kinds_never_mix() {
+    for alg in [
+        JwtAlgorithm::HS256,
+        JwtAlgorithm::HS384,
+        JwtAlgorithm::HS512,
+        JwtAlgorithm::RS256,
+        JwtAlgorithm::RS384,
+        JwtAlgorithm::RS512,
+        JwtAlgorithm::PS256,
+        JwtAlgorithm::ES256,
+        JwtAlgorithm::ES384,
+        JwtAlgorithm::EdDSA,
+    ] {
+        let key = generate_key(alg).unwrap().to_key().unwrap();
+        let (jwt, _) = service(KeySet::new(key).unwrap(), JwtConfig::default());
+        let access = jwt.issue(TokenKind::Access, &UserId::new("u1"), TokenContents::default()).unwrap();
+        let header = jsonwebtoken::decode_header(&access.token).unwrap();
+        assert_eq!(format!("{:?}", header.alg), alg.as_str(), "{alg}");
+        assert_eq!(header.kid.as_deref(), Some(jwt.keys().signing_key().kid()));
+        assert_eq!(jwt.verify(&access.token, TokenKind::Access).unwrap().sub, "u1", "{alg}");
+        assert_eq!(rejection(jwt.verify(&access.token, TokenKind::Refresh)), TokenRejection::WrongKind);
+        let refresh = jwt.issue(TokenKind::Refresh, &UserId::new("u1"), TokenContents::default()).unwrap();
+        assert_eq!(rejection(jwt.verify(&refresh.token, TokenKind::Access)), TokenRejection::WrongKind);
+    }
+}
+
+#[test]
+fn leeway_is_configurable_and_small_by_default() {
+    let key = JwtKey::hmac(JwtAlgorithm::HS256, &[1u8; 32]).unwrap();
+    let (jwt, clock) = service(KeySet::new(key.clone()).unwrap(), JwtConfig::default());
+    assert!(jwt.config().leeway <= Duration::seconds(10));
+    let token = jwt.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).unwrap().token;
+    clock.advance(Duration::seconds(300 + 5));
+    assert!(jwt.verify(&token, TokenKind::Access).is_ok());
+    clock.advance(Duration::seconds(1));
+    assert_eq!(rejection(jwt.verify(&token, TokenKind::Access)), TokenRejection::Expired);
+
+    let (strict, clock) = service(KeySet::new(key).unwrap(), JwtConfig::default().leeway(Duration::zero()));
+    let token = strict.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).unwrap().token;
+    clock.advance(Duration::seconds(301));
+    assert_eq!(rejection(strict.verify(&token, TokenKind::Access)), TokenRejection::Expired);
+}
+
+#[test]
+fn claim_requirements_apply_to_custom_claims() {
+    let key = JwtKey::hmac(JwtAlgorithm::HS256, &[2u8; 32]).unwrap();
+    let config = JwtConfig::default()
+        .require(ClaimRequirement::essential("tenant"))
+        .require(ClaimRequirement::one_of("tenant", vec![json!("acme"), json!("globex")]))
+        .require(ClaimRequirement::value("roles", json!("editor")));
+    let (jwt, _) = service(KeySet::new(key).unwrap(), config);
+    let issue =
+        |extra: Value| jwt.issue(TokenKind::Access, &UserId::new("u"), with_extra(extra)).unwrap().token;
+    assert!(
+        jwt.verify(&issue(json!({"tenant": "acme", "roles": ["editor", "x"]})), TokenKind::Access).is_ok()
+    );
+    for bad in [
+        json!({"roles": ["editor"]}),
+        json!({"tenant": "initech", "roles": ["editor"]}),
+        json!({"tenant": "acme", "roles": ["viewer"]}),
+        json!({"tenant": null, "roles": ["editor"]}),
+    ] {
+        assert_eq!(
+            rejection(jwt.verify(&issue(bad.clone()), TokenKind::Access)),
+            TokenRejection::ClaimRequirement,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn custom_claims_cannot_overwrite_registered_ones() {
+    let key = JwtKey::hmac(JwtAlgorithm::HS256, &[3u8; 32]).unwrap();
+    let (jwt, _) = service(KeySet::new(key).unwrap(), JwtConfig::default());
+    assert!(jwt.issue(TokenKind::Access, &UserId::new("u"), with_extra(json!({"exp": 1}))).is_err());
+    assert!(
+        jwt.issue(TokenKind::Access, &UserId::new("u"), with_extra(json!({"token_type": "refresh"})))
+            .is_err()
+    );
+}
+
+#[test]
+fn rotation_old_key_verifies_new_key_signs() {
+    let old = generate_key(JwtAlgorithm::ES256).unwrap().to_key().unwrap();
+    let new = generate_key(JwtAlgorithm::EdDSA).unwrap().to_key().unwrap();
+    let (before, _) = service(KeySet::new(old.clone()).unwrap(), JwtConfig::default());
+    let old_token =
+        before.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).unwrap().token;
+
+    let rotated = KeySet::new(new.clone()).unwrap().with_verification_key(old.clone());
+    let (after, _) = service(rotated, JwtConfig::default());
+    let new_token =
+        after.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).unwrap().token;
+    assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid.as_deref(), Some(new.kid()));
+    assert!(after.verify(&old_token, TokenKind::Access).is_ok(), "old tokens keep working during rotation");
+    assert!(after.verify(&new_token, TokenKind::Access).is_ok());
+    let kids: Vec<String> = after.jwks()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(kids.contains(&old.kid().to_owned()) && kids.contains(&new.kid().to_owned()));
+
+    // Once the old key is dropped, its tokens are refused.
+    let (dropped, _) = service(KeySet::new(new).unwrap(), JwtConfig::default());
+    assert!(dropped.verify(&old_token, TokenKind::Access).is_err());
+}
+
+#[test]
+fn public_only_key_verifies_tokens_of_its_private_half() {
+    let generated = generate_key(JwtAlgorithm::RS256).unwrap();
+    let signing = generated.to_key().unwrap();
+    let (signer, _) = service(KeySet::new(signing.clone()).unwrap(), JwtConfig::default());
+    let token = signer.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).unwrap().token;
+    let public =
+        JwtKey::from_public_pem(JwtAlgorithm::RS256, generated.public_pem.as_deref().unwrap().as_bytes())
+            .unwrap();
+    assert_eq!(public.kid(), signing.kid());
+    assert!(!public.can_sign());
+    let verifier_keys = KeySet::new(JwtKey::hmac(JwtAlgorithm::HS256, &[9u8; 32]).unwrap())
+        .unwrap()
+        .with_verification_key(public);
+    let (verifier, _) = service(verifier_keys, JwtConfig::default());
+    assert!(verifier.verify(&token, TokenKind::Access).is_ok());
+}
