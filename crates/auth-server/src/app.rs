@@ -83,7 +83,7 @@ pub async fn load_keys(settings: &Settings) -> Result<KeySet, StartError> {
             if public.kid() != key.kid() {
                 return Err(StartError::Config(ConfigError::new(
                     "PORTCULLIS_JWT_PUBLIC_KEY_FILE",
-                    "does not match PORTCULLIS_JWT_PRIVATE_KEY_FILE",
+                    "does not match the configured private key",
                 )));
             }
         }

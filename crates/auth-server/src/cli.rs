@@ -118,7 +118,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };
-    crate::init_tracing(&settings.log);
+    crate::init_tracing(&settings.log, settings.log_json);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => match crate::serve(settings).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -61,6 +61,9 @@ pub struct Settings {
     pub jwt_secret: Option<Secret>,
     /// `PORTCULLIS_JWT_PRIVATE_KEY_FILE` / `jwt_private_key_file`: PEM signing key.
     pub jwt_private_key_file: Option<PathBuf>,
+    /// `PORTCULLIS_JWT_PRIVATE_KEY` / `jwt_private_key`: the PEM signing key itself (for secret
+    /// managers that inject keys as environment variables).
+    pub jwt_private_key: Option<Secret>,
     /// `PORTCULLIS_JWT_PUBLIC_KEY_FILE` / `jwt_public_key_file`: PEM public key; must match the
     /// private key.
     pub jwt_public_key_file: Option<PathBuf>,
@@ -84,6 +87,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// `PORTCULLIS_LOG` / `log`: tracing filter (default `info`).
     pub log: String,
+    /// `PORTCULLIS_LOG_FORMAT` / `log_format`: `text` (default) or `json` (one object per line).
+    pub log_json: bool,
     /// `PORTCULLIS_ARGON2_MEMORY_KIB` / `argon2_memory_kib` (default 19456).
     pub argon2_memory_kib: u32,
     /// `PORTCULLIS_ARGON2_ITERATIONS` / `argon2_iterations` (default 2).
@@ -102,6 +107,7 @@ impl Default for Settings {
             jwt_algorithm: JwtAlgorithm::RS256,
             jwt_secret: None,
             jwt_private_key_file: None,
+            jwt_private_key: None,
             jwt_public_key_file: None,
             keys_dir: PathBuf::from("keys"),
             issuer: None,
@@ -112,6 +118,7 @@ impl Default for Settings {
             insecure_cookies: false,
             allowed_origins: Vec::new(),
             log: "info".to_owned(),
+            log_json: false,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -129,6 +136,7 @@ struct FileSettings {
     jwt_algorithm: Option<String>,
     jwt_secret: Option<Secret>,
     jwt_private_key_file: Option<PathBuf>,
+    jwt_private_key: Option<Secret>,
     jwt_public_key_file: Option<PathBuf>,
     keys_dir: Option<PathBuf>,
     issuer: Option<String>,
@@ -139,6 +147,7 @@ struct FileSettings {
     insecure_cookies: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     log: Option<String>,
+    log_format: Option<String>,
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
@@ -157,6 +166,14 @@ fn parse_bool(setting: &str, value: &str) -> Result<bool, ConfigError> {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
         other => Err(ConfigError::new(setting, format!("`{other}` is not a boolean (true/false)"))),
+    }
+}
+
+fn parse_log_format(setting: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(false),
+        "json" => Ok(true),
+        other => Err(ConfigError::new(setting, format!("`{other}` is not `text` or `json`"))),
     }
 }
 
@@ -197,6 +214,9 @@ impl Settings {
         if f.jwt_private_key_file.is_some() {
             self.jwt_private_key_file = f.jwt_private_key_file;
         }
+        if f.jwt_private_key.is_some() {
+            self.jwt_private_key = f.jwt_private_key;
+        }
         if f.jwt_public_key_file.is_some() {
             self.jwt_public_key_file = f.jwt_public_key_file;
         }
@@ -226,6 +246,9 @@ impl Settings {
         }
         if let Some(v) = f.log {
             self.log = v;
+        }
+        if let Some(v) = f.log_format {
+            self.log_json = parse_log_format("log_format", &v)?;
         }
         if let Some(v) = f.argon2_memory_kib {
             self.argon2_memory_kib = v;
@@ -259,6 +282,9 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_JWT_PRIVATE_KEY_FILE") {
             self.jwt_private_key_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("PORTCULLIS_JWT_PRIVATE_KEY") {
+            self.jwt_private_key = Some(Secret::new(v));
+        }
         if let Some(v) = get("PORTCULLIS_JWT_PUBLIC_KEY_FILE") {
             self.jwt_public_key_file = Some(PathBuf::from(v));
         }
@@ -289,6 +315,9 @@ impl Settings {
         }
         if let Some(v) = get("PORTCULLIS_LOG") {
             self.log = v;
+        }
+        if let Some(v) = get("PORTCULLIS_LOG_FORMAT") {
+            self.log_json = parse_log_format("PORTCULLIS_LOG_FORMAT", &v)?;
         }
         if let Some(v) = get("PORTCULLIS_ARGON2_MEMORY_KIB") {
             self.argon2_memory_kib = parse("PORTCULLIS_ARGON2_MEMORY_KIB", &v)?;
@@ -327,6 +356,18 @@ impl Settings {
             return Err(ConfigError::new("PORTCULLIS_JWT_LEEWAY", "must be between 0 and 60 seconds"));
         }
         let hmac = self.jwt_algorithm.is_hmac();
+        if self.jwt_private_key.is_some() && self.jwt_private_key_file.is_some() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_JWT_PRIVATE_KEY",
+                "set either PORTCULLIS_JWT_PRIVATE_KEY or PORTCULLIS_JWT_PRIVATE_KEY_FILE, not both",
+            ));
+        }
+        if hmac && self.jwt_private_key.is_some() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_JWT_PRIVATE_KEY",
+                format!("{} uses PORTCULLIS_JWT_SECRET, not a private key", self.jwt_algorithm),
+            ));
+        }
         if hmac && (self.jwt_private_key_file.is_some() || self.jwt_public_key_file.is_some()) {
             return Err(ConfigError::new(
                 "PORTCULLIS_JWT_PRIVATE_KEY_FILE",
@@ -342,7 +383,10 @@ impl Settings {
                 ),
             ));
         }
-        if self.jwt_public_key_file.is_some() && self.jwt_private_key_file.is_none() {
+        if self.jwt_public_key_file.is_some()
+            && self.jwt_private_key_file.is_none()
+            && self.jwt_private_key.is_none()
+        {
             return Err(ConfigError::new(
                 "PORTCULLIS_JWT_PUBLIC_KEY_FILE",
                 "the server signs tokens: PORTCULLIS_JWT_PRIVATE_KEY_FILE is required with a public key",
@@ -433,6 +477,13 @@ mod tests {
         assert_eq!(
             load(&[("PORTCULLIS_DATABASE_URL", "mysql://x")]).unwrap_err().setting,
             "PORTCULLIS_DATABASE_URL"
+        );
+        assert_eq!(load(&[("PORTCULLIS_LOG_FORMAT", "xml")]).unwrap_err().setting, "PORTCULLIS_LOG_FORMAT");
+        assert_eq!(
+            load(&[("PORTCULLIS_JWT_PRIVATE_KEY", "pem"), ("PORTCULLIS_JWT_PRIVATE_KEY_FILE", "k.pem")])
+                .unwrap_err()
+                .setting,
+            "PORTCULLIS_JWT_PRIVATE_KEY"
         );
     }
 

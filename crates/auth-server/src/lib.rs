@@ -23,14 +23,12 @@ use portcullis::core::SystemClock;
 pub use config::{ConfigError, Settings};
 
 /// Installs the tracing subscriber: structured logs on standard error, filter from `PORTCULLIS_LOG`.
-pub fn init_tracing(filter: &str) {
+pub fn init_tracing(filter: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
 /// Serves until SIGINT or SIGTERM, then shuts down gracefully.

@@ -176,6 +176,18 @@ async fn keygen_then_serve_with_the_key_files() {
     let jwks: Value =
         reqwest::get(format!("{}/.well-known/jwks.json", server.url())).await.unwrap().json().await.unwrap();
     assert_eq!(jwks["keys"][0]["crv"], "P-256");
+    let kid = jwks["keys"][0]["kid"].clone();
+    server.shutdown().await.unwrap();
+
+    // The same key given as a PEM string (PORTCULLIS_JWT_PRIVATE_KEY) is the same key.
+    let mut from_env = settings.clone();
+    from_env.jwt_private_key_file = None;
+    from_env.jwt_private_key =
+        Some(auth_server::config::Secret::new(std::fs::read_to_string(&private).unwrap()));
+    let server = auth_server::app::start(&from_env, Arc::new(ManualClock::starting_now())).await.unwrap();
+    let jwks: Value =
+        reqwest::get(format!("{}/.well-known/jwks.json", server.url())).await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], kid);
     server.shutdown().await.unwrap();
 
     // A public key that does not match the private key is refused.
