@@ -62,15 +62,23 @@ pub async fn load_keys(settings: &Settings) -> Result<KeySet, StartError> {
     let alg = settings.jwt_algorithm;
     let key = if let Some(secret) = &settings.jwt_secret {
         JwtKey::hmac(alg, secret.expose().as_bytes()).map_err(|e| key_error("PORTCULLIS_JWT_SECRET", e))?
-    } else if let Some(path) = &settings.jwt_private_key_file {
-        let pem = tokio::fs::read(path).await.map_err(|e| {
-            StartError::Config(ConfigError::new(
-                "PORTCULLIS_JWT_PRIVATE_KEY_FILE",
-                format!("{}: {e}", path.display()),
-            ))
-        })?;
-        let key = JwtKey::from_private_pem(alg, &pem)
-            .map_err(|e| key_error("PORTCULLIS_JWT_PRIVATE_KEY_FILE", e))?;
+    } else if settings.jwt_private_key.is_some() || settings.jwt_private_key_file.is_some() {
+        let (pem, setting) = match (&settings.jwt_private_key, &settings.jwt_private_key_file) {
+            (Some(pem), _) => (pem.expose().as_bytes().to_vec(), "PORTCULLIS_JWT_PRIVATE_KEY"),
+            (None, Some(path)) => {
+                let pem = tokio::fs::read(path).await.map_err(|e| {
+                    StartError::Config(ConfigError::new(
+                        "PORTCULLIS_JWT_PRIVATE_KEY_FILE",
+                        format!("{}: {e}", path.display()),
+                    ))
+                })?;
+                (pem, "PORTCULLIS_JWT_PRIVATE_KEY_FILE")
+            }
+            (None, None) => {
+                return Err(key_error("PORTCULLIS_JWT_PRIVATE_KEY_FILE", KeyError::NotASigningKey));
+            }
+        };
+        let key = JwtKey::from_private_pem(alg, &pem).map_err(|e| key_error(setting, e))?;
         if let Some(public_path) = &settings.jwt_public_key_file {
             let public_pem = tokio::fs::read(public_path).await.map_err(|e| {
                 StartError::Config(ConfigError::new(
