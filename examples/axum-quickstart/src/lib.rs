@@ -23,8 +23,9 @@ pub fn app(secret: &[u8]) -> Result<Router, Box<dyn std::error::Error>> {
     let auth = Arc::new(JwtAuth::new(accounts, jwt));
     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
     let endpoints = JwtEndpoints::new(auth, WebFlowConfig::new(86_400));
-    Ok(Router::new()
-        .route("/hello", get(hello))
-        .layer(context.clone().layer())
-        .merge(routes(endpoints, context, RouterConfig::default())))
+    Ok(Router::new().route("/hello", get(hello)).layer(context.clone().layer()).merge(routes(
+        endpoints,
+        context,
+        RouterConfig::default(),
+    )))
 }

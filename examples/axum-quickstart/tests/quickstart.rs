@@ -18,9 +18,21 @@ async fn hello_needs_a_token() {
     let body = json!({"username": "ann", "password": "ann's long password"});
     let r = client.post(format!("{base}/api/auth/register")).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 201);
-    let tokens: Value =
-        client.post(format!("{base}/api/auth/mobile/sign-in")).json(&body).send().await.unwrap().json().await.unwrap();
-    let r = client.get(format!("{base}/hello")).bearer_auth(tokens["access"].as_str().unwrap()).send().await.unwrap();
+    let tokens: Value = client
+        .post(format!("{base}/api/auth/mobile/sign-in"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = client
+        .get(format!("{base}/hello"))
+        .bearer_auth(tokens["access"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().starts_with("hello, user "));
 }
