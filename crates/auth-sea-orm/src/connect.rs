@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::DbError;
 
@@ -182,11 +182,57 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
 /// Opens a connection pool for `url` (see [`connect`]) with the given settings.
 pub async fn connect_with(url: &str, config: &ConnectConfig) -> Result<DatabaseConnection, DbError> {
     let options = config.sea_orm_options(url)?;
-    match tokio::time::timeout(config.connect_timeout, Database::connect(options)).await {
+    match tokio::time::timeout(config.connect_timeout, connect_retrying(options)).await {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(error)) => Err(DbError::Connect(error)),
         Err(_elapsed) => Err(DbError::ConnectTimeout(config.connect_timeout)),
     }
+}
+
+/// Connects, retrying while SQLite reports the database busy (until the caller's timeout).
+///
+/// Switching a new SQLite file to WAL needs an exclusive lock, and SQLite answers "database is
+/// locked" at once, without waiting for `busy_timeout`, when two processes (or pools) make the
+/// switch at the same moment. Once the file is in WAL mode this no longer happens.
+async fn connect_retrying(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(error) if is_sqlite_busy(&error) => {
+                tracing::debug!(%error, "SQLite database busy while connecting; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether `error` is SQLite's `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code).
+#[cfg(feature = "sqlite")]
+fn is_sqlite_busy(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error;
+
+    const SQLITE_BUSY: i64 = 5;
+    const SQLITE_LOCKED: i64 = 6;
+    let (DbErr::Conn(RuntimeErr::SqlxError(error))
+    | DbErr::Exec(RuntimeErr::SqlxError(error))
+    | DbErr::Query(RuntimeErr::SqlxError(error))) = error
+    else {
+        return false;
+    };
+    let Error::Database(error) = &**error else { return false };
+    if error.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_none() {
+        return false;
+    }
+    let code = error.code().and_then(|code| code.parse::<i64>().ok()).unwrap_or(0);
+    matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED)
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn is_sqlite_busy(_error: &DbErr) -> bool {
+    false
 }
 
 #[cfg(test)]

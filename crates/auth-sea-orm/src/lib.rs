@@ -28,6 +28,7 @@
 //! use auth_core::{NewUser, UserStore};
 //! use auth_sea_orm::{SeaOrmUserStore, connect, migrate};
 //!
+//! # #[cfg(feature = "sqlite")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Or "sqlite://portcullis.db?mode=rwc", "postgres://app:secret@127.0.0.1/app".
@@ -39,6 +40,8 @@
 //! assert_eq!(users.find_by_login("alice").await?.map(|u| u.id), Some(alice.id));
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
 //! ```
 //!
 //! ## SQLite notes

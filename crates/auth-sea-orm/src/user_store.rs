@@ -21,6 +21,7 @@ use crate::entity::users;
 /// use auth_core::{NewUser, UserStore};
 /// use auth_sea_orm::{SeaOrmUserStore, connect, migrate};
 ///
+/// # #[cfg(feature = "sqlite")]
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let db = connect("sqlite::memory:").await?;
@@ -30,6 +31,8 @@ use crate::entity::users;
 /// assert!(store.find_by_login("alice@EXAMPLE.com").await?.is_some());
 /// # Ok(())
 /// # }
+/// # #[cfg(not(feature = "sqlite"))]
+/// # fn main() {}
 /// ```
 #[derive(Debug, Clone)]
 pub struct SeaOrmUserStore {

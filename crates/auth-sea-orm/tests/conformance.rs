@@ -1,6 +1,7 @@
 //! auth-core's user-store conformance suite against SQLite (a temporary file and `:memory:`) and
 //! PostgreSQL (a fresh database per test on the server named by `PORTCULLIS_TEST_DATABASE_URL`).
 
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 mod support;

@@ -4,10 +4,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
-use auth_sea_orm::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
-use auth_sea_orm::{ConnectConfig, DbError, connect, connect_with, migrate};
+use auth_sea_orm::{DbError, connect};
 
 #[tokio::test]
 async fn unsupported_scheme_is_refused() {
@@ -19,9 +16,13 @@ async fn unsupported_scheme_is_refused() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn dead_postgres_port_fails_fast() {
+    use std::time::{Duration, Instant};
+
+    use auth_sea_orm::ConnectConfig;
+
     let config = ConnectConfig::default().connect_timeout(Duration::from_secs(1));
     let started = Instant::now();
-    let result = connect_with("postgres://postgres@127.0.0.1:1/postgres", &config).await;
+    let result = auth_sea_orm::connect_with("postgres://postgres@127.0.0.1:1/postgres", &config).await;
     assert!(result.is_err(), "nothing listens on port 1");
     assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
 }
@@ -30,10 +31,14 @@ async fn dead_postgres_port_fails_fast() {
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_pragmas_on_every_connection() {
+    use std::time::Duration;
+
+    use auth_sea_orm::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("pragmas.db").display());
     let config = support::test_config().max_connections(3).sqlite_busy_timeout(Duration::from_millis(4321));
-    let db = connect_with(&url, &config).await.expect("connect");
+    let db = auth_sea_orm::connect_with(&url, &config).await.expect("connect");
 
     // Three open transactions hold three distinct connections.
     let mut txns = Vec::new();
@@ -58,8 +63,10 @@ async fn sqlite_pragmas_on_every_connection() {
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_memory_keeps_its_schema() {
+    use auth_sea_orm::sea_orm::ConnectionTrait;
+
     let db = connect("sqlite::memory:").await.expect("connect");
-    migrate(&db).await.expect("migrate");
+    auth_sea_orm::migrate(&db).await.expect("migrate");
     for _ in 0..3 {
         db.execute_unprepared("SELECT count(*) FROM portcullis_users").await.expect("table exists");
     }
@@ -81,13 +88,16 @@ async fn postgres_concurrent_migrate() {
     support::with_fresh_postgres(&admin_url, |url| async move { concurrent_migrate(&url).await }).await;
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 async fn concurrent_migrate(url: &str) {
+    use auth_sea_orm::sea_orm::{ConnectionTrait, Statement};
+
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let url = url.to_owned();
         tasks.push(tokio::spawn(async move {
-            let db = connect_with(&url, &support::test_config()).await.expect("connect");
-            let result = migrate(&db).await;
+            let db = auth_sea_orm::connect_with(&url, &support::test_config()).await.expect("connect");
+            let result = auth_sea_orm::migrate(&db).await;
             db.close().await.expect("close");
             result
         }));
@@ -95,7 +105,7 @@ async fn concurrent_migrate(url: &str) {
     for task in tasks {
         task.await.expect("task").expect("every concurrent migrate succeeds");
     }
-    let db = connect_with(url, &support::test_config()).await.expect("connect");
+    let db = auth_sea_orm::connect_with(url, &support::test_config()).await.expect("connect");
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),

@@ -37,7 +37,7 @@ pub(crate) fn postgres_url_or_skip(test: &str) -> Option<String> {
         _ => {
             let line = format!(
                 "\n********** SKIPPED: {test}: set {PG_URL_VAR} to run it against PostgreSQL \
-                 (e.g. export {PG_URL_VAR}=$(sudo .ci/postgres.sh)) **********\n"
+                 (as root: export {PG_URL_VAR}=$(.ci/postgres.sh)) **********\n"
             );
             let _ = std::io::stderr().write_all(line.as_bytes());
             None
