@@ -14,7 +14,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
-//! | (none)  |         | everything above |
+//! | `openapi` | yes   | `/api/openapi.json` and the Swagger UI at `/api/docs/` in [`routes`] |
 //!
 //! ## Protecting a route
 //!

@@ -91,12 +91,24 @@ async fn health() -> Response {
     into_axum(auth_core::http_support::health())
 }
 
+#[cfg(feature = "openapi")]
+async fn openapi_document() -> Response {
+    into_axum(auth_jwt::openapi::document_response())
+}
+
+#[cfg(feature = "openapi")]
+async fn docs(request: Request) -> Response {
+    let tail = request.uri().path().strip_prefix(auth_jwt::openapi::DOCS_PATH).unwrap_or("");
+    into_axum(auth_jwt::openapi::docs_response(tail))
+}
+
 async fn not_found() -> Response {
     into_axum(error_response(&AuthError::NotFound))
 }
 
 /// The routes of the HTTP contract (see [`auth_jwt::endpoints::paths`]): register, the mobile and
-/// web flows, token verification, `me`, JWKS and `/healthz`. `context` authenticates `me` and is
+/// web flows, token verification, `me`, JWKS and `/healthz`; with the `openapi` feature (default)
+/// also `/api/openapi.json` and the Swagger UI at `/api/docs/`. `context` authenticates `me` and is
 /// made available to the extractors of routes merged into the returned router.
 pub fn routes<S: UserStore>(
     endpoints: JwtEndpoints<S>,
@@ -115,10 +127,14 @@ pub fn routes<S: UserStore>(
         .route(paths::TOKEN_VERIFY, post(verify::<S>))
         .route(paths::ME, get(me::<S>))
         .route(paths::JWKS, get(jwks::<S>))
-        .route("/healthz", get(health))
-        .fallback(not_found)
-        .with_state(state)
-        .layer(context.layer());
+        .route("/healthz", get(health));
+    #[cfg(feature = "openapi")]
+    let router = router
+        .route(auth_jwt::openapi::OPENAPI_PATH, get(openapi_document))
+        .route(auth_jwt::openapi::DOCS_PATH, get(docs))
+        .route(&format!("{}/", auth_jwt::openapi::DOCS_PATH), get(docs))
+        .route(&format!("{}/{{*file}}", auth_jwt::openapi::DOCS_PATH), get(docs));
+    let router = router.fallback(not_found).with_state(state).layer(context.layer());
     match cors {
         Some(cors) => router.layer(cors),
         None => router,

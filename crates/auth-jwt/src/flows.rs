@@ -127,6 +127,7 @@ impl<U: AuthUser> ClaimMap<U> {
 
 /// `POST /register` body.
 #[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     /// Username.
     pub username: String,
@@ -139,6 +140,7 @@ pub struct RegisterRequest {
 
 /// Sign-in body: `username` may also be the email.
 #[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignInRequest {
     /// Username or email.
     pub username: String,
@@ -148,6 +150,7 @@ pub struct SignInRequest {
 
 /// Mobile refresh body.
 #[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     /// The refresh token.
     pub refresh: String,
@@ -155,6 +158,7 @@ pub struct RefreshRequest {
 
 /// Verify body.
 #[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyRequest {
     /// The token to check.
     pub token: String,
@@ -176,6 +180,7 @@ redacted_debug!(VerifyRequest,);
 
 /// Access and refresh token, as the mobile flow returns them.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPair {
     /// Access token.
     pub access: String,
@@ -189,6 +194,7 @@ pub struct TokenPair {
 
 /// An access token alone, as refresh and the web flow return it.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessToken {
     /// Access token.
     pub access: String,

@@ -15,6 +15,7 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | (none)  |         | the signing backend is jsonwebtoken's `aws_lc_rs` (RS256 verify ~7x `rust_crypto`) |
+//! | `openapi` | no    | `openapi`: the OpenAPI 3.1 document of the contract and the vendored Swagger UI |
 //!
 //! ## Example
 //!
@@ -42,6 +43,8 @@ pub mod endpoints;
 mod flows;
 mod keys;
 mod keystore;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod service;
 
 pub use claims::{Audience, ClaimRequirement, ClaimRule, Claims, RESERVED_CLAIMS, TokenKind};

@@ -1,0 +1,288 @@
+//! The OpenAPI 3.1 document of the HTTP contract and the vendored Swagger UI, framework-free: both
+//! adapters serve these same bytes at `GET /api/openapi.json` and `GET /api/docs/`.
+
+use std::sync::{Arc, OnceLock};
+
+use auth_core::http_support::json_response;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::{AccessToken, RefreshRequest, RegisterRequest, SignInRequest, TokenPair, VerifyRequest};
+
+/// Path of the OpenAPI document.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+/// Prefix of the interactive documentation (Swagger UI).
+pub const DOCS_PATH: &str = "/api/docs";
+/// Name of the Bearer JWT security scheme.
+pub const BEARER_SCHEME: &str = "bearer";
+/// Name of the refresh-cookie security scheme.
+pub const REFRESH_COOKIE_SCHEME: &str = "refreshCookie";
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorResponse {
+    /// Human-readable explanation.
+    detail: String,
+    /// Stable machine-readable code, e.g. `invalid_credentials`, `token_not_valid`.
+    code: String,
+    /// Per-field problems of an invalid request body (input errors only).
+    #[schema(nullable = false)]
+    fields: Option<Vec<FieldErrorResponse>>,
+}
+
+/// One invalid field.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct FieldErrorResponse {
+    /// The field's name.
+    field: String,
+    /// What is wrong with it.
+    message: String,
+}
+
+/// A newly registered user.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RegisteredUser {
+    /// User id.
+    id: String,
+    /// Username.
+    username: String,
+    /// Email, if given.
+    email: Option<String>,
+}
+
+/// The authenticated user's profile.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UserProfile {
+    /// User id.
+    id: String,
+    /// Username.
+    username: String,
+    /// Email.
+    email: Option<String>,
+    /// Active flag.
+    is_active: bool,
+    /// Staff flag.
+    is_staff: bool,
+    /// Superuser flag.
+    is_superuser: bool,
+    /// Roles.
+    roles: Vec<String>,
+    /// Last sign-in.
+    last_login: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A JSON Web Key Set.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct JwkSet {
+    /// Public verification keys (RFC 7517); `kid` is the RFC 7638 thumbprint.
+    keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Health status.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    /// Always `ok`.
+    status: String,
+}
+
+/// An empty JSON object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Empty {}
+
+#[allow(dead_code)]
+mod operations {
+    use super::*;
+
+    #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", operation_id = "register",
+        summary = "Create an account",
+        request_body = RegisterRequest,
+        responses(
+            (status = 201, description = "Created", body = RegisteredUser),
+            (status = 400, description = "Invalid input (the fields say which)", body = ErrorResponse),
+            (status = 409, description = "Username or email taken", body = ErrorResponse),
+            (status = 413, description = "Body too large", body = ErrorResponse),
+            (status = 415, description = "Not JSON", body = ErrorResponse),
+        ))]
+    fn register() {}
+
+    #[utoipa::path(post, path = "/api/auth/mobile/sign-in", tag = "mobile", operation_id = "mobile_sign_in",
+        summary = "Sign in; tokens in the body",
+        request_body = SignInRequest,
+        responses(
+            (status = 200, description = "Signed in", body = TokenPair,
+                headers(("Cache-Control" = String, description = "no-store"))),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Wrong username or password (one answer for both)", body = ErrorResponse,
+                headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        ))]
+    fn mobile_sign_in() {}
+
+    #[utoipa::path(post, path = "/api/auth/mobile/token-refresh", tag = "mobile", operation_id = "mobile_token_refresh",
+        summary = "Exchange a refresh token for an access token",
+        request_body = RefreshRequest,
+        responses(
+            (status = 200, description = "A new access token", body = AccessToken),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Invalid, expired or revoked refresh token", body = ErrorResponse),
+        ))]
+    fn mobile_refresh() {}
+
+    #[utoipa::path(post, path = "/api/auth/web/sign-in", tag = "web", operation_id = "web_sign_in",
+        summary = "Sign in; the refresh token goes into an HttpOnly cookie",
+        request_body = SignInRequest,
+        responses(
+            (status = 200, description = "Signed in", body = AccessToken,
+                headers(("Set-Cookie" = String, description = "portcullis_refresh=...; HttpOnly; SameSite=Strict; Secure; Path=/api/auth/web"))),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Wrong username or password", body = ErrorResponse),
+            (status = 403, description = "Cross-origin request", body = ErrorResponse),
+        ))]
+    fn web_sign_in() {}
+
+    #[utoipa::path(post, path = "/api/auth/web/token-refresh", tag = "web", operation_id = "web_token_refresh",
+        summary = "A new access token from the refresh cookie",
+        security(("refreshCookie" = [])),
+        responses(
+            (status = 200, description = "A new access token", body = AccessToken),
+            (status = 401, description = "No, invalid or expired refresh cookie", body = ErrorResponse),
+            (status = 403, description = "Cross-origin request", body = ErrorResponse),
+        ))]
+    fn web_refresh() {}
+
+    #[utoipa::path(post, path = "/api/auth/web/sign-out", tag = "web", operation_id = "web_sign_out",
+        summary = "Clear the refresh cookie",
+        security(("refreshCookie" = [])),
+        responses(
+            (status = 204, description = "Signed out; the cookie is cleared",
+                headers(("Set-Cookie" = String, description = "portcullis_refresh=; Max-Age=0"))),
+            (status = 403, description = "Cross-origin request", body = ErrorResponse),
+        ))]
+    fn web_sign_out() {}
+
+    #[utoipa::path(post, path = "/api/auth/token/verify", tag = "tokens", operation_id = "token_verify",
+        summary = "Check an access or refresh token",
+        request_body = VerifyRequest,
+        responses(
+            (status = 200, description = "Valid", body = Empty),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Invalid, expired or revoked", body = ErrorResponse),
+        ))]
+    fn verify() {}
+
+    #[utoipa::path(get, path = "/api/auth/me", tag = "accounts", operation_id = "me",
+        summary = "The authenticated user",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "The profile", body = UserProfile),
+            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse,
+                headers(("WWW-Authenticate" = String, description = "Bearer error=\"invalid_token\""))),
+        ))]
+    fn me() {}
+
+    #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", operation_id = "jwks",
+        summary = "Public keys that verify the tokens",
+        responses((status = 200, description = "The key set", body = JwkSet)))]
+    fn jwks() {}
+
+    #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+        summary = "Liveness", responses((status = 200, description = "Alive", body = Health)))]
+    fn healthz() {}
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
+        );
+        components.add_security_scheme(
+            REFRESH_COOKIE_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("portcullis_refresh"))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Portcullis", description = "Authentication API: accounts, the web and mobile JWT flows, tokens."),
+    paths(
+        operations::register, operations::mobile_sign_in, operations::mobile_refresh, operations::web_sign_in,
+        operations::web_refresh, operations::web_sign_out, operations::verify, operations::me,
+        operations::jwks, operations::healthz,
+    ),
+    components(schemas(ErrorResponse, FieldErrorResponse, Empty)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "accounts", description = "Registration and the current user"),
+        (name = "mobile", description = "Tokens in the response body"),
+        (name = "web", description = "Refresh token in an HttpOnly cookie"),
+        (name = "tokens", description = "Verification and public keys"),
+        (name = "operations", description = "Health"),
+    ),
+)]
+struct ApiDoc;
+
+/// The OpenAPI document as a value (extend it with your own paths before serving, if you like).
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+fn document_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| document().to_pretty_json().map(String::into_bytes).unwrap_or_default())
+}
+
+/// `GET /api/openapi.json`.
+pub fn document_response() -> Response<Vec<u8>> {
+    let mut response = Response::new(document_bytes().to_vec());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `GET /api/docs` and everything below it: the Swagger UI, with "Authorize" for Bearer tokens.
+/// `tail` is the request path after `/api/docs` (`""`, `"/"`, `"/swagger-ui.css"`, ...).
+pub fn docs_response(tail: &str) -> Response<Vec<u8>> {
+    if tail.is_empty() {
+        let mut response = Response::new(Vec::new());
+        *response.status_mut() = StatusCode::SEE_OTHER;
+        response.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/api/docs/"));
+        return response;
+    }
+    static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
+    let config = CONFIG
+        .get_or_init(|| Arc::new(utoipa_swagger_ui::Config::new([OPENAPI_PATH]).persist_authorization(true)));
+    let file = tail.trim_start_matches('/');
+    match utoipa_swagger_ui::serve(file, Arc::clone(config)) {
+        Ok(Some(file)) => {
+            let mut response = Response::new(file.bytes.into_owned());
+            if let Ok(value) = HeaderValue::from_str(&file.content_type) {
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+            }
+            if file.gzpipped {
+                response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
+        }
+        Ok(None) => auth_core::http_support::error_response(&auth_core::AuthError::NotFound),
+        Err(e) => {
+            tracing::error!(error = %e, "swagger ui");
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"detail": "Internal server error", "code": "internal_error"}),
+            )
+        }
+    }
+}
