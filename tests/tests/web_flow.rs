@@ -37,7 +37,8 @@ http_test!(web_sign_in_sets_a_strict_cookie, |srv: TestServer| async move {
 
 http_test!(web_sign_in_failures_set_no_cookie, |srv: TestServer| async move {
     srv.register("wilma", "web password 1").await;
-    let r = srv.post("/api/auth/web/sign-in", json!({"username": "wilma", "password": "wrong password"})).await;
+    let r =
+        srv.post("/api/auth/web/sign-in", json!({"username": "wilma", "password": "wrong password"})).await;
     assert!(r.headers().get("set-cookie").is_none());
     assert_error(r, 401, "invalid_credentials").await;
     let r = srv.post("/api/auth/web/sign-in", json!({"username": "wilma"})).await;

@@ -23,6 +23,29 @@ impl ConfigError {
     }
 }
 
+/// Which web framework serves the HTTP contract. Both give the same HTTP behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Adapter {
+    /// axum (the default).
+    #[default]
+    Axum,
+    /// poem.
+    Poem,
+}
+
+impl std::str::FromStr for Adapter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "axum" => Ok(Self::Axum),
+            "poem" => Ok(Self::Poem),
+            other => Err(format!("unknown adapter `{other}` (axum or poem)")),
+        }
+    }
+}
+
 /// A secret string that never appears in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -50,6 +73,8 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Settings {
+    /// `PORTCULLIS_ADAPTER` / `adapter`: `axum` (default) or `poem`.
+    pub adapter: Adapter,
     /// `PORTCULLIS_BIND` / `bind`: listen address (default `127.0.0.1:8000`).
     pub bind: SocketAddr,
     /// `PORTCULLIS_DATABASE_URL` / `database_url`: `sqlite://...` or `postgres://...`
@@ -102,6 +127,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            adapter: Adapter::Axum,
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             database_url: "sqlite://portcullis.db?mode=rwc".to_owned(),
             jwt_algorithm: JwtAlgorithm::RS256,
@@ -131,6 +157,7 @@ impl Default for Settings {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
+    adapter: Option<String>,
     bind: Option<String>,
     database_url: Option<String>,
     jwt_algorithm: Option<String>,
@@ -199,6 +226,9 @@ impl Settings {
     }
 
     fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
+        if let Some(v) = f.adapter {
+            self.adapter = parse("adapter", &v)?;
+        }
         if let Some(v) = f.bind {
             self.bind = parse("bind", &v)?;
         }
@@ -267,6 +297,9 @@ impl Settings {
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("PORTCULLIS_ADAPTER") {
+            self.adapter = parse("PORTCULLIS_ADAPTER", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_BIND") {
             self.bind = parse("PORTCULLIS_BIND", &v)?;
         }
@@ -478,6 +511,8 @@ mod tests {
             load(&[("PORTCULLIS_DATABASE_URL", "mysql://x")]).unwrap_err().setting,
             "PORTCULLIS_DATABASE_URL"
         );
+        assert_eq!(load(&[("PORTCULLIS_ADAPTER", "rocket")]).unwrap_err().setting, "PORTCULLIS_ADAPTER");
+        assert_eq!(load(&[("PORTCULLIS_ADAPTER", "Poem")]).unwrap().adapter, Adapter::Poem);
         assert_eq!(load(&[("PORTCULLIS_LOG_FORMAT", "xml")]).unwrap_err().setting, "PORTCULLIS_LOG_FORMAT");
         assert_eq!(
             load(&[("PORTCULLIS_JWT_PRIVATE_KEY", "pem"), ("PORTCULLIS_JWT_PRIVATE_KEY_FILE", "k.pem")])

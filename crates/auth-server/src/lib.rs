@@ -20,7 +20,7 @@ pub mod config;
 
 use portcullis::core::SystemClock;
 
-pub use config::{ConfigError, Settings};
+pub use config::{Adapter, ConfigError, Settings};
 
 /// Installs the tracing subscriber: structured logs on standard error, filter from `PORTCULLIS_LOG`.
 pub fn init_tracing(filter: &str, json: bool) {
