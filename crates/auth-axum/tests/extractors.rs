@@ -79,7 +79,7 @@ async fn start() -> Harness {
 
 impl Harness {
     async fn token(&self, username: &str, staff: bool) -> String {
-        let registration = Registration::new(username, None, "password123").privileges(staff, false);
+        let registration = Registration::new(username, None, "password123").staff(staff);
         self.auth.accounts().register(registration).await.unwrap();
         let r = self
             .client

@@ -50,9 +50,14 @@ impl Registration {
         }
     }
 
-    /// Sets the staff and superuser flags (admin CLI only).
-    pub fn privileges(mut self, is_staff: bool, is_superuser: bool) -> Self {
+    /// Sets the staff flag (admin tools only; the public registration endpoint never does).
+    pub fn staff(mut self, is_staff: bool) -> Self {
         self.is_staff = is_staff;
+        self
+    }
+
+    /// Sets the superuser flag (admin tools only).
+    pub fn superuser(mut self, is_superuser: bool) -> Self {
         self.is_superuser = is_superuser;
         self
     }

@@ -81,6 +81,19 @@ impl Principal {
         if self.has_role(role) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
     }
 
+    /// Whether the claim `name` is the boolean `true` (e.g. `is_staff` when it is mapped into tokens).
+    ///
+    /// A claim is a snapshot taken when the token was issued: a demoted user keeps it until the
+    /// access token expires. Load the user (`CurrentUser`) where that matters.
+    pub fn claim_is_true(&self, name: &str) -> bool {
+        self.claims.get(name).and_then(serde_json::Value::as_bool) == Some(true)
+    }
+
+    /// `Ok` when the claim `name` is the boolean `true`, else [`AuthError::Forbidden`](crate::AuthError).
+    pub fn require_claim(&self, name: &str) -> Result<(), crate::AuthError> {
+        if self.claim_is_true(name) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
+    }
+
     /// Whether the `roles` claim contains `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.claims

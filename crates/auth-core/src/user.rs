@@ -206,7 +206,13 @@ impl From<CreateUserError> for AuthError {
 
 /// Storage of users. Implement it over your own table to plug in your own user type.
 ///
-/// "Not found" is `Ok(None)`; `Err` is for infrastructure failures only.
+/// "Not found" is `Ok(None)`; `Err` is for infrastructure failures only. Usernames and emails
+/// compare case-insensitively with full Unicode lowercasing (`str::to_lowercase`), as the bundled
+/// stores do (they keep a lowercased column with a unique index); SQLite's `COLLATE NOCASE` folds
+/// ASCII only and is not enough for non-ASCII usernames.
+///
+/// The methods are `async_trait` methods: they must return `Send` futures for every web framework,
+/// which native `async fn` in traits cannot promise for generic callers.
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
     /// The user type this store returns.

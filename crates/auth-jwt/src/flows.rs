@@ -306,11 +306,21 @@ impl<S: UserStore> JwtAuth<S> {
     pub async fn sign_in(&self, request: &SignInRequest) -> Result<TokenPair, AuthError> {
         let now = self.jwt.clock().now();
         let user = self.accounts.authenticate_password(&request.username, &request.password, now).await?;
+        self.tokens_for(&user)
+    }
+
+    /// Issues an access and a refresh token for `user` without a password check: for tests, and
+    /// for flows that authenticated the user another way. Inactive users get
+    /// [`AuthError::InvalidCredentials`].
+    pub fn tokens_for(&self, user: &S::User) -> Result<TokenPair, AuthError> {
+        if !user.is_active() {
+            return Err(AuthError::InvalidCredentials);
+        }
         self.user_state.invalidate(&user.id());
         let sid = uuid::Uuid::new_v4().simple().to_string();
-        let contents = self.contents_for(&user, Some(sid), self.jwt.clock().unix_seconds());
+        let contents = self.contents_for(user, Some(sid), self.jwt.clock().unix_seconds());
         let refresh = self.jwt.issue(TokenKind::Refresh, &user.id(), contents.clone())?;
-        let access = self.issue_access(&user, contents)?;
+        let access = self.issue_access(user, contents)?;
         Ok(TokenPair {
             access: access.token,
             refresh: refresh.token,

@@ -193,7 +193,7 @@ async fn user(settings: &Settings, command: UserCommand) -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return fail(e),
             };
-            let registration = Registration::new(username, email, password).privileges(staff, superuser);
+            let registration = Registration::new(username, email, password).staff(staff).superuser(superuser);
             match auth.accounts().register(registration).await {
                 Ok(user) => {
                     println!("created user {} ({})", user.username(), user.id());

@@ -1,0 +1,162 @@
+//! A small notes API on axum, protected by Portcullis with its bundled SQLite user store.
+//!
+//! | route | who |
+//! |---|---|
+//! | `GET /notes`, `GET /notes/{id}` | anyone |
+//! | `POST /notes {title, body}` | any signed-in user, who owns the new note |
+//! | `PUT /notes/{id} {title, body}` | the note's owner |
+//! | `DELETE /notes/{id}` | staff (the `is_staff` claim of the access token) |
+//!
+//! Portcullis's own routes (`/api/auth/register`, `/api/auth/mobile/sign-in`, `/api/auth/me`, ...)
+//! are merged in. Users live in SQLite ([`SeaOrmUserStore`]); notes live in memory. Errors use
+//! Portcullis's JSON error body (`{"detail", "code"}`) through [`ApiError`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use portcullis::axum::{ApiError, Auth, AuthContext, RouterConfig, routes};
+use portcullis::core::{Accounts, AuthError, PasswordHasher, PasswordHasherConfig, SystemClock};
+use portcullis::jwt::{
+    ClaimMap, JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig,
+};
+use portcullis::sea_orm::{SeaOrmUserStore, connect, migrate};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+/// The Portcullis flows of this app: JWT over the bundled SQLite user store.
+pub type AppAuth = JwtAuth<SeaOrmUserStore>;
+
+/// Any start-up error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A note, as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Note {
+    /// Identifier.
+    pub id: u64,
+    /// The id of the user who created it.
+    pub owner: String,
+    /// Title (not empty).
+    pub title: String,
+    /// Text.
+    pub body: String,
+}
+
+/// The body of `POST /notes` and `PUT /notes/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NoteInput {
+    /// Title (not empty).
+    pub title: String,
+    /// Text.
+    pub body: String,
+}
+
+/// The notes, in memory.
+#[derive(Debug, Default)]
+struct Notes {
+    last_id: u64,
+    by_id: BTreeMap<u64, Note>,
+}
+
+type SharedNotes = Arc<RwLock<Notes>>;
+
+async fn list_notes(State(notes): State<SharedNotes>) -> Json<Vec<Note>> {
+    Json(notes.read().await.by_id.values().cloned().collect())
+}
+
+async fn get_note(State(notes): State<SharedNotes>, Path(id): Path<u64>) -> Result<Json<Note>, ApiError> {
+    let note = notes.read().await.by_id.get(&id).cloned();
+    note.map(Json).ok_or(ApiError(AuthError::NotFound))
+}
+
+/// `Auth` comes before the body, so a request without a token is a 401 whatever its body.
+async fn create_note(
+    State(notes): State<SharedNotes>,
+    Auth(principal): Auth,
+    input: Result<Json<NoteInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<Note>), ApiError> {
+    let input = validate(input)?;
+    let mut notes = notes.write().await;
+    notes.last_id += 1;
+    let note = Note {
+        id: notes.last_id,
+        owner: principal.user_id.to_string(),
+        title: input.title,
+        body: input.body,
+    };
+    notes.by_id.insert(note.id, note.clone());
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+async fn update_note(
+    State(notes): State<SharedNotes>,
+    Auth(principal): Auth,
+    Path(id): Path<u64>,
+    input: Result<Json<NoteInput>, JsonRejection>,
+) -> Result<Json<Note>, ApiError> {
+    let input = validate(input)?;
+    let mut notes = notes.write().await;
+    let note = notes.by_id.get_mut(&id).ok_or(AuthError::NotFound)?;
+    if note.owner != principal.user_id.as_str() {
+        return Err(ApiError(AuthError::Forbidden));
+    }
+    note.title = input.title;
+    note.body = input.body;
+    Ok(Json(note.clone()))
+}
+
+/// Staff only: the flag is the `is_staff` claim [`auth`] maps into every access token.
+async fn delete_note(
+    State(notes): State<SharedNotes>,
+    Auth(principal): Auth,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    principal.require_claim("is_staff")?;
+    notes.write().await.by_id.remove(&id).ok_or(AuthError::NotFound)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A bad body becomes Portcullis's 400 with a field error, like its own endpoints answer.
+fn validate(input: Result<Json<NoteInput>, JsonRejection>) -> Result<NoteInput, ApiError> {
+    let Json(input) = input.map_err(|rejection| AuthError::invalid_field("body", rejection.body_text()))?;
+    if input.title.trim().is_empty() {
+        return Err(ApiError(AuthError::invalid_field("title", "must not be empty")));
+    }
+    Ok(input)
+}
+
+/// Portcullis for this app: users in the SQLite database at `database_url` (migrated here, e.g.
+/// `sqlite::memory:` or `sqlite://notes.db?mode=rwc`), HS256 tokens signed with `secret`
+/// (at least 32 bytes) that carry the user's `is_staff` flag.
+pub async fn auth(database_url: &str, secret: &[u8]) -> Result<Arc<AppAuth>, BoxError> {
+    let db = connect(database_url).await?;
+    migrate(&db).await?;
+    let key = JwtKey::hmac(JwtAlgorithm::HS256, secret)?;
+    let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
+    let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
+    let accounts = Accounts::new(Arc::new(SeaOrmUserStore::new(db)), hasher);
+    let claims = ClaimMap::new().attribute("is_staff", "is_staff");
+    Ok(Arc::new(JwtAuth::new(accounts, jwt).with_claims(claims)?))
+}
+
+/// The notes routes next to Portcullis's routes, authenticating with `auth`.
+pub fn router(auth: Arc<AppAuth>) -> Router {
+    let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
+    let notes = Router::new()
+        .route("/notes", get(list_notes).post(create_note))
+        .route("/notes/{id}", get(get_note).put(update_note).delete(delete_note))
+        .with_state(SharedNotes::default())
+        .layer(context.clone().layer());
+    let web = WebFlowConfig::new(auth.jwt().config().refresh_ttl.num_seconds());
+    notes.merge(routes(JwtEndpoints::new(auth, web), context, RouterConfig::default()))
+}
+
+/// The whole application: [`auth`] then [`router`].
+pub async fn app(database_url: &str, secret: &[u8]) -> Result<Router, BoxError> {
+    Ok(router(auth(database_url, secret).await?))
+}
