@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+pub use auth_server::Adapter;
 use auth_server::Settings;
 use auth_server::app::{RunningServer, ServerAuth};
 use portcullis::core::{Clock, ManualClock};
@@ -84,10 +85,20 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
-    /// Starts a server after `configure` adjusted the default test settings.
+    /// Starts an axum server after `configure` adjusted the default test settings.
     pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<Self> {
+        Self::start_on(backend, Adapter::Axum, configure).await
+    }
+
+    /// Starts a server with `adapter` after `configure` adjusted the default test settings.
+    pub async fn start_on(
+        backend: Backend,
+        adapter: Adapter,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Self::settings(backend, dir.path()).await?;
+        settings.adapter = adapter;
         configure(&mut settings);
         settings.validate().expect("test settings are valid");
         Some(Self::start_settings(backend, settings, dir).await)
@@ -176,28 +187,30 @@ pub fn forge(header: &jsonwebtoken::Header, claims: &Value, secret: &[u8]) -> St
     jsonwebtoken::encode(header, claims, &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap()
 }
 
-/// Defines `mod $name { sqlite, postgres }`: the same test body on both databases.
+/// Defines `mod $name { axum_sqlite, axum_postgres, poem_sqlite, poem_postgres }`: the same test
+/// body against both adapters on both databases. A test that fails on one adapter only is a parity bug.
 #[macro_export]
 macro_rules! http_test {
     ($name:ident, $configure:expr, $body:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                let server =
-                    $crate::TestServer::start_with($crate::Backend::Sqlite, $configure).await.unwrap();
-                ($body)(server).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                let Some(server) =
-                    $crate::TestServer::start_with($crate::Backend::Postgres, $configure).await
-                else {
-                    return;
-                };
-                ($body)(server).await;
-            }
+            $crate::http_test!(@variant axum_sqlite, Sqlite, Axum, $configure, $body);
+            $crate::http_test!(@variant axum_postgres, Postgres, Axum, $configure, $body);
+            $crate::http_test!(@variant poem_sqlite, Sqlite, Poem, $configure, $body);
+            $crate::http_test!(@variant poem_postgres, Postgres, Poem, $configure, $body);
+        }
+    };
+    (@variant $test:ident, $backend:ident, $adapter:ident, $configure:expr, $body:expr) => {
+        #[tokio::test]
+        async fn $test() {
+            let Some(server) =
+                $crate::TestServer::start_on($crate::Backend::$backend, $crate::Adapter::$adapter, $configure).await
+            else {
+                assert_eq!($crate::Backend::$backend, $crate::Backend::Postgres, "SQLite always runs");
+                return;
+            };
+            ($body)(server).await;
         }
     };
     ($name:ident, $body:expr) => {

@@ -115,9 +115,11 @@ impl RefreshCookie {
 }
 
 /// Whether a cookie-authenticated request may proceed: it may when it has no `Origin` header
-/// (not a browser cross-site request), when the `Origin` is the request's own host, or when it is
-/// one of `allowed_origins`. Otherwise it is a cross-origin request and gets a 403.
-pub fn check_origin(headers: &HeaderMap, allowed_origins: &[String]) -> Result<(), AuthError> {
+/// (not a browser cross-site request), when the `Origin` is the request's own host (the `Host`
+/// header, or the URI authority of an HTTP/2 request), or when it is one of `allowed_origins`.
+/// Otherwise it is a cross-origin request and gets a 403.
+pub fn check_origin(parts: &http::request::Parts, allowed_origins: &[String]) -> Result<(), AuthError> {
+    let headers = &parts.headers;
     let Some(origin) = headers.get(ORIGIN) else {
         return Ok(());
     };
@@ -129,7 +131,8 @@ pub fn check_origin(headers: &HeaderMap, allowed_origins: &[String]) -> Result<(
         return Ok(());
     }
     let origin_host = origin.split_once("://").map(|(_, host)| host);
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    let host =
+        headers.get(HOST).and_then(|h| h.to_str().ok()).or_else(|| parts.uri.authority().map(|a| a.as_str()));
     match (origin_host, host) {
         (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
         _ => Err(AuthError::CrossOrigin),
@@ -213,23 +216,38 @@ mod tests {
         );
     }
 
+    fn head(pairs: &[(&'static str, &'static str)]) -> http::request::Parts {
+        let mut request = http::Request::new(());
+        *request.headers_mut() = headers(pairs);
+        request.into_parts().0
+    }
+
     #[test]
     fn origin_rules() {
         let allowed = vec!["https://app.example.com".to_owned()];
-        assert!(check_origin(&headers(&[]), &allowed).is_ok());
-        assert!(check_origin(&headers(&[("origin", "https://app.example.com")]), &allowed).is_ok());
+        let check_origin = |h: HeaderMap, allowed: &[String]| {
+            let mut request = http::Request::new(());
+            *request.headers_mut() = h;
+            super::check_origin(&request.into_parts().0, allowed)
+        };
+        assert!(check_origin(headers(&[]), &allowed).is_ok());
+        assert!(check_origin(headers(&[("origin", "https://app.example.com")]), &allowed).is_ok());
         assert!(
             check_origin(
-                &headers(&[("origin", "http://127.0.0.1:8000"), ("host", "127.0.0.1:8000")]),
+                headers(&[("origin", "http://127.0.0.1:8000"), ("host", "127.0.0.1:8000")]),
                 &allowed
             )
             .is_ok()
         );
         assert!(matches!(
-            check_origin(&headers(&[("origin", "https://evil.example"), ("host", "api")]), &allowed),
+            check_origin(headers(&[("origin", "https://evil.example"), ("host", "api")]), &allowed),
             Err(AuthError::CrossOrigin)
         ));
-        assert!(check_origin(&headers(&[("origin", "null")]), &allowed).is_err());
+        assert!(check_origin(headers(&[("origin", "null")]), &allowed).is_err());
+        // HTTP/2: no Host header, the authority is in the URI.
+        let mut h2 = head(&[("origin", "https://api.example.com")]);
+        h2.uri = "https://api.example.com/api/auth/web/token-refresh".parse().unwrap();
+        assert!(super::check_origin(&h2, &[]).is_ok());
     }
 
     #[test]

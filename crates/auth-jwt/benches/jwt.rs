@@ -1,1 +1,53 @@
-fn main() {}
+//! Issuing and verifying an access token through [`auth_jwt::JwtService`], per algorithm.
+//!
+//! Run: `cargo bench -p auth-jwt --bench jwt -- --warm-up-time 1 --measurement-time 3`
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use auth_core::{SystemClock, UserId};
+use auth_jwt::{JwtAlgorithm, JwtConfig, JwtService, KeySet, TokenContents, TokenKind, generate_key};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const ALGORITHMS: [JwtAlgorithm; 6] = [
+    JwtAlgorithm::HS256,
+    JwtAlgorithm::RS256,
+    JwtAlgorithm::PS256,
+    JwtAlgorithm::ES256,
+    JwtAlgorithm::ES384,
+    JwtAlgorithm::EdDSA,
+];
+
+fn service(alg: JwtAlgorithm) -> JwtService {
+    let key = generate_key(alg).expect("generate").to_key().expect("key");
+    JwtService::new(JwtConfig::default(), KeySet::new(key).expect("key set"), SystemClock::shared())
+        .expect("service")
+}
+
+fn jwt(c: &mut Criterion) {
+    let user = UserId::new("42");
+    let mut issue = c.benchmark_group("jwt_issue_access");
+    for alg in ALGORITHMS {
+        let jwt = service(alg);
+        issue.bench_function(alg.as_str(), |b| {
+            b.iter(|| {
+                jwt.issue(TokenKind::Access, black_box(&user), TokenContents::default()).expect("issue")
+            });
+        });
+    }
+    issue.finish();
+
+    let mut verify = c.benchmark_group("jwt_verify_access");
+    for alg in ALGORITHMS {
+        let jwt = service(alg);
+        let token = jwt.issue(TokenKind::Access, &user, TokenContents::default()).expect("issue").token;
+        verify.bench_function(alg.as_str(), |b| {
+            b.iter(|| jwt.verify(black_box(&token), TokenKind::Access).expect("verify"));
+        });
+    }
+    verify.finish();
+}
+
+criterion_group!(benches, jwt);
+criterion_main!(benches);

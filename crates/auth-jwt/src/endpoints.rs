@@ -157,7 +157,7 @@ impl<S: UserStore> JwtEndpoints<S> {
     pub async fn web_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                check_origin(&parts.headers, &self.web.allowed_origins)?;
+                check_origin(parts, &self.web.allowed_origins)?;
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
                 let pair = self.auth.sign_in(&request).await?;
                 let access = crate::AccessToken {
@@ -176,7 +176,7 @@ impl<S: UserStore> JwtEndpoints<S> {
     pub async fn web_refresh(&self, parts: &Parts) -> Response<Vec<u8>> {
         respond(
             async {
-                check_origin(&parts.headers, &self.web.allowed_origins)?;
+                check_origin(parts, &self.web.allowed_origins)?;
                 let refresh = self.web.cookie.read(&parts.headers).ok_or(AuthError::MissingCredentials)?;
                 let access = self.auth.refresh(refresh).await?;
                 Ok(no_store(json_response(StatusCode::OK, &access)))
@@ -189,7 +189,7 @@ impl<S: UserStore> JwtEndpoints<S> {
     pub async fn web_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
         respond(
             async {
-                check_origin(&parts.headers, &self.web.allowed_origins)?;
+                check_origin(parts, &self.web.allowed_origins)?;
                 Self::with_cookie(no_store(no_content()), &self.web.cookie.clear())
             }
             .await,

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use portcullis::axum::{AuthContext, RouterConfig, routes};
-use portcullis::core::{Accounts, PasswordHasher, PasswordHasherConfig, SharedClock, User};
+use portcullis::core::{
+    Accounts, PasswordHasher, PasswordHasherConfig, SharedAuthenticator, SharedClock, User,
+};
 use portcullis::jwt::{
     ClaimMap, FileKeyStore, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeyError, KeySet,
     WebFlowConfig, load_or_generate,
@@ -15,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{Adapter, ConfigError, Settings};
 
 /// The flows as the server runs them.
 pub type ServerAuth = JwtAuth<SeaOrmUserStore>;
@@ -163,11 +165,18 @@ pub async fn build_auth(
     Ok(Arc::new(auth))
 }
 
-/// Builds the whole application.
-pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, StartError> {
+/// Everything both adapters mount: the flows, the endpoints and the authenticator chain.
+struct Parts {
+    auth: Arc<ServerAuth>,
+    db: DatabaseConnection,
+    endpoints: JwtEndpoints<SeaOrmUserStore>,
+    authenticator: SharedAuthenticator,
+}
+
+async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, StartError> {
     let db = open_database(settings).await?;
     let auth = build_auth(settings, db.clone(), clock).await?;
-    let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
+    let authenticator: SharedAuthenticator = Arc::new(auth.bearer_authenticator());
     let web = WebFlowConfig::new(settings.refresh_ttl)
         .insecure_cookies(settings.insecure_cookies)
         .allowed_origins(settings.allowed_origins.clone());
@@ -175,9 +184,33 @@ pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, Start
         tracing::warn!("PORTCULLIS_INSECURE_COOKIES is on: cookies lack `Secure`; development only");
     }
     let endpoints = JwtEndpoints::new(Arc::clone(&auth), web);
-    let router = routes(endpoints, context, RouterConfig::default().body_limit(settings.body_limit))
+    Ok(Parts { auth, db, endpoints, authenticator })
+}
+
+/// Builds the whole application on axum.
+pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, StartError> {
+    let parts = build_parts(settings, clock).await?;
+    let context = AuthContext::new(parts.authenticator);
+    let router = routes(parts.endpoints, context, RouterConfig::default().body_limit(settings.body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    Ok(App { router, auth, db })
+    Ok(App { router, auth: parts.auth, db: parts.db })
+}
+
+/// Builds the whole application on poem (same HTTP behaviour as [`build`]).
+pub async fn build_poem(
+    settings: &Settings,
+    clock: SharedClock,
+) -> Result<(poem::endpoint::BoxEndpoint<'static>, Arc<ServerAuth>), StartError> {
+    use poem::EndpointExt as _;
+    let parts = build_parts(settings, clock).await?;
+    let context = portcullis::poem::AuthContext::new(parts.authenticator);
+    let config = portcullis::poem::RouterConfig::default().body_limit(settings.body_limit);
+    let endpoint = poem::Route::new()
+        .nest("/", portcullis::poem::routes(parts.endpoints, context.clone(), config))
+        .with(context)
+        .with(poem::middleware::Tracing)
+        .boxed();
+    Ok((endpoint, parts.auth))
 }
 
 /// A server listening in the background (tests, examples, and `serve`).
@@ -206,19 +239,37 @@ impl RunningServer {
     }
 }
 
-/// Builds the app, binds `settings.bind` and serves in a background task.
+/// Builds the app with the configured adapter, binds `settings.bind` and serves in a background task.
 pub async fn start(settings: &Settings, clock: SharedClock) -> Result<RunningServer, StartError> {
-    let app = build(settings, clock).await?;
-    let listener = TcpListener::bind(settings.bind).await?;
-    let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let service = app.router.into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
-    Ok(RunningServer { addr, auth: app.auth, shutdown: Some(tx), task })
+    let shutdown = async {
+        let _ = rx.await;
+    };
+    let (addr, auth, task) = match settings.adapter {
+        Adapter::Axum => {
+            let app = build(settings, clock).await?;
+            let listener = TcpListener::bind(settings.bind).await?;
+            let addr = listener.local_addr()?;
+            let service = app.router.into_make_service_with_connect_info::<SocketAddr>();
+            let task =
+                tokio::spawn(
+                    async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await },
+                );
+            (addr, app.auth, task)
+        }
+        Adapter::Poem => {
+            let (endpoint, auth) = build_poem(settings, clock).await?;
+            let listener = TcpListener::bind(settings.bind).await?;
+            let addr = listener.local_addr()?;
+            let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
+            let task = tokio::spawn(async move {
+                poem::Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(endpoint, shutdown, Some(std::time::Duration::from_secs(30)))
+                    .await
+            });
+            (addr, auth, task)
+        }
+    };
+    tracing::debug!(adapter = ?settings.adapter, %addr, "serving");
+    Ok(RunningServer { addr, auth, shutdown: Some(tx), task })
 }

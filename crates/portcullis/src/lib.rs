@@ -13,6 +13,7 @@
 //! |------------|---------|--------------|
 //! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`) |
 //! | `axum`     | yes     | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
+//! | `poem`     | no      | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
 //! | `sqlite`   | yes     | [`sea_orm`]: sea-orm stores and migrator on SQLite (`auth-sea-orm`) |
 //! | `postgres` | no      | [`sea_orm`]: the same stores on PostgreSQL |
 //! | `testing`  | no      | [`core::testing`]: the store conformance suite |
@@ -58,6 +59,10 @@ pub use auth_jwt as jwt;
 /// The axum adapter (`auth-axum`).
 #[cfg(feature = "axum")]
 pub use auth_axum as axum;
+
+/// The poem adapter (`auth-poem`).
+#[cfg(feature = "poem")]
+pub use auth_poem as poem;
 
 /// sea-orm stores and the migrator (`auth-sea-orm`).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# HTTP load test of the real Portcullis server (portcullis-bench-server) with wrk.
+#
+#   bash bench/load.sh
+#
+# Builds the bench server in release mode, starts it on 127.0.0.1:18080 with a temporary SQLite
+# database, registers a user, signs in, then measures with wrk:
+#   - GET  /bench/public                  (no authentication)
+#   - GET  /bench/protected               (Bearer access token; same handler)
+#   - POST /api/auth/mobile/sign-in       (argon2id verify at OWASP parameters)
+#   - POST /api/auth/mobile/token-refresh (refresh token in the body)
+# first with HS256, then (public + protected only) with RS256 and EdDSA keys generated into a
+# temporary keys directory. Prints a markdown table; raw wrk output goes to $RESULTS_DIR.
+#
+# Knobs (environment): DURATION (10s), THREADS (2), CONNECTIONS (64), PORT (18080),
+# ALGS ("HS256 RS256 EdDSA"; the first one also runs sign-in and refresh), RESULTS_DIR.
+# Note: wrk and the server share the machine's cores.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DURATION="${DURATION:-10s}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-64}"
+PORT="${PORT:-18080}"
+ALGS="${ALGS:-HS256 RS256 EdDSA}"
+BASE="http://127.0.0.1:${PORT}"
+USERNAME="bench"
+PASSWORD="bench-password-0f-decent-length"
+
+log() { printf '[load.sh] %s\n' "$*" >&2; }
+
+if ! command -v wrk >/dev/null 2>&1; then
+    log "wrk not found: installing it with apt-get"
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+    else
+        sudo apt-get install -y wrk >/dev/null
+    fi
+fi
+for tool in curl jq cargo; do
+    command -v "$tool" >/dev/null 2>&1 || { log "missing required tool: $tool"; exit 1; }
+done
+
+cd "$ROOT"
+log "building portcullis-bench-server (release)"
+cargo build --release -p portcullis-bench --bin portcullis-bench-server >&2
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
+SERVER="${TARGET_DIR}/release/portcullis-bench-server"
+RESULTS_DIR="${RESULTS_DIR:-${TARGET_DIR}/bench-results}"
+mkdir -p "$RESULTS_DIR"
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server ALG: a fresh database (and keys directory) per algorithm.
+start_server() {
+    local alg="$1"
+    local -a env=(
+        "PORTCULLIS_BIND=127.0.0.1:${PORT}"
+        "PORTCULLIS_DATABASE_URL=sqlite://${WORK}/${alg}.db?mode=rwc"
+        "PORTCULLIS_JWT_ALGORITHM=${alg}"
+        "PORTCULLIS_ACCESS_TTL=3600"
+        "PORTCULLIS_LOG=warn"
+    )
+    case "$alg" in
+        HS*) env+=("PORTCULLIS_JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')") ;; # 64 hex chars
+        *) env+=("PORTCULLIS_KEYS_DIR=${WORK}/keys-${alg}") ;;
+    esac
+    if curl -s -o /dev/null --max-time 2 "${BASE}/"; then
+        log "something already listens on 127.0.0.1:${PORT}; set PORT to a free port"
+        exit 1
+    fi
+    env "${env[@]}" "$SERVER" >"${RESULTS_DIR}/server-${alg}.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 150); do
+        if curl -fsS -o /dev/null "${BASE}/bench/public" 2>/dev/null; then
+            kill -0 "$SERVER_PID" 2>/dev/null && return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { log "server exited:"; cat "${RESULTS_DIR}/server-${alg}.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    log "server did not become ready"
+    exit 1
+}
+
+post_json() { # post_json PATH BODY
+    curl -fsS -X POST -H 'Content-Type: application/json' --data "$2" "${BASE}$1"
+}
+
+# Registers and signs in; sets ACCESS and REFRESH.
+sign_in() {
+    post_json /api/auth/register \
+        "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,email:"bench@example.com",password:$p}')" \
+        >/dev/null
+    local pair
+    pair="$(post_json /api/auth/mobile/sign-in "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')")"
+    ACCESS="$(jq -r .access <<<"$pair")"
+    REFRESH="$(jq -r .refresh <<<"$pair")"
+    # Sanity checks: the protected route accepts the token and refuses its absence.
+    curl -fsS -o /dev/null -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/protected"
+    local code
+    code="$(curl -s -o /dev/null -w '%{http_code}' "${BASE}/bench/protected")"
+    [ "$code" = 401 ] || { log "unauthenticated /bench/protected returned $code, expected 401"; exit 1; }
+}
+
+# post_script FILE BODY: a wrk Lua script sending BODY as JSON.
+post_script() {
+    local body="${2//\\/\\\\}"
+    body="${body//\"/\\\"}"
+    cat >"$1" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = "${body}"
+EOF
+}
+
+ROWS=()
+declare -A RPS CPU
+CLK_TCK="$(getconf CLK_TCK)"
+
+# Total CPU ticks (utime + stime) the server process has used so far.
+server_cpu_ticks() {
+    # utime and stime are fields 14 and 15 of /proc/PID/stat, i.e. 12 and 13 after "pid (comm) ".
+    local stat
+    stat="$(cat "/proc/${SERVER_PID}/stat")"
+    awk '{print $12 + $13}' <<<"${stat##*) }"
+}
+
+# run_wrk NAME ALG LABEL wrk-args...
+run_wrk() {
+    local name="$1" alg="$2" label="$3"
+    shift 3
+    local out="${RESULTS_DIR}/wrk-${name}.txt"
+    log "wrk ${label} (${alg}, ${DURATION}, ${THREADS} threads, ${CONNECTIONS} connections)"
+    local cpu_before cpu_after
+    cpu_before="$(server_cpu_ticks)"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$out"
+    cpu_after="$(server_cpu_ticks)"
+    local rps latency errors requests cpu_us
+    rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+    requests="$(awk '/requests in/ {print $1; exit}' "$out")"
+    # Server CPU time (user + system) per request, independent of wrk's own CPU use.
+    cpu_us="$(awk -v d="$((cpu_after - cpu_before))" -v hz="$CLK_TCK" -v n="$requests" \
+        'BEGIN {if (n > 0) printf "%.1f", d / hz * 1e6 / n; else print "-"}')"
+    CPU["$name"]="$cpu_us"
+    latency="$(awk '$1 == "Latency" {print $2; exit}' "$out")"
+    errors="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")"
+    local sockerr
+    sockerr="$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' "$out")"
+    errors="${errors:-0}${sockerr:+ (socket: ${sockerr})}"
+    RPS["$name"]="$rps"
+    ROWS+=("| ${label} | ${alg} | ${rps} | ${latency} | ${cpu_us} | ${errors} |")
+}
+
+FIRST=1
+for alg in $ALGS; do
+    log "=== ${alg} ==="
+    start_server "$alg"
+    sign_in
+    run_wrk "public-${alg}" "$alg" "GET /bench/public" "${BASE}/bench/public"
+    run_wrk "protected-${alg}" "$alg" "GET /bench/protected" \
+        -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/protected"
+    if [ "$FIRST" = 1 ]; then
+        post_script "${WORK}/sign-in.lua" "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')"
+        run_wrk "sign-in-${alg}" "$alg" "POST /api/auth/mobile/sign-in" \
+            --timeout 30s -s "${WORK}/sign-in.lua" "${BASE}/api/auth/mobile/sign-in"
+        post_script "${WORK}/refresh.lua" "$(jq -nc --arg r "$REFRESH" '{refresh:$r}')"
+        run_wrk "refresh-${alg}" "$alg" "POST /api/auth/mobile/token-refresh" \
+            -s "${WORK}/refresh.lua" "${BASE}/api/auth/mobile/token-refresh"
+        FIRST=0
+    fi
+    stop_server
+done
+
+echo
+echo "## wrk: ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} per run ($(nproc) cores shared by wrk and the server)"
+echo
+echo "| request | algorithm | req/s | avg latency | server CPU µs/req | non-2xx |"
+echo "|---------|-----------|------:|------------:|------------------:|--------:|"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "| ratio | value |"
+echo "|-------|------:|"
+for alg in $ALGS; do
+    pub="${RPS[public-${alg}]:-}"
+    prot="${RPS[protected-${alg}]:-}"
+    if [ -n "$pub" ] && [ -n "$prot" ]; then
+        echo "| protected / public req/s (${alg}) | $(awk -v a="$prot" -v b="$pub" 'BEGIN {printf "%.1f%%", 100 * a / b}') |"
+        echo "| public / protected server CPU per request (${alg}) | $(awk -v a="${CPU[public-${alg}]}" -v b="${CPU[protected-${alg}]}" 'BEGIN {if (b > 0) printf "%.1f%%", 100 * a / b; else print "-"}') |"
+    fi
+done
+echo
+echo "Raw wrk output and server logs: ${RESULTS_DIR}"

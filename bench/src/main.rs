@@ -1,0 +1,56 @@
+//! `portcullis-bench-server`: the real Portcullis auth server (same settings, same routes) plus two
+//! routes that run the same trivial handler, for load tests (`bench/load.sh`):
+//!
+//! - `GET /bench/public`: no authentication;
+//! - `GET /bench/protected`: requires a valid Bearer access token (the [`Auth`] extractor).
+//!
+//! Comparing the two isolates the cost of authenticating a request. Settings come from the
+//! environment exactly as for `portcullis serve` (`PORTCULLIS_BIND`, `PORTCULLIS_DATABASE_URL`,
+//! `PORTCULLIS_JWT_ALGORITHM`, ...).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use portcullis::axum::{Auth, AuthContext};
+use portcullis::core::SystemClock;
+use serde_json::{Value, json};
+
+/// The handler both bench routes run: a small constant JSON body.
+async fn ok() -> Json<Value> {
+    Json(json!({ "ok": true }))
+}
+
+/// `GET /bench/protected`: the extractor authenticates; the principal is ignored.
+async fn protected(Auth(_principal): Auth) -> Json<Value> {
+    ok().await
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let settings = auth_server::Settings::from_process_env(None)?;
+    auth_server::init_tracing(&settings.log, settings.log_json);
+    let app = auth_server::app::build(&settings, SystemClock::shared()).await?;
+    let context = AuthContext::new(Arc::new(app.auth.bearer_authenticator()));
+    let bench = Router::new()
+        .route("/bench/public", get(ok))
+        .route("/bench/protected", get(protected).layer(context.layer()));
+    let router = app.router.merge(bench);
+    let listener = tokio::net::TcpListener::bind(settings.bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, algorithm = %settings.jwt_algorithm, "portcullis-bench-server listening");
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portcullis-bench-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

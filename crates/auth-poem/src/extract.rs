@@ -1,0 +1,235 @@
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use auth_core::{AuthError, AuthUser, Principal, SharedAuthenticator, UserLoader};
+use poem::http::StatusCode;
+use poem::middleware::AddData;
+use poem::{Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response};
+
+use crate::into_poem;
+
+/// An [`AuthError`] as a poem response: the shared status, `WWW-Authenticate` and JSON body.
+///
+/// It is a [`poem::error::ResponseError`], so handlers can return `Result<_, ApiError>` (or use `?`
+/// on it inside a `poem::Result`); it is also [`IntoResponse`] on its own.
+#[derive(Debug)]
+pub struct ApiError(pub AuthError);
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        Self(error)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        into_poem(auth_core::http_support::error_response(&self.0))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        into_poem(auth_core::http_support::error_response(&self.0))
+    }
+}
+
+fn reject(error: AuthError) -> poem::Error {
+    poem::Error::from(ApiError(error))
+}
+
+/// The per-request cache of the authenticated principal, filled by the first extractor that
+/// authenticates (poem extractors see the request only by shared reference).
+#[derive(Clone, Default)]
+struct PrincipalSlot(Arc<OnceLock<Principal>>);
+
+/// What the extractors need, carried in request data: the authenticator chain.
+///
+/// It is itself a [`Middleware`]: `.with(context)` puts it into every request's extensions (and a
+/// per-request cache, so a principal is authenticated once however many extractors ask for it).
+#[derive(Clone)]
+pub struct AuthContext {
+    authenticator: SharedAuthenticator,
+}
+
+impl fmt::Debug for AuthContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthContext").field("authenticator", &self.authenticator).finish()
+    }
+}
+
+impl AuthContext {
+    /// A context authenticating with `authenticator` (often an [`auth_core::FirstPresented`]).
+    pub fn new(authenticator: SharedAuthenticator) -> Self {
+        Self { authenticator }
+    }
+
+    /// Authenticates a request: `Ok(None)` when it presents no credential.
+    ///
+    /// A [`Principal`] already in the request's extensions (put there by [`RequireAuth`] or by an
+    /// earlier call behind this context's middleware) is returned without authenticating again.
+    ///
+    /// [`RequireAuth`]: crate::RequireAuth
+    pub async fn authenticate(&self, request: &Request) -> Result<Option<Principal>, AuthError> {
+        if let Some(principal) = request.extensions().get::<Principal>() {
+            return Ok(Some(principal.clone()));
+        }
+        let slot = request.extensions().get::<PrincipalSlot>();
+        if let Some(principal) = slot.and_then(|slot| slot.0.get()) {
+            return Ok(Some(principal.clone()));
+        }
+        let principal = self.authenticator.authenticate(&request_head(request)).await?;
+        if let (Some(principal), Some(slot)) = (&principal, slot) {
+            // Another extractor of the same request may have won the race: same principal.
+            let _ = slot.0.set(principal.clone());
+        }
+        Ok(principal)
+    }
+}
+
+/// The `http::request::Parts` the core authenticators read: method, URI, version and headers of
+/// the poem request (poem 3 is on `http` 1, so the types are the same); no extensions.
+pub(crate) fn request_head(request: &Request) -> http::request::Parts {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = request.method().clone();
+    parts.uri = request.uri().clone();
+    parts.version = request.version();
+    parts.headers = request.headers().clone();
+    parts
+}
+
+impl<E: Endpoint> Middleware<E> for AuthContext {
+    type Output = AuthContextEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        AuthContextEndpoint { inner, context: self.clone() }
+    }
+}
+
+/// The endpoint of the [`AuthContext`] middleware.
+#[derive(Debug)]
+pub struct AuthContextEndpoint<E> {
+    inner: E,
+    context: AuthContext,
+}
+
+impl<E: Endpoint> Endpoint for AuthContextEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut request: Request) -> poem::Result<Self::Output> {
+        request.extensions_mut().insert(self.context.clone());
+        // A fresh cache per context: an inner context (another authenticator) starts empty.
+        request.extensions_mut().insert(PrincipalSlot::default());
+        self.inner.call(request).await
+    }
+}
+
+fn context(request: &Request) -> Result<&AuthContext, AuthError> {
+    request.extensions().get::<AuthContext>().ok_or_else(|| {
+        AuthError::backend(std::io::Error::other(
+            "no AuthContext in request extensions: add `.with(context)` to the route",
+        ))
+    })
+}
+
+async fn principal(request: &Request) -> Result<Option<Principal>, AuthError> {
+    context(request)?.authenticate(request).await
+}
+
+/// The authenticated principal. Rejects with 401 when no credential, or an invalid one, is
+/// presented.
+///
+/// For optional authentication use [`MaybeAuth`], **not** `Option<Auth>`: poem's blanket
+/// `Option<T>` extractor turns every rejection into `None`, so an invalid or expired token would
+/// silently count as "anonymous" instead of a 401.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl<'a> FromRequest<'a> for Auth {
+    async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        match principal(request).await.map_err(reject)? {
+            Some(principal) => Ok(Auth(principal)),
+            None => Err(reject(AuthError::MissingCredentials)),
+        }
+    }
+}
+
+/// Optional authentication: `None` when the request presents no credential, but still a 401 when
+/// it presents an invalid one (never a silent fall-through to anonymous). This is axum's
+/// `Option<Auth>`; in poem, `Option<Auth>` would swallow the 401.
+#[derive(Debug, Clone)]
+pub struct MaybeAuth(pub Option<Principal>);
+
+impl<'a> FromRequest<'a> for MaybeAuth {
+    async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        principal(request).await.map(MaybeAuth).map_err(reject)
+    }
+}
+
+/// The authenticated user's record, loaded through the [`UserLoader`] registered with
+/// [`CurrentUser::middleware`]. A user who is gone or inactive is a 401 (`invalid_token`).
+#[derive(Debug, Clone)]
+pub struct CurrentUser<U>(pub U);
+
+struct Loader<U>(Arc<dyn UserLoader<U>>);
+
+impl<U> Clone for Loader<U> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<U: AuthUser> CurrentUser<U> {
+    /// The middleware that makes `loader` (usually your user store) available to this extractor
+    /// and to [`MaybeCurrentUser`].
+    pub fn middleware(loader: Arc<dyn UserLoader<U>>) -> AddData<impl Clone + Send + Sync + 'static> {
+        AddData::new(Loader(loader))
+    }
+}
+
+async fn load_user<U: AuthUser>(request: &Request, principal: &Principal) -> poem::Result<U> {
+    let loader = request.extensions().get::<Loader<U>>().ok_or_else(|| {
+        reject(AuthError::backend(std::io::Error::other(
+            "no user loader in request extensions: add `CurrentUser::middleware(store)` to the route",
+        )))
+    })?;
+    let user = loader.0.load_user(&principal.user_id).await.map_err(reject)?.filter(AuthUser::is_active);
+    user.ok_or_else(|| reject(AuthError::InvalidToken(auth_core::TokenRejection::Revoked)))
+}
+
+impl<'a, U: AuthUser> FromRequest<'a> for CurrentUser<U> {
+    async fn from_request(request: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let Auth(principal) = Auth::from_request(request, body).await?;
+        load_user(request, &principal).await.map(CurrentUser)
+    }
+}
+
+/// The optional form of [`CurrentUser`]: `None` when the request presents no credential; an
+/// invalid credential, or a user who is gone or inactive, is still a 401.
+#[derive(Debug, Clone)]
+pub struct MaybeCurrentUser<U>(pub Option<U>);
+
+impl<'a, U: AuthUser> FromRequest<'a> for MaybeCurrentUser<U> {
+    async fn from_request(request: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let MaybeAuth(principal) = MaybeAuth::from_request(request, body).await?;
+        match principal {
+            None => Ok(MaybeCurrentUser(None)),
+            Some(principal) => load_user(request, &principal).await.map(|user| MaybeCurrentUser(Some(user))),
+        }
+    }
+}

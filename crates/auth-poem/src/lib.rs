@@ -1,0 +1,95 @@
+//! # auth-poem
+//!
+//! The poem adapter of Portcullis: it translates HTTP to the framework-free flows of `auth-jwt` and
+//! `auth-core`, and their errors back to HTTP, and nothing more. It answers exactly as `auth-axum`
+//! does: same statuses, headers and bodies.
+//!
+//! - Extractors: [`Auth`] (the [`Principal`], required), [`MaybeAuth`] (optional: `None` without a
+//!   credential, still a 401 with an invalid one; do not use `Option<Auth>`, which poem turns into
+//!   `None` on any rejection), [`CurrentUser`] and [`MaybeCurrentUser`] (the user record).
+//! - Middleware: [`AuthContext`] makes an authenticator available to the extractors (`.with(context)`);
+//!   [`RequireAuth`] protects a whole route; [`CurrentUser::middleware`] registers the user loader;
+//!   [`cors`] is the CORS policy of the routes.
+//! - Routes: [`routes`] mounts the JWT flows (mobile, web, register, me, verify, JWKS, health).
+//! - [`ApiError`]: return it from handlers; it renders the shared JSON error body.
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `openapi` | yes   | `/api/openapi.json` and the Swagger UI at `/api/docs/` in [`routes`] |
+//!
+//! ## Quick start
+//!
+//! The contract's routes next to your own, one context for both, the answers checked in-process
+//! (serve `app` with `poem::Server` in a real program):
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use auth_core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
+//! use auth_jwt::{JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig};
+//! use auth_poem::{Auth, AuthContext, MaybeAuth, RouterConfig, routes};
+//! use poem::http::StatusCode;
+//! use poem::{Endpoint, EndpointExt, Request, Route, get, handler};
+//!
+//! #[handler]
+//! fn hello(Auth(principal): Auth) -> String {
+//!     format!("hello, user {}", principal.user_id)
+//! }
+//!
+//! #[handler]
+//! fn greeting(MaybeAuth(principal): MaybeAuth) -> String {
+//!     principal.map_or_else(|| "hello, stranger".to_owned(), |p| format!("hello, user {}", p.user_id))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = JwtKey::hmac(JwtAlgorithm::HS256, b"a secret of at least thirty-two bytes")?;
+//! let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
+//! let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
+//! let auth = Arc::new(JwtAuth::new(Accounts::new(Arc::new(MemoryUserStore::new()), hasher), jwt));
+//! let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
+//! let endpoints = JwtEndpoints::new(Arc::clone(&auth), WebFlowConfig::new(86_400));
+//!
+//! let app = Route::new()
+//!     .at("/hello", get(hello))
+//!     .at("/greeting", get(greeting))
+//!     .nest("/", routes(endpoints, context.clone(), RouterConfig::default()))
+//!     .with(context);
+//!
+//! let call = |path: &'static str| app.get_response(Request::builder().uri_str(path).finish());
+//! assert_eq!(call("/hello").await.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(call("/greeting").await.into_body().into_string().await?, "hello, stranger");
+//! assert_eq!(call("/healthz").await.status(), StatusCode::OK);
+//! assert_eq!(call("/nowhere").await.status(), StatusCode::NOT_FOUND);
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod cors;
+mod extract;
+mod middleware;
+mod router;
+
+pub use auth_core::Principal;
+pub use cors::{Cors, CorsEndpoint, cors};
+pub use extract::{
+    ApiError, Auth, AuthContext, AuthContextEndpoint, CurrentUser, MaybeAuth, MaybeCurrentUser,
+};
+pub use middleware::{RequireAuth, RequireAuthEndpoint};
+pub use router::{RouterConfig, routes};
+
+/// Turns a framework-free `http::Response<Vec<u8>>` into a poem response (status, headers, body).
+pub fn into_poem(response: http::Response<Vec<u8>>) -> poem::Response {
+    let (parts, body) = response.into_parts();
+    let parts = poem::ResponseParts {
+        status: parts.status,
+        version: parts.version,
+        headers: parts.headers,
+        extensions: parts.extensions,
+    };
+    poem::Response::from_parts(parts, poem::Body::from(body))
+}

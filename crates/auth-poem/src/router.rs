@@ -1,0 +1,281 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use auth_core::http_support::error_response;
+use auth_core::{AuthError, UserStore};
+use auth_jwt::JwtEndpoints;
+use auth_jwt::endpoints::paths;
+use poem::endpoint::BoxEndpoint;
+use poem::http::header::{ALLOW, CONTENT_LENGTH, HeaderValue};
+use poem::http::{Method, StatusCode};
+use poem::{Endpoint, EndpointExt, Request, Response, Route};
+
+use crate::cors::{Cors, CorsAction, decorate};
+use crate::extract::request_head;
+use crate::{AuthContext, into_poem};
+
+/// Settings of the mounted routes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RouterConfig {
+    /// Largest accepted request body in bytes (default 64 KiB); larger ones get a 413.
+    pub body_limit: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self { body_limit: 64 * 1024 }
+    }
+}
+
+impl RouterConfig {
+    /// Sets the body limit.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+}
+
+type HttpResponse = http::Response<Vec<u8>>;
+type BoxFuture = Pin<Box<dyn Future<Output = HttpResponse> + Send>>;
+type Handler = Box<dyn Fn(Request) -> BoxFuture + Send + Sync>;
+
+/// Answers one request the way an axum route does: the CORS policy around the handler (a
+/// preflight never reaches it), the `Allow` header when the method did not match, an explicit
+/// `Content-Length`, and for `HEAD` the headers without the body.
+async fn answer<F, Fut>(
+    cors: Option<&Cors>,
+    allow: Option<&HeaderValue>,
+    request: Request,
+    leaf: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = HttpResponse>,
+{
+    let method = request.method().clone();
+    let mut response = match cors.map(|cors| cors.action(&method, request.headers())) {
+        Some(CorsAction::Preflight(headers)) => {
+            let mut response = http::Response::new(Vec::new());
+            *response.headers_mut() = headers;
+            response
+        }
+        Some(CorsAction::Decorate(headers)) => {
+            let mut response = leaf(request).await;
+            decorate(response.headers_mut(), headers);
+            response
+        }
+        None => leaf(request).await,
+    };
+    if let Some(allow) = allow {
+        response.headers_mut().entry(ALLOW).or_insert_with(|| allow.clone());
+    }
+    if !response.headers().contains_key(CONTENT_LENGTH) {
+        let length = HeaderValue::from(response.body().len());
+        response.headers_mut().insert(CONTENT_LENGTH, length);
+    }
+    if method == Method::HEAD {
+        response.body_mut().clear();
+    }
+    into_poem(response)
+}
+
+/// One path of the contract: one method (`GET` also answers `HEAD`, like axum's `get`); any other
+/// method gets axum's answer, `405` with an empty body and an `Allow` header.
+struct MethodRoute {
+    method: Method,
+    allow: HeaderValue,
+    handler: Handler,
+    cors: Option<Arc<Cors>>,
+}
+
+impl Endpoint for MethodRoute {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let cors = self.cors.as_deref();
+        let matched = request.method() == self.method
+            || (request.method() == Method::HEAD && self.method == Method::GET);
+        if matched {
+            Ok(answer(cors, None, request, |request| (self.handler)(request)).await)
+        } else {
+            Ok(answer(cors, Some(&self.allow), request, |_| async { empty(StatusCode::METHOD_NOT_ALLOWED) })
+                .await)
+        }
+    }
+}
+
+fn empty(status: StatusCode) -> HttpResponse {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = status;
+    response
+}
+
+/// Every path the contract does not know: the JSON 404.
+struct NotFound {
+    cors: Option<Arc<Cors>>,
+}
+
+impl Endpoint for NotFound {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let not_found = |_| async { error_response(&AuthError::NotFound) };
+        Ok(answer(self.cors.as_deref(), None, request, not_found).await)
+    }
+}
+
+async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, HttpResponse> {
+    match request.take_body().into_bytes_limit(limit).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(_) => Err(error_response(&AuthError::PayloadTooLarge)),
+    }
+}
+
+/// A handler over the request head and the body read with the limit.
+fn with_body<S, F, Fut>(endpoints: &Arc<JwtEndpoints<S>>, limit: usize, f: F) -> Handler
+where
+    S: UserStore,
+    F: Fn(Arc<JwtEndpoints<S>>, http::request::Parts, Vec<u8>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    let endpoints = Arc::clone(endpoints);
+    Box::new(move |mut request| {
+        let endpoints = Arc::clone(&endpoints);
+        Box::pin(async move {
+            match read_body(&mut request, limit).await {
+                Ok(body) => f(endpoints, request_head(&request), body).await,
+                Err(response) => response,
+            }
+        })
+    })
+}
+
+/// A handler over the request head only.
+fn head_only<S, F, Fut>(endpoints: &Arc<JwtEndpoints<S>>, f: F) -> Handler
+where
+    S: UserStore,
+    F: Fn(Arc<JwtEndpoints<S>>, http::request::Parts) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    let endpoints = Arc::clone(endpoints);
+    Box::new(move |request| Box::pin(f(Arc::clone(&endpoints), request_head(&request))))
+}
+
+/// A handler that needs nothing from the request.
+fn constant(f: fn() -> HttpResponse) -> Handler {
+    Box::new(move |_| Box::pin(async move { f() }))
+}
+
+/// `GET /api/auth/me`: authenticated with the routes' own context, as the axum adapter's `Auth`
+/// extractor does behind its context layer.
+fn me<S: UserStore>(endpoints: &Arc<JwtEndpoints<S>>, context: AuthContext) -> Handler {
+    let endpoints = Arc::clone(endpoints);
+    Box::new(move |request| {
+        let endpoints = Arc::clone(&endpoints);
+        let context = context.clone();
+        Box::pin(async move {
+            match context.authenticate(&request).await {
+                Ok(Some(principal)) => endpoints.me(&principal).await,
+                Ok(None) => error_response(&AuthError::MissingCredentials),
+                Err(error) => error_response(&error),
+            }
+        })
+    })
+}
+
+#[cfg(feature = "openapi")]
+fn docs() -> Handler {
+    Box::new(|request| {
+        let tail = request.uri().path().strip_prefix(auth_jwt::openapi::DOCS_PATH).unwrap_or("").to_owned();
+        Box::pin(async move { auth_jwt::openapi::docs_response(&tail) })
+    })
+}
+
+/// The routes of the HTTP contract (see [`auth_jwt::endpoints::paths`]): register, the mobile and
+/// web flows, token verification, `me`, JWKS and `/healthz`; with the `openapi` feature (default)
+/// also `/api/openapi.json` and the Swagger UI at `/api/docs/`. Every other path is a JSON `404`
+/// (`not_found`), a known path with another method a `405` with an `Allow` header, a body over
+/// [`RouterConfig::body_limit`] a JSON `413` (`payload_too_large`). With
+/// [`WebFlowConfig::allowed_origins`](auth_jwt::WebFlowConfig::allowed_origins) set, the routes
+/// answer CORS as [`cors`](crate::cors) describes.
+///
+/// The answers are those of `auth_axum::routes`, byte for byte (the `tests/parity.rs` suite
+/// compares them). `context` authenticates `me`.
+///
+/// Compose it with your own routes by nesting it at `/` (not under a prefix: the refresh cookie's
+/// `Path`, the docs redirect and the OpenAPI document name the absolute paths). Your paths take
+/// precedence; every other path reaches these routes, and their JSON 404. Your own handlers need
+/// the context as middleware, for the extractors; the CORS policy covers only these routes (add
+/// [`cors`](crate::cors) to yours if browsers call them cross-origin):
+///
+/// ```no_run
+/// use auth_poem::{Auth, AuthContext, RouterConfig, routes};
+/// use poem::{EndpointExt, Route, get, handler};
+///
+/// #[handler]
+/// fn hello(Auth(principal): Auth) -> String {
+///     format!("hello, user {}", principal.user_id)
+/// }
+///
+/// # async fn run<S: auth_core::UserStore>(endpoints: auth_jwt::JwtEndpoints<S>, context: AuthContext)
+/// # -> std::io::Result<()> {
+/// let app = Route::new()
+///     .at("/hello", get(hello))
+///     .nest("/", routes(endpoints, context.clone(), RouterConfig::default()))
+///     .with(context);
+/// poem::Server::new(poem::listener::TcpListener::bind("127.0.0.1:8000")).run(app).await
+/// # }
+/// ```
+pub fn routes<S: UserStore>(
+    endpoints: JwtEndpoints<S>,
+    context: AuthContext,
+    config: RouterConfig,
+) -> BoxEndpoint<'static> {
+    let cors = crate::cors(&endpoints.web().allowed_origins).map(Arc::new);
+    let get = |handler| MethodRoute {
+        method: Method::GET,
+        allow: HeaderValue::from_static("GET,HEAD"),
+        handler,
+        cors: cors.clone(),
+    };
+    let post = |handler| MethodRoute {
+        method: Method::POST,
+        allow: HeaderValue::from_static("POST"),
+        handler,
+        cors: cors.clone(),
+    };
+    let e = Arc::new(endpoints);
+    let limit = config.body_limit;
+    let route = Route::new()
+        .at(paths::REGISTER, post(with_body(&e, limit, |e, p, b| async move { e.register(&p, &b).await })))
+        .at(
+            paths::MOBILE_SIGN_IN,
+            post(with_body(&e, limit, |e, p, b| async move { e.mobile_sign_in(&p, &b).await })),
+        )
+        .at(
+            paths::MOBILE_TOKEN_REFRESH,
+            post(with_body(&e, limit, |e, p, b| async move { e.mobile_refresh(&p, &b).await })),
+        )
+        .at(
+            paths::WEB_SIGN_IN,
+            post(with_body(&e, limit, |e, p, b| async move { e.web_sign_in(&p, &b).await })),
+        )
+        .at(paths::WEB_TOKEN_REFRESH, post(head_only(&e, |e, p| async move { e.web_refresh(&p).await })))
+        .at(paths::WEB_SIGN_OUT, post(head_only(&e, |e, p| async move { e.web_sign_out(&p).await })))
+        .at(paths::TOKEN_VERIFY, post(with_body(&e, limit, |e, p, b| async move { e.verify(&p, &b).await })))
+        .at(paths::ME, get(me(&e, context)))
+        .at(paths::JWKS, get(head_only(&e, |e, _| async move { e.jwks() })))
+        .at("/healthz", get(constant(auth_core::http_support::health)));
+    #[cfg(feature = "openapi")]
+    let route = {
+        let docs_path = auth_jwt::openapi::DOCS_PATH;
+        route
+            .at(auth_jwt::openapi::OPENAPI_PATH, get(constant(auth_jwt::openapi::document_response)))
+            .at(docs_path, get(docs()))
+            .at(format!("{docs_path}/"), get(docs()))
+            .at(format!("{docs_path}/*file"), get(docs()))
+    };
+    route.at("/*path", NotFound { cors }).boxed()
+}

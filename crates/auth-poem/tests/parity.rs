@@ -1,0 +1,488 @@
+//! Parity of the two adapters: the axum router and the poem endpoint, over the same `JwtAuth`, get
+//! the same requests over real HTTP and must give the same statuses, headers and bodies.
+//!
+//! Only what differs by construction is normalised before comparing: the random parts of issued
+//! tokens and user ids (the `access`, `refresh` and `id` JSON fields and the refresh cookie's
+//! value), the per-side username of the one successful registration, and `date`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use auth_core::{Accounts, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration};
+use auth_jwt::{
+    JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, SignInRequest, TokenPair,
+    WebFlowConfig,
+};
+use poem::listener::TcpAcceptor;
+use serde_json::{Value, json};
+
+const ALLOWED: &str = "https://app.example.com";
+const FOREIGN: &str = "https://evil.example";
+const LIMIT: usize = 1024;
+
+struct Pair {
+    axum: String,
+    poem: String,
+    client: reqwest::Client,
+    clock: ManualClock,
+    auth: Arc<JwtAuth<MemoryUserStore>>,
+}
+
+async fn start(allowed_origins: Vec<String>) -> Pair {
+    let clock = ManualClock::starting_at_unix(1_800_000_000);
+    let key = JwtKey::hmac(JwtAlgorithm::HS256, &[7u8; 32]).unwrap();
+    let jwt =
+        JwtService::new(JwtConfig::default(), KeySet::new(key).unwrap(), Arc::new(clock.clone())).unwrap();
+    let store = Arc::new(MemoryUserStore::with_clock(Arc::new(clock.clone())));
+    let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
+    let auth = Arc::new(JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt));
+    let web = WebFlowConfig::new(86_400).allowed_origins(allowed_origins);
+    let endpoints = JwtEndpoints::new(Arc::clone(&auth), web);
+
+    let axum_context = auth_axum::AuthContext::new(Arc::new(auth.bearer_authenticator()));
+    let router = auth_axum::routes(
+        endpoints.clone(),
+        axum_context,
+        auth_axum::RouterConfig::default().body_limit(LIMIT),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let axum = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let poem_context = auth_poem::AuthContext::new(Arc::new(auth.bearer_authenticator()));
+    let endpoint =
+        auth_poem::routes(endpoints, poem_context, auth_poem::RouterConfig::default().body_limit(LIMIT));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let poem = format!("http://{}", listener.local_addr().unwrap());
+    let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
+    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(endpoint).await });
+
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Pair { axum, poem, client, clock, auth }
+}
+
+impl Pair {
+    async fn user(&self, username: &str) -> TokenPair {
+        self.auth.accounts().register(Registration::new(username, None, "password123")).await.unwrap();
+        let request: SignInRequest =
+            serde_json::from_value(json!({"username": username, "password": "password123"})).unwrap();
+        self.auth.sign_in(&request).await.unwrap()
+    }
+}
+
+/// One request. In the path, header values and body, `{side}` becomes `axum`/`poem` and `{self}`
+/// the server's own origin (`http://127.0.0.1:PORT`).
+#[derive(Clone)]
+struct Case {
+    name: String,
+    method: &'static str,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    expect: u16,
+}
+
+fn case(name: &str, method: &'static str, path: &str, expect: u16) -> Case {
+    Case { name: name.to_owned(), method, path: path.to_owned(), headers: Vec::new(), body: None, expect }
+}
+
+impl Case {
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    fn json(self, body: Value) -> Self {
+        self.header("content-type", "application/json").raw(serde_json::to_vec(&body).unwrap())
+    }
+
+    fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+}
+
+struct Answer {
+    status: u16,
+    /// All response headers but `date`, sorted.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// The headers and body with what differs by construction replaced. `content-length` is kept
+    /// unless the body had parts replaced.
+    fn normalised(&self, side: &str) -> (Vec<(String, String)>, String) {
+        let body = normalise_body(&self.body, side);
+        let replaced = body.as_bytes() != self.body.as_slice();
+        let headers = self
+            .headers
+            .iter()
+            .map(|(name, value)| match name.as_str() {
+                "content-length" if replaced => (name.clone(), "<normalised>".to_owned()),
+                _ => (name.clone(), normalise_header(name, value)),
+            })
+            .collect();
+        (headers, body)
+    }
+}
+
+fn fill(text: &str, side: &str, base: &str) -> String {
+    text.replace("{side}", side).replace("{self}", base)
+}
+
+async fn send(client: &reqwest::Client, base: &str, side: &str, case: &Case) -> Answer {
+    let method = reqwest::Method::from_bytes(case.method.as_bytes()).unwrap();
+    let mut request = client.request(method, format!("{base}{}", fill(&case.path, side, base)));
+    for (name, value) in &case.headers {
+        request = request.header(*name, fill(value, side, base));
+    }
+    if let Some(body) = &case.body {
+        request = request.body(fill(&String::from_utf8_lossy(body), side, base).into_bytes());
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{}: {side}: {e}", case.name));
+    let status = response.status().as_u16();
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    let body = response.bytes().await.unwrap().to_vec();
+    Answer { status, headers, body }
+}
+
+fn normalise_header(name: &str, value: &str) -> String {
+    if name != "set-cookie" {
+        return value.to_owned();
+    }
+    // portcullis_refresh=<token>; attributes...: the token differs by construction.
+    let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+    let (cookie, token) = pair.split_once('=').unwrap_or((pair, ""));
+    let token = if token.is_empty() { "" } else { "<token>" };
+    format!("{cookie}={token};{attributes}")
+}
+
+fn normalise_json(value: &mut Value, side: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if matches!(key.as_str(), "access" | "refresh" | "id") && value.is_string() {
+                    *value = json!("<normalised>");
+                } else {
+                    normalise_json(value, side);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| normalise_json(v, side)),
+        Value::String(text) => *text = text.replace(side, "{side}"),
+        _ => {}
+    }
+}
+
+fn normalise_body(bytes: &[u8], side: &str) -> String {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(mut value) if value.is_object() => {
+            let original = value.clone();
+            normalise_json(&mut value, side);
+            if value == original {
+                String::from_utf8_lossy(bytes).into_owned()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            }
+        }
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// Sends every case to both servers; returns the differences (empty when in parity).
+async fn compare(pair: &Pair, cases: &[Case]) -> Vec<String> {
+    let mut differences = Vec::new();
+    for case in cases {
+        let a = send(&pair.client, &pair.axum, "axum", case).await;
+        let p = send(&pair.client, &pair.poem, "poem", case).await;
+        let name = &case.name;
+        if std::env::var_os("PARITY_VERBOSE").is_some() {
+            let body = String::from_utf8_lossy(&a.body).chars().take(200).collect::<String>();
+            eprintln!("{name}: {} {:?}\n  {body}", a.status, a.headers);
+        }
+        if a.status != case.expect {
+            differences.push(format!("{name}: axum answered {} (expected {})", a.status, case.expect));
+        }
+        if a.status != p.status {
+            differences.push(format!("{name}: status axum {} poem {}", a.status, p.status));
+        }
+        if a.headers == p.headers && a.body == p.body {
+            continue; // byte for byte, nothing to normalise
+        }
+        let (a_headers, a_body) = a.normalised("axum");
+        let (p_headers, p_body) = p.normalised("poem");
+        if a_headers != p_headers {
+            differences.push(format!("{name}: headers\n  axum {a_headers:?}\n  poem {p_headers:?}"));
+        }
+        if a_body != p_body {
+            differences.push(format!("{name}: body\n  axum {a_body}\n  poem {p_body}"));
+        }
+    }
+    differences
+}
+
+fn assert_parity(differences: Vec<String>) {
+    assert!(differences.is_empty(), "{} difference(s):\n{}", differences.len(), differences.join("\n"));
+}
+
+/// Every path of the contract, success and failure. `allowed` says whether [`ALLOWED`] is configured.
+fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, allowed: bool) -> Vec<Case> {
+    let allowed_status = if allowed { 200 } else { 403 };
+    let access = tokens.access.as_str();
+    let refresh = tokens.refresh.as_str();
+    let sign_in = json!({"username": "alice", "password": "password123"});
+    let too_large = format!(r#"{{"username":"{}","password":"password123"}}"#, "a".repeat(LIMIT));
+    let cookie = format!("portcullis_refresh={refresh}");
+    vec![
+        // Operations, documents, fallbacks.
+        case("health", "GET", "/healthz", 200),
+        case("health HEAD", "HEAD", "/healthz", 200),
+        case("health with query", "GET", "/healthz?x=1", 200),
+        case("health wrong method", "POST", "/healthz", 405),
+        case("health trailing slash", "GET", "/healthz/", 404),
+        case("jwks", "GET", "/.well-known/jwks.json", 200),
+        case("jwks wrong method", "DELETE", "/.well-known/jwks.json", 405),
+        case("openapi", "GET", "/api/openapi.json", 200),
+        case("openapi HEAD", "HEAD", "/api/openapi.json", 200),
+        case("openapi wrong method", "POST", "/api/openapi.json", 405),
+        case("docs redirect", "GET", "/api/docs", 303),
+        case("docs index", "GET", "/api/docs/", 200),
+        case("docs asset", "GET", "/api/docs/swagger-ui.css", 200),
+        case("docs nested unknown", "GET", "/api/docs/a/b.js", 404),
+        case("docs unknown", "GET", "/api/docs/nope.js", 404),
+        case("docs wrong method", "POST", "/api/docs/", 405),
+        case("root", "GET", "/", 404),
+        case("unknown path", "GET", "/no/such/path", 404),
+        case("unknown path DELETE", "DELETE", "/nope", 404),
+        case("unknown path HEAD", "HEAD", "/nope", 404),
+        case("percent-encoded path", "GET", "/heal%74hz", 404),
+        // Registration.
+        case("register", "POST", "/api/auth/register", 201).json(
+            json!({"username": "new_{side}", "email": "new_{side}@example.com", "password": "password123"}),
+        ),
+        case("register taken", "POST", "/api/auth/register", 409)
+            .json(json!({"username": "alice", "password": "password123"})),
+        case("register short password", "POST", "/api/auth/register", 400)
+            .json(json!({"username": "short_{side}", "password": "short"})),
+        case("register bad username", "POST", "/api/auth/register", 400)
+            .json(json!({"username": "no spaces", "password": "password123"})),
+        case("register bad email", "POST", "/api/auth/register", 400)
+            .json(json!({"username": "mail_{side}", "email": "not-an-email", "password": "password123"})),
+        case("register missing field", "POST", "/api/auth/register", 400).json(json!({"username": "x"})),
+        case("register wrong type", "POST", "/api/auth/register", 400)
+            .json(json!({"username": 5, "password": "password123"})),
+        case("register bad JSON", "POST", "/api/auth/register", 400)
+            .header("content-type", "application/json")
+            .raw(r#"{"username":"#),
+        case("register text/plain", "POST", "/api/auth/register", 415)
+            .header("content-type", "text/plain")
+            .raw(serde_json::to_vec(&sign_in).unwrap()),
+        case("register no content type", "POST", "/api/auth/register", 415).raw(r#"{"username":"x"}"#),
+        case("register json charset", "POST", "/api/auth/register", 409)
+            .header("content-type", "application/json; charset=utf-8")
+            .raw(serde_json::to_vec(&json!({"username": "alice", "password": "password123"})).unwrap()),
+        case("register too large", "POST", "/api/auth/register", 413)
+            .header("content-type", "application/json")
+            .raw(too_large.clone()),
+        case("register GET", "GET", "/api/auth/register", 405),
+        case("register HEAD", "HEAD", "/api/auth/register", 405),
+        case("register PUT", "PUT", "/api/auth/register", 405),
+        // Mobile flow.
+        case("mobile sign-in", "POST", "/api/auth/mobile/sign-in", 200).json(sign_in.clone()),
+        case("mobile sign-in unknown email", "POST", "/api/auth/mobile/sign-in", 401)
+            .json(json!({"username": "nobody@example.com", "password": "password123"})),
+        case("mobile wrong password", "POST", "/api/auth/mobile/sign-in", 401)
+            .json(json!({"username": "alice", "password": "wrong-password"})),
+        case("mobile unknown user", "POST", "/api/auth/mobile/sign-in", 401)
+            .json(json!({"username": "nobody", "password": "password123"})),
+        case("mobile inactive user", "POST", "/api/auth/mobile/sign-in", 401)
+            .json(json!({"username": "inactive", "password": "password123"})),
+        case("mobile missing field", "POST", "/api/auth/mobile/sign-in", 400)
+            .json(json!({"username": "alice"})),
+        case("mobile bad JSON", "POST", "/api/auth/mobile/sign-in", 400)
+            .header("content-type", "application/json")
+            .raw("{"),
+        case("mobile empty body", "POST", "/api/auth/mobile/sign-in", 400)
+            .header("content-type", "application/json"),
+        case("mobile wrong content type", "POST", "/api/auth/mobile/sign-in", 415)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .raw("username=alice&password=password123"),
+        case("mobile too large", "POST", "/api/auth/mobile/sign-in", 413)
+            .header("content-type", "application/json")
+            .raw(too_large.clone()),
+        case("mobile sign-in GET", "GET", "/api/auth/mobile/sign-in", 405),
+        case("mobile refresh", "POST", "/api/auth/mobile/token-refresh", 200)
+            .json(json!({"refresh": refresh})),
+        case("mobile refresh with access token", "POST", "/api/auth/mobile/token-refresh", 401)
+            .json(json!({"refresh": access})),
+        case("mobile refresh garbage", "POST", "/api/auth/mobile/token-refresh", 401)
+            .json(json!({"refresh": "garbage"})),
+        case("mobile refresh inactive", "POST", "/api/auth/mobile/token-refresh", 401)
+            .json(json!({"refresh": inactive.refresh})),
+        case("mobile refresh missing field", "POST", "/api/auth/mobile/token-refresh", 400).json(json!({})),
+        case("mobile refresh too large", "POST", "/api/auth/mobile/token-refresh", 413)
+            .header("content-type", "application/json")
+            .raw(too_large.clone()),
+        // Web flow.
+        case("web sign-in", "POST", "/api/auth/web/sign-in", 200).json(sign_in.clone()),
+        case("web sign-in allowed origin", "POST", "/api/auth/web/sign-in", allowed_status)
+            .header("origin", ALLOWED)
+            .json(sign_in.clone()),
+        case("web sign-in same origin", "POST", "/api/auth/web/sign-in", 200)
+            .header("origin", "{self}")
+            .json(sign_in.clone()),
+        case("web sign-in foreign origin", "POST", "/api/auth/web/sign-in", 403)
+            .header("origin", FOREIGN)
+            .json(sign_in.clone()),
+        case("web sign-in null origin", "POST", "/api/auth/web/sign-in", 403)
+            .header("origin", "null")
+            .json(sign_in.clone()),
+        case("web sign-in wrong password", "POST", "/api/auth/web/sign-in", 401)
+            .json(json!({"username": "alice", "password": "wrong-password"})),
+        case("web sign-in bad JSON", "POST", "/api/auth/web/sign-in", 400)
+            .header("content-type", "application/json")
+            .raw("[1,"),
+        case("web sign-in too large", "POST", "/api/auth/web/sign-in", 413)
+            .header("content-type", "application/json")
+            .raw(too_large.clone()),
+        case("web refresh", "POST", "/api/auth/web/token-refresh", 200).header("cookie", cookie.clone()),
+        case("web refresh among cookies", "POST", "/api/auth/web/token-refresh", 200)
+            .header("cookie", format!("a=1; {cookie}; b=2")),
+        case("web refresh allowed origin", "POST", "/api/auth/web/token-refresh", allowed_status)
+            .header("origin", ALLOWED)
+            .header("cookie", cookie.clone()),
+        case("web refresh foreign origin", "POST", "/api/auth/web/token-refresh", 403)
+            .header("origin", FOREIGN)
+            .header("cookie", cookie.clone()),
+        case("web refresh no cookie", "POST", "/api/auth/web/token-refresh", 401),
+        case("web refresh bad cookie", "POST", "/api/auth/web/token-refresh", 401)
+            .header("cookie", "portcullis_refresh=garbage"),
+        case("web refresh access token cookie", "POST", "/api/auth/web/token-refresh", 401)
+            .header("cookie", format!("portcullis_refresh={access}")),
+        case("web refresh inactive", "POST", "/api/auth/web/token-refresh", 401)
+            .header("cookie", format!("portcullis_refresh={}", inactive.refresh)),
+        case("web refresh GET", "GET", "/api/auth/web/token-refresh", 405),
+        case("web sign-out", "POST", "/api/auth/web/sign-out", 204),
+        case("web sign-out with cookie", "POST", "/api/auth/web/sign-out", 204)
+            .header("cookie", cookie.clone()),
+        case("web sign-out foreign origin", "POST", "/api/auth/web/sign-out", 403).header("origin", FOREIGN),
+        case("web sign-out GET", "GET", "/api/auth/web/sign-out", 405),
+        // Tokens.
+        case("verify access", "POST", "/api/auth/token/verify", 200).json(json!({"token": access})),
+        case("verify refresh", "POST", "/api/auth/token/verify", 200).json(json!({"token": refresh})),
+        case("verify garbage", "POST", "/api/auth/token/verify", 401).json(json!({"token": "garbage"})),
+        case("verify inactive", "POST", "/api/auth/token/verify", 401)
+            .json(json!({"token": inactive.access})),
+        case("verify missing field", "POST", "/api/auth/token/verify", 400).json(json!({"tok": access})),
+        case("verify wrong content type", "POST", "/api/auth/token/verify", 415).raw(access.to_owned()),
+        case("verify GET", "GET", "/api/auth/token/verify", 405),
+        // The current user.
+        case("me", "GET", "/api/auth/me", 200).bearer(access),
+        case("me HEAD", "HEAD", "/api/auth/me", 200).bearer(access),
+        case("me lowercase scheme", "GET", "/api/auth/me", 200)
+            .header("authorization", format!("bearer {access}")),
+        case("me no token", "GET", "/api/auth/me", 401),
+        case("me garbage token", "GET", "/api/auth/me", 401).bearer("garbage"),
+        case("me refresh token", "GET", "/api/auth/me", 401).bearer(refresh),
+        case("me empty bearer", "GET", "/api/auth/me", 401).header("authorization", "Bearer "),
+        case("me basic scheme", "GET", "/api/auth/me", 401).header("authorization", "Basic YTpi"),
+        case("me inactive user", "GET", "/api/auth/me", 401).bearer(&inactive.access),
+        case("me refresh cookie only", "GET", "/api/auth/me", 401).header("cookie", cookie.clone()),
+        case("me POST", "POST", "/api/auth/me", 405).bearer(access),
+    ]
+}
+
+fn cors_cases(access: &str) -> Vec<Case> {
+    let preflight = |name: &str, path: &str, origin: Option<&str>| {
+        let mut c = case(name, "OPTIONS", path, 200)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,authorization");
+        if let Some(origin) = origin {
+            c = c.header("origin", origin);
+        }
+        c
+    };
+    vec![
+        preflight("preflight allowed origin", "/api/auth/web/sign-in", Some(ALLOWED)),
+        preflight(
+            "preflight allowed origin, trailing slash",
+            "/api/auth/web/sign-in",
+            Some("https://app.example.com/"),
+        ),
+        preflight("preflight foreign origin", "/api/auth/web/sign-in", Some(FOREIGN)),
+        preflight("preflight unknown path", "/no/such/path", Some(ALLOWED)),
+        preflight("preflight GET route", "/api/auth/me", Some(ALLOWED)),
+        preflight("preflight docs", "/api/docs/", Some(ALLOWED)),
+        preflight("OPTIONS without origin", "/api/auth/register", None),
+        case("simple request allowed origin", "GET", "/healthz", 200).header("origin", ALLOWED),
+        case("simple request foreign origin", "GET", "/healthz", 200).header("origin", FOREIGN),
+        case("me allowed origin", "GET", "/api/auth/me", 200).header("origin", ALLOWED).bearer(access),
+        case("me allowed origin no token", "GET", "/api/auth/me", 401).header("origin", ALLOWED),
+        case("404 allowed origin", "GET", "/nope", 404).header("origin", ALLOWED),
+        case("405 allowed origin", "GET", "/api/auth/register", 405).header("origin", ALLOWED),
+        case("docs redirect allowed origin", "GET", "/api/docs", 303).header("origin", ALLOWED),
+    ]
+}
+
+async fn seeded(pair: &Pair) -> (TokenPair, TokenPair) {
+    let tokens = pair.user("alice").await;
+    let inactive = pair.user("inactive").await;
+    let user =
+        auth_core::UserStore::find_by_login(pair.auth.store().as_ref(), "inactive").await.unwrap().unwrap();
+    pair.auth.set_active(&user.id, false).await.unwrap();
+    (tokens, inactive)
+}
+
+#[tokio::test]
+async fn same_answers_with_an_allowed_origin() {
+    let pair = start(vec![ALLOWED.to_owned()]).await;
+    let (tokens, inactive) = seeded(&pair).await;
+    let mut cases = contract_cases(&tokens, &inactive, true);
+    cases.extend(cors_cases(&tokens.access));
+    let mut differences = compare(&pair, &cases).await;
+
+    // Expired tokens: the clock moves for both servers at once.
+    pair.clock.advance(chrono::Duration::minutes(10));
+    let expired = vec![
+        case("me expired", "GET", "/api/auth/me", 401).bearer(&tokens.access),
+        case("verify expired", "POST", "/api/auth/token/verify", 401).json(json!({"token": tokens.access})),
+        case("mobile refresh after access expiry", "POST", "/api/auth/mobile/token-refresh", 200)
+            .json(json!({"refresh": tokens.refresh})),
+    ];
+    differences.extend(compare(&pair, &expired).await);
+    pair.clock.advance(chrono::Duration::days(2));
+    let refresh_expired = vec![
+        case("web refresh expired", "POST", "/api/auth/web/token-refresh", 401)
+            .header("cookie", format!("portcullis_refresh={}", tokens.refresh)),
+    ];
+    differences.extend(compare(&pair, &refresh_expired).await);
+    assert_parity(differences);
+}
+
+#[tokio::test]
+async fn same_answers_without_cors() {
+    let pair = start(Vec::new()).await;
+    let (tokens, inactive) = seeded(&pair).await;
+    let mut cases = contract_cases(&tokens, &inactive, false);
+    cases.extend([
+        case("OPTIONS known path", "OPTIONS", "/api/auth/web/sign-in", 405).header("origin", ALLOWED),
+        case("OPTIONS GET path", "OPTIONS", "/healthz", 405).header("origin", ALLOWED),
+        case("OPTIONS unknown path", "OPTIONS", "/nope", 404).header("origin", ALLOWED),
+        case("simple request with origin", "GET", "/healthz", 200).header("origin", ALLOWED),
+        case("web sign-in listed nowhere", "POST", "/api/auth/web/sign-in", 403)
+            .header("origin", ALLOWED)
+            .json(json!({"username": "alice", "password": "password123"})),
+    ]);
+    assert_parity(compare(&pair, &cases).await);
+}
