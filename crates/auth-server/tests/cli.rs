@@ -63,9 +63,22 @@ async fn wait_healthy(client: &reqwest::Client, base: &str, child: &mut Child) {
 
 #[tokio::test]
 async fn serve_on_the_embedded_default_and_shut_down_gracefully() {
+    serve_and_shut_down(None).await;
+}
+
+#[tokio::test]
+async fn serve_with_the_poem_adapter() {
+    serve_and_shut_down(Some("poem")).await;
+}
+
+async fn serve_and_shut_down(adapter: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = portcullis(dir.path())
+    let mut command = portcullis(dir.path());
+    if let Some(adapter) = adapter {
+        command.env("PORTCULLIS_ADAPTER", adapter);
+    }
+    let child = command
         .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use auth_poem::{ApiError, Auth, AuthContext, CurrentUser, RouterConfig, routes};
 use poem::http::StatusCode;
 use poem::web::{Data, Json, Path};
 use poem::{Endpoint, EndpointExt, Route, get, handler};
@@ -24,6 +23,7 @@ use portcullis::core::{Accounts, AuthError, PasswordHasher, PasswordHasherConfig
 use portcullis::jwt::{
     JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig,
 };
+use portcullis::poem::{ApiError, Auth, AuthContext, CurrentUser, RouterConfig, routes};
 use portcullis::sea_orm::connect;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
