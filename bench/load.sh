@@ -8,7 +8,7 @@
 #   - GET  /bench/public                  (no authentication)
 #   - GET  /bench/protected               (Bearer access token; same handler)
 #   - POST /api/auth/mobile/sign-in       (argon2id verify at OWASP parameters)
-#   - POST /api/auth/mobile/token-refresh (refresh token in the body)
+#   - POST /api/auth/mobile/token-refresh (rotating refresh tokens, one grant per connection)
 # first with HS256, then (public + protected only) with RS256 and EdDSA keys generated into a
 # temporary keys directory. Prints a markdown table; raw wrk output goes to $RESULTS_DIR.
 #
@@ -101,7 +101,7 @@ post_json() { # post_json PATH BODY
     curl -fsS -X POST -H 'Content-Type: application/json' --data "$2" "${BASE}$1"
 }
 
-# Registers and signs in; sets ACCESS and REFRESH.
+# Registers and signs in; sets ACCESS.
 sign_in() {
     post_json /api/auth/register \
         "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,email:"bench@example.com",password:$p}')" \
@@ -109,7 +109,6 @@ sign_in() {
     local pair
     pair="$(post_json /api/auth/mobile/sign-in "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')")"
     ACCESS="$(jq -r .access <<<"$pair")"
-    REFRESH="$(jq -r .refresh <<<"$pair")"
     # Sanity checks: the protected route accepts the token and refuses its absence.
     curl -fsS -o /dev/null -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/protected"
     local code
@@ -125,6 +124,56 @@ post_script() {
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = "${body}"
+EOF
+}
+
+# refresh_tokens N: N refresh tokens from N separate sign-ins (N grants), one per line.
+refresh_tokens() {
+    local body
+    body="$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')"
+    for _ in $(seq 1 "$1"); do
+        post_json /api/auth/mobile/sign-in "$body" | jq -r .refresh
+    done
+}
+
+# refresh_script FILE TOKENS: a wrk Lua script for rotating refresh tokens. A refresh token is
+# single-use (replaying one revokes its grant), so each wrk thread gets its own share of the
+# tokens (one grant per connection) as a pool: request() takes a token, response() puts back the
+# rotated one from the body. Each connection has at most one request in flight, so the pool never
+# runs dry while the server answers 200.
+refresh_script() {
+    cat >"$1" <<EOF
+local all = {}
+for line in io.lines("$2") do all[#all + 1] = line end
+local threads = {}
+
+function setup(thread)
+    thread:set("id", #threads)
+    threads[#threads + 1] = thread
+end
+
+function init(args)
+    pool = {}
+    for i = 1, #all do
+        if (i - 1) % ${THREADS} == id then pool[#pool + 1] = all[i] end
+    end
+    last = pool[1]
+end
+
+function request()
+    local token = table.remove(pool)
+    if token == nil then token = last end -- only after failures: will be refused
+    last = token
+    return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+        '{"refresh":"' .. token .. '"}')
+end
+
+function response(status, headers, body)
+    if status == 200 then
+        local token = string.match(body, '"refresh"%s*:%s*"([^"]+)"')
+        if token then pool[#pool + 1] = token end
+    end
+end
 EOF
 }
 
@@ -178,7 +227,8 @@ for alg in $ALGS; do
         post_script "${WORK}/sign-in.lua" "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')"
         run_wrk "sign-in-${alg}" "$alg" "POST /api/auth/mobile/sign-in" \
             --timeout 30s -s "${WORK}/sign-in.lua" "${BASE}/api/auth/mobile/sign-in"
-        post_script "${WORK}/refresh.lua" "$(jq -nc --arg r "$REFRESH" '{refresh:$r}')"
+        refresh_tokens "$CONNECTIONS" >"${WORK}/refresh-tokens.txt"
+        refresh_script "${WORK}/refresh.lua" "${WORK}/refresh-tokens.txt"
         run_wrk "refresh-${alg}" "$alg" "POST /api/auth/mobile/token-refresh" \
             -s "${WORK}/refresh.lua" "${BASE}/api/auth/mobile/token-refresh"
         FIRST=0

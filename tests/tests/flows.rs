@@ -137,7 +137,8 @@ http_test!(mobile_refresh, |srv: TestServer| async move {
     assert_eq!(r.headers().get("cache-control").unwrap(), "no-store");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
-    assert!(body.get("refresh").is_none());
+    assert!(body["refresh"].is_string(), "refresh tokens rotate");
+    assert_ne!(body["refresh"], tokens["refresh"]);
     let me = srv.get_bearer("/api/auth/me", body["access"].as_str().unwrap()).await;
     assert_eq!(me.status(), 200);
     // An access token is not a refresh token.
@@ -197,11 +198,12 @@ http_test!(expired_tokens_are_refused, |srv: TestServer| async move {
     let challenge = r.headers().get("www-authenticate").unwrap().to_str().unwrap().to_owned();
     assert!(challenge.contains("expired"), "{challenge}");
     assert_error(r, 401, "token_not_valid").await;
-    // The refresh token still works, then expires too.
+    // The refresh token still works (and rotates); its successor expires too.
     let r = srv.post("/api/auth/mobile/token-refresh", json!({"refresh": tokens["refresh"]})).await;
     assert_eq!(r.status(), 200);
-    srv.clock.advance(chrono::Duration::days(1));
-    let r = srv.post("/api/auth/mobile/token-refresh", json!({"refresh": tokens["refresh"]})).await;
+    let rotated: Value = r.json().await.unwrap();
+    srv.clock.advance(chrono::Duration::days(1) + chrono::Duration::seconds(10));
+    let r = srv.post("/api/auth/mobile/token-refresh", json!({"refresh": rotated["refresh"]})).await;
     assert_error(r, 401, "token_not_valid").await;
 });
 

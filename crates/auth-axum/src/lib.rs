@@ -38,9 +38,10 @@ mod layer;
 mod router;
 
 pub use auth_core::Principal;
+pub use auth_jwt::endpoints::RouterConfig;
 pub use extract::{ApiError, Auth, AuthContext, CurrentUser};
 pub use layer::{RequireAuth, RequireAuthLayer};
-pub use router::{RouterConfig, cors_layer, routes};
+pub use router::{cors_layer, routes};
 
 /// Turns a framework-free `http::Response<Vec<u8>>` into an axum response.
 pub fn into_axum(response: http::Response<Vec<u8>>) -> axum::response::Response {

@@ -1,41 +1,22 @@
 use std::sync::Arc;
 
+use auth_core::http_support::ClientAddr;
 use auth_core::http_support::error_response;
 use auth_core::{AuthError, UserStore};
 use auth_jwt::JwtEndpoints;
+use auth_jwt::endpoints::RouterConfig;
 use auth_jwt::endpoints::paths;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method};
+use std::net::SocketAddr;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{Auth, AuthContext, into_axum};
-
-/// Settings of the mounted routes.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RouterConfig {
-    /// Largest accepted request body in bytes (default 64 KiB); larger ones get a 413.
-    pub body_limit: usize,
-}
-
-impl Default for RouterConfig {
-    fn default() -> Self {
-        Self { body_limit: 64 * 1024 }
-    }
-}
-
-impl RouterConfig {
-    /// Sets the body limit.
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
-    }
-}
 
 struct RouteState<S: UserStore> {
     endpoints: JwtEndpoints<S>,
@@ -44,8 +25,17 @@ struct RouteState<S: UserStore> {
 
 type Shared<S> = State<Arc<RouteState<S>>>;
 
+/// Splits a request, recording the peer address for framework-free code.
+fn split(request: Request) -> (Parts, axum::body::Body) {
+    let (mut parts, body) = request.into_parts();
+    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned() {
+        parts.extensions.insert(ClientAddr(addr));
+    }
+    (parts, body)
+}
+
 async fn read_body(request: Request, limit: usize) -> Result<(Parts, Bytes), Response> {
-    let (parts, body) = request.into_parts();
+    let (parts, body) = split(request);
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok((parts, bytes)),
         Err(_) => Err(into_axum(error_response(&AuthError::PayloadTooLarge))),
@@ -68,15 +58,32 @@ body_handler!(mobile_sign_in, mobile_sign_in);
 body_handler!(mobile_refresh, mobile_refresh);
 body_handler!(web_sign_in, web_sign_in);
 body_handler!(verify, verify);
+body_handler!(mobile_sign_out, mobile_sign_out);
 
 async fn web_refresh<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
-    let (parts, _) = request.into_parts();
+    let (parts, _) = split(request);
     into_axum(state.endpoints.web_refresh(&parts).await)
 }
 
 async fn web_sign_out<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
-    let (parts, _) = request.into_parts();
+    let (parts, _) = split(request);
     into_axum(state.endpoints.web_sign_out(&parts).await)
+}
+
+async fn sign_out_all<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
+    into_axum(state.endpoints.sign_out_all(&principal).await)
+}
+
+async fn sessions<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
+    into_axum(state.endpoints.sessions(&principal).await)
+}
+
+async fn delete_session<S: UserStore>(
+    State(state): Shared<S>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Response {
+    into_axum(state.endpoints.delete_session(&principal, &id).await)
 }
 
 async fn me<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
@@ -125,6 +132,10 @@ pub fn routes<S: UserStore>(
         .route(paths::WEB_TOKEN_REFRESH, post(web_refresh::<S>))
         .route(paths::WEB_SIGN_OUT, post(web_sign_out::<S>))
         .route(paths::TOKEN_VERIFY, post(verify::<S>))
+        .route(paths::MOBILE_SIGN_OUT, post(mobile_sign_out::<S>))
+        .route(paths::SIGN_OUT_ALL, post(sign_out_all::<S>))
+        .route(paths::SESSIONS, get(sessions::<S>))
+        .route(&format!("{}{{id}}", paths::SESSIONS_PREFIX), delete(delete_session::<S>))
         .route(paths::ME, get(me::<S>))
         .route(paths::JWKS, get(jwks::<S>))
         .route("/healthz", get(health));

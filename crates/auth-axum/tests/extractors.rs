@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use auth_blacklist::MemoryGrantStore;
+
 use auth_axum::{ApiError, Auth, AuthContext, CurrentUser, RequireAuthLayer, RouterConfig, routes};
 use auth_core::{
     Accounts, AuthError, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration,
@@ -51,7 +53,7 @@ async fn start() -> Harness {
     let store = Arc::new(MemoryUserStore::with_clock(Arc::new(clock.clone())));
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
     let auth = Arc::new(
-        JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt)
+        JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
             .with_claims(ClaimMap::new().attribute("is_staff", "is_staff"))
             .unwrap(),
     );

@@ -7,6 +7,11 @@ use serde::de::DeserializeOwned;
 
 use crate::{AuthError, FieldError, TokenRejection};
 
+/// The peer address of a request, put into the request head's extensions by the adapters (axum's
+/// `ConnectInfo`, poem's remote address) so that framework-free code can record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 /// The value of `Cache-Control` on every response that carries a token.
 pub const NO_STORE: &str = "no-store";
 

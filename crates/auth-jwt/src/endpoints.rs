@@ -12,7 +12,7 @@ use auth_core::{AuthError, AuthUser, Principal, UserStore};
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header::SET_COOKIE};
 
-use crate::{JwtAuth, RefreshRequest, RegisterRequest, SignInRequest, VerifyRequest};
+use crate::{ClientInfo, JwtAuth, RefreshRequest, RegisterRequest, SignInRequest, VerifyRequest};
 
 /// The paths of the HTTP contract.
 pub mod paths {
@@ -30,12 +30,42 @@ pub mod paths {
     pub const WEB_TOKEN_REFRESH: &str = "/api/auth/web/token-refresh";
     /// `POST` → 204, cookie cleared.
     pub const WEB_SIGN_OUT: &str = "/api/auth/web/sign-out";
+    /// `POST` `{refresh}` → 204: revokes the token's grant.
+    pub const MOBILE_SIGN_OUT: &str = "/api/auth/mobile/sign-out";
+    /// `POST` (authenticated) → 204: revokes every grant and token of the user.
+    pub const SIGN_OUT_ALL: &str = "/api/auth/sign-out-all";
+    /// `GET` (authenticated) → the user's active sessions.
+    pub const SESSIONS: &str = "/api/auth/sessions";
+    /// `DELETE /api/auth/sessions/{id}` (authenticated) → 204, or 404 for someone else's id.
+    pub const SESSIONS_PREFIX: &str = "/api/auth/sessions/";
     /// `POST` `{token}` → 200 `{}` or 401.
     pub const TOKEN_VERIFY: &str = "/api/auth/token/verify";
     /// `GET` (authenticated) → 200 the user's profile.
     pub const ME: &str = "/api/auth/me";
     /// `GET` → the JWKS document.
     pub const JWKS: &str = "/.well-known/jwks.json";
+}
+
+/// Settings of the routes an adapter mounts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RouterConfig {
+    /// Largest accepted request body in bytes (default 64 KiB); larger ones get a 413.
+    pub body_limit: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self { body_limit: 64 * 1024 }
+    }
+}
+
+impl RouterConfig {
+    /// Sets the body limit.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
 }
 
 /// Settings of the web flow (refresh token in an HttpOnly cookie).
@@ -128,7 +158,7 @@ impl<S: UserStore> JwtEndpoints<S> {
         respond(
             async {
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
-                let pair = self.auth.sign_in(&request).await?;
+                let pair = self.auth.sign_in(&request, &ClientInfo::from_parts(parts)).await?;
                 Ok(no_store(json_response(StatusCode::OK, &pair)))
             }
             .await,
@@ -140,8 +170,8 @@ impl<S: UserStore> JwtEndpoints<S> {
         respond(
             async {
                 let request: RefreshRequest = parse_json_body(&parts.headers, body)?;
-                let access = self.auth.refresh(&request.refresh).await?;
-                Ok(no_store(json_response(StatusCode::OK, &access)))
+                let pair = self.auth.refresh(&request.refresh).await?;
+                Ok(no_store(json_response(StatusCode::OK, &pair)))
             }
             .await,
         )
@@ -159,14 +189,8 @@ impl<S: UserStore> JwtEndpoints<S> {
             async {
                 check_origin(parts, &self.web.allowed_origins)?;
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
-                let pair = self.auth.sign_in(&request).await?;
-                let access = crate::AccessToken {
-                    access: pair.access,
-                    token_type: pair.token_type,
-                    expires_in: pair.expires_in,
-                };
-                let response = no_store(json_response(StatusCode::OK, &access));
-                Self::with_cookie(response, &self.web.cookie.set(&pair.refresh))
+                let pair = self.auth.sign_in(&request, &ClientInfo::from_parts(parts)).await?;
+                self.web_pair_response(pair)
             }
             .await,
         )
@@ -178,22 +202,84 @@ impl<S: UserStore> JwtEndpoints<S> {
             async {
                 check_origin(parts, &self.web.allowed_origins)?;
                 let refresh = self.web.cookie.read(&parts.headers).ok_or(AuthError::MissingCredentials)?;
-                let access = self.auth.refresh(refresh).await?;
-                Ok(no_store(json_response(StatusCode::OK, &access)))
+                let pair = self.auth.refresh(refresh).await?;
+                self.web_pair_response(pair)
             }
             .await,
         )
     }
 
-    /// `POST /api/auth/web/sign-out`: clears the cookie.
+    /// `POST /api/auth/web/sign-out`: revokes the cookie's grant (when the cookie is a valid
+    /// refresh token) and clears the cookie.
     pub async fn web_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
         respond(
             async {
                 check_origin(parts, &self.web.allowed_origins)?;
+                if let Some(refresh) = self.web.cookie.read(&parts.headers) {
+                    match self.auth.sign_out(refresh).await {
+                        Ok(()) | Err(AuthError::InvalidToken(_)) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
                 Self::with_cookie(no_store(no_content()), &self.web.cookie.clear())
             }
             .await,
         )
+    }
+
+    /// `POST /api/auth/mobile/sign-out` `{refresh}`: revokes the token's grant.
+    pub async fn mobile_sign_out(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: RefreshRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.sign_out(&request.refresh).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/sign-out-all` for an authenticated principal.
+    pub async fn sign_out_all(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.auth.sign_out_all(&principal.user_id).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/sessions` for an authenticated principal.
+    pub async fn sessions(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let sessions = self.auth.sessions(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &sessions)))
+            }
+            .await,
+        )
+    }
+
+    /// `DELETE /api/auth/sessions/{id}` for an authenticated principal.
+    pub async fn delete_session(&self, principal: &Principal, id: &str) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.auth.revoke_session(principal, id).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    fn web_pair_response(&self, pair: crate::TokenPair) -> Result<Response<Vec<u8>>, AuthError> {
+        let access = crate::AccessToken {
+            access: pair.access,
+            token_type: pair.token_type,
+            expires_in: pair.expires_in,
+        };
+        let response = no_store(json_response(StatusCode::OK, &access));
+        Self::with_cookie(response, &self.web.cookie.set(&pair.refresh))
     }
 
     /// `POST /api/auth/token/verify`: 200 `{}` when the token (access or refresh) is valid.

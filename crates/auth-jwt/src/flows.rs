@@ -4,16 +4,20 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use auth_blacklist::{
+    GrantStore, NewGrant, RefreshRecord, RevocationEvent, RevocationList, RotateOutcome, SecurityEvent,
+    SyncTask,
+};
 use auth_core::{
     Accounts, AuthError, AuthUser, Authenticator, CredentialMethod, Principal, Registration, TokenRejection,
     UserId, UserStateCache, UserStore,
 };
-use chrono::{DateTime, Duration};
+use chrono::{DateTime, Duration, Utc};
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{IssuedToken, JwtService, TokenContents, TokenKind};
+use crate::{JwtService, TokenContents, TokenKind};
 
 /// A function computing a claim from a user.
 pub type ClaimFn<U> = Arc<dyn Fn(&U) -> Option<Value> + Send + Sync>;
@@ -214,21 +218,102 @@ pub struct FlowConfig {
     /// access token: the bound on how late a change made by *another* process takes effect
     /// (default 1 s). Changes made through this process apply at once.
     pub user_state_ttl: Duration,
+    /// A grant (sign-in session) not refreshed for this long is dead. `None`: the refresh-token
+    /// lifetime.
+    pub grant_idle_ttl: Option<Duration>,
+    /// A grant's absolute lifetime: after it, sign in again however often it was refreshed
+    /// (default 30 days).
+    pub grant_max_age: Duration,
+    /// Reuse grace window (default zero: off). A refresh token replayed within this time of its
+    /// first use is refused *without* revoking its grant, for clients that race two tabs; the cost
+    /// is that a thief replaying within the window is not detected.
+    pub reuse_grace: Duration,
 }
 
 impl Default for FlowConfig {
     fn default() -> Self {
-        Self { user_state_ttl: Duration::seconds(1) }
+        Self {
+            user_state_ttl: Duration::seconds(1),
+            grant_idle_ttl: None,
+            grant_max_age: Duration::days(30),
+            reuse_grace: Duration::zero(),
+        }
     }
 }
 
-/// The JWT sign-in flows over a [`UserStore`]: the framework-free half of every adapter.
+impl FlowConfig {
+    /// Sets the grant idle timeout.
+    pub fn grant_idle_ttl(mut self, ttl: Duration) -> Self {
+        self.grant_idle_ttl = Some(ttl);
+        self
+    }
+
+    /// Sets the grant absolute lifetime.
+    pub fn grant_max_age(mut self, max_age: Duration) -> Self {
+        self.grant_max_age = max_age;
+        self
+    }
+
+    /// Sets the reuse grace window.
+    pub fn reuse_grace(mut self, grace: Duration) -> Self {
+        self.reuse_grace = grace;
+        self
+    }
+}
+
+/// Who is signing in: recorded on the grant and shown in the sessions list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientInfo {
+    /// The `User-Agent` header (at most 256 characters).
+    pub user_agent: Option<String>,
+    /// The client's IP address as the server saw it.
+    pub ip: Option<String>,
+}
+
+impl ClientInfo {
+    /// Client information from a request head: `User-Agent`, and the peer address the adapter put
+    /// into the extensions as [`auth_core::http_support::ClientAddr`].
+    pub fn from_parts(parts: &Parts) -> Self {
+        let user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect());
+        let ip = parts.extensions.get::<auth_core::http_support::ClientAddr>().map(|a| a.0.ip().to_string());
+        Self { user_agent, ip }
+    }
+}
+
+/// One of the user's sessions (grants), as `GET /api/auth/sessions` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    /// Grant id (the `sid` of its tokens).
+    pub id: String,
+    /// When the user signed in.
+    pub created_at: DateTime<Utc>,
+    /// When its refresh token was last used.
+    pub last_used_at: DateTime<Utc>,
+    /// The client's `User-Agent` at sign-in.
+    pub user_agent: Option<String>,
+    /// The client's IP at sign-in.
+    pub ip: Option<String>,
+    /// Whether the request listing it belongs to this session.
+    pub current: bool,
+}
+
+/// The JWT sign-in flows over a [`UserStore`] and a [`GrantStore`]: the framework-free half of
+/// every adapter. Every sign-in creates a grant; refresh tokens rotate on every use, a replayed one
+/// revokes its grant; access tokens honour revocations through a [`RevocationList`].
 pub struct JwtAuth<S: UserStore> {
     accounts: Accounts<S>,
     jwt: JwtService,
     claims: ClaimMap<S::User>,
     config: FlowConfig,
     user_state: UserStateCache,
+    grants: Arc<dyn GrantStore>,
+    revocations: Arc<RevocationList>,
 }
 
 impl<S: UserStore> fmt::Debug for JwtAuth<S> {
@@ -238,16 +323,30 @@ impl<S: UserStore> fmt::Debug for JwtAuth<S> {
             .field("accounts", &self.accounts)
             .field("claims", &self.claims)
             .field("config", &self.config)
+            .field("grants", &self.grants)
             .finish_non_exhaustive()
     }
 }
 
+fn revoked() -> AuthError {
+    AuthError::InvalidToken(TokenRejection::Revoked)
+}
+
 impl<S: UserStore> JwtAuth<S> {
-    /// The flows over `store`, hashing with `hasher` and issuing with `jwt`.
-    pub fn new(accounts: Accounts<S>, jwt: JwtService) -> Self {
+    /// The flows over `accounts`, issuing with `jwt` and keeping grants in `grants`
+    /// (`auth_blacklist::MemoryGrantStore` for one process, the sea-orm store otherwise).
+    pub fn new(accounts: Accounts<S>, jwt: JwtService, grants: Arc<dyn GrantStore>) -> Self {
         let config = FlowConfig::default();
         let user_state = UserStateCache::new(config.user_state_ttl, jwt.clock().clone());
-        Self { accounts, jwt, claims: ClaimMap::new(), config, user_state }
+        Self {
+            accounts,
+            jwt,
+            claims: ClaimMap::new(),
+            config,
+            user_state,
+            grants,
+            revocations: Arc::new(RevocationList::new()),
+        }
     }
 
     /// Sets the custom-claim map. Claims that would overwrite registered claims are refused.
@@ -281,94 +380,241 @@ impl<S: UserStore> JwtAuth<S> {
         &self.jwt
     }
 
+    /// The grant store.
+    pub fn grants(&self) -> &Arc<dyn GrantStore> {
+        &self.grants
+    }
+
+    /// The in-process revocation cache every access-token check consults.
+    pub fn revocations(&self) -> &Arc<RevocationList> {
+        &self.revocations
+    }
+
+    /// Loads the current revocations and follows the grant store every `interval`, so that
+    /// revocations made by other processes are enforced within about `interval`. Keep the returned
+    /// task alive (it stops when dropped).
+    pub async fn start_revocation_sync(&self, interval: std::time::Duration) -> Result<SyncTask, AuthError> {
+        let snapshot = self.grants.revocation_snapshot(self.jwt.clock().now()).await?;
+        self.revocations.load(&snapshot);
+        Ok(self.revocations.spawn_sync(Arc::clone(&self.grants), interval))
+    }
+
+    fn idle_ttl(&self) -> Duration {
+        self.config.grant_idle_ttl.unwrap_or(self.jwt.config().refresh_ttl)
+    }
+
     /// Creates a user from the public registration endpoint (never staff).
     pub async fn register(&self, request: RegisterRequest) -> Result<S::User, AuthError> {
         self.accounts.register(Registration::new(request.username, request.email, request.password)).await
     }
 
-    fn contents_for(&self, user: &S::User, sid: Option<String>, auth_time: i64) -> TokenContents {
+    fn contents_for(&self, user: &S::User, sid: &str, amr: Vec<String>, auth_time: i64) -> TokenContents {
         TokenContents {
-            sid,
+            sid: Some(sid.to_owned()),
             cfp: Some(user.credential_fingerprint()),
-            amr: vec!["pwd".to_owned()],
+            amr,
             auth_time: Some(auth_time),
             extra: Map::new(),
+            jti: None,
+            not_after: None,
         }
     }
 
-    fn issue_access(&self, user: &S::User, contents: TokenContents) -> Result<IssuedToken, AuthError> {
-        let mut contents = contents;
-        contents.extra = self.claims.claims_for(user);
-        self.jwt.issue(TokenKind::Access, &user.id(), contents)
-    }
-
-    /// Signs in with a password and returns an access and a refresh token.
-    pub async fn sign_in(&self, request: &SignInRequest) -> Result<TokenPair, AuthError> {
-        let now = self.jwt.clock().now();
-        let user = self.accounts.authenticate_password(&request.username, &request.password, now).await?;
-        self.tokens_for(&user)
-    }
-
-    /// Issues an access and a refresh token for `user` without a password check: for tests, and
-    /// for flows that authenticated the user another way. Inactive users get
-    /// [`AuthError::InvalidCredentials`].
-    pub fn tokens_for(&self, user: &S::User) -> Result<TokenPair, AuthError> {
-        if !user.is_active() {
-            return Err(AuthError::InvalidCredentials);
-        }
-        self.user_state.invalidate(&user.id());
-        let sid = uuid::Uuid::new_v4().simple().to_string();
-        let contents = self.contents_for(user, Some(sid), self.jwt.clock().unix_seconds());
-        let refresh = self.jwt.issue(TokenKind::Refresh, &user.id(), contents.clone())?;
-        let access = self.issue_access(user, contents)?;
+    fn issue_pair(
+        &self,
+        user: &S::User,
+        grant: &str,
+        refresh_jti: String,
+        grant_expires: DateTime<Utc>,
+        amr: Vec<String>,
+        auth_time: i64,
+    ) -> Result<TokenPair, AuthError> {
+        let mut refresh_contents = self.contents_for(user, grant, amr.clone(), auth_time);
+        refresh_contents.jti = Some(refresh_jti);
+        refresh_contents.not_after = Some(grant_expires.timestamp());
+        let refresh = self.jwt.issue(TokenKind::Refresh, &user.id(), refresh_contents)?;
+        let mut access_contents = self.contents_for(user, grant, amr, auth_time);
+        access_contents.not_after = Some(grant_expires.timestamp());
+        access_contents.extra = self.claims.claims_for(user);
+        let access = self.jwt.issue(TokenKind::Access, &user.id(), access_contents)?;
         Ok(TokenPair {
             access: access.token,
             refresh: refresh.token,
             token_type: "Bearer".to_owned(),
-            expires_in: self.jwt.config().access_ttl.num_seconds(),
+            expires_in: (access.claims.exp - access.claims.iat).max(0),
         })
     }
 
-    /// Exchanges a refresh token for a new access token. The user must still be active and have
-    /// the same password as when the refresh token was issued.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<AccessToken, AuthError> {
+    /// Starts a grant for `user` and issues its first token pair, without a password check: for
+    /// tests, and for flows that authenticated the user another way. Inactive users get
+    /// [`AuthError::InvalidCredentials`].
+    pub async fn tokens_for(&self, user: &S::User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+        if !user.is_active() {
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.user_state.invalidate(&user.id());
+        let now = self.jwt.clock().now();
+        let grant_id = uuid::Uuid::new_v4().simple().to_string();
+        let jti = uuid::Uuid::new_v4().simple().to_string();
+        let expires_at = now + self.config.grant_max_age;
+        let refresh_expires = (now + self.jwt.config().refresh_ttl).min(expires_at);
+        let mut grant = NewGrant::new(grant_id.clone(), user.id(), now, expires_at);
+        grant.user_agent = client.user_agent.clone();
+        grant.ip = client.ip.clone();
+        let first = RefreshRecord::new(jti.clone(), grant_id.clone(), user.id(), now, refresh_expires);
+        self.grants.create_grant(grant, first).await?;
+        self.issue_pair(user, &grant_id, jti, expires_at, vec!["pwd".to_owned()], now.timestamp())
+    }
+
+    /// Signs in with a password: a new grant, an access and a refresh token.
+    pub async fn sign_in(
+        &self,
+        request: &SignInRequest,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let now = self.jwt.clock().now();
+        let user = self.accounts.authenticate_password(&request.username, &request.password, now).await?;
+        self.tokens_for(&user, client).await
+    }
+
+    /// Rotates a refresh token: it is consumed atomically (of concurrent refreshes exactly one
+    /// succeeds) and a new pair in the same grant is returned. A token that was already consumed
+    /// revokes its whole grant (reuse detection) and is refused.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
         let claims = self.jwt.verify(refresh_token, TokenKind::Refresh)?;
         let user_id = UserId::new(claims.sub.clone());
+        let sid = claims.sid.clone().ok_or_else(revoked)?;
+        let issued_at = DateTime::from_timestamp(claims.iat, 0).unwrap_or_default();
+        if self.revocations.is_revoked(Some(&sid), &user_id, issued_at) {
+            return Err(revoked());
+        }
         let user = self
             .store()
             .find_by_id(&user_id)
             .await?
             .filter(|u| u.is_active() && Some(u.credential_fingerprint()) == claims.cfp)
-            .ok_or(AuthError::InvalidToken(TokenRejection::Revoked))?;
-        let mut contents =
-            self.contents_for(&user, claims.sid.clone(), claims.auth_time.unwrap_or(claims.iat));
-        contents.amr = claims.amr.clone();
-        let access = self.issue_access(&user, contents)?;
-        Ok(AccessToken {
-            access: access.token,
-            token_type: "Bearer".to_owned(),
-            expires_in: self.jwt.config().access_ttl.num_seconds(),
-        })
+            .ok_or_else(revoked)?;
+        let now = self.jwt.clock().now();
+        let next_jti = uuid::Uuid::new_v4().simple().to_string();
+        let next = RefreshRecord::new(
+            next_jti.clone(),
+            sid.clone(),
+            user_id.clone(),
+            now,
+            now + self.jwt.config().refresh_ttl,
+        );
+        match self.grants.rotate(&claims.jti, next, now, self.idle_ttl()).await? {
+            RotateOutcome::Rotated { grant } => self.issue_pair(
+                &user,
+                &grant.id,
+                next_jti,
+                grant.expires_at,
+                claims.amr.clone(),
+                claims.auth_time.unwrap_or(claims.iat),
+            ),
+            RotateOutcome::Reused { grant_id, user_id, consumed_at } => {
+                if now - consumed_at < self.config.reuse_grace {
+                    tracing::info!(grant_id = %grant_id, "refresh token replayed within the grace window");
+                    return Err(revoked());
+                }
+                self.grants.revoke_grant(&grant_id, now).await?;
+                self.revocations.apply(&RevocationEvent::Grant { grant_id: grant_id.clone() });
+                tracing::warn!(user_id = %user_id, grant_id = %grant_id, "refresh token reuse: grant revoked");
+                let mut event = SecurityEvent::new(user_id, "refresh_token_reuse", now);
+                event.grant_id = Some(grant_id);
+                self.grants.record_security_event(event).await?;
+                Err(revoked())
+            }
+            RotateOutcome::Expired => Err(AuthError::InvalidToken(TokenRejection::Expired)),
+            _ => Err(revoked()),
+        }
     }
 
-    /// Checks a token of either kind: signature, claims, and that its user may still use it.
+    /// Revokes the grant of a refresh token (mobile sign-out).
+    pub async fn sign_out(&self, refresh_token: &str) -> Result<(), AuthError> {
+        let claims = self.jwt.verify(refresh_token, TokenKind::Refresh)?;
+        let sid = claims.sid.ok_or_else(revoked)?;
+        self.revoke_grant(&sid).await
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), AuthError> {
+        self.grants.revoke_grant(grant_id, self.jwt.clock().now()).await?;
+        self.revocations.apply(&RevocationEvent::Grant { grant_id: grant_id.to_owned() });
+        Ok(())
+    }
+
+    /// Revokes every grant of the user and every token issued to them so far.
+    ///
+    /// Each live grant is revoked by id (so its tokens die in every process, whatever their `iat`),
+    /// then the user's "not before" is set to this second (for tokens of grants this process does
+    /// not know about). A sign-in after this call is unaffected.
+    pub async fn sign_out_all(&self, user_id: &UserId) -> Result<(), AuthError> {
+        let now = self.jwt.clock().now();
+        for grant in self.grants.active_grants(user_id, now, self.idle_ttl()).await? {
+            self.revoke_grant(&grant.id).await?;
+        }
+        // Whole seconds, like `iat`: a token issued later in this second must not count as older.
+        let not_before = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or_default();
+        self.grants.revoke_all_for_user(user_id, not_before).await?;
+        self.revocations.apply(&RevocationEvent::User { user_id: user_id.clone(), not_before });
+        self.user_state.invalidate(user_id);
+        Ok(())
+    }
+
+    /// The principal's user's active sessions, the principal's own marked `current`.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>, AuthError> {
+        let grants =
+            self.grants.active_grants(&principal.user_id, self.jwt.clock().now(), self.idle_ttl()).await?;
+        Ok(grants
+            .into_iter()
+            .map(|g| SessionInfo {
+                current: principal.grant_id.as_deref() == Some(g.id.as_str()),
+                id: g.id,
+                created_at: g.created_at,
+                last_used_at: g.last_used_at,
+                user_agent: g.user_agent,
+                ip: g.ip,
+            })
+            .collect())
+    }
+
+    /// Revokes one of the principal's user's sessions; someone else's (or an unknown) id is
+    /// [`AuthError::NotFound`].
+    pub async fn revoke_session(&self, principal: &Principal, grant_id: &str) -> Result<(), AuthError> {
+        let now = self.jwt.clock().now();
+        if !self.grants.revoke_user_grant(&principal.user_id, grant_id, now).await? {
+            return Err(AuthError::NotFound);
+        }
+        self.revocations.apply(&RevocationEvent::Grant { grant_id: grant_id.to_owned() });
+        Ok(())
+    }
+
+    /// Checks a token of either kind: signature, claims, revocation, and that its user may still
+    /// use it.
     pub async fn verify_token(&self, token: &str) -> Result<(), AuthError> {
         let claims = self.jwt.verify_any_kind(token)?;
-        self.check_user_state(&claims.sub, claims.cfp.as_deref()).await
+        self.check_claims_state(&claims).await
     }
 
-    async fn check_user_state(&self, sub: &str, cfp: Option<&str>) -> Result<(), AuthError> {
-        let state = self.user_state.get(self.store().as_ref(), &UserId::new(sub)).await?;
+    async fn check_claims_state(&self, claims: &crate::Claims) -> Result<(), AuthError> {
+        let user_id = UserId::new(claims.sub.clone());
+        let issued_at = DateTime::from_timestamp(claims.iat, 0).unwrap_or_default();
+        if self.revocations.is_revoked(claims.sid.as_deref(), &user_id, issued_at) {
+            return Err(revoked());
+        }
+        let state = self.user_state.get(self.store().as_ref(), &user_id).await?;
         match state {
-            Some(state) if state.is_active && Some(state.fingerprint.as_str()) == cfp => Ok(()),
-            _ => Err(AuthError::InvalidToken(TokenRejection::Revoked)),
+            Some(state) if state.is_active && Some(state.fingerprint.as_str()) == claims.cfp.as_deref() => {
+                Ok(())
+            }
+            _ => Err(revoked()),
         }
     }
 
     /// Authenticates an access token and returns its principal.
     pub async fn authenticate_access(&self, token: &str) -> Result<Principal, AuthError> {
         let claims = self.jwt.verify(token, TokenKind::Access)?;
-        self.check_user_state(&claims.sub, claims.cfp.as_deref()).await?;
+        self.check_claims_state(&claims).await?;
         let mut principal = Principal::new(UserId::new(claims.sub), CredentialMethod::Jwt);
         principal.grant_id = claims.sid;
         principal.credential_id = Some(claims.jti);
@@ -385,25 +631,24 @@ impl<S: UserStore> JwtAuth<S> {
 
     /// Loads the principal's user; a user who is gone or inactive is an invalid token.
     pub async fn current_user(&self, principal: &Principal) -> Result<S::User, AuthError> {
-        self.store()
-            .find_by_id(&principal.user_id)
-            .await?
-            .filter(AuthUser::is_active)
-            .ok_or(AuthError::InvalidToken(TokenRejection::Revoked))
+        self.store().find_by_id(&principal.user_id).await?.filter(AuthUser::is_active).ok_or_else(revoked)
     }
 
-    /// Sets a new password (the account policy applies). Every token issued before stops working.
+    /// Sets a new password (the account policy applies). Every grant and token of the user is
+    /// revoked.
     pub async fn set_password(&self, id: &UserId, password: &str) -> Result<(), AuthError> {
         let result = self.accounts.set_password(id, password).await;
         self.user_state.invalidate(id);
-        result
+        result?;
+        self.sign_out_all(id).await
     }
 
-    /// Activates or deactivates a user; a deactivated user's tokens stop working.
+    /// Activates or deactivates a user; deactivation revokes every grant and token of the user.
     pub async fn set_active(&self, id: &UserId, active: bool) -> Result<(), AuthError> {
         let result = self.accounts.set_active(id, active).await;
         self.user_state.invalidate(id);
-        result
+        result?;
+        if active { Ok(()) } else { self.sign_out_all(id).await }
     }
 
     /// An [`Authenticator`] for `Authorization: Bearer <access token>`.

@@ -50,8 +50,8 @@ mod service;
 pub use claims::{Audience, ClaimRequirement, ClaimRule, Claims, RESERVED_CLAIMS, TokenKind};
 pub use endpoints::{JwtEndpoints, WebFlowConfig};
 pub use flows::{
-    AccessToken, BearerAuthenticator, ClaimFn, ClaimMap, ClaimSource, FlowConfig, JwtAuth, RefreshRequest,
-    RegisterRequest, SignInRequest, TokenPair, VerifyRequest,
+    AccessToken, BearerAuthenticator, ClaimFn, ClaimMap, ClaimSource, ClientInfo, FlowConfig, JwtAuth,
+    RefreshRequest, RegisterRequest, SessionInfo, SignInRequest, TokenPair, VerifyRequest,
 };
 pub use keys::{GeneratedKey, JwtAlgorithm, JwtKey, KeyError, KeySet, generate_key, key_from_private_text};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, StoredKey, load_or_generate};

@@ -9,7 +9,9 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{AccessToken, RefreshRequest, RegisterRequest, SignInRequest, TokenPair, VerifyRequest};
+use crate::{
+    AccessToken, RefreshRequest, RegisterRequest, SessionInfo, SignInRequest, TokenPair, VerifyRequest,
+};
 
 /// Path of the OpenAPI document.
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
@@ -129,9 +131,9 @@ mod operations {
         summary = "Exchange a refresh token for an access token",
         request_body = RefreshRequest,
         responses(
-            (status = 200, description = "A new access token", body = AccessToken),
+            (status = 200, description = "A new pair: the presented refresh token is consumed (rotation)", body = TokenPair),
             (status = 400, description = "Invalid input", body = ErrorResponse),
-            (status = 401, description = "Invalid, expired or revoked refresh token", body = ErrorResponse),
+            (status = 401, description = "Invalid, expired, revoked or already used refresh token (reuse revokes the session)", body = ErrorResponse),
         ))]
     fn mobile_refresh() {}
 
@@ -187,6 +189,45 @@ mod operations {
         ))]
     fn me() {}
 
+    #[utoipa::path(post, path = "/api/auth/mobile/sign-out", tag = "mobile", operation_id = "mobile_sign_out",
+        summary = "Revoke the refresh token's session (grant) and its access tokens",
+        request_body = RefreshRequest,
+        responses(
+            (status = 204, description = "Signed out"),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Not a valid refresh token", body = ErrorResponse),
+        ))]
+    fn mobile_sign_out() {}
+
+    #[utoipa::path(post, path = "/api/auth/sign-out-all", tag = "sessions", operation_id = "sign_out_all",
+        summary = "Revoke every session and token of the user",
+        security(("bearer" = [])),
+        responses(
+            (status = 204, description = "Every session revoked"),
+            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+        ))]
+    fn sign_out_all() {}
+
+    #[utoipa::path(get, path = "/api/auth/sessions", tag = "sessions", operation_id = "sessions",
+        summary = "The user's active sessions",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "Active sessions, newest first", body = Vec<SessionInfo>),
+            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+        ))]
+    fn sessions() {}
+
+    #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", operation_id = "delete_session",
+        summary = "Revoke one of the user's sessions",
+        params(("id" = String, Path, description = "Session (grant) id")),
+        security(("bearer" = [])),
+        responses(
+            (status = 204, description = "Revoked"),
+            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+            (status = 404, description = "No such session of this user", body = ErrorResponse),
+        ))]
+    fn delete_session() {}
+
     #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", operation_id = "jwks",
         summary = "Public keys that verify the tokens",
         responses((status = 200, description = "The key set", body = JwkSet)))]
@@ -221,7 +262,8 @@ impl Modify for SecuritySchemes {
     paths(
         operations::register, operations::mobile_sign_in, operations::mobile_refresh, operations::web_sign_in,
         operations::web_refresh, operations::web_sign_out, operations::verify, operations::me,
-        operations::jwks, operations::healthz,
+        operations::jwks, operations::healthz, operations::mobile_sign_out, operations::sign_out_all,
+        operations::sessions, operations::delete_session,
     ),
     components(schemas(ErrorResponse, FieldErrorResponse, Empty)),
     modifiers(&SecuritySchemes),
@@ -230,6 +272,7 @@ impl Modify for SecuritySchemes {
         (name = "mobile", description = "Tokens in the response body"),
         (name = "web", description = "Refresh token in an HttpOnly cookie"),
         (name = "tokens", description = "Verification and public keys"),
+        (name = "sessions", description = "Sign-in sessions (grants) and revocation"),
         (name = "operations", description = "Health"),
     ),
 )]

@@ -118,6 +118,10 @@ pub struct TokenContents {
     pub auth_time: Option<i64>,
     /// Custom claims; reserved names are refused.
     pub extra: Map<String, Value>,
+    /// The token id to use (a fresh random one when `None`).
+    pub jti: Option<String>,
+    /// The latest expiry allowed (Unix seconds), e.g. the end of the grant's absolute lifetime.
+    pub not_after: Option<i64>,
 }
 
 /// Signs and verifies Portcullis JWTs with a [`KeySet`], reading time from the injected clock.
@@ -186,8 +190,8 @@ impl JwtService {
             sub: subject.to_string(),
             iat: now,
             nbf: now,
-            exp: now + ttl.num_seconds(),
-            jti: uuid::Uuid::new_v4().simple().to_string(),
+            exp: contents.not_after.map_or(now + ttl.num_seconds(), |cap| cap.min(now + ttl.num_seconds())),
+            jti: contents.jti.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
             token_type: kind,
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone().map(Audience::One),

@@ -110,6 +110,9 @@ pub(crate) fn request_head(request: &Request) -> http::request::Parts {
     parts.uri = request.uri().clone();
     parts.version = request.version();
     parts.headers = request.headers().clone();
+    if let poem::Addr::SocketAddr(addr) = request.remote_addr().0 {
+        parts.extensions.insert(auth_core::http_support::ClientAddr(addr));
+    }
     parts
 }
 

@@ -26,6 +26,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
+//! use auth_blacklist::MemoryGrantStore;
 //!
 //! use auth_core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
 //! use auth_jwt::{JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig};
@@ -48,7 +49,7 @@
 //! let key = JwtKey::hmac(JwtAlgorithm::HS256, b"a secret of at least thirty-two bytes")?;
 //! let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
 //! let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
-//! let auth = Arc::new(JwtAuth::new(Accounts::new(Arc::new(MemoryUserStore::new()), hasher), jwt));
+//! let auth = Arc::new(JwtAuth::new(Accounts::new(Arc::new(MemoryUserStore::new()), hasher), jwt, Arc::new(MemoryGrantStore::new())));
 //! let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
 //! let endpoints = JwtEndpoints::new(Arc::clone(&auth), WebFlowConfig::new(86_400));
 //!
@@ -75,12 +76,13 @@ mod middleware;
 mod router;
 
 pub use auth_core::Principal;
+pub use auth_jwt::endpoints::RouterConfig;
 pub use cors::{Cors, CorsEndpoint, cors};
 pub use extract::{
     ApiError, Auth, AuthContext, AuthContextEndpoint, CurrentUser, MaybeAuth, MaybeCurrentUser,
 };
 pub use middleware::{RequireAuth, RequireAuthEndpoint};
-pub use router::{RouterConfig, routes};
+pub use router::routes;
 
 /// Turns a framework-free `http::Response<Vec<u8>>` into a poem response (status, headers, body).
 pub fn into_poem(response: http::Response<Vec<u8>>) -> poem::Response {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use auth_core::http_support::error_response;
 use auth_core::{AuthError, UserStore};
 use auth_jwt::JwtEndpoints;
+use auth_jwt::endpoints::RouterConfig;
 use auth_jwt::endpoints::paths;
 use poem::endpoint::BoxEndpoint;
 use poem::http::header::{ALLOW, CONTENT_LENGTH, HeaderValue};
@@ -14,28 +15,6 @@ use poem::{Endpoint, EndpointExt, Request, Response, Route};
 use crate::cors::{Cors, CorsAction, decorate};
 use crate::extract::request_head;
 use crate::{AuthContext, into_poem};
-
-/// Settings of the mounted routes.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RouterConfig {
-    /// Largest accepted request body in bytes (default 64 KiB); larger ones get a 413.
-    pub body_limit: usize,
-}
-
-impl Default for RouterConfig {
-    fn default() -> Self {
-        Self { body_limit: 64 * 1024 }
-    }
-}
-
-impl RouterConfig {
-    /// Sets the body limit.
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
-    }
-}
 
 type HttpResponse = http::Response<Vec<u8>>;
 type BoxFuture = Pin<Box<dyn Future<Output = HttpResponse> + Send>>;
@@ -168,16 +147,25 @@ fn constant(f: fn() -> HttpResponse) -> Handler {
     Box::new(move |_| Box::pin(async move { f() }))
 }
 
-/// `GET /api/auth/me`: authenticated with the routes' own context, as the axum adapter's `Auth`
-/// extractor does behind its context layer.
-fn me<S: UserStore>(endpoints: &Arc<JwtEndpoints<S>>, context: AuthContext) -> Handler {
+/// A handler for an authenticated principal, authenticated with the routes' own context, as the
+/// axum adapter's `Auth` extractor does behind its context layer.
+fn authenticated<S, F, Fut>(endpoints: &Arc<JwtEndpoints<S>>, context: AuthContext, f: F) -> Handler
+where
+    S: UserStore,
+    F: Fn(Arc<JwtEndpoints<S>>, auth_core::Principal, http::request::Parts) -> Fut
+        + Copy
+        + Send
+        + Sync
+        + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
     let endpoints = Arc::clone(endpoints);
     Box::new(move |request| {
         let endpoints = Arc::clone(&endpoints);
         let context = context.clone();
         Box::pin(async move {
             match context.authenticate(&request).await {
-                Ok(Some(principal)) => endpoints.me(&principal).await,
+                Ok(Some(principal)) => f(endpoints, principal, request_head(&request)).await,
                 Ok(None) => error_response(&AuthError::MissingCredentials),
                 Err(error) => error_response(&error),
             }
@@ -246,6 +234,12 @@ pub fn routes<S: UserStore>(
         handler,
         cors: cors.clone(),
     };
+    let delete = |handler| MethodRoute {
+        method: Method::DELETE,
+        allow: HeaderValue::from_static("DELETE"),
+        handler,
+        cors: cors.clone(),
+    };
     let e = Arc::new(endpoints);
     let limit = config.body_limit;
     let route = Route::new()
@@ -265,7 +259,35 @@ pub fn routes<S: UserStore>(
         .at(paths::WEB_TOKEN_REFRESH, post(head_only(&e, |e, p| async move { e.web_refresh(&p).await })))
         .at(paths::WEB_SIGN_OUT, post(head_only(&e, |e, p| async move { e.web_sign_out(&p).await })))
         .at(paths::TOKEN_VERIFY, post(with_body(&e, limit, |e, p, b| async move { e.verify(&p, &b).await })))
-        .at(paths::ME, get(me(&e, context)))
+        .at(
+            paths::MOBILE_SIGN_OUT,
+            post(with_body(&e, limit, |e, p, b| async move { e.mobile_sign_out(&p, &b).await })),
+        )
+        .at(
+            paths::SIGN_OUT_ALL,
+            post(authenticated(&e, context.clone(), |e, principal, _| async move {
+                e.sign_out_all(&principal).await
+            })),
+        )
+        .at(
+            paths::SESSIONS,
+            get(authenticated(
+                &e,
+                context.clone(),
+                |e, principal, _| async move { e.sessions(&principal).await },
+            )),
+        )
+        .at(
+            format!("{}:id", paths::SESSIONS_PREFIX),
+            delete(authenticated(&e, context.clone(), |e, principal, parts| async move {
+                let id = parts.uri.path().strip_prefix(paths::SESSIONS_PREFIX).unwrap_or_default().to_owned();
+                e.delete_session(&principal, &id).await
+            })),
+        )
+        .at(
+            paths::ME,
+            get(authenticated(&e, context, |e, principal, _| async move { e.me(&principal).await })),
+        )
         .at(paths::JWKS, get(head_only(&e, |e, _| async move { e.jwks() })))
         .at("/healthz", get(constant(auth_core::http_support::health)));
     #[cfg(feature = "openapi")]

@@ -2,6 +2,8 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+
+use auth_blacklist::MemoryGrantStore;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auth_core::{
@@ -96,7 +98,7 @@ async fn start() -> Harness {
     let store = Arc::new(MemoryUserStore::with_clock(Arc::new(clock.clone())));
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
     let auth = Arc::new(
-        JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt)
+        JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
             .with_claims(ClaimMap::new().attribute("is_staff", "is_staff"))
             .unwrap(),
     );

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use auth_blacklist::MemoryGrantStore;
+
 use auth_core::{Accounts, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration};
 use auth_jwt::{
     JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, SignInRequest, TokenPair,
@@ -35,7 +37,11 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
         JwtService::new(JwtConfig::default(), KeySet::new(key).unwrap(), Arc::new(clock.clone())).unwrap();
     let store = Arc::new(MemoryUserStore::with_clock(Arc::new(clock.clone())));
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
-    let auth = Arc::new(JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt));
+    let auth = Arc::new(JwtAuth::new(
+        Accounts::new(Arc::clone(&store), hasher),
+        jwt,
+        Arc::new(MemoryGrantStore::new()),
+    ));
     let web = WebFlowConfig::new(86_400).allowed_origins(allowed_origins);
     let endpoints = JwtEndpoints::new(Arc::clone(&auth), web);
 
@@ -62,11 +68,28 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
 }
 
 impl Pair {
+    /// Two new grants of `username` (one per side): (axum pair, poem pair).
+    async fn fresh(&self, username: &str) -> (TokenPair, TokenPair) {
+        let user =
+            auth_core::UserStore::find_by_login(self.auth.store().as_ref(), username).await.unwrap().unwrap();
+        let client = auth_jwt::ClientInfo::default();
+        (
+            self.auth.tokens_for(&user, &client).await.unwrap(),
+            self.auth.tokens_for(&user, &client).await.unwrap(),
+        )
+    }
+
+    /// Fresh refresh tokens, one per side.
+    async fn fresh_refresh(&self, username: &str) -> (String, String) {
+        let (a, p) = self.fresh(username).await;
+        (a.refresh, p.refresh)
+    }
+
     async fn user(&self, username: &str) -> TokenPair {
         self.auth.accounts().register(Registration::new(username, None, "password123")).await.unwrap();
         let request: SignInRequest =
             serde_json::from_value(json!({"username": username, "password": "password123"})).unwrap();
-        self.auth.sign_in(&request).await.unwrap()
+        self.auth.sign_in(&request, &auth_jwt::ClientInfo::default()).await.unwrap()
     }
 }
 
@@ -80,10 +103,21 @@ struct Case {
     headers: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
     expect: u16,
+    /// Per-side values of `{token}`: state-changing requests (a refresh consumes its token, a
+    /// sign-out revokes its grant) get a token of their own on each side.
+    side_tokens: Option<(String, String)>,
 }
 
 fn case(name: &str, method: &'static str, path: &str, expect: u16) -> Case {
-    Case { name: name.to_owned(), method, path: path.to_owned(), headers: Vec::new(), body: None, expect }
+    Case {
+        name: name.to_owned(),
+        method,
+        path: path.to_owned(),
+        headers: Vec::new(),
+        body: None,
+        expect,
+        side_tokens: None,
+    }
 }
 
 impl Case {
@@ -98,6 +132,11 @@ impl Case {
 
     fn json(self, body: Value) -> Self {
         self.header("content-type", "application/json").raw(serde_json::to_vec(&body).unwrap())
+    }
+
+    fn tokens(mut self, tokens: (String, String)) -> Self {
+        self.side_tokens = Some(tokens);
+        self
     }
 
     fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
@@ -136,6 +175,12 @@ fn fill(text: &str, side: &str, base: &str) -> String {
 }
 
 async fn send(client: &reqwest::Client, base: &str, side: &str, case: &Case) -> Answer {
+    let token = match (&case.side_tokens, side) {
+        (Some((axum, _)), "axum") => axum.clone(),
+        (Some((_, poem)), _) => poem.clone(),
+        (None, _) => String::new(),
+    };
+    let fill = |text: &str, side: &str, base: &str| fill(text, side, base).replace("{token}", &token);
     let method = reqwest::Method::from_bytes(case.method.as_bytes()).unwrap();
     let mut request = client.request(method, format!("{base}{}", fill(&case.path, side, base)));
     for (name, value) in &case.headers {
@@ -237,7 +282,25 @@ fn assert_parity(differences: Vec<String>) {
 }
 
 /// Every path of the contract, success and failure. `allowed` says whether [`ALLOWED`] is configured.
-fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, allowed: bool) -> Vec<Case> {
+/// Per-side tokens for the cases that change state.
+struct Fresh {
+    refresh: Vec<(String, String)>,
+    sign_out_all: (String, String),
+}
+
+async fn fresh(pair: &Pair) -> Fresh {
+    let mut refresh = Vec::new();
+    for _ in 0..6 {
+        refresh.push(pair.fresh_refresh("alice").await);
+    }
+    // Sign-out-all revokes every grant of the user: one user per side.
+    let (axum, _) = pair.fresh("carol").await;
+    let (_, poem) = pair.fresh("dave").await;
+    Fresh { refresh, sign_out_all: (axum.access, poem.access) }
+}
+
+fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allowed: bool) -> Vec<Case> {
+    let rt = |i: usize| fresh.refresh[i].clone();
     let allowed_status = if allowed { 200 } else { 403 };
     let access = tokens.access.as_str();
     let refresh = tokens.refresh.as_str();
@@ -323,7 +386,8 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, allowed: bool) -> Ve
             .raw(too_large.clone()),
         case("mobile sign-in GET", "GET", "/api/auth/mobile/sign-in", 405),
         case("mobile refresh", "POST", "/api/auth/mobile/token-refresh", 200)
-            .json(json!({"refresh": refresh})),
+            .json(json!({"refresh": "{token}"}))
+            .tokens(rt(0)),
         case("mobile refresh with access token", "POST", "/api/auth/mobile/token-refresh", 401)
             .json(json!({"refresh": access})),
         case("mobile refresh garbage", "POST", "/api/auth/mobile/token-refresh", 401)
@@ -356,12 +420,16 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, allowed: bool) -> Ve
         case("web sign-in too large", "POST", "/api/auth/web/sign-in", 413)
             .header("content-type", "application/json")
             .raw(too_large.clone()),
-        case("web refresh", "POST", "/api/auth/web/token-refresh", 200).header("cookie", cookie.clone()),
+        case("web refresh", "POST", "/api/auth/web/token-refresh", 200)
+            .header("cookie", "portcullis_refresh={token}")
+            .tokens(rt(1)),
         case("web refresh among cookies", "POST", "/api/auth/web/token-refresh", 200)
-            .header("cookie", format!("a=1; {cookie}; b=2")),
+            .header("cookie", "a=1; portcullis_refresh={token}; b=2")
+            .tokens(rt(2)),
         case("web refresh allowed origin", "POST", "/api/auth/web/token-refresh", allowed_status)
             .header("origin", ALLOWED)
-            .header("cookie", cookie.clone()),
+            .header("cookie", "portcullis_refresh={token}")
+            .tokens(rt(3)),
         case("web refresh foreign origin", "POST", "/api/auth/web/token-refresh", 403)
             .header("origin", FOREIGN)
             .header("cookie", cookie.clone()),
@@ -375,7 +443,31 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, allowed: bool) -> Ve
         case("web refresh GET", "GET", "/api/auth/web/token-refresh", 405),
         case("web sign-out", "POST", "/api/auth/web/sign-out", 204),
         case("web sign-out with cookie", "POST", "/api/auth/web/sign-out", 204)
-            .header("cookie", cookie.clone()),
+            .header("cookie", "portcullis_refresh={token}")
+            .tokens(rt(4)),
+        case("web sign-out forged cookie", "POST", "/api/auth/web/sign-out", 204)
+            .header("cookie", "portcullis_refresh=forged"),
+        // Sessions and revocation.
+        case("mobile sign-out", "POST", "/api/auth/mobile/sign-out", 204)
+            .json(json!({"refresh": "{token}"}))
+            .tokens(rt(5)),
+        case("mobile sign-out garbage", "POST", "/api/auth/mobile/sign-out", 401)
+            .json(json!({"refresh": "x"})),
+        case("mobile sign-out access token", "POST", "/api/auth/mobile/sign-out", 401)
+            .json(json!({"refresh": access})),
+        case("mobile sign-out missing field", "POST", "/api/auth/mobile/sign-out", 400).json(json!({})),
+        case("mobile sign-out GET", "GET", "/api/auth/mobile/sign-out", 405),
+        case("sign-out-all", "POST", "/api/auth/sign-out-all", 204)
+            .header("authorization", "Bearer {token}")
+            .tokens(fresh.sign_out_all.clone()),
+        case("sign-out-all anonymous", "POST", "/api/auth/sign-out-all", 401),
+        case("sign-out-all GET", "GET", "/api/auth/sign-out-all", 405),
+        case("sessions", "GET", "/api/auth/sessions", 200).bearer(access),
+        case("sessions anonymous", "GET", "/api/auth/sessions", 401),
+        case("sessions POST", "POST", "/api/auth/sessions", 405),
+        case("delete unknown session", "DELETE", "/api/auth/sessions/nope", 404).bearer(access),
+        case("delete session anonymous", "DELETE", "/api/auth/sessions/nope", 401),
+        case("delete session GET", "GET", "/api/auth/sessions/nope", 405).bearer(access),
         case("web sign-out foreign origin", "POST", "/api/auth/web/sign-out", 403).header("origin", FOREIGN),
         case("web sign-out GET", "GET", "/api/auth/web/sign-out", 405),
         // Tokens.
@@ -437,6 +529,8 @@ fn cors_cases(access: &str) -> Vec<Case> {
 
 async fn seeded(pair: &Pair) -> (TokenPair, TokenPair) {
     let tokens = pair.user("alice").await;
+    pair.user("carol").await;
+    pair.user("dave").await;
     let inactive = pair.user("inactive").await;
     let user =
         auth_core::UserStore::find_by_login(pair.auth.store().as_ref(), "inactive").await.unwrap().unwrap();
@@ -448,17 +542,20 @@ async fn seeded(pair: &Pair) -> (TokenPair, TokenPair) {
 async fn same_answers_with_an_allowed_origin() {
     let pair = start(vec![ALLOWED.to_owned()]).await;
     let (tokens, inactive) = seeded(&pair).await;
-    let mut cases = contract_cases(&tokens, &inactive, true);
+    let fresh = fresh(&pair).await;
+    let mut cases = contract_cases(&tokens, &inactive, &fresh, true);
     cases.extend(cors_cases(&tokens.access));
     let mut differences = compare(&pair, &cases).await;
 
     // Expired tokens: the clock moves for both servers at once.
+    let late_refresh = pair.fresh_refresh("alice").await;
     pair.clock.advance(chrono::Duration::minutes(10));
     let expired = vec![
         case("me expired", "GET", "/api/auth/me", 401).bearer(&tokens.access),
         case("verify expired", "POST", "/api/auth/token/verify", 401).json(json!({"token": tokens.access})),
         case("mobile refresh after access expiry", "POST", "/api/auth/mobile/token-refresh", 200)
-            .json(json!({"refresh": tokens.refresh})),
+            .json(json!({"refresh": "{token}"}))
+            .tokens(late_refresh),
     ];
     differences.extend(compare(&pair, &expired).await);
     pair.clock.advance(chrono::Duration::days(2));
@@ -474,7 +571,8 @@ async fn same_answers_with_an_allowed_origin() {
 async fn same_answers_without_cors() {
     let pair = start(Vec::new()).await;
     let (tokens, inactive) = seeded(&pair).await;
-    let mut cases = contract_cases(&tokens, &inactive, false);
+    let fresh = fresh(&pair).await;
+    let mut cases = contract_cases(&tokens, &inactive, &fresh, false);
     cases.extend([
         case("OPTIONS known path", "OPTIONS", "/api/auth/web/sign-in", 405).header("origin", ALLOWED),
         case("OPTIONS GET path", "OPTIONS", "/healthz", 405).header("origin", ALLOWED),

@@ -9,16 +9,22 @@
 //!   `busy_timeout` and `foreign_keys` on every connection.
 //! - [`Migrator`] and [`migrate`]: every Portcullis table, identical on both databases.
 //! - [`SeaOrmUserStore`]: [`auth_core::UserStore`] for [`auth_core::User`].
+//! - `SeaOrmGrantStore` (feature `blacklist`): `auth_blacklist::GrantStore`, i.e. grants,
+//!   race-free refresh-token rotation with reuse detection, and the revocation log.
 //! - [`entity`]: the sea-orm entities, to join the tables with your own.
 //!
-//! Every store passes the conformance suite of `auth_core::testing` on both databases.
+//! Every store passes the conformance suites of `auth_core::testing` and `auth_blacklist::testing`
+//! on both databases.
 //!
 //! ## Features
 //!
-//! | feature    | default | what it adds |
-//! |------------|---------|--------------|
-//! | `sqlite`   | yes     | the SQLite driver (`sqlite://file.db?mode=rwc`, `sqlite::memory:`), bundled SQLite |
-//! | `postgres` | yes     | the PostgreSQL driver (`postgres://user:password@host/db`) |
+//! | feature     | default | what it adds |
+//! |-------------|---------|--------------|
+//! | `sqlite`    | yes     | the SQLite driver (`sqlite://file.db?mode=rwc`, `sqlite::memory:`), bundled SQLite |
+//! | `postgres`  | yes     | the PostgreSQL driver (`postgres://user:password@host/db`) |
+//! | `blacklist` | yes     | `SeaOrmGrantStore`, the grant store of `auth-blacklist` |
+//!
+//! The migrator creates every table whatever the features (a feature adds API, never schema).
 //!
 //! With a driver left out, [`connect`] refuses its URLs with [`DbError::DriverDisabled`].
 //!
@@ -56,6 +62,8 @@
 mod connect;
 pub mod entity;
 mod error;
+#[cfg(feature = "blacklist")]
+mod grant_store;
 mod migration;
 mod user_store;
 
@@ -64,6 +72,8 @@ pub use connect::{
     DEFAULT_SQLITE_MAX_CONNECTIONS, connect, connect_with,
 };
 pub use error::DbError;
+#[cfg(feature = "blacklist")]
+pub use grant_store::SeaOrmGrantStore;
 pub use migration::{MIGRATION_TABLE, Migrator, migrate};
 pub use user_store::SeaOrmUserStore;
 

@@ -8,10 +8,10 @@ use portcullis::core::{
     Accounts, PasswordHasher, PasswordHasherConfig, SharedAuthenticator, SharedClock, User,
 };
 use portcullis::jwt::{
-    ClaimMap, FileKeyStore, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeyError, KeySet,
-    WebFlowConfig, load_or_generate,
+    ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeyError,
+    KeySet, WebFlowConfig, load_or_generate,
 };
-use portcullis::sea_orm::{SeaOrmUserStore, connect, migrate};
+use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmUserStore, connect, migrate};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -157,9 +157,17 @@ pub async fn build_auth(
     }
     let jwt =
         JwtService::new(config, keys, clock.clone()).map_err(|e| key_error("PORTCULLIS_JWT_ALGORITHM", e))?;
+    let grants = Arc::new(SeaOrmGrantStore::new(db.clone()));
     let store = Arc::new(SeaOrmUserStore::with_clock(db, clock));
     let accounts = Accounts::new(store, password_hasher(settings)?);
-    let auth = JwtAuth::new(accounts, jwt)
+    let mut flow = FlowConfig::default()
+        .grant_max_age(chrono::Duration::seconds(settings.grant_max_age))
+        .reuse_grace(chrono::Duration::seconds(settings.reuse_grace));
+    if let Some(idle) = settings.grant_idle_ttl {
+        flow = flow.grant_idle_ttl(chrono::Duration::seconds(idle));
+    }
+    let auth = JwtAuth::new(accounts, jwt, grants)
+        .with_config(flow)
         .with_claims(default_claims())
         .map_err(|e| StartError::Config(ConfigError::new("claims", e.to_string())))?;
     Ok(Arc::new(auth))
@@ -222,6 +230,48 @@ pub struct RunningServer {
     pub auth: Arc<ServerAuth>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    _background: Background,
+}
+
+/// The server's background work: following revocations made by other processes, and deleting
+/// expired sessions. Stops when dropped.
+#[derive(Debug)]
+struct Background {
+    _revocations: portcullis::blacklist::SyncTask,
+    flush: JoinHandle<()>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.flush.abort();
+    }
+}
+
+async fn start_background(settings: &Settings, auth: &Arc<ServerAuth>) -> Result<Background, StartError> {
+    let poll = std::time::Duration::from_millis(settings.revocation_poll_ms);
+    let revocations =
+        auth.start_revocation_sync(poll).await.map_err(|e| StartError::Database(e.to_string()))?;
+    let auth = Arc::clone(auth);
+    let every = std::time::Duration::from_secs(settings.flush_interval);
+    let flush = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            match flush_expired(&auth).await {
+                Ok(rows) if rows > 0 => tracing::info!(rows, "deleted expired sessions and tokens"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "flushing expired sessions failed"),
+            }
+        }
+    });
+    Ok(Background { _revocations: revocations, flush })
+}
+
+/// Deletes expired sessions (grants), their refresh-token records and old revocation events.
+pub async fn flush_expired(auth: &ServerAuth) -> Result<u64, portcullis::core::AuthError> {
+    let now = auth.jwt().clock().now();
+    let keep_events = auth.jwt().config().refresh_ttl.max(chrono::Duration::days(1));
+    auth.grants().flush_expired(now, now - keep_events).await
 }
 
 impl RunningServer {
@@ -271,5 +321,6 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<RunningSer
         }
     };
     tracing::debug!(adapter = ?settings.adapter, %addr, "serving");
-    Ok(RunningServer { addr, auth, shutdown: Some(tx), task })
+    let background = start_background(settings, &auth).await?;
+    Ok(RunningServer { addr, auth, shutdown: Some(tx), task, _background: background })
 }

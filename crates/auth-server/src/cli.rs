@@ -42,6 +42,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Delete expired sessions and tokens now (the server also does it every
+    /// `PORTCULLIS_FLUSH_INTERVAL` seconds).
+    FlushExpired,
     /// Manage users.
     User {
         /// The user operation.
@@ -69,13 +72,13 @@ pub enum UserCommand {
         #[arg(long)]
         superuser: bool,
     },
-    /// Set a user's password; their existing tokens stop working.
+    /// Set a user's password; every session and token of theirs is revoked.
     SetPassword {
         /// Username or email.
         #[arg(long)]
         username: String,
     },
-    /// Deactivate a user; they can no longer sign in and their tokens stop working.
+    /// Deactivate a user; they can no longer sign in, every session and token is revoked.
     Deactivate {
         /// Username or email.
         #[arg(long)]
@@ -132,7 +135,26 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(e),
         },
         Command::Keygen { alg, out, force } => keygen(&alg, out, force).await,
+        Command::FlushExpired => flush(&settings).await,
         Command::User { command } => user(&settings, command).await,
+    }
+}
+
+async fn flush(settings: &Settings) -> ExitCode {
+    let db = match app::open_database(settings).await {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let auth = match app::build_auth(settings, db, SystemClock::shared()).await {
+        Ok(auth) => auth,
+        Err(e) => return fail(e),
+    };
+    match app::flush_expired(&auth).await {
+        Ok(rows) => {
+            println!("deleted {rows} expired rows");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(describe(&e)),
     }
 }
 

@@ -103,6 +103,21 @@ pub struct Settings {
     pub access_ttl: i64,
     /// `PORTCULLIS_REFRESH_TTL` / `refresh_ttl`: seconds (default 86400).
     pub refresh_ttl: i64,
+    /// `PORTCULLIS_GRANT_IDLE_TTL` / `grant_idle_ttl`: seconds a sign-in session may go without a
+    /// refresh before it dies (default: the refresh lifetime).
+    pub grant_idle_ttl: Option<i64>,
+    /// `PORTCULLIS_GRANT_MAX_AGE` / `grant_max_age`: absolute lifetime of a sign-in session in
+    /// seconds, however often it is refreshed (default 2592000, 30 days).
+    pub grant_max_age: i64,
+    /// `PORTCULLIS_REUSE_GRACE` / `reuse_grace`: seconds within which a replayed refresh token is
+    /// refused without revoking its session (default 0: off).
+    pub reuse_grace: i64,
+    /// `PORTCULLIS_REVOCATION_POLL_MS` / `revocation_poll_ms`: how often revocations made by other
+    /// server processes are pulled, in milliseconds (default 1000; the enforcement bound).
+    pub revocation_poll_ms: u64,
+    /// `PORTCULLIS_FLUSH_INTERVAL` / `flush_interval`: seconds between deletions of expired
+    /// sessions and tokens (default 3600).
+    pub flush_interval: u64,
     /// `PORTCULLIS_JWT_LEEWAY` / `jwt_leeway`: clock-skew tolerance in seconds (default 5, max 60).
     pub jwt_leeway: i64,
     /// `PORTCULLIS_INSECURE_COOKIES` / `insecure_cookies`: drop `Secure` from cookies. Development only.
@@ -141,6 +156,11 @@ impl Default for Settings {
             access_ttl: 300,
             refresh_ttl: 86_400,
             jwt_leeway: 5,
+            grant_idle_ttl: None,
+            grant_max_age: 2_592_000,
+            reuse_grace: 0,
+            revocation_poll_ms: 1000,
+            flush_interval: 3600,
             insecure_cookies: false,
             allowed_origins: Vec::new(),
             log: "info".to_owned(),
@@ -171,6 +191,11 @@ struct FileSettings {
     access_ttl: Option<i64>,
     refresh_ttl: Option<i64>,
     jwt_leeway: Option<i64>,
+    grant_idle_ttl: Option<i64>,
+    grant_max_age: Option<i64>,
+    reuse_grace: Option<i64>,
+    revocation_poll_ms: Option<u64>,
+    flush_interval: Option<u64>,
     insecure_cookies: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     log: Option<String>,
@@ -268,6 +293,21 @@ impl Settings {
         if let Some(v) = f.jwt_leeway {
             self.jwt_leeway = v;
         }
+        if f.grant_idle_ttl.is_some() {
+            self.grant_idle_ttl = f.grant_idle_ttl;
+        }
+        if let Some(v) = f.grant_max_age {
+            self.grant_max_age = v;
+        }
+        if let Some(v) = f.reuse_grace {
+            self.reuse_grace = v;
+        }
+        if let Some(v) = f.revocation_poll_ms {
+            self.revocation_poll_ms = v;
+        }
+        if let Some(v) = f.flush_interval {
+            self.flush_interval = v;
+        }
         if let Some(v) = f.insecure_cookies {
             self.insecure_cookies = v;
         }
@@ -339,6 +379,21 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_JWT_LEEWAY") {
             self.jwt_leeway = parse("PORTCULLIS_JWT_LEEWAY", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_GRANT_IDLE_TTL") {
+            self.grant_idle_ttl = Some(parse("PORTCULLIS_GRANT_IDLE_TTL", &v)?);
+        }
+        if let Some(v) = get("PORTCULLIS_GRANT_MAX_AGE") {
+            self.grant_max_age = parse("PORTCULLIS_GRANT_MAX_AGE", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_REUSE_GRACE") {
+            self.reuse_grace = parse("PORTCULLIS_REUSE_GRACE", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_REVOCATION_POLL_MS") {
+            self.revocation_poll_ms = parse("PORTCULLIS_REVOCATION_POLL_MS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_FLUSH_INTERVAL") {
+            self.flush_interval = parse("PORTCULLIS_FLUSH_INTERVAL", &v)?;
+        }
         if let Some(v) = env("PORTCULLIS_INSECURE_COOKIES") {
             self.insecure_cookies = parse_bool("PORTCULLIS_INSECURE_COOKIES", &v)?;
         }
@@ -383,6 +438,33 @@ impl Settings {
             return Err(ConfigError::new(
                 "PORTCULLIS_REFRESH_TTL",
                 "must be longer than PORTCULLIS_ACCESS_TTL",
+            ));
+        }
+        if self.grant_idle_ttl.is_some_and(|t| t <= 0) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_GRANT_IDLE_TTL",
+                "must be a positive number of seconds",
+            ));
+        }
+        if self.grant_max_age < self.access_ttl {
+            return Err(ConfigError::new(
+                "PORTCULLIS_GRANT_MAX_AGE",
+                "must be at least PORTCULLIS_ACCESS_TTL",
+            ));
+        }
+        if !(0..=60).contains(&self.reuse_grace) {
+            return Err(ConfigError::new("PORTCULLIS_REUSE_GRACE", "must be between 0 and 60 seconds"));
+        }
+        if !(50..=2000).contains(&self.revocation_poll_ms) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_REVOCATION_POLL_MS",
+                "must be between 50 and 2000 ms (revocations must reach every process within 2 s)",
+            ));
+        }
+        if self.flush_interval == 0 {
+            return Err(ConfigError::new(
+                "PORTCULLIS_FLUSH_INTERVAL",
+                "must be a positive number of seconds",
             ));
         }
         if !(0..=60).contains(&self.jwt_leeway) {
@@ -510,6 +592,18 @@ mod tests {
         assert_eq!(
             load(&[("PORTCULLIS_DATABASE_URL", "mysql://x")]).unwrap_err().setting,
             "PORTCULLIS_DATABASE_URL"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_REVOCATION_POLL_MS", "5000")]).unwrap_err().setting,
+            "PORTCULLIS_REVOCATION_POLL_MS"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_GRANT_MAX_AGE", "10")]).unwrap_err().setting,
+            "PORTCULLIS_GRANT_MAX_AGE"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_GRANT_IDLE_TTL", "0")]).unwrap_err().setting,
+            "PORTCULLIS_GRANT_IDLE_TTL"
         );
         assert_eq!(load(&[("PORTCULLIS_ADAPTER", "rocket")]).unwrap_err().setting, "PORTCULLIS_ADAPTER");
         assert_eq!(load(&[("PORTCULLIS_ADAPTER", "Poem")]).unwrap().adapter, Adapter::Poem);

@@ -267,5 +267,8 @@ async fn user_admin_commands() {
     assert_eq!(sign_in("root password 3").await.unwrap().status(), 401);
     let out = admin(&["user", "deactivate", "--username", "ghost"]).output().unwrap();
     assert!(!out.status.success());
+    let out = admin(&["flush-expired"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted"));
     server.shutdown().await.unwrap();
 }

@@ -11,7 +11,7 @@
 //!
 //! | feature    | default | what it adds |
 //! |------------|---------|--------------|
-//! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`) |
+//! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`); [`blacklist`]: grants, rotation, revocation (`auth-blacklist`) |
 //! | `axum`     | yes     | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
 //! | `poem`     | no      | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
 //! | `sqlite`   | yes     | [`sea_orm`]: sea-orm stores and migrator on SQLite (`auth-sea-orm`) |
@@ -26,6 +26,7 @@
 //! # #[cfg(all(feature = "axum", feature = "jwt"))]
 //! # mod demo {
 //! use std::sync::Arc;
+//! use portcullis::blacklist::MemoryGrantStore;
 //! use portcullis::axum::{Auth, AuthContext, RouterConfig, routes};
 //! use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
 //! use portcullis::jwt::{JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig, JwtAlgorithm};
@@ -38,7 +39,7 @@
 //!     let key = JwtKey::hmac(JwtAlgorithm::HS256, b"an HMAC secret of at least 32 bytes!")?;
 //!     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
 //!     let accounts = Accounts::new(Arc::new(MemoryUserStore::new()), PasswordHasher::new(PasswordHasherConfig::default())?);
-//!     let auth = Arc::new(JwtAuth::new(accounts, jwt));
+//!     let auth = Arc::new(JwtAuth::new(accounts, jwt, Arc::new(MemoryGrantStore::new())));
 //!     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
 //!     let endpoints = JwtEndpoints::new(auth, WebFlowConfig::new(86_400));
 //!     Ok(routes(endpoints, context.clone(), RouterConfig::default())
@@ -55,6 +56,10 @@ pub use auth_core as core;
 /// JSON Web Tokens and the sign-in flows (`auth-jwt`).
 #[cfg(feature = "jwt")]
 pub use auth_jwt as jwt;
+
+/// Grants, refresh-token rotation with reuse detection, revocation (`auth-blacklist`).
+#[cfg(feature = "jwt")]
+pub use auth_blacklist as blacklist;
 
 /// The axum adapter (`auth-axum`).
 #[cfg(feature = "axum")]

@@ -24,7 +24,7 @@ use portcullis::core::{Accounts, AuthError, PasswordHasher, PasswordHasherConfig
 use portcullis::jwt::{
     ClaimMap, JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig,
 };
-use portcullis::sea_orm::{SeaOrmUserStore, connect, migrate};
+use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmUserStore, connect, migrate};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
@@ -139,9 +139,10 @@ pub async fn auth(database_url: &str, secret: &[u8]) -> Result<Arc<AppAuth>, Box
     let key = JwtKey::hmac(JwtAlgorithm::HS256, secret)?;
     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
     let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
+    let grants = Arc::new(SeaOrmGrantStore::new(db.clone()));
     let accounts = Accounts::new(Arc::new(SeaOrmUserStore::new(db)), hasher);
     let claims = ClaimMap::new().attribute("is_staff", "is_staff");
-    Ok(Arc::new(JwtAuth::new(accounts, jwt).with_claims(claims)?))
+    Ok(Arc::new(JwtAuth::new(accounts, jwt, grants).with_claims(claims)?))
 }
 
 /// The notes routes next to Portcullis's routes, authenticating with `auth`.

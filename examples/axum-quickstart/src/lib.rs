@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use portcullis::blacklist::MemoryGrantStore;
+
 use axum::{Router, routing::get};
 use portcullis::axum::{Auth, AuthContext, RouterConfig, routes};
 use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
@@ -20,7 +22,7 @@ pub fn app(secret: &[u8]) -> Result<Router, Box<dyn std::error::Error>> {
     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
     let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
     let accounts = Accounts::new(Arc::new(MemoryUserStore::new()), hasher);
-    let auth = Arc::new(JwtAuth::new(accounts, jwt));
+    let auth = Arc::new(JwtAuth::new(accounts, jwt, Arc::new(MemoryGrantStore::new())));
     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
     let endpoints = JwtEndpoints::new(auth, WebFlowConfig::new(86_400));
     Ok(Router::new().route("/hello", get(hello)).layer(context.clone().layer()).merge(routes(

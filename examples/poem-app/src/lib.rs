@@ -16,6 +16,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use portcullis::blacklist::MemoryGrantStore;
+
 use poem::http::StatusCode;
 use poem::web::{Data, Json, Path};
 use poem::{Endpoint, EndpointExt, Route, get, handler};
@@ -149,7 +151,7 @@ pub async fn auth(database_url: &str, secret: &[u8]) -> Result<Arc<AppAuth>, Box
     let key = JwtKey::hmac(JwtAlgorithm::HS256, secret)?;
     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
     let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
-    Ok(Arc::new(JwtAuth::new(Accounts::new(Arc::new(store), hasher), jwt)))
+    Ok(Arc::new(JwtAuth::new(Accounts::new(Arc::new(store), hasher), jwt, Arc::new(MemoryGrantStore::new()))))
 }
 
 /// The notes routes with Portcullis's routes nested at `/`, authenticating with `auth`.

@@ -3,4 +3,9 @@
 //! The stores in this crate are the supported way to change these tables: they keep the
 //! normalised columns in step with the displayed ones.
 
+pub mod grants;
+pub mod refresh_tokens;
+pub mod revocations;
+pub mod security_events;
+pub mod user_not_before;
 pub mod users;

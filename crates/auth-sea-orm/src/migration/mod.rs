@@ -10,6 +10,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use crate::DbError;
 
 mod m0001_create_users;
+mod m0002_create_grants;
 
 /// The table that records which Portcullis migrations ran. It is not sea-orm's default
 /// `seaql_migrations`, so an application's own sea-orm migrator can live in the same database.
@@ -25,9 +26,13 @@ const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 /// [`migrate`] is the usual way to run it; `Migrator::status`, `Migrator::down` and the rest of
 /// [`MigratorTrait`] work too.
 ///
-/// | migration            | creates |
-/// |----------------------|---------|
+/// | migration             | creates |
+/// |-----------------------|---------|
 /// | `m0001_create_users` | `portcullis_users` (see [`entity::users`](crate::entity::users)) |
+/// | `m0002_create_grants` | `portcullis_grants`, `portcullis_refresh_tokens`, `portcullis_revocations`, `portcullis_user_not_before`, `portcullis_security_events` (see [`entity`](crate::entity)) |
+///
+/// Every migration runs whatever the features: a feature adds API, never schema, so switching one
+/// on or off later never leaves the migration history out of step with the migrator.
 ///
 /// Migrations run inside one transaction (see [`migrate`]). `PRAGMA foreign_keys` cannot change
 /// inside a transaction, so a SQLite migration that rebuilds a table uses
@@ -37,7 +42,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_create_users::Migration)]
+        vec![Box::new(m0001_create_users::Migration), Box::new(m0002_create_grants::Migration)]
     }
 
     fn migration_table_name() -> DynIden {

@@ -1,0 +1,664 @@
+//! [`GrantStore`] over the tables of migration `m0002_create_grants`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use auth_blacklist::{
+    BlacklistError, Grant, GrantStore, NewGrant, RefreshRecord, RevocationEvent, RevocationSnapshot,
+    RotateOutcome, SecurityEvent,
+};
+use auth_core::{AuthError, UserId};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    ExprTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
+
+use crate::entity::{grants, refresh_tokens, revocations, security_events, user_not_before};
+
+/// Key of the PostgreSQL advisory lock that serialises appends to the revocation log (the bytes of
+/// `"revokelg"`), so that sequence numbers become visible in order; see [`SeaOrmGrantStore`].
+const PG_REVOCATION_LOG_LOCK: i64 = 0x7265_766f_6b65_6c67;
+
+/// How often a write transaction is attempted when the database reports a transient conflict.
+const MAX_ATTEMPTS: u32 = 10;
+/// The first pause between attempts (doubling up to [`MAX_PAUSE`]).
+const FIRST_PAUSE: StdDuration = StdDuration::from_millis(5);
+/// The longest pause between attempts.
+const MAX_PAUSE: StdDuration = StdDuration::from_millis(200);
+
+/// A [`GrantStore`] on SQLite or PostgreSQL (auth-blacklist's grants, refresh-token rotation,
+/// revocations and security events). Clones share the pool.
+///
+/// Every write that reads before it writes runs in one transaction: `BEGIN IMMEDIATE` on SQLite
+/// (the write lock first, so that concurrent writers wait for each other through the busy timeout
+/// instead of failing), and on PostgreSQL a `SELECT ... FOR UPDATE` of the grant row, which
+/// serialises the rotations and revocations of one grant. A write that still meets a transient
+/// conflict (`SQLITE_BUSY`, a PostgreSQL serialization failure or deadlock) is retried a few
+/// times. So of any number of concurrent [`rotate`](GrantStore::rotate) calls with the same token,
+/// across processes, exactly one rotates.
+///
+/// The revocation log's sequence numbers become visible in order (on PostgreSQL appends take an
+/// advisory lock, on SQLite writers are serialised anyway): a follower never skips an event that
+/// commits late. Times are stored with microsecond precision, as PostgreSQL keeps them.
+///
+/// ```
+/// use auth_blacklist::{GrantStore, NewGrant, RefreshRecord, RotateOutcome};
+/// use auth_core::UserId;
+/// use auth_sea_orm::{SeaOrmGrantStore, connect, migrate};
+/// use chrono::{DateTime, Duration};
+///
+/// # #[cfg(feature = "sqlite")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = connect("sqlite::memory:").await?;
+/// migrate(&db).await?;
+/// let grants = SeaOrmGrantStore::new(db);
+///
+/// let (alice, now) = (UserId::new("alice"), DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+/// let end = now + Duration::days(30);
+/// grants.create_grant(NewGrant::new("g1", alice.clone(), now, end),
+///                     RefreshRecord::new("a", "g1", alice.clone(), now, end)).await?;
+/// let next = RefreshRecord::new("b", "g1", alice.clone(), now, end);
+/// assert!(matches!(grants.rotate("a", next, now, Duration::days(7)).await?, RotateOutcome::Rotated { .. }));
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "sqlite"))]
+/// # fn main() {}
+/// ```
+#[derive(Debug, Clone)]
+pub struct SeaOrmGrantStore {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmGrantStore {
+    /// A store on `db` (migrated with [`migrate`](crate::migrate)).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The connection pool.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                self.db
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await
+            }
+            _ => self.db.begin().await,
+        }
+    }
+
+    /// Runs `body` in a write transaction (committed when it returns `Ok`, rolled back otherwise),
+    /// again when the database reports a transient conflict.
+    async fn write<T, F>(&self, body: F) -> Result<T, AuthError>
+    where
+        T: Send,
+        F: for<'c> Fn(&'c DatabaseTransaction) -> TxFuture<'c, T> + Send + Sync,
+    {
+        let backend = self.db.get_database_backend();
+        let mut pause = FIRST_PAUSE;
+        let mut attempt = 1;
+        loop {
+            match self.write_once(&body).await {
+                Err(error) if attempt < MAX_ATTEMPTS && error.is_transient(backend) => {
+                    tracing::debug!(attempt, error = %error.describe(), "transient grant-store conflict; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                    attempt += 1;
+                }
+                result => return result.map_err(TxError::into_auth),
+            }
+        }
+    }
+
+    async fn write_once<T, F>(&self, body: &F) -> Result<T, TxError>
+    where
+        T: Send,
+        F: for<'c> Fn(&'c DatabaseTransaction) -> TxFuture<'c, T> + Send + Sync,
+    {
+        let txn = self.begin_write().await?;
+        match body(&txn).await {
+            Ok(value) => {
+                txn.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = txn.rollback().await {
+                    tracing::debug!(%rollback, "grant-store rollback failed");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+type TxFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, TxError>> + Send + 'c>>;
+
+/// Why a write transaction failed.
+#[derive(Debug)]
+enum TxError {
+    Db(DbErr),
+    Auth(AuthError),
+    /// A conditional update found its row changed (cannot happen under the locks taken; retried).
+    Lost,
+}
+
+impl From<DbErr> for TxError {
+    fn from(error: DbErr) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl From<BlacklistError> for TxError {
+    fn from(error: BlacklistError) -> Self {
+        Self::Auth(error.into())
+    }
+}
+
+impl TxError {
+    fn is_transient(&self, backend: DbBackend) -> bool {
+        match self {
+            Self::Db(error) => is_transient(backend, error),
+            Self::Lost => true,
+            Self::Auth(_) => false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Db(error) => error.to_string(),
+            Self::Auth(error) => error.to_string(),
+            Self::Lost => "conditional update lost".to_owned(),
+        }
+    }
+
+    fn into_auth(self) -> AuthError {
+        match self {
+            Self::Db(error) => backend(error),
+            Self::Auth(error) => error,
+            Self::Lost => AuthError::backend("refresh-token rotation kept conflicting"),
+        }
+    }
+}
+
+/// `SQLITE_BUSY` / `SQLITE_LOCKED` (any extended code) on SQLite; a serialization failure or a
+/// deadlock on PostgreSQL.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn is_transient(backend: DbBackend, error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error;
+
+    let (DbErr::Conn(RuntimeErr::SqlxError(error))
+    | DbErr::Exec(RuntimeErr::SqlxError(error))
+    | DbErr::Query(RuntimeErr::SqlxError(error))) = error
+    else {
+        return false;
+    };
+    let Error::Database(error) = &**error else { return false };
+    let Some(code) = error.code() else { return false };
+    match backend {
+        DbBackend::Sqlite => code.parse::<i64>().is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
+        DbBackend::Postgres => matches!(&*code, "40001" | "40P01"),
+        _ => false,
+    }
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+fn is_transient(_backend: DbBackend, _error: &DbErr) -> bool {
+    false
+}
+
+fn backend(error: DbErr) -> AuthError {
+    AuthError::Backend(Box::new(error))
+}
+
+/// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
+fn stored(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+fn into_grant(row: grants::Model) -> Grant {
+    let mut new = NewGrant::new(row.id, UserId::new(row.user_id), row.created_at, row.expires_at);
+    new.user_agent = row.user_agent;
+    new.ip = row.ip;
+    let mut grant = Grant::from_new(new);
+    grant.last_used_at = row.last_used_at;
+    grant.revoked_at = row.revoked_at;
+    grant
+}
+
+fn into_event(row: revocations::Model) -> Result<RevocationEvent, BlacklistError> {
+    match (row.kind.as_str(), row.grant_id, row.not_before) {
+        (revocations::KIND_GRANT, Some(grant_id), _) => Ok(RevocationEvent::Grant { grant_id }),
+        (revocations::KIND_USER, _, Some(not_before)) => {
+            Ok(RevocationEvent::User { user_id: UserId::new(row.user_id), not_before })
+        }
+        (kind, ..) => Err(BlacklistError::Corrupt(format!("revocation {} of kind {kind:?}", row.seq))),
+    }
+}
+
+fn token_row(record: &RefreshRecord) -> refresh_tokens::ActiveModel {
+    refresh_tokens::ActiveModel {
+        jti: Set(record.jti.clone()),
+        grant_id: Set(record.grant_id.clone()),
+        user_id: Set(record.user_id.as_str().to_owned()),
+        issued_at: Set(stored(record.issued_at)),
+        expires_at: Set(stored(record.expires_at)),
+        consumed_at: Set(None),
+        replaced_by: Set(None),
+    }
+}
+
+async fn insert_token(txn: &DatabaseTransaction, record: &RefreshRecord) -> Result<(), TxError> {
+    match refresh_tokens::Entity::insert(token_row(record)).exec_without_returning(txn).await {
+        Ok(_) => Ok(()),
+        Err(error) if is_unique_violation(&error) => {
+            Err(BlacklistError::DuplicateId { what: "refresh token" }.into())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The highest sequence number of the revocation log, 0 when empty.
+async fn max_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    let max: Option<Option<i64>> = revocations::Entity::find()
+        .select_only()
+        .column_as(revocations::Column::Seq.max(), "max_seq")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(max.flatten().unwrap_or(0))
+}
+
+/// Appends to the revocation log. On PostgreSQL it first takes a transaction-scoped advisory lock,
+/// so that sequence numbers are handed out in commit order (a bigserial alone can commit 11 before
+/// 10, and a follower that already moved past 11 would never see 10).
+async fn append_revocation(
+    txn: &DatabaseTransaction,
+    kind: &str,
+    grant_id: Option<String>,
+    user_id: &str,
+    not_before: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({PG_REVOCATION_LOG_LOCK})")).await?;
+    }
+    let row = revocations::ActiveModel {
+        seq: NotSet,
+        kind: Set(kind.to_owned()),
+        grant_id: Set(grant_id),
+        user_id: Set(user_id.to_owned()),
+        not_before: Set(not_before),
+        created_at: Set(now),
+    };
+    revocations::Entity::insert(row).exec_without_returning(txn).await?;
+    Ok(())
+}
+
+async fn create_in(
+    txn: &DatabaseTransaction,
+    grant: &NewGrant,
+    first: &RefreshRecord,
+) -> Result<(), TxError> {
+    let row = grants::ActiveModel {
+        id: Set(grant.id.clone()),
+        user_id: Set(grant.user_id.as_str().to_owned()),
+        created_at: Set(stored(grant.created_at)),
+        last_used_at: Set(stored(grant.created_at)),
+        expires_at: Set(stored(grant.expires_at)),
+        user_agent: Set(grant.user_agent.clone()),
+        ip: Set(grant.ip.clone()),
+        revoked_at: Set(None),
+    };
+    match grants::Entity::insert(row).exec_without_returning(txn).await {
+        Ok(_) => {}
+        Err(error) if is_unique_violation(&error) => {
+            return Err(BlacklistError::DuplicateId { what: "grant" }.into());
+        }
+        Err(error) => return Err(error.into()),
+    }
+    insert_token(txn, first).await
+}
+
+async fn rotate_in(
+    txn: &DatabaseTransaction,
+    presented_jti: &str,
+    next: &RefreshRecord,
+    now: DateTime<Utc>,
+    idle_ttl: Duration,
+) -> Result<RotateOutcome, TxError> {
+    let Some(token) = refresh_tokens::Entity::find_by_id(presented_jti).one(txn).await? else {
+        return Ok(RotateOutcome::Unknown);
+    };
+    // PostgreSQL: lock the grant row, serialising every rotation and revocation of this grant
+    // (SQLite ignores the clause: BEGIN IMMEDIATE already holds the database's write lock).
+    let Some(grant) = grants::Entity::find_by_id(token.grant_id.as_str()).lock_exclusive().one(txn).await?
+    else {
+        return Ok(RotateOutcome::Unknown);
+    };
+    // Read the token again under the lock: a rotation that committed meanwhile has consumed it.
+    let Some(token) = refresh_tokens::Entity::find_by_id(presented_jti).one(txn).await? else {
+        return Ok(RotateOutcome::Unknown);
+    };
+    if grant.revoked_at.is_some() {
+        return Ok(RotateOutcome::Revoked);
+    }
+    if let Some(consumed_at) = token.consumed_at {
+        return Ok(RotateOutcome::Reused {
+            grant_id: grant.id,
+            user_id: UserId::new(grant.user_id),
+            consumed_at,
+        });
+    }
+    let mut grant = into_grant(grant);
+    if grant.is_expired(now, idle_ttl) || token.expires_at <= now {
+        return Ok(RotateOutcome::Expired);
+    }
+    if next.grant_id != grant.id || next.user_id != grant.user_id {
+        return Err(BlacklistError::RecordMismatch.into());
+    }
+    let now = stored(now);
+    // Conditional: whatever the locks, a token is consumed at most once.
+    let consumed = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::ConsumedAt, Expr::value(now))
+        .col_expr(refresh_tokens::Column::ReplacedBy, Expr::value(next.jti.clone()))
+        .filter(refresh_tokens::Column::Jti.eq(presented_jti))
+        .filter(refresh_tokens::Column::ConsumedAt.is_null())
+        .exec(txn)
+        .await?;
+    if consumed.rows_affected != 1 {
+        return Err(TxError::Lost);
+    }
+    grants::Entity::update_many()
+        .col_expr(grants::Column::LastUsedAt, Expr::value(now))
+        .filter(grants::Column::Id.eq(grant.id.as_str()))
+        .exec(txn)
+        .await?;
+    insert_token(txn, next).await?;
+    grant.last_used_at = now;
+    Ok(RotateOutcome::Rotated { grant })
+}
+
+async fn revoke_in(
+    txn: &DatabaseTransaction,
+    grant_id: &str,
+    owner: Option<&UserId>,
+    now: DateTime<Utc>,
+) -> Result<bool, TxError> {
+    let now = stored(now);
+    let mut update = grants::Entity::update_many()
+        .col_expr(grants::Column::RevokedAt, Expr::value(now))
+        .filter(grants::Column::Id.eq(grant_id))
+        .filter(grants::Column::RevokedAt.is_null());
+    if let Some(owner) = owner {
+        update = update.filter(grants::Column::UserId.eq(owner.as_str()));
+    }
+    if update.exec(txn).await?.rows_affected == 0 {
+        return Ok(false);
+    }
+    let Some(grant) = grants::Entity::find_by_id(grant_id).one(txn).await? else { return Err(TxError::Lost) };
+    append_revocation(txn, revocations::KIND_GRANT, Some(grant.id), &grant.user_id, None, now).await?;
+    Ok(true)
+}
+
+async fn revoke_all_in(
+    txn: &DatabaseTransaction,
+    user_id: &UserId,
+    now: DateTime<Utc>,
+) -> Result<(), TxError> {
+    let now = stored(now);
+    grants::Entity::update_many()
+        .col_expr(grants::Column::RevokedAt, Expr::value(now))
+        .filter(grants::Column::UserId.eq(user_id.as_str()))
+        .filter(grants::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    // Upsert that never moves a not-before back.
+    let row =
+        user_not_before::ActiveModel { user_id: Set(user_id.as_str().to_owned()), not_before: Set(now) };
+    let mut on_conflict = OnConflict::column(user_not_before::Column::UserId);
+    on_conflict
+        .update_column(user_not_before::Column::NotBefore)
+        .action_and_where(Expr::col((user_not_before::Entity, user_not_before::Column::NotBefore)).lt(now));
+    user_not_before::Entity::insert(row).on_conflict(on_conflict).exec_without_returning(txn).await?;
+    let not_before = user_not_before::Entity::find_by_id(user_id.as_str())
+        .one(txn)
+        .await?
+        .map_or(now, |row| row.not_before);
+    append_revocation(txn, revocations::KIND_USER, None, user_id.as_str(), Some(not_before), now).await?;
+    Ok(())
+}
+
+async fn flush_in(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    events_older_than: DateTime<Utc>,
+) -> Result<u64, TxError> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Lock the expiring grants before their tokens, in the order rotate() locks them, so that a
+        // rotation racing the flush waits instead of deadlocking.
+        let _locked: Vec<String> = grants::Entity::find()
+            .select_only()
+            .column(grants::Column::Id)
+            .filter(grants::Column::ExpiresAt.lte(now))
+            .lock_exclusive()
+            .into_tuple()
+            .all(txn)
+            .await?;
+    }
+    // Tokens explicitly, not through ON DELETE CASCADE: a SQLite connection opened without
+    // `PRAGMA foreign_keys = ON` would leave them behind.
+    let expired = Query::select()
+        .column(grants::Column::Id)
+        .from(grants::Entity)
+        .and_where(Expr::col(grants::Column::ExpiresAt).lte(now))
+        .to_owned();
+    let tokens = refresh_tokens::Entity::delete_many()
+        .filter(refresh_tokens::Column::GrantId.in_subquery(expired))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    let grants = grants::Entity::delete_many()
+        .filter(grants::Column::ExpiresAt.lte(now))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    // The newest event stays: it holds the cursor, which must never go back.
+    let newest = max_seq(txn).await?;
+    let events = revocations::Entity::delete_many()
+        .filter(revocations::Column::CreatedAt.lt(events_older_than))
+        .filter(revocations::Column::Seq.lt(newest))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok(tokens + grants + events)
+}
+
+#[async_trait]
+impl GrantStore for SeaOrmGrantStore {
+    async fn create_grant(&self, grant: NewGrant, first: RefreshRecord) -> Result<(), AuthError> {
+        if first.grant_id != grant.id || first.user_id != grant.user_id {
+            return Err(BlacklistError::RecordMismatch.into());
+        }
+        self.write(|txn| {
+            let (grant, first) = (grant.clone(), first.clone());
+            Box::pin(async move { create_in(txn, &grant, &first).await })
+        })
+        .await
+    }
+
+    async fn rotate(
+        &self,
+        presented_jti: &str,
+        next: RefreshRecord,
+        now: DateTime<Utc>,
+        idle_ttl: Duration,
+    ) -> Result<RotateOutcome, AuthError> {
+        self.write(|txn| {
+            let (jti, next) = (presented_jti.to_owned(), next.clone());
+            Box::pin(async move { rotate_in(txn, &jti, &next, now, idle_ttl).await })
+        })
+        .await
+    }
+
+    async fn grant_of_token(&self, jti: &str) -> Result<Option<Grant>, AuthError> {
+        let row = refresh_tokens::Entity::find_by_id(jti)
+            .find_also_related(grants::Entity)
+            .one(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(row.and_then(|(_, grant)| grant).map(into_grant))
+    }
+
+    async fn find_grant(&self, grant_id: &str) -> Result<Option<Grant>, AuthError> {
+        let row = grants::Entity::find_by_id(grant_id).one(&self.db).await.map_err(backend)?;
+        Ok(row.map(into_grant))
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<bool, AuthError> {
+        self.write(|txn| {
+            let grant_id = grant_id.to_owned();
+            Box::pin(async move { revoke_in(txn, &grant_id, None, now).await })
+        })
+        .await
+    }
+
+    async fn revoke_user_grant(
+        &self,
+        user_id: &UserId,
+        grant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        self.write(|txn| {
+            let (grant_id, user_id) = (grant_id.to_owned(), user_id.clone());
+            Box::pin(async move { revoke_in(txn, &grant_id, Some(&user_id), now).await })
+        })
+        .await
+    }
+
+    async fn revoke_all_for_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<(), AuthError> {
+        self.write(|txn| {
+            let user_id = user_id.clone();
+            Box::pin(async move { revoke_all_in(txn, &user_id, now).await })
+        })
+        .await
+    }
+
+    async fn active_grants(
+        &self,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+        idle_ttl: Duration,
+    ) -> Result<Vec<Grant>, AuthError> {
+        let rows = grants::Entity::find()
+            .filter(grants::Column::UserId.eq(user_id.as_str()))
+            .filter(grants::Column::RevokedAt.is_null())
+            .filter(grants::Column::ExpiresAt.gt(now))
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        let mut grants: Vec<Grant> =
+            rows.into_iter().map(into_grant).filter(|grant| grant.is_active(now, idle_ttl)).collect();
+        // Sorted here, not in SQL: PostgreSQL would order the ids by its collation.
+        grants.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        Ok(grants)
+    }
+
+    async fn revocations_since(&self, cursor: i64) -> Result<(Vec<RevocationEvent>, i64), AuthError> {
+        let rows = revocations::Entity::find()
+            .filter(revocations::Column::Seq.gt(cursor))
+            .order_by_asc(revocations::Column::Seq)
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        let last = rows.last().map_or(cursor, |row| row.seq);
+        let events = rows.into_iter().map(into_event).collect::<Result<Vec<_>, _>>()?;
+        Ok((events, last))
+    }
+
+    async fn revocation_cursor(&self) -> Result<i64, AuthError> {
+        max_seq(&self.db).await.map_err(backend)
+    }
+
+    async fn revocation_snapshot(&self, now: DateTime<Utc>) -> Result<RevocationSnapshot, AuthError> {
+        // The cursor first: everything it covers is committed, so the state read next includes it.
+        let cursor = max_seq(&self.db).await.map_err(backend)?;
+        let mut revoked_grants: Vec<String> = grants::Entity::find()
+            .select_only()
+            .column(grants::Column::Id)
+            .filter(grants::Column::RevokedAt.is_not_null())
+            .filter(grants::Column::ExpiresAt.gt(now))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        revoked_grants.sort();
+        let mut user_not_before: Vec<(UserId, DateTime<Utc>)> = user_not_before::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(|row| (UserId::new(row.user_id), row.not_before))
+            .collect();
+        user_not_before.sort();
+        Ok(RevocationSnapshot { revoked_grants, user_not_before, cursor })
+    }
+
+    async fn record_security_event(&self, event: SecurityEvent) -> Result<(), AuthError> {
+        let row = security_events::ActiveModel {
+            id: NotSet,
+            user_id: Set(event.user_id.as_str().to_owned()),
+            kind: Set(event.kind),
+            grant_id: Set(event.grant_id),
+            at: Set(stored(event.at)),
+            detail: Set(event.detail),
+        };
+        security_events::Entity::insert(row).exec_without_returning(&self.db).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn security_events(&self, user_id: &UserId) -> Result<Vec<SecurityEvent>, AuthError> {
+        let rows = security_events::Entity::find()
+            .filter(security_events::Column::UserId.eq(user_id.as_str()))
+            .order_by_asc(security_events::Column::At)
+            .order_by_asc(security_events::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut event = SecurityEvent::new(UserId::new(row.user_id), row.kind, row.at);
+                event.grant_id = row.grant_id;
+                event.detail = row.detail;
+                event
+            })
+            .collect())
+    }
+
+    async fn flush_expired(
+        &self,
+        now: DateTime<Utc>,
+        events_older_than: DateTime<Utc>,
+    ) -> Result<u64, AuthError> {
+        self.write(|txn| Box::pin(async move { flush_in(txn, now, events_older_than).await })).await
+    }
+}
