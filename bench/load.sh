@@ -140,7 +140,8 @@ refresh_tokens() {
 # single-use (replaying one revokes its grant), so each wrk thread gets its own share of the
 # tokens (one grant per connection) as a pool: request() takes a token, response() puts back the
 # rotated one from the body. Each connection has at most one request in flight, so the pool never
-# runs dry while the server answers 200.
+# runs dry while the server answers 200. wrk calls request() once more on its first thread before
+# the run to check the script: one spare token per thread covers that.
 refresh_script() {
     cat >"$1" <<EOF
 local all = {}
@@ -157,13 +158,11 @@ function init(args)
     for i = 1, #all do
         if (i - 1) % ${THREADS} == id then pool[#pool + 1] = all[i] end
     end
-    last = pool[1]
 end
 
 function request()
-    local token = table.remove(pool)
-    if token == nil then token = last end -- only after failures: will be refused
-    last = token
+    -- An empty pool only happens after failures: send a malformed token (refused, revokes nothing).
+    local token = table.remove(pool) or "exhausted"
     return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
         '{"refresh":"' .. token .. '"}')
 end
@@ -227,7 +226,7 @@ for alg in $ALGS; do
         post_script "${WORK}/sign-in.lua" "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')"
         run_wrk "sign-in-${alg}" "$alg" "POST /api/auth/mobile/sign-in" \
             --timeout 30s -s "${WORK}/sign-in.lua" "${BASE}/api/auth/mobile/sign-in"
-        refresh_tokens "$CONNECTIONS" >"${WORK}/refresh-tokens.txt"
+        refresh_tokens "$((CONNECTIONS + THREADS))" >"${WORK}/refresh-tokens.txt"
         refresh_script "${WORK}/refresh.lua" "${WORK}/refresh-tokens.txt"
         run_wrk "refresh-${alg}" "$alg" "POST /api/auth/mobile/token-refresh" \
             -s "${WORK}/refresh.lua" "${BASE}/api/auth/mobile/token-refresh"

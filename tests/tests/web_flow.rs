@@ -110,11 +110,12 @@ http_test!(
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+        let rotated = cookie_pair(&set_cookie(&r));
         let own = srv.server.url();
         let r = srv
             .client
             .post(srv.url("/api/auth/web/token-refresh"))
-            .header("cookie", &pair)
+            .header("cookie", &rotated)
             .header("origin", own)
             .send()
             .await
