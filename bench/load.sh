@@ -222,6 +222,8 @@ for alg in $ALGS; do
     run_wrk "public-${alg}" "$alg" "GET /bench/public" "${BASE}/bench/public"
     run_wrk "protected-${alg}" "$alg" "GET /bench/protected" \
         -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/protected"
+    run_wrk "stateless-${alg}" "$alg" "GET /bench/protected-stateless" \
+        -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/protected-stateless"
     if [ "$FIRST" = 1 ]; then
         post_script "${WORK}/sign-in.lua" "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')"
         run_wrk "sign-in-${alg}" "$alg" "POST /api/auth/mobile/sign-in" \
@@ -249,6 +251,8 @@ for alg in $ALGS; do
     prot="${RPS[protected-${alg}]:-}"
     if [ -n "$pub" ] && [ -n "$prot" ]; then
         echo "| protected / public req/s (${alg}) | $(awk -v a="$prot" -v b="$pub" 'BEGIN {printf "%.1f%%", 100 * a / b}') |"
+        sl="${RPS[stateless-${alg}]:-}"
+        [ -n "$sl" ] && echo "| protected (revocation + user-state checks) / protected-stateless (signature and claims only) req/s (${alg}) | $(awk -v a="$prot" -v b="$sl" 'BEGIN {printf "%.1f%%", 100 * a / b}') |"
         echo "| public / protected server CPU per request (${alg}) | $(awk -v a="${CPU[public-${alg}]}" -v b="${CPU[protected-${alg}]}" 'BEGIN {if (b > 0) printf "%.1f%%", 100 * a / b; else print "-"}') |"
     fi
 done

@@ -16,7 +16,8 @@ use axum::Json;
 use axum::Router;
 use axum::routing::get;
 use portcullis::axum::{Auth, AuthContext};
-use portcullis::core::SystemClock;
+use portcullis::core::{AuthError, Authenticator, CredentialMethod, Principal, SystemClock, UserId};
+use portcullis::jwt::{JwtService, TokenKind};
 use serde_json::{Value, json};
 
 /// The handler both bench routes run: a small constant JSON body.
@@ -29,6 +30,25 @@ async fn protected(Auth(_principal): Auth) -> Json<Value> {
     ok().await
 }
 
+/// The same bearer check without revocation or user-state checks: signature and claims only. The
+/// baseline against which the cost of revocation checking is measured.
+#[derive(Debug)]
+struct StatelessBearer(JwtService);
+
+#[portcullis::core::async_trait]
+impl Authenticator for StatelessBearer {
+    async fn authenticate(&self, parts: &http::request::Parts) -> Result<Option<Principal>, AuthError> {
+        match portcullis::core::http_support::bearer_token(&parts.headers) {
+            None => Ok(None),
+            Some(Err(e)) => Err(e),
+            Some(Ok(token)) => {
+                let claims = self.0.verify(token, TokenKind::Access)?;
+                Ok(Some(Principal::new(UserId::new(claims.sub), CredentialMethod::Jwt)))
+            }
+        }
+    }
+}
+
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = auth_server::Settings::from_process_env(None)?;
     auth_server::init_tracing(&settings.log, settings.log_json);
@@ -36,7 +56,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let context = AuthContext::new(Arc::new(app.auth.bearer_authenticator()));
     let bench = Router::new()
         .route("/bench/public", get(ok))
-        .route("/bench/protected", get(protected).layer(context.layer()));
+        .route("/bench/protected", get(protected).layer(context.layer()))
+        .route(
+            "/bench/protected-stateless",
+            get(protected).layer(AuthContext::new(Arc::new(StatelessBearer(app.auth.jwt().clone()))).layer()),
+        );
     let router = app.router.merge(bench);
     let listener = tokio::net::TcpListener::bind(settings.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, algorithm = %settings.jwt_algorithm, "portcullis-bench-server listening");

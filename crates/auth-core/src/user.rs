@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -270,13 +270,13 @@ pub struct UserStateCache {
     ttl: Duration,
     clock: SharedClock,
     capacity: usize,
-    entries: Mutex<HashMap<UserId, (UserState, DateTime<Utc>)>>,
+    entries: RwLock<HashMap<UserId, (UserState, DateTime<Utc>)>>,
 }
 
 impl UserStateCache {
     /// A cache whose entries live for `ttl`.
     pub fn new(ttl: Duration, clock: SharedClock) -> Self {
-        Self { ttl, clock, capacity: 100_000, entries: Mutex::new(HashMap::new()) }
+        Self { ttl, clock, capacity: 100_000, entries: RwLock::new(HashMap::new()) }
     }
 
     /// The user's state, from the cache or else from the store. `None` when the user is gone.
@@ -287,7 +287,7 @@ impl UserStateCache {
     ) -> Result<Option<UserState>, AuthError> {
         let now = self.clock.now();
         {
-            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
             if let Some((state, fetched)) = entries.get(id)
                 && now - *fetched < self.ttl
                 && *fetched <= now
@@ -300,7 +300,7 @@ impl UserStateCache {
             return Ok(None);
         };
         let state = UserState { is_active: user.is_active(), fingerprint: user.credential_fingerprint() };
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= self.capacity {
             entries.clear();
         }
@@ -310,7 +310,7 @@ impl UserStateCache {
 
     /// Forgets the cached state of one user (call after changing it).
     pub fn invalidate(&self, id: &UserId) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 }
 

@@ -399,6 +399,8 @@ pub struct JwtKey {
     public: Option<PublicParts>,
     encoding: Option<EncodingKey>,
     decoding: DecodingKey,
+    /// For HMAC keys: the prepared key, so verification does no per-token key set-up.
+    hmac: Option<aws_lc_rs::hmac::Key>,
 }
 
 impl fmt::Debug for JwtKey {
@@ -429,12 +431,18 @@ impl JwtKey {
         context.update(HMAC_KID_CONTEXT);
         context.update(secret);
         let kid: String = URL_SAFE_NO_PAD.encode(context.finish().as_ref()).chars().take(16).collect();
+        let hmac_alg = match alg {
+            JwtAlgorithm::HS384 => aws_lc_rs::hmac::HMAC_SHA384,
+            JwtAlgorithm::HS512 => aws_lc_rs::hmac::HMAC_SHA512,
+            _ => aws_lc_rs::hmac::HMAC_SHA256,
+        };
         Ok(Self {
             alg,
             kid,
             public: None,
             encoding: Some(EncodingKey::from_secret(secret)),
             decoding: DecodingKey::from_secret(secret),
+            hmac: Some(aws_lc_rs::hmac::Key::new(hmac_alg, secret)),
         })
     }
 
@@ -650,8 +658,25 @@ impl JwtKey {
     }
 
     /// The `jsonwebtoken` verification key.
+    #[cfg(test)]
     pub(crate) fn decoding_key(&self) -> &DecodingKey {
         &self.decoding
+    }
+
+    /// Whether `signature` (the token's third part, base64url) signs `message` (`header.payload`)
+    /// under this key and its algorithm. HMAC comparisons are constant-time.
+    pub(crate) fn verify_signature(&self, message: &[u8], signature: &str) -> bool {
+        if let Some(key) = &self.hmac {
+            let mut raw = [0u8; 96];
+            return match URL_SAFE_NO_PAD.decode_slice(signature, &mut raw) {
+                Ok(len) => {
+                    raw.get(..len).is_some_and(|tag| aws_lc_rs::hmac::verify(key, message, tag).is_ok())
+                }
+                Err(_) => false,
+            };
+        }
+        jsonwebtoken::crypto::verify(signature, message, &self.decoding, self.alg.to_jsonwebtoken())
+            .unwrap_or(false)
     }
 
     fn verify_only(alg: JwtAlgorithm, public: PublicParts) -> Self {
@@ -665,6 +690,7 @@ impl JwtKey {
             decoding: public.decoding_key(),
             public: Some(public),
             encoding,
+            hmac: None,
         }
     }
 
@@ -956,6 +982,17 @@ impl KeySet {
     /// `None`), the signing key first.
     pub fn find(&self, kid: Option<&str>, alg: JwtAlgorithm) -> Vec<&JwtKey> {
         self.keys().filter(|key| key.alg == alg && kid.is_none_or(|kid| key.kid == kid)).collect()
+    }
+
+    /// The keys of algorithm `alg` whose kid is `kid` (all of that algorithm when `kid` is `None`),
+    /// without allocating.
+    pub(crate) fn matching<'k>(
+        &'k self,
+        kid: Option<&'k str>,
+        alg: JwtAlgorithm,
+    ) -> impl Iterator<Item = &'k JwtKey> + 'k {
+        // Kept separate from `find` so the hot path does not allocate.
+        self.keys().filter(move |key| key.alg == alg && kid.is_none_or(|kid| key.kid == kid))
     }
 
     /// The JWKS document `{"keys": [...]}` with the public JWK of every asymmetric key. HMAC secrets
