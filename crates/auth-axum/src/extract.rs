@@ -1,4 +1,3 @@
-use std::fmt;
 use std::sync::Arc;
 
 use auth_core::{AuthError, AuthUser, Principal, SharedAuthenticator, UserLoader};
@@ -25,15 +24,9 @@ impl IntoResponse for ApiError {
 }
 
 /// What the extractors need, carried in request extensions: the authenticator chain.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AuthContext {
     authenticator: SharedAuthenticator,
-}
-
-impl fmt::Debug for AuthContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthContext").field("authenticator", &self.authenticator).finish()
-    }
 }
 
 impl AuthContext {

@@ -62,15 +62,9 @@ struct PrincipalSlot(Arc<OnceLock<Principal>>);
 ///
 /// It is itself a [`Middleware`]: `.with(context)` puts it into every request's extensions (and a
 /// per-request cache, so a principal is authenticated once however many extractors ask for it).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AuthContext {
     authenticator: SharedAuthenticator,
-}
-
-impl fmt::Debug for AuthContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthContext").field("authenticator", &self.authenticator).finish()
-    }
 }
 
 impl AuthContext {

@@ -20,6 +20,7 @@ use sea_orm::{
 };
 
 use crate::entity::{grants, refresh_tokens, revocations, security_events, user_not_before};
+use crate::transient::is_transient;
 
 /// Key of the PostgreSQL advisory lock that serialises appends to the revocation log (the bytes of
 /// `"revokelg"`), so that sequence numbers become visible in order; see [`SeaOrmGrantStore`].
@@ -192,33 +193,6 @@ impl TxError {
             Self::Lost => AuthError::backend("refresh-token rotation kept conflicting"),
         }
     }
-}
-
-/// `SQLITE_BUSY` / `SQLITE_LOCKED` (any extended code) on SQLite; a serialization failure or a
-/// deadlock on PostgreSQL.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn is_transient(backend: DbBackend, error: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    use sea_orm::sqlx::Error;
-
-    let (DbErr::Conn(RuntimeErr::SqlxError(error))
-    | DbErr::Exec(RuntimeErr::SqlxError(error))
-    | DbErr::Query(RuntimeErr::SqlxError(error))) = error
-    else {
-        return false;
-    };
-    let Error::Database(error) = &**error else { return false };
-    let Some(code) = error.code() else { return false };
-    match backend {
-        DbBackend::Sqlite => code.parse::<i64>().is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
-        DbBackend::Postgres => matches!(&*code, "40001" | "40P01"),
-        _ => false,
-    }
-}
-
-#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-fn is_transient(_backend: DbBackend, _error: &DbErr) -> bool {
-    false
 }
 
 fn backend(error: DbErr) -> AuthError {

@@ -11,10 +11,12 @@
 //! - [`SeaOrmUserStore`]: [`auth_core::UserStore`] for [`auth_core::User`].
 //! - `SeaOrmGrantStore` (feature `blacklist`): `auth_blacklist::GrantStore`, i.e. grants,
 //!   race-free refresh-token rotation with reuse detection, and the revocation log.
+//! - `SeaOrmOpaqueTokenStore` and `SeaOrmApiKeyStore` (feature `token`): `auth_token`'s
+//!   `OpaqueTokenStore` and `ApiKeyStore`, holding only the SHA-256 hashes of the secrets.
 //! - [`entity`]: the sea-orm entities, to join the tables with your own.
 //!
-//! Every store passes the conformance suites of `auth_core::testing` and `auth_blacklist::testing`
-//! on both databases.
+//! Every store passes the conformance suites of `auth_core::testing`, `auth_blacklist::testing`
+//! and `auth_token::testing` on both databases.
 //!
 //! ## Features
 //!
@@ -23,6 +25,7 @@
 //! | `sqlite`    | yes     | the SQLite driver (`sqlite://file.db?mode=rwc`, `sqlite::memory:`), bundled SQLite |
 //! | `postgres`  | yes     | the PostgreSQL driver (`postgres://user:password@host/db`) |
 //! | `blacklist` | yes     | `SeaOrmGrantStore`, the grant store of `auth-blacklist` |
+//! | `token`     | yes     | `SeaOrmOpaqueTokenStore` and `SeaOrmApiKeyStore`, the stores of `auth-token` |
 //!
 //! The migrator creates every table whatever the features (a feature adds API, never schema).
 //!
@@ -65,6 +68,10 @@ mod error;
 #[cfg(feature = "blacklist")]
 mod grant_store;
 mod migration;
+#[cfg(feature = "token")]
+mod token_store;
+#[cfg(any(feature = "blacklist", feature = "token"))]
+mod transient;
 mod user_store;
 
 pub use connect::{
@@ -75,6 +82,8 @@ pub use error::DbError;
 #[cfg(feature = "blacklist")]
 pub use grant_store::SeaOrmGrantStore;
 pub use migration::{MIGRATION_TABLE, Migrator, migrate};
+#[cfg(feature = "token")]
+pub use token_store::{SeaOrmApiKeyStore, SeaOrmOpaqueTokenStore};
 pub use user_store::SeaOrmUserStore;
 
 pub use sea_orm;

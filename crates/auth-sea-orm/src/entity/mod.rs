@@ -3,7 +3,9 @@
 //! The stores in this crate are the supported way to change these tables: they keep the
 //! normalised columns in step with the displayed ones.
 
+pub mod api_keys;
 pub mod grants;
+pub mod opaque_tokens;
 pub mod refresh_tokens;
 pub mod revocations;
 pub mod security_events;

@@ -11,6 +11,7 @@ use crate::DbError;
 
 mod m0001_create_users;
 mod m0002_create_grants;
+mod m0003_create_tokens;
 
 /// The table that records which Portcullis migrations ran. It is not sea-orm's default
 /// `seaql_migrations`, so an application's own sea-orm migrator can live in the same database.
@@ -30,6 +31,7 @@ const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 /// |-----------------------|---------|
 /// | `m0001_create_users` | `portcullis_users` (see [`entity::users`](crate::entity::users)) |
 /// | `m0002_create_grants` | `portcullis_grants`, `portcullis_refresh_tokens`, `portcullis_revocations`, `portcullis_user_not_before`, `portcullis_security_events` (see [`entity`](crate::entity)) |
+/// | `m0003_create_tokens` | `portcullis_opaque_tokens`, `portcullis_api_keys` (see [`entity`](crate::entity)) |
 ///
 /// Every migration runs whatever the features: a feature adds API, never schema, so switching one
 /// on or off later never leaves the migration history out of step with the migrator.
@@ -42,7 +44,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_create_users::Migration), Box::new(m0002_create_grants::Migration)]
+        vec![
+            Box::new(m0001_create_users::Migration),
+            Box::new(m0002_create_grants::Migration),
+            Box::new(m0003_create_tokens::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
