@@ -211,23 +211,7 @@ async fn connect_retrying(options: ConnectOptions) -> Result<DatabaseConnection,
 /// Whether `error` is SQLite's `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code).
 #[cfg(feature = "sqlite")]
 fn is_sqlite_busy(error: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    use sea_orm::sqlx::Error;
-
-    const SQLITE_BUSY: i64 = 5;
-    const SQLITE_LOCKED: i64 = 6;
-    let (DbErr::Conn(RuntimeErr::SqlxError(error))
-    | DbErr::Exec(RuntimeErr::SqlxError(error))
-    | DbErr::Query(RuntimeErr::SqlxError(error))) = error
-    else {
-        return false;
-    };
-    let Error::Database(error) = &**error else { return false };
-    if error.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_none() {
-        return false;
-    }
-    let code = error.code().and_then(|code| code.parse::<i64>().ok()).unwrap_or(0);
-    matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED)
+    crate::transient::is_transient(sea_orm::DbBackend::Sqlite, error)
 }
 
 #[cfg(not(feature = "sqlite"))]
