@@ -13,10 +13,12 @@
 //!   race-free refresh-token rotation with reuse detection, and the revocation log.
 //! - `SeaOrmOpaqueTokenStore` and `SeaOrmApiKeyStore` (feature `token`): `auth_token`'s
 //!   `OpaqueTokenStore` and `ApiKeyStore`, holding only the SHA-256 hashes of the secrets.
+//! - `SeaOrmSessionStore` (feature `session`): `auth_session`'s `SessionStore`, holding only the
+//!   SHA-256 hashes of the session ids.
 //! - [`entity`]: the sea-orm entities, to join the tables with your own.
 //!
-//! Every store passes the conformance suites of `auth_core::testing`, `auth_blacklist::testing`
-//! and `auth_token::testing` on both databases.
+//! Every store passes the conformance suites of `auth_core::testing`, `auth_blacklist::testing`,
+//! `auth_token::testing` and `auth_session::testing` on both databases.
 //!
 //! ## Features
 //!
@@ -26,6 +28,7 @@
 //! | `postgres`  | yes     | the PostgreSQL driver (`postgres://user:password@host/db`) |
 //! | `blacklist` | yes     | `SeaOrmGrantStore`, the grant store of `auth-blacklist` |
 //! | `token`     | yes     | `SeaOrmOpaqueTokenStore` and `SeaOrmApiKeyStore`, the stores of `auth-token` |
+//! | `session`   | yes     | `SeaOrmSessionStore`, the session store of `auth-session` |
 //!
 //! The migrator creates every table whatever the features (a feature adds API, never schema).
 //!
@@ -68,9 +71,11 @@ mod error;
 #[cfg(feature = "blacklist")]
 mod grant_store;
 mod migration;
+#[cfg(feature = "session")]
+mod session_store;
 #[cfg(feature = "token")]
 mod token_store;
-#[cfg(any(feature = "blacklist", feature = "token"))]
+#[cfg(any(feature = "blacklist", feature = "token", feature = "session"))]
 mod transient;
 mod user_store;
 
@@ -82,6 +87,8 @@ pub use error::DbError;
 #[cfg(feature = "blacklist")]
 pub use grant_store::SeaOrmGrantStore;
 pub use migration::{MIGRATION_TABLE, Migrator, migrate};
+#[cfg(feature = "session")]
+pub use session_store::SeaOrmSessionStore;
 #[cfg(feature = "token")]
 pub use token_store::{SeaOrmApiKeyStore, SeaOrmOpaqueTokenStore};
 pub use user_store::SeaOrmUserStore;

@@ -1,8 +1,5 @@
 //! [`OpaqueTokenStore`] and [`ApiKeyStore`] over the tables of migration `m0003_create_tokens`.
 
-use std::future::Future;
-use std::time::Duration as StdDuration;
-
 use async_trait::async_trait;
 use auth_core::{AuthError, UserId};
 use auth_token::{
@@ -11,46 +8,15 @@ use auth_token::{
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, SqlErr,
 };
 
 use crate::entity::{api_keys, opaque_tokens};
-use crate::transient::is_transient;
-
-/// How often a statement is attempted when the database reports a transient conflict.
-const MAX_ATTEMPTS: u32 = 10;
-/// The first pause between attempts (doubling up to [`MAX_PAUSE`]).
-const FIRST_PAUSE: StdDuration = StdDuration::from_millis(5);
-/// The longest pause between attempts.
-const MAX_PAUSE: StdDuration = StdDuration::from_millis(200);
+use crate::transient::retrying;
 
 const OPAQUE_TOKEN: &str = "opaque token";
 const API_KEY: &str = "API key";
-
-/// Runs one statement, again when the database reports a transient conflict (`SQLITE_BUSY`, a
-/// PostgreSQL serialization failure or deadlock): such a statement had no effect.
-async fn retrying<C, T, F, Fut>(db: &C, mut statement: F) -> Result<T, DbErr>
-where
-    C: ConnectionTrait,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, DbErr>>,
-{
-    let backend = db.get_database_backend();
-    let mut pause = FIRST_PAUSE;
-    let mut attempt = 1;
-    loop {
-        match statement().await {
-            Err(error) if attempt < MAX_ATTEMPTS && is_transient(backend, &error) => {
-                tracing::debug!(attempt, %error, "transient token-store conflict; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_PAUSE);
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
 
 fn backend(error: DbErr) -> AuthError {
     AuthError::Backend(Box::new(error))

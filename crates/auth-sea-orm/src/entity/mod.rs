@@ -9,5 +9,6 @@ pub mod opaque_tokens;
 pub mod refresh_tokens;
 pub mod revocations;
 pub mod security_events;
+pub mod sessions;
 pub mod user_not_before;
 pub mod users;
