@@ -23,6 +23,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/sign-out-all"),
     ("get", "/api/auth/sessions"),
     ("delete", "/api/auth/sessions/{id}"),
+    ("post", "/api/auth/token/sign-in"),
+    ("post", "/api/auth/token/sign-out"),
 ];
 
 /// The routes that take a JSON body.
@@ -33,6 +35,7 @@ const WITH_BODY: &[&str] = &[
     "/api/auth/mobile/sign-out",
     "/api/auth/web/sign-in",
     "/api/auth/token/verify",
+    "/api/auth/token/sign-in",
 ];
 
 /// Resolves every `$ref` in `value` against `doc`, panicking on a dangling one.
@@ -104,6 +107,8 @@ http_test!(openapi_document_is_valid_and_complete, |srv: TestServer| async move 
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["bearer"]["bearerFormat"], "JWT");
     assert_eq!(schemes["refreshCookie"]["in"], "cookie");
+    assert_eq!(schemes["token"]["in"], "header");
+    assert_eq!(schemes["token"]["name"], "Authorization");
     assert_eq!(doc["paths"]["/api/auth/me"]["get"]["security"][0]["bearer"], serde_json::json!([]));
 
     // Every documented operation exists on the router (no 404/405).

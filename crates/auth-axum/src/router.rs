@@ -59,6 +59,12 @@ body_handler!(mobile_refresh, mobile_refresh);
 body_handler!(web_sign_in, web_sign_in);
 body_handler!(verify, verify);
 body_handler!(mobile_sign_out, mobile_sign_out);
+body_handler!(token_sign_in, token_sign_in);
+
+async fn token_sign_out<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
+    let (parts, _) = split(request);
+    into_axum(state.endpoints.token_sign_out(&parts).await)
+}
 
 async fn web_refresh<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
     let (parts, _) = split(request);
@@ -133,6 +139,8 @@ pub fn routes<S: UserStore>(
         .route(paths::WEB_SIGN_OUT, post(web_sign_out::<S>))
         .route(paths::TOKEN_VERIFY, post(verify::<S>))
         .route(paths::MOBILE_SIGN_OUT, post(mobile_sign_out::<S>))
+        .route(paths::TOKEN_SIGN_IN, post(token_sign_in::<S>))
+        .route(paths::TOKEN_SIGN_OUT, post(token_sign_out::<S>))
         .route(paths::SIGN_OUT_ALL, post(sign_out_all::<S>))
         .route(paths::SESSIONS, get(sessions::<S>))
         .route(&format!("{}{{id}}", paths::SESSIONS_PREFIX), delete(delete_session::<S>))

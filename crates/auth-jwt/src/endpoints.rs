@@ -38,6 +38,10 @@ pub mod paths {
     pub const SESSIONS: &str = "/api/auth/sessions";
     /// `DELETE /api/auth/sessions/{id}` (authenticated) → 204, or 404 for someone else's id.
     pub const SESSIONS_PREFIX: &str = "/api/auth/sessions/";
+    /// `POST` `{username, password, name?}` → 200 `{token, expires_at}`: an opaque token.
+    pub const TOKEN_SIGN_IN: &str = "/api/auth/token/sign-in";
+    /// `POST` with `Authorization: Token <t>` → 204: deletes the presented opaque token.
+    pub const TOKEN_SIGN_OUT: &str = "/api/auth/token/sign-out";
     /// `POST` `{token}` → 200 `{}` or 401.
     pub const TOKEN_VERIFY: &str = "/api/auth/token/verify";
     /// `GET` (authenticated) → 200 the user's profile.
@@ -266,6 +270,34 @@ impl<S: UserStore> JwtEndpoints<S> {
         respond(
             async {
                 self.auth.revoke_session(principal, id).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/token/sign-in`: an opaque token (404 when opaque tokens are not enabled).
+    pub async fn token_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::TokenSignInRequest = parse_json_body(&parts.headers, body)?;
+                let issued = self.auth.token_sign_in(&request, &ClientInfo::from_parts(parts)).await?;
+                Ok(no_store(json_response(StatusCode::OK, &issued)))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/token/sign-out`: deletes the opaque token presented in `Authorization`.
+    pub async fn token_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let token = match self.auth.presented_opaque_token(parts) {
+                    Some(token) => token?,
+                    None if self.auth.opaque.is_none() => return Err(AuthError::NotFound),
+                    None => return Err(AuthError::MissingCredentials),
+                };
+                self.auth.token_sign_out(token).await?;
                 Ok(no_content())
             }
             .await,

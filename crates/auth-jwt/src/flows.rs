@@ -307,13 +307,14 @@ pub struct SessionInfo {
 /// every adapter. Every sign-in creates a grant; refresh tokens rotate on every use, a replayed one
 /// revokes its grant; access tokens honour revocations through a [`RevocationList`].
 pub struct JwtAuth<S: UserStore> {
-    accounts: Accounts<S>,
-    jwt: JwtService,
+    pub(crate) accounts: Accounts<S>,
+    pub(crate) jwt: JwtService,
     claims: ClaimMap<S::User>,
-    config: FlowConfig,
-    user_state: UserStateCache,
-    grants: Arc<dyn GrantStore>,
-    revocations: Arc<RevocationList>,
+    pub(crate) config: FlowConfig,
+    pub(crate) user_state: UserStateCache,
+    pub(crate) grants: Arc<dyn GrantStore>,
+    pub(crate) revocations: Arc<RevocationList>,
+    pub(crate) opaque: Option<crate::opaque::OpaqueTokens>,
 }
 
 impl<S: UserStore> fmt::Debug for JwtAuth<S> {
@@ -346,6 +347,7 @@ impl<S: UserStore> JwtAuth<S> {
             user_state,
             grants,
             revocations: Arc::new(RevocationList::new()),
+            opaque: None,
         }
     }
 
@@ -399,7 +401,7 @@ impl<S: UserStore> JwtAuth<S> {
         Ok(self.revocations.spawn_sync(Arc::clone(&self.grants), interval))
     }
 
-    fn idle_ttl(&self) -> Duration {
+    pub(crate) fn idle_ttl(&self) -> Duration {
         self.config.grant_idle_ttl.unwrap_or(self.jwt.config().refresh_ttl)
     }
 
@@ -556,6 +558,9 @@ impl<S: UserStore> JwtAuth<S> {
         // Whole seconds, like `iat`: a token issued later in this second must not count as older.
         let not_before = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or_default();
         self.grants.revoke_all_for_user(user_id, not_before).await?;
+        if let Some(opaque) = &self.opaque {
+            opaque.store.delete_for_user(user_id).await?;
+        }
         self.revocations.apply(&RevocationEvent::User { user_id: user_id.clone(), not_before });
         self.user_state.invalidate(user_id);
         Ok(())

@@ -43,6 +43,7 @@ pub mod endpoints;
 mod flows;
 mod keys;
 mod keystore;
+mod opaque;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod service;
@@ -55,4 +56,5 @@ pub use flows::{
 };
 pub use keys::{GeneratedKey, JwtAlgorithm, JwtKey, KeyError, KeySet, generate_key, key_from_private_text};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, StoredKey, load_or_generate};
+pub use opaque::{IssuedOpaqueToken, OpaqueTokenAuthenticator, OpaqueTokenConfig, TokenSignInRequest};
 pub use service::{IssuedToken, JwtConfig, JwtService, TokenContents};

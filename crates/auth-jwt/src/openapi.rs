@@ -10,7 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::{
-    AccessToken, RefreshRequest, RegisterRequest, SessionInfo, SignInRequest, TokenPair, VerifyRequest,
+    AccessToken, IssuedOpaqueToken, RefreshRequest, RegisterRequest, SessionInfo, SignInRequest, TokenPair,
+    TokenSignInRequest, VerifyRequest,
 };
 
 /// Path of the OpenAPI document.
@@ -19,6 +20,8 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
 pub const DOCS_PATH: &str = "/api/docs";
 /// Name of the Bearer JWT security scheme.
 pub const BEARER_SCHEME: &str = "bearer";
+/// Name of the opaque-token security scheme (`Authorization: Token <t>`).
+pub const TOKEN_SCHEME: &str = "token";
 /// Name of the refresh-cookie security scheme.
 pub const REFRESH_COOKIE_SCHEME: &str = "refreshCookie";
 
@@ -181,7 +184,7 @@ mod operations {
 
     #[utoipa::path(get, path = "/api/auth/me", tag = "accounts", operation_id = "me",
         summary = "The authenticated user",
-        security(("bearer" = [])),
+        security(("bearer" = []), ("token" = [])),
         responses(
             (status = 200, description = "The profile", body = UserProfile),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse,
@@ -201,7 +204,7 @@ mod operations {
 
     #[utoipa::path(post, path = "/api/auth/sign-out-all", tag = "sessions", operation_id = "sign_out_all",
         summary = "Revoke every session and token of the user",
-        security(("bearer" = [])),
+        security(("bearer" = []), ("token" = [])),
         responses(
             (status = 204, description = "Every session revoked"),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
@@ -210,7 +213,7 @@ mod operations {
 
     #[utoipa::path(get, path = "/api/auth/sessions", tag = "sessions", operation_id = "sessions",
         summary = "The user's active sessions",
-        security(("bearer" = [])),
+        security(("bearer" = []), ("token" = [])),
         responses(
             (status = 200, description = "Active sessions, newest first", body = Vec<SessionInfo>),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
@@ -220,13 +223,33 @@ mod operations {
     #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", operation_id = "delete_session",
         summary = "Revoke one of the user's sessions",
         params(("id" = String, Path, description = "Session (grant) id")),
-        security(("bearer" = [])),
+        security(("bearer" = []), ("token" = [])),
         responses(
             (status = 204, description = "Revoked"),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
             (status = 404, description = "No such session of this user", body = ErrorResponse),
         ))]
     fn delete_session() {}
+
+    #[utoipa::path(post, path = "/api/auth/token/sign-in", tag = "tokens", operation_id = "token_sign_in",
+        summary = "Sign in; an opaque token (shown once, stored only as a hash)",
+        request_body = TokenSignInRequest,
+        responses(
+            (status = 200, description = "The token; send it as `Authorization: Token <token>`", body = IssuedOpaqueToken,
+                headers(("Cache-Control" = String, description = "no-store"))),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Wrong username or password", body = ErrorResponse),
+        ))]
+    fn token_sign_in() {}
+
+    #[utoipa::path(post, path = "/api/auth/token/sign-out", tag = "tokens", operation_id = "token_sign_out",
+        summary = "Delete the presented opaque token",
+        security(("token" = [])),
+        responses(
+            (status = 204, description = "Deleted; its session is revoked"),
+            (status = 401, description = "No, or an invalid, opaque token", body = ErrorResponse),
+        ))]
+    fn token_sign_out() {}
 
     #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", operation_id = "jwks",
         summary = "Public keys that verify the tokens",
@@ -250,6 +273,13 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            TOKEN_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "An opaque token: `Token pct_...` (or `Bearer pct_...`)",
+            ))),
+        );
+        components.add_security_scheme(
             REFRESH_COOKIE_SCHEME,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("portcullis_refresh"))),
         );
@@ -263,7 +293,7 @@ impl Modify for SecuritySchemes {
         operations::register, operations::mobile_sign_in, operations::mobile_refresh, operations::web_sign_in,
         operations::web_refresh, operations::web_sign_out, operations::verify, operations::me,
         operations::jwks, operations::healthz, operations::mobile_sign_out, operations::sign_out_all,
-        operations::sessions, operations::delete_session,
+        operations::sessions, operations::delete_session, operations::token_sign_in, operations::token_sign_out,
     ),
     components(schemas(ErrorResponse, FieldErrorResponse, Empty)),
     modifiers(&SecuritySchemes),

@@ -260,6 +260,11 @@ pub fn routes<S: UserStore>(
         .at(paths::WEB_SIGN_OUT, post(head_only(&e, |e, p| async move { e.web_sign_out(&p).await })))
         .at(paths::TOKEN_VERIFY, post(with_body(&e, limit, |e, p, b| async move { e.verify(&p, &b).await })))
         .at(
+            paths::TOKEN_SIGN_IN,
+            post(with_body(&e, limit, |e, p, b| async move { e.token_sign_in(&p, &b).await })),
+        )
+        .at(paths::TOKEN_SIGN_OUT, post(head_only(&e, |e, p| async move { e.token_sign_out(&p).await })))
+        .at(
             paths::MOBILE_SIGN_OUT,
             post(with_body(&e, limit, |e, p, b| async move { e.mobile_sign_out(&p, &b).await })),
         )

@@ -461,6 +461,10 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
             .header("authorization", "Bearer {token}")
             .tokens(fresh.sign_out_all.clone()),
         case("sign-out-all anonymous", "POST", "/api/auth/sign-out-all", 401),
+        case("token sign-in without opaque tokens", "POST", "/api/auth/token/sign-in", 404)
+            .json(sign_in.clone()),
+        case("token sign-out without opaque tokens", "POST", "/api/auth/token/sign-out", 404),
+        case("token sign-in GET", "GET", "/api/auth/token/sign-in", 405),
         case("sign-out-all GET", "GET", "/api/auth/sign-out-all", 405),
         case("sessions", "GET", "/api/auth/sessions", 200).bearer(access),
         case("sessions anonymous", "GET", "/api/auth/sessions", 401),

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use portcullis::axum::{AuthContext, RouterConfig, routes};
 use portcullis::core::{
-    Accounts, PasswordHasher, PasswordHasherConfig, SharedAuthenticator, SharedClock, User,
+    Accounts, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator, SharedClock, User,
 };
 use portcullis::jwt::{
     ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeyError,
-    KeySet, WebFlowConfig, load_or_generate,
+    KeySet, OpaqueTokenConfig, WebFlowConfig, load_or_generate,
 };
-use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmUserStore, connect, migrate};
+use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmOpaqueTokenStore, SeaOrmUserStore, connect, migrate};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -158,6 +158,7 @@ pub async fn build_auth(
     let jwt =
         JwtService::new(config, keys, clock.clone()).map_err(|e| key_error("PORTCULLIS_JWT_ALGORITHM", e))?;
     let grants = Arc::new(SeaOrmGrantStore::new(db.clone()));
+    let opaque_db = db.clone();
     let store = Arc::new(SeaOrmUserStore::with_clock(db, clock));
     let accounts = Accounts::new(store, password_hasher(settings)?);
     let mut flow = FlowConfig::default()
@@ -166,7 +167,14 @@ pub async fn build_auth(
     if let Some(idle) = settings.grant_idle_ttl {
         flow = flow.grant_idle_ttl(chrono::Duration::seconds(idle));
     }
+    let format = portcullis::token::TokenFormat::new(settings.token_prefix.clone())
+        .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_TOKEN_PREFIX", e.to_string())))?;
+    let opaque = OpaqueTokenConfig::default()
+        .format(format)
+        .ttl(chrono::Duration::seconds(settings.token_ttl))
+        .idle_ttl(settings.token_idle_ttl.map(chrono::Duration::seconds));
     let auth = JwtAuth::new(accounts, jwt, grants)
+        .with_opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db)), opaque)
         .with_config(flow)
         .with_claims(default_claims())
         .map_err(|e| StartError::Config(ConfigError::new("claims", e.to_string())))?;
@@ -184,7 +192,11 @@ struct Parts {
 async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, StartError> {
     let db = open_database(settings).await?;
     let auth = build_auth(settings, db.clone(), clock).await?;
-    let authenticator: SharedAuthenticator = Arc::new(auth.bearer_authenticator());
+    // The order of checks: an opaque token (`Token`, or `Bearer` with the token prefix), then a
+    // JWT (`Bearer`). The first credential present decides; an invalid one is a 401.
+    let opaque: SharedAuthenticator = Arc::new(auth.opaque_token_authenticator());
+    let bearer: SharedAuthenticator = Arc::new(auth.bearer_authenticator());
+    let authenticator: SharedAuthenticator = Arc::new(FirstPresented::new(vec![opaque, bearer]));
     let web = WebFlowConfig::new(settings.refresh_ttl)
         .insecure_cookies(settings.insecure_cookies)
         .allowed_origins(settings.allowed_origins.clone());

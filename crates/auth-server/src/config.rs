@@ -118,6 +118,14 @@ pub struct Settings {
     /// `PORTCULLIS_FLUSH_INTERVAL` / `flush_interval`: seconds between deletions of expired
     /// sessions and tokens (default 3600).
     pub flush_interval: u64,
+    /// `PORTCULLIS_TOKEN_TTL` / `token_ttl`: opaque-token lifetime in seconds (default 2592000).
+    pub token_ttl: i64,
+    /// `PORTCULLIS_TOKEN_IDLE_TTL` / `token_idle_ttl`: an opaque token unused this long dies
+    /// (default: none).
+    pub token_idle_ttl: Option<i64>,
+    /// `PORTCULLIS_TOKEN_PREFIX` / `token_prefix`: opaque-token prefix, for secret scanners
+    /// (default `pct`; 2-16 lowercase letters or digits).
+    pub token_prefix: String,
     /// `PORTCULLIS_JWT_LEEWAY` / `jwt_leeway`: clock-skew tolerance in seconds (default 5, max 60).
     pub jwt_leeway: i64,
     /// `PORTCULLIS_INSECURE_COOKIES` / `insecure_cookies`: drop `Secure` from cookies. Development only.
@@ -157,6 +165,9 @@ impl Default for Settings {
             refresh_ttl: 86_400,
             jwt_leeway: 5,
             grant_idle_ttl: None,
+            token_ttl: 2_592_000,
+            token_idle_ttl: None,
+            token_prefix: "pct".to_owned(),
             grant_max_age: 2_592_000,
             reuse_grace: 0,
             revocation_poll_ms: 1000,
@@ -192,6 +203,9 @@ struct FileSettings {
     refresh_ttl: Option<i64>,
     jwt_leeway: Option<i64>,
     grant_idle_ttl: Option<i64>,
+    token_ttl: Option<i64>,
+    token_idle_ttl: Option<i64>,
+    token_prefix: Option<String>,
     grant_max_age: Option<i64>,
     reuse_grace: Option<i64>,
     revocation_poll_ms: Option<u64>,
@@ -293,6 +307,15 @@ impl Settings {
         if let Some(v) = f.jwt_leeway {
             self.jwt_leeway = v;
         }
+        if let Some(v) = f.token_ttl {
+            self.token_ttl = v;
+        }
+        if f.token_idle_ttl.is_some() {
+            self.token_idle_ttl = f.token_idle_ttl;
+        }
+        if let Some(v) = f.token_prefix {
+            self.token_prefix = v;
+        }
         if f.grant_idle_ttl.is_some() {
             self.grant_idle_ttl = f.grant_idle_ttl;
         }
@@ -379,6 +402,15 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_JWT_LEEWAY") {
             self.jwt_leeway = parse("PORTCULLIS_JWT_LEEWAY", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_TOKEN_TTL") {
+            self.token_ttl = parse("PORTCULLIS_TOKEN_TTL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_TOKEN_IDLE_TTL") {
+            self.token_idle_ttl = Some(parse("PORTCULLIS_TOKEN_IDLE_TTL", &v)?);
+        }
+        if let Some(v) = get("PORTCULLIS_TOKEN_PREFIX") {
+            self.token_prefix = v.trim().to_owned();
+        }
         if let Some(v) = get("PORTCULLIS_GRANT_IDLE_TTL") {
             self.grant_idle_ttl = Some(parse("PORTCULLIS_GRANT_IDLE_TTL", &v)?);
         }
@@ -438,6 +470,21 @@ impl Settings {
             return Err(ConfigError::new(
                 "PORTCULLIS_REFRESH_TTL",
                 "must be longer than PORTCULLIS_ACCESS_TTL",
+            ));
+        }
+        if self.token_ttl <= 0 {
+            return Err(ConfigError::new("PORTCULLIS_TOKEN_TTL", "must be a positive number of seconds"));
+        }
+        if self.token_idle_ttl.is_some_and(|t| t <= 0) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_TOKEN_IDLE_TTL",
+                "must be a positive number of seconds",
+            ));
+        }
+        if portcullis::token::TokenFormat::new(self.token_prefix.clone()).is_err() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_TOKEN_PREFIX",
+                "must be 2-16 lowercase letters or digits",
             ));
         }
         if self.grant_idle_ttl.is_some_and(|t| t <= 0) {
@@ -605,6 +652,11 @@ mod tests {
             load(&[("PORTCULLIS_GRANT_IDLE_TTL", "0")]).unwrap_err().setting,
             "PORTCULLIS_GRANT_IDLE_TTL"
         );
+        assert_eq!(
+            load(&[("PORTCULLIS_TOKEN_PREFIX", "Bad_")]).unwrap_err().setting,
+            "PORTCULLIS_TOKEN_PREFIX"
+        );
+        assert_eq!(load(&[("PORTCULLIS_TOKEN_TTL", "0")]).unwrap_err().setting, "PORTCULLIS_TOKEN_TTL");
         assert_eq!(load(&[("PORTCULLIS_ADAPTER", "rocket")]).unwrap_err().setting, "PORTCULLIS_ADAPTER");
         assert_eq!(load(&[("PORTCULLIS_ADAPTER", "Poem")]).unwrap().adapter, Adapter::Poem);
         assert_eq!(load(&[("PORTCULLIS_LOG_FORMAT", "xml")]).unwrap_err().setting, "PORTCULLIS_LOG_FORMAT");

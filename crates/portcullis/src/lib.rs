@@ -61,6 +61,10 @@ pub use auth_jwt as jwt;
 #[cfg(feature = "jwt")]
 pub use auth_blacklist as blacklist;
 
+/// Opaque tokens and API keys: formats, hashed stores (`auth-token`).
+#[cfg(feature = "jwt")]
+pub use auth_token as token;
+
 /// The axum adapter (`auth-axum`).
 #[cfg(feature = "axum")]
 pub use auth_axum as axum;
