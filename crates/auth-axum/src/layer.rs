@@ -25,12 +25,20 @@ use crate::{ApiError, AuthContext};
 #[derive(Debug, Clone)]
 pub struct RequireAuthLayer {
     context: AuthContext,
+    scope: Option<String>,
 }
 
 impl RequireAuthLayer {
     /// A layer authenticating with `context`.
     pub fn new(context: AuthContext) -> Self {
-        Self { context }
+        Self { context, scope: None }
+    }
+
+    /// Also requires `scope` of API keys (the scope guard): a key without it gets 403
+    /// `insufficient_scope`; a user's own credentials pass.
+    pub fn require_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
     }
 }
 
@@ -38,7 +46,7 @@ impl<S> Layer<S> for RequireAuthLayer {
     type Service = RequireAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireAuth { inner, context: self.context.clone() }
+        RequireAuth { inner, context: self.context.clone(), scope: self.scope.clone() }
     }
 }
 
@@ -47,6 +55,7 @@ impl<S> Layer<S> for RequireAuthLayer {
 pub struct RequireAuth<S> {
     inner: S,
     context: AuthContext,
+    scope: Option<String>,
 }
 
 impl<S> Service<Request<Body>> for RequireAuth<S>
@@ -66,11 +75,15 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let context = self.context.clone();
+        let scope = self.scope.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             parts.extensions.insert(context.clone());
             match context.authenticate(&mut parts).await {
-                Ok(Some(_)) => inner.call(Request::from_parts(parts, body)).await,
+                Ok(Some(principal)) => match scope.as_deref().map(|s| principal.require_api_scope(s)) {
+                    Some(Err(error)) => Ok(ApiError(error).into_response()),
+                    _ => inner.call(Request::from_parts(parts, body)).await,
+                },
                 Ok(None) => Ok(ApiError(AuthError::MissingCredentials).into_response()),
                 Err(error) => Ok(ApiError(error).into_response()),
             }

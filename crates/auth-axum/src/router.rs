@@ -61,6 +61,29 @@ body_handler!(verify, verify);
 body_handler!(mobile_sign_out, mobile_sign_out);
 body_handler!(token_sign_in, token_sign_in);
 
+async fn create_api_key<S: UserStore>(
+    State(state): Shared<S>,
+    Auth(principal): Auth,
+    request: Request,
+) -> Response {
+    match read_body(request, state.body_limit).await {
+        Ok((parts, body)) => into_axum(state.endpoints.create_api_key(&principal, &parts, &body).await),
+        Err(response) => response,
+    }
+}
+
+async fn list_api_keys<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
+    into_axum(state.endpoints.list_api_keys(&principal).await)
+}
+
+async fn delete_api_key<S: UserStore>(
+    State(state): Shared<S>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Response {
+    into_axum(state.endpoints.delete_api_key(&principal, &id).await)
+}
+
 async fn token_sign_out<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
     let (parts, _) = split(request);
     into_axum(state.endpoints.token_sign_out(&parts).await)
@@ -141,6 +164,8 @@ pub fn routes<S: UserStore>(
         .route(paths::MOBILE_SIGN_OUT, post(mobile_sign_out::<S>))
         .route(paths::TOKEN_SIGN_IN, post(token_sign_in::<S>))
         .route(paths::TOKEN_SIGN_OUT, post(token_sign_out::<S>))
+        .route(paths::API_KEYS, post(create_api_key::<S>).get(list_api_keys::<S>))
+        .route(&format!("{}{{id}}", paths::API_KEYS_PREFIX), delete(delete_api_key::<S>))
         .route(paths::SIGN_OUT_ALL, post(sign_out_all::<S>))
         .route(paths::SESSIONS, get(sessions::<S>))
         .route(&format!("{}{{id}}", paths::SESSIONS_PREFIX), delete(delete_session::<S>))

@@ -84,6 +84,9 @@ pub enum AuthError {
     /// Authenticated, but not allowed to do this.
     #[error("You do not have permission to perform this action")]
     Forbidden,
+    /// The credential (an API key) lacks the scope the route requires.
+    #[error("The credential lacks the required scope `{0}`")]
+    InsufficientScope(String),
     /// A cookie-authenticated request came from an origin that is not allowed.
     #[error("Cross-origin request refused")]
     CrossOrigin,
@@ -124,7 +127,7 @@ impl AuthError {
             Self::InvalidCredentials | Self::MissingCredentials | Self::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Forbidden | Self::CrossOrigin => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossOrigin | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -142,6 +145,7 @@ impl AuthError {
             Self::InvalidToken(_) => "token_not_valid",
             Self::Forbidden => "permission_denied",
             Self::CrossOrigin => "cross_origin_refused",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::InvalidInput(_) => "invalid_input",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
@@ -160,6 +164,10 @@ impl AuthError {
             Self::InvalidToken(reason) => Some(format!(
                 r#"Bearer realm="portcullis", error="invalid_token", error_description="{}""#,
                 reason.description()
+            )),
+            Self::InsufficientScope(scope) => Some(format!(
+                r#"Bearer realm="portcullis", error="insufficient_scope", scope="{}""#,
+                scope.replace(['"', '\\'], "")
             )),
             _ => None,
         }

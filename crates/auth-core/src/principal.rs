@@ -71,6 +71,23 @@ impl Principal {
         self.claims.get(name)
     }
 
+    /// Whether this credential may be used where `scope` is required: API keys only within their
+    /// scopes; a user's own credentials (JWT, opaque token, session) carry the user's full rights.
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.method != CredentialMethod::ApiKey || self.has_scope(scope)
+    }
+
+    /// The scope guard: `Ok` when [`Principal::allows_scope`], else
+    /// [`AuthError::InsufficientScope`](crate::AuthError::InsufficientScope) (403 with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope"`).
+    pub fn require_api_scope(&self, scope: &str) -> Result<(), crate::AuthError> {
+        if self.allows_scope(scope) {
+            Ok(())
+        } else {
+            Err(crate::AuthError::InsufficientScope(scope.to_owned()))
+        }
+    }
+
     /// `Ok` when the credential carries `scope`, else [`AuthError::Forbidden`](crate::AuthError).
     pub fn require_scope(&self, scope: &str) -> Result<(), crate::AuthError> {
         if self.has_scope(scope) { Ok(()) } else { Err(crate::AuthError::Forbidden) }

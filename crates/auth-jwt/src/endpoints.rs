@@ -42,6 +42,11 @@ pub mod paths {
     pub const TOKEN_SIGN_IN: &str = "/api/auth/token/sign-in";
     /// `POST` with `Authorization: Token <t>` → 204: deletes the presented opaque token.
     pub const TOKEN_SIGN_OUT: &str = "/api/auth/token/sign-out";
+    /// `POST` `{name, scopes, expires_in?}` (authenticated) → 201 `{id, key, prefix, scopes,
+    /// expires_at}`; `GET` → the user's keys without secrets.
+    pub const API_KEYS: &str = "/api/auth/api-keys";
+    /// `DELETE /api/auth/api-keys/{id}` (authenticated) → 204, or 404 for someone else's id.
+    pub const API_KEYS_PREFIX: &str = "/api/auth/api-keys/";
     /// `POST` `{token}` → 200 `{}` or 401.
     pub const TOKEN_VERIFY: &str = "/api/auth/token/verify";
     /// `GET` (authenticated) → 200 the user's profile.
@@ -298,6 +303,45 @@ impl<S: UserStore> JwtEndpoints<S> {
                     None => return Err(AuthError::MissingCredentials),
                 };
                 self.auth.token_sign_out(token).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/api-keys` for an authenticated principal.
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::CreateApiKeyRequest = parse_json_body(&parts.headers, body)?;
+                let created = self.auth.create_api_key(principal, request).await?;
+                Ok(no_store(json_response(StatusCode::CREATED, &created)))
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/api-keys` for an authenticated principal.
+    pub async fn list_api_keys(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let keys = self.auth.list_api_keys(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &keys)))
+            }
+            .await,
+        )
+    }
+
+    /// `DELETE /api/auth/api-keys/{id}` for an authenticated principal.
+    pub async fn delete_api_key(&self, principal: &Principal, id: &str) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.auth.revoke_api_key(principal, id).await?;
                 Ok(no_content())
             }
             .await,

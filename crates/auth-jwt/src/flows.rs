@@ -315,6 +315,7 @@ pub struct JwtAuth<S: UserStore> {
     pub(crate) grants: Arc<dyn GrantStore>,
     pub(crate) revocations: Arc<RevocationList>,
     pub(crate) opaque: Option<crate::opaque::OpaqueTokens>,
+    pub(crate) api_keys: Option<crate::api_keys::ApiKeys>,
 }
 
 impl<S: UserStore> fmt::Debug for JwtAuth<S> {
@@ -348,6 +349,7 @@ impl<S: UserStore> JwtAuth<S> {
             grants,
             revocations: Arc::new(RevocationList::new()),
             opaque: None,
+            api_keys: None,
         }
     }
 

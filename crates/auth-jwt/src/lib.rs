@@ -38,6 +38,7 @@
 
 #![forbid(unsafe_code)]
 
+mod api_keys;
 mod claims;
 pub mod endpoints;
 mod flows;
@@ -48,6 +49,7 @@ mod opaque;
 pub mod openapi;
 mod service;
 
+pub use api_keys::{ApiKeyAuthenticator, ApiKeyConfig, CreateApiKeyRequest, CreatedApiKey};
 pub use claims::{Audience, ClaimRequirement, ClaimRule, Claims, RESERVED_CLAIMS, TokenKind};
 pub use endpoints::{JwtEndpoints, WebFlowConfig};
 pub use flows::{

@@ -10,8 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::{
-    AccessToken, IssuedOpaqueToken, RefreshRequest, RegisterRequest, SessionInfo, SignInRequest, TokenPair,
-    TokenSignInRequest, VerifyRequest,
+    AccessToken, CreateApiKeyRequest, CreatedApiKey, IssuedOpaqueToken, RefreshRequest, RegisterRequest,
+    SessionInfo, SignInRequest, TokenPair, TokenSignInRequest, VerifyRequest,
 };
 
 /// Path of the OpenAPI document.
@@ -22,6 +22,8 @@ pub const DOCS_PATH: &str = "/api/docs";
 pub const BEARER_SCHEME: &str = "bearer";
 /// Name of the opaque-token security scheme (`Authorization: Token <t>`).
 pub const TOKEN_SCHEME: &str = "token";
+/// Name of the API-key security scheme (`X-API-Key`).
+pub const API_KEY_SCHEME: &str = "apiKey";
 /// Name of the refresh-cookie security scheme.
 pub const REFRESH_COOKIE_SCHEME: &str = "refreshCookie";
 
@@ -88,6 +90,26 @@ pub struct UserProfile {
 pub struct JwkSet {
     /// Public verification keys (RFC 7517); `kid` is the RFC 7638 thumbprint.
     keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// An API key as listed (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ApiKeyListItem {
+    /// Key id.
+    id: String,
+    /// The first characters of the key, to recognise it.
+    lookup: String,
+    /// Name.
+    name: String,
+    /// Scopes.
+    scopes: Vec<String>,
+    /// Created.
+    created_at: chrono::DateTime<chrono::Utc>,
+    /// Expires, if ever.
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Last used (updated at most once a minute).
+    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Health status.
@@ -184,7 +206,7 @@ mod operations {
 
     #[utoipa::path(get, path = "/api/auth/me", tag = "accounts", operation_id = "me",
         summary = "The authenticated user",
-        security(("bearer" = []), ("token" = [])),
+        security(("bearer" = []), ("token" = []), ("apiKey" = [])),
         responses(
             (status = 200, description = "The profile", body = UserProfile),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse,
@@ -251,6 +273,40 @@ mod operations {
         ))]
     fn token_sign_out() {}
 
+    #[utoipa::path(post, path = "/api/auth/api-keys", tag = "api-keys", operation_id = "create_api_key",
+        summary = "Create an API key (the key is shown once)",
+        request_body = CreateApiKeyRequest,
+        security(("bearer" = []), ("token" = [])),
+        responses(
+            (status = 201, description = "Created", body = CreatedApiKey),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage API keys", body = ErrorResponse),
+        ))]
+    fn create_api_key() {}
+
+    #[utoipa::path(get, path = "/api/auth/api-keys", tag = "api-keys", operation_id = "list_api_keys",
+        summary = "The user's API keys, without secrets",
+        security(("bearer" = []), ("token" = [])),
+        responses(
+            (status = 200, description = "The keys", body = Vec<ApiKeyListItem>),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage API keys", body = ErrorResponse),
+        ))]
+    fn list_api_keys() {}
+
+    #[utoipa::path(delete, path = "/api/auth/api-keys/{id}", tag = "api-keys", operation_id = "delete_api_key",
+        summary = "Revoke an API key",
+        params(("id" = String, Path, description = "Key id")),
+        security(("bearer" = []), ("token" = [])),
+        responses(
+            (status = 204, description = "Revoked"),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage API keys", body = ErrorResponse),
+            (status = 404, description = "No such key of this user", body = ErrorResponse),
+        ))]
+    fn delete_api_key() {}
+
     #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", operation_id = "jwks",
         summary = "Public keys that verify the tokens",
         responses((status = 200, description = "The key set", body = JwkSet)))]
@@ -280,6 +336,13 @@ impl Modify for SecuritySchemes {
             ))),
         );
         components.add_security_scheme(
+            API_KEY_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key (`pck_...`), limited to its scopes",
+            ))),
+        );
+        components.add_security_scheme(
             REFRESH_COOKIE_SCHEME,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("portcullis_refresh"))),
         );
@@ -294,6 +357,7 @@ impl Modify for SecuritySchemes {
         operations::web_refresh, operations::web_sign_out, operations::verify, operations::me,
         operations::jwks, operations::healthz, operations::mobile_sign_out, operations::sign_out_all,
         operations::sessions, operations::delete_session, operations::token_sign_in, operations::token_sign_out,
+        operations::create_api_key, operations::list_api_keys, operations::delete_api_key,
     ),
     components(schemas(ErrorResponse, FieldErrorResponse, Empty)),
     modifiers(&SecuritySchemes),
@@ -303,6 +367,7 @@ impl Modify for SecuritySchemes {
         (name = "web", description = "Refresh token in an HttpOnly cookie"),
         (name = "tokens", description = "Verification and public keys"),
         (name = "sessions", description = "Sign-in sessions (grants) and revocation"),
+        (name = "api-keys", description = "API keys for machine clients (`X-API-Key`)"),
         (name = "operations", description = "Health"),
     ),
 )]

@@ -23,12 +23,20 @@ use crate::{ApiError, AuthContext};
 #[derive(Debug, Clone)]
 pub struct RequireAuth {
     context: AuthContext,
+    scope: Option<String>,
 }
 
 impl RequireAuth {
     /// A middleware authenticating with `context`.
     pub fn new(context: AuthContext) -> Self {
-        Self { context }
+        Self { context, scope: None }
+    }
+
+    /// Also requires `scope` of API keys (the scope guard): a key without it gets 403
+    /// `insufficient_scope`; a user's own credentials pass.
+    pub fn require_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
     }
 }
 
@@ -36,7 +44,7 @@ impl<E: Endpoint> Middleware<E> for RequireAuth {
     type Output = RequireAuthEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        RequireAuthEndpoint { inner, context: self.context.clone() }
+        RequireAuthEndpoint { inner, context: self.context.clone(), scope: self.scope.clone() }
     }
 }
 
@@ -45,6 +53,7 @@ impl<E: Endpoint> Middleware<E> for RequireAuth {
 pub struct RequireAuthEndpoint<E> {
     inner: E,
     context: AuthContext,
+    scope: Option<String>,
 }
 
 impl<E: Endpoint> Endpoint for RequireAuthEndpoint<E> {
@@ -54,6 +63,11 @@ impl<E: Endpoint> Endpoint for RequireAuthEndpoint<E> {
         request.extensions_mut().insert(self.context.clone());
         match self.context.authenticate(&request).await {
             Ok(Some(principal)) => {
+                if let Some(scope) = &self.scope
+                    && let Err(error) = principal.require_api_scope(scope)
+                {
+                    return Ok(ApiError(error).into_response());
+                }
                 request.extensions_mut().insert(principal);
                 self.inner.call(request).await.map(IntoResponse::into_response)
             }

@@ -67,6 +67,17 @@ struct MethodRoute {
     allow: HeaderValue,
     handler: Handler,
     cors: Option<Arc<Cors>>,
+    /// A second method on the same path (e.g. `POST` and `GET` of `/api/auth/api-keys`).
+    also: Option<(Method, Handler)>,
+}
+
+impl MethodRoute {
+    /// Adds a second method; `allow` is the `Allow` header axum sends for the pair.
+    fn and(mut self, method: Method, handler: Handler, allow: &'static str) -> Self {
+        self.also = Some((method, handler));
+        self.allow = HeaderValue::from_static(allow);
+        self
+    }
 }
 
 impl Endpoint for MethodRoute {
@@ -74,10 +85,13 @@ impl Endpoint for MethodRoute {
 
     async fn call(&self, request: Request) -> poem::Result<Response> {
         let cors = self.cors.as_deref();
-        let matched = request.method() == self.method
-            || (request.method() == Method::HEAD && self.method == Method::GET);
-        if matched {
+        let is = |method: &Method| {
+            request.method() == method || (request.method() == Method::HEAD && method == Method::GET)
+        };
+        if is(&self.method) {
             Ok(answer(cors, None, request, |request| (self.handler)(request)).await)
+        } else if let Some((_, handler)) = self.also.as_ref().filter(|(method, _)| is(method)) {
+            Ok(answer(cors, None, request, handler).await)
         } else {
             Ok(answer(cors, Some(&self.allow), request, |_| async { empty(StatusCode::METHOD_NOT_ALLOWED) })
                 .await)
@@ -173,6 +187,40 @@ where
     })
 }
 
+/// A handler for an authenticated principal that also reads the body with the limit.
+fn authenticated_with_body<S, F, Fut>(
+    endpoints: &Arc<JwtEndpoints<S>>,
+    context: AuthContext,
+    limit: usize,
+    f: F,
+) -> Handler
+where
+    S: UserStore,
+    F: Fn(Arc<JwtEndpoints<S>>, auth_core::Principal, http::request::Parts, Vec<u8>) -> Fut
+        + Copy
+        + Send
+        + Sync
+        + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    let endpoints = Arc::clone(endpoints);
+    Box::new(move |mut request| {
+        let endpoints = Arc::clone(&endpoints);
+        let context = context.clone();
+        Box::pin(async move {
+            let principal = match context.authenticate(&request).await {
+                Ok(Some(principal)) => principal,
+                Ok(None) => return error_response(&AuthError::MissingCredentials),
+                Err(error) => return error_response(&error),
+            };
+            match read_body(&mut request, limit).await {
+                Ok(body) => f(endpoints, principal, request_head(&request), body).await,
+                Err(response) => response,
+            }
+        })
+    })
+}
+
 #[cfg(feature = "openapi")]
 fn docs() -> Handler {
     Box::new(|request| {
@@ -227,18 +275,21 @@ pub fn routes<S: UserStore>(
         allow: HeaderValue::from_static("GET,HEAD"),
         handler,
         cors: cors.clone(),
+        also: None,
     };
     let post = |handler| MethodRoute {
         method: Method::POST,
         allow: HeaderValue::from_static("POST"),
         handler,
         cors: cors.clone(),
+        also: None,
     };
     let delete = |handler| MethodRoute {
         method: Method::DELETE,
         allow: HeaderValue::from_static("DELETE"),
         handler,
         cors: cors.clone(),
+        also: None,
     };
     let e = Arc::new(endpoints);
     let limit = config.body_limit;
@@ -264,6 +315,26 @@ pub fn routes<S: UserStore>(
             post(with_body(&e, limit, |e, p, b| async move { e.token_sign_in(&p, &b).await })),
         )
         .at(paths::TOKEN_SIGN_OUT, post(head_only(&e, |e, p| async move { e.token_sign_out(&p).await })))
+        .at(
+            paths::API_KEYS,
+            post(authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
+                e.create_api_key(&principal, &p, &b).await
+            }))
+            .and(
+                Method::GET,
+                authenticated(&e, context.clone(), |e, principal, _| async move {
+                    e.list_api_keys(&principal).await
+                }),
+                "POST,GET,HEAD",
+            ),
+        )
+        .at(
+            format!("{}:id", paths::API_KEYS_PREFIX),
+            delete(authenticated(&e, context.clone(), |e, principal, parts| async move {
+                let id = parts.uri.path().strip_prefix(paths::API_KEYS_PREFIX).unwrap_or_default().to_owned();
+                e.delete_api_key(&principal, &id).await
+            })),
+        )
         .at(
             paths::MOBILE_SIGN_OUT,
             post(with_body(&e, limit, |e, p, b| async move { e.mobile_sign_out(&p, &b).await })),

@@ -8,10 +8,12 @@ use portcullis::core::{
     Accounts, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator, SharedClock, User,
 };
 use portcullis::jwt::{
-    ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeyError,
-    KeySet, OpaqueTokenConfig, WebFlowConfig, load_or_generate,
+    ApiKeyConfig, ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService,
+    KeyError, KeySet, OpaqueTokenConfig, WebFlowConfig, load_or_generate,
 };
-use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmOpaqueTokenStore, SeaOrmUserStore, connect, migrate};
+use portcullis::sea_orm::{
+    SeaOrmApiKeyStore, SeaOrmGrantStore, SeaOrmOpaqueTokenStore, SeaOrmUserStore, connect, migrate,
+};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -174,7 +176,8 @@ pub async fn build_auth(
         .ttl(chrono::Duration::seconds(settings.token_ttl))
         .idle_ttl(settings.token_idle_ttl.map(chrono::Duration::seconds));
     let auth = JwtAuth::new(accounts, jwt, grants)
-        .with_opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db)), opaque)
+        .with_opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db.clone())), opaque)
+        .with_api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db)), ApiKeyConfig::default())
         .with_config(flow)
         .with_claims(default_claims())
         .map_err(|e| StartError::Config(ConfigError::new("claims", e.to_string())))?;
@@ -192,11 +195,13 @@ struct Parts {
 async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, StartError> {
     let db = open_database(settings).await?;
     let auth = build_auth(settings, db.clone(), clock).await?;
-    // The order of checks: an opaque token (`Token`, or `Bearer` with the token prefix), then a
-    // JWT (`Bearer`). The first credential present decides; an invalid one is a 401.
+    // The order of checks: an API key (`X-API-Key`), an opaque token (`Token`, or `Bearer` with
+    // the token prefix), then a JWT (`Bearer`). The first credential present decides; an invalid
+    // one is a 401, never a fall-through to the next kind.
+    let api_key: SharedAuthenticator = Arc::new(auth.api_key_authenticator());
     let opaque: SharedAuthenticator = Arc::new(auth.opaque_token_authenticator());
     let bearer: SharedAuthenticator = Arc::new(auth.bearer_authenticator());
-    let authenticator: SharedAuthenticator = Arc::new(FirstPresented::new(vec![opaque, bearer]));
+    let authenticator: SharedAuthenticator = Arc::new(FirstPresented::new(vec![api_key, opaque, bearer]));
     let web = WebFlowConfig::new(settings.refresh_ttl)
         .insecure_cookies(settings.insecure_cookies)
         .allowed_origins(settings.allowed_origins.clone());
