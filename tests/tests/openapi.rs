@@ -28,6 +28,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/api-keys"),
     ("get", "/api/auth/api-keys"),
     ("delete", "/api/auth/api-keys/{id}"),
+    ("post", "/api/auth/session/sign-in"),
+    ("post", "/api/auth/session/sign-out"),
 ];
 
 /// The routes that take a JSON body.
@@ -40,6 +42,7 @@ const WITH_BODY: &[&str] = &[
     "/api/auth/token/verify",
     "/api/auth/token/sign-in",
     "/api/auth/api-keys",
+    "/api/auth/session/sign-in",
 ];
 
 /// Resolves every `$ref` in `value` against `doc`, panicking on a dangling one.
@@ -114,6 +117,7 @@ http_test!(openapi_document_is_valid_and_complete, |srv: TestServer| async move 
     assert_eq!(schemes["token"]["in"], "header");
     assert_eq!(schemes["token"]["name"], "Authorization");
     assert_eq!(schemes["apiKey"]["name"], "X-API-Key");
+    assert_eq!(schemes["sessionCookie"]["in"], "cookie");
     assert_eq!(doc["paths"]["/api/auth/me"]["get"]["security"][0]["bearer"], serde_json::json!([]));
 
     // Every documented operation exists on the router (no 404/405).

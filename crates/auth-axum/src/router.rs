@@ -60,6 +60,12 @@ body_handler!(web_sign_in, web_sign_in);
 body_handler!(verify, verify);
 body_handler!(mobile_sign_out, mobile_sign_out);
 body_handler!(token_sign_in, token_sign_in);
+body_handler!(session_sign_in, session_sign_in);
+
+async fn session_sign_out<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
+    let (parts, _) = split(request);
+    into_axum(state.endpoints.session_sign_out(&parts).await)
+}
 
 async fn create_api_key<S: UserStore>(
     State(state): Shared<S>,
@@ -164,6 +170,8 @@ pub fn routes<S: UserStore>(
         .route(paths::MOBILE_SIGN_OUT, post(mobile_sign_out::<S>))
         .route(paths::TOKEN_SIGN_IN, post(token_sign_in::<S>))
         .route(paths::TOKEN_SIGN_OUT, post(token_sign_out::<S>))
+        .route(paths::SESSION_SIGN_IN, post(session_sign_in::<S>))
+        .route(paths::SESSION_SIGN_OUT, post(session_sign_out::<S>))
         .route(paths::API_KEYS, post(create_api_key::<S>).get(list_api_keys::<S>))
         .route(&format!("{}{{id}}", paths::API_KEYS_PREFIX), delete(delete_api_key::<S>))
         .route(paths::SIGN_OUT_ALL, post(sign_out_all::<S>))

@@ -47,6 +47,10 @@ pub mod paths {
     pub const API_KEYS: &str = "/api/auth/api-keys";
     /// `DELETE /api/auth/api-keys/{id}` (authenticated) → 204, or 404 for someone else's id.
     pub const API_KEYS_PREFIX: &str = "/api/auth/api-keys/";
+    /// `POST` `{username, password}` → 200 `{user}` + the session and CSRF cookies.
+    pub const SESSION_SIGN_IN: &str = "/api/auth/session/sign-in";
+    /// `POST` (session cookie + CSRF) → 204, cookies cleared.
+    pub const SESSION_SIGN_OUT: &str = "/api/auth/session/sign-out";
     /// `POST` `{token}` → 200 `{}` or 401.
     pub const TOKEN_VERIFY: &str = "/api/auth/token/verify";
     /// `GET` (authenticated) → 200 the user's profile.
@@ -343,6 +347,37 @@ impl<S: UserStore> JwtEndpoints<S> {
             async {
                 self.auth.revoke_api_key(principal, id).await?;
                 Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/session/sign-in`: a new server-side session (404 when sessions are not
+    /// enabled).
+    pub async fn session_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let allowed =
+                    self.auth.session_config().map(|c| c.allowed_origins.clone()).unwrap_or_default();
+                check_origin(parts, &allowed)?;
+                let request: SignInRequest = parse_json_body(&parts.headers, body)?;
+                let started = self.auth.session_sign_in(&request, &ClientInfo::from_parts(parts)).await?;
+                let body = serde_json::json!({"user": started.user.profile()});
+                let response = no_store(json_response(StatusCode::OK, &body));
+                let response = Self::with_cookie(response, &started.session_cookie)?;
+                Self::with_cookie(response, &started.csrf_cookie)
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/session/sign-out`: ends the cookie's session and clears the cookies.
+    pub async fn session_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let [session, csrf] = self.auth.session_sign_out(parts).await?;
+                let response = Self::with_cookie(no_store(no_content()), &session)?;
+                Self::with_cookie(response, &csrf)
             }
             .await,
         )

@@ -316,6 +316,7 @@ pub struct JwtAuth<S: UserStore> {
     pub(crate) revocations: Arc<RevocationList>,
     pub(crate) opaque: Option<crate::opaque::OpaqueTokens>,
     pub(crate) api_keys: Option<crate::api_keys::ApiKeys>,
+    pub(crate) sessions: Option<crate::sessions::Sessions>,
 }
 
 impl<S: UserStore> fmt::Debug for JwtAuth<S> {
@@ -350,6 +351,7 @@ impl<S: UserStore> JwtAuth<S> {
             revocations: Arc::new(RevocationList::new()),
             opaque: None,
             api_keys: None,
+            sessions: None,
         }
     }
 
@@ -562,6 +564,9 @@ impl<S: UserStore> JwtAuth<S> {
         self.grants.revoke_all_for_user(user_id, not_before).await?;
         if let Some(opaque) = &self.opaque {
             opaque.store.delete_for_user(user_id).await?;
+        }
+        if let Some(sessions) = &self.sessions {
+            sessions.store.delete_for_user(user_id).await?;
         }
         self.revocations.apply(&RevocationEvent::User { user_id: user_id.clone(), not_before });
         self.user_state.invalidate(user_id);

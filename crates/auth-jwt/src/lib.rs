@@ -48,6 +48,7 @@ mod opaque;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod service;
+mod sessions;
 
 pub use api_keys::{ApiKeyAuthenticator, ApiKeyConfig, CreateApiKeyRequest, CreatedApiKey};
 pub use claims::{Audience, ClaimRequirement, ClaimRule, Claims, RESERVED_CLAIMS, TokenKind};
@@ -60,3 +61,4 @@ pub use keys::{GeneratedKey, JwtAlgorithm, JwtKey, KeyError, KeySet, generate_ke
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, StoredKey, load_or_generate};
 pub use opaque::{IssuedOpaqueToken, OpaqueTokenAuthenticator, OpaqueTokenConfig, TokenSignInRequest};
 pub use service::{IssuedToken, JwtConfig, JwtService, TokenContents};
+pub use sessions::{SessionAuthenticator, SessionConfig, StartedSession};

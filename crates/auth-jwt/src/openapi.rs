@@ -24,6 +24,8 @@ pub const BEARER_SCHEME: &str = "bearer";
 pub const TOKEN_SCHEME: &str = "token";
 /// Name of the API-key security scheme (`X-API-Key`).
 pub const API_KEY_SCHEME: &str = "apiKey";
+/// Name of the session-cookie security scheme.
+pub const SESSION_COOKIE_SCHEME: &str = "sessionCookie";
 /// Name of the refresh-cookie security scheme.
 pub const REFRESH_COOKIE_SCHEME: &str = "refreshCookie";
 
@@ -110,6 +112,14 @@ pub struct ApiKeyListItem {
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Last used (updated at most once a minute).
     last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A started session.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct SessionSignedIn {
+    /// The signed-in user.
+    user: UserProfile,
 }
 
 /// Health status.
@@ -206,7 +216,7 @@ mod operations {
 
     #[utoipa::path(get, path = "/api/auth/me", tag = "accounts", operation_id = "me",
         summary = "The authenticated user",
-        security(("bearer" = []), ("token" = []), ("apiKey" = [])),
+        security(("bearer" = []), ("token" = []), ("apiKey" = []), ("sessionCookie" = [])),
         responses(
             (status = 200, description = "The profile", body = UserProfile),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse,
@@ -307,6 +317,28 @@ mod operations {
         ))]
     fn delete_api_key() {}
 
+    #[utoipa::path(post, path = "/api/auth/session/sign-in", tag = "sessions", operation_id = "session_sign_in",
+        summary = "Sign in; a server-side session in an HttpOnly cookie, plus the readable CSRF cookie",
+        request_body = SignInRequest,
+        responses(
+            (status = 200, description = "Signed in: `{user}`", body = SessionSignedIn,
+                headers(("Set-Cookie" = String, description = "__Host-portcullis_session=...; Path=/; HttpOnly; SameSite=Lax; Secure, and __Host-csrftoken=..."))),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Wrong username or password", body = ErrorResponse),
+            (status = 403, description = "Cross-origin request", body = ErrorResponse),
+        ))]
+    fn session_sign_in() {}
+
+    #[utoipa::path(post, path = "/api/auth/session/sign-out", tag = "sessions", operation_id = "session_sign_out",
+        summary = "End the cookie's session (needs the X-CSRF-Token header)",
+        security(("sessionCookie" = [])),
+        responses(
+            (status = 204, description = "Ended; both cookies cleared"),
+            (status = 401, description = "No, or an invalid, session", body = ErrorResponse),
+            (status = 403, description = "CSRF check failed", body = ErrorResponse),
+        ))]
+    fn session_sign_out() {}
+
     #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", operation_id = "jwks",
         summary = "Public keys that verify the tokens",
         responses((status = 200, description = "The key set", body = JwkSet)))]
@@ -343,6 +375,13 @@ impl Modify for SecuritySchemes {
             ))),
         );
         components.add_security_scheme(
+            SESSION_COOKIE_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-portcullis_session",
+                "A server-side session; unsafe methods also need `X-CSRF-Token` = the `__Host-csrftoken` cookie",
+            ))),
+        );
+        components.add_security_scheme(
             REFRESH_COOKIE_SCHEME,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("portcullis_refresh"))),
         );
@@ -358,6 +397,7 @@ impl Modify for SecuritySchemes {
         operations::jwks, operations::healthz, operations::mobile_sign_out, operations::sign_out_all,
         operations::sessions, operations::delete_session, operations::token_sign_in, operations::token_sign_out,
         operations::create_api_key, operations::list_api_keys, operations::delete_api_key,
+        operations::session_sign_in, operations::session_sign_out,
     ),
     components(schemas(ErrorResponse, FieldErrorResponse, Empty)),
     modifiers(&SecuritySchemes),

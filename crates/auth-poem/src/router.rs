@@ -316,6 +316,11 @@ pub fn routes<S: UserStore>(
         )
         .at(paths::TOKEN_SIGN_OUT, post(head_only(&e, |e, p| async move { e.token_sign_out(&p).await })))
         .at(
+            paths::SESSION_SIGN_IN,
+            post(with_body(&e, limit, |e, p, b| async move { e.session_sign_in(&p, &b).await })),
+        )
+        .at(paths::SESSION_SIGN_OUT, post(head_only(&e, |e, p| async move { e.session_sign_out(&p).await })))
+        .at(
             paths::API_KEYS,
             post(authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
                 e.create_api_key(&principal, &p, &b).await

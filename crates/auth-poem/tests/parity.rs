@@ -466,6 +466,10 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
         case("token sign-out without opaque tokens", "POST", "/api/auth/token/sign-out", 404),
         case("token sign-in GET", "GET", "/api/auth/token/sign-in", 405),
         case("api keys anonymous", "GET", "/api/auth/api-keys", 401),
+        case("session sign-in without sessions", "POST", "/api/auth/session/sign-in", 404)
+            .json(sign_in.clone()),
+        case("session sign-out without sessions", "POST", "/api/auth/session/sign-out", 404),
+        case("session sign-in GET", "GET", "/api/auth/session/sign-in", 405),
         case("create api key anonymous", "POST", "/api/auth/api-keys", 401).json(json!({"name": "k"})),
         case("api keys without api keys enabled", "GET", "/api/auth/api-keys", 404).bearer(access),
         case("api keys PUT", "PUT", "/api/auth/api-keys", 405),

@@ -9,10 +9,11 @@ use portcullis::core::{
 };
 use portcullis::jwt::{
     ApiKeyConfig, ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService,
-    KeyError, KeySet, OpaqueTokenConfig, WebFlowConfig, load_or_generate,
+    KeyError, KeySet, OpaqueTokenConfig, SessionConfig, WebFlowConfig, load_or_generate,
 };
 use portcullis::sea_orm::{
-    SeaOrmApiKeyStore, SeaOrmGrantStore, SeaOrmOpaqueTokenStore, SeaOrmUserStore, connect, migrate,
+    SeaOrmApiKeyStore, SeaOrmGrantStore, SeaOrmOpaqueTokenStore, SeaOrmSessionStore, SeaOrmUserStore,
+    connect, migrate,
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -177,7 +178,15 @@ pub async fn build_auth(
         .idle_ttl(settings.token_idle_ttl.map(chrono::Duration::seconds));
     let auth = JwtAuth::new(accounts, jwt, grants)
         .with_opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db.clone())), opaque)
-        .with_api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db)), ApiKeyConfig::default())
+        .with_api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db.clone())), ApiKeyConfig::default())
+        .with_sessions(
+            Arc::new(SeaOrmSessionStore::new(opaque_db)),
+            SessionConfig::default()
+                .ttl(chrono::Duration::seconds(settings.session_ttl))
+                .idle_ttl(chrono::Duration::seconds(settings.session_idle_ttl))
+                .insecure_cookies(settings.insecure_cookies)
+                .allowed_origins(settings.allowed_origins.clone()),
+        )
         .with_config(flow)
         .with_claims(default_claims())
         .map_err(|e| StartError::Config(ConfigError::new("claims", e.to_string())))?;
@@ -196,12 +205,14 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
     let db = open_database(settings).await?;
     let auth = build_auth(settings, db.clone(), clock).await?;
     // The order of checks: an API key (`X-API-Key`), an opaque token (`Token`, or `Bearer` with
-    // the token prefix), then a JWT (`Bearer`). The first credential present decides; an invalid
+    // the token prefix), a JWT (`Bearer`), then the session cookie (with its CSRF check). The first credential present decides; an invalid
     // one is a 401, never a fall-through to the next kind.
     let api_key: SharedAuthenticator = Arc::new(auth.api_key_authenticator());
     let opaque: SharedAuthenticator = Arc::new(auth.opaque_token_authenticator());
     let bearer: SharedAuthenticator = Arc::new(auth.bearer_authenticator());
-    let authenticator: SharedAuthenticator = Arc::new(FirstPresented::new(vec![api_key, opaque, bearer]));
+    let session: SharedAuthenticator = Arc::new(auth.session_authenticator());
+    let authenticator: SharedAuthenticator =
+        Arc::new(FirstPresented::new(vec![api_key, opaque, bearer, session]));
     let web = WebFlowConfig::new(settings.refresh_ttl)
         .insecure_cookies(settings.insecure_cookies)
         .allowed_origins(settings.allowed_origins.clone());

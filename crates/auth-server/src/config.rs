@@ -126,6 +126,11 @@ pub struct Settings {
     /// `PORTCULLIS_TOKEN_PREFIX` / `token_prefix`: opaque-token prefix, for secret scanners
     /// (default `pct`; 2-16 lowercase letters or digits).
     pub token_prefix: String,
+    /// `PORTCULLIS_SESSION_TTL` / `session_ttl`: cookie-session lifetime in seconds (default 1209600).
+    pub session_ttl: i64,
+    /// `PORTCULLIS_SESSION_IDLE_TTL` / `session_idle_ttl`: a session unused this long ends
+    /// (default 86400).
+    pub session_idle_ttl: i64,
     /// `PORTCULLIS_JWT_LEEWAY` / `jwt_leeway`: clock-skew tolerance in seconds (default 5, max 60).
     pub jwt_leeway: i64,
     /// `PORTCULLIS_INSECURE_COOKIES` / `insecure_cookies`: drop `Secure` from cookies. Development only.
@@ -166,6 +171,8 @@ impl Default for Settings {
             jwt_leeway: 5,
             grant_idle_ttl: None,
             token_ttl: 2_592_000,
+            session_ttl: 1_209_600,
+            session_idle_ttl: 86_400,
             token_idle_ttl: None,
             token_prefix: "pct".to_owned(),
             grant_max_age: 2_592_000,
@@ -204,6 +211,8 @@ struct FileSettings {
     jwt_leeway: Option<i64>,
     grant_idle_ttl: Option<i64>,
     token_ttl: Option<i64>,
+    session_ttl: Option<i64>,
+    session_idle_ttl: Option<i64>,
     token_idle_ttl: Option<i64>,
     token_prefix: Option<String>,
     grant_max_age: Option<i64>,
@@ -307,6 +316,12 @@ impl Settings {
         if let Some(v) = f.jwt_leeway {
             self.jwt_leeway = v;
         }
+        if let Some(v) = f.session_ttl {
+            self.session_ttl = v;
+        }
+        if let Some(v) = f.session_idle_ttl {
+            self.session_idle_ttl = v;
+        }
         if let Some(v) = f.token_ttl {
             self.token_ttl = v;
         }
@@ -402,6 +417,12 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_JWT_LEEWAY") {
             self.jwt_leeway = parse("PORTCULLIS_JWT_LEEWAY", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_SESSION_TTL") {
+            self.session_ttl = parse("PORTCULLIS_SESSION_TTL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_SESSION_IDLE_TTL") {
+            self.session_idle_ttl = parse("PORTCULLIS_SESSION_IDLE_TTL", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_TOKEN_TTL") {
             self.token_ttl = parse("PORTCULLIS_TOKEN_TTL", &v)?;
         }
@@ -470,6 +491,15 @@ impl Settings {
             return Err(ConfigError::new(
                 "PORTCULLIS_REFRESH_TTL",
                 "must be longer than PORTCULLIS_ACCESS_TTL",
+            ));
+        }
+        if self.session_ttl <= 0 {
+            return Err(ConfigError::new("PORTCULLIS_SESSION_TTL", "must be a positive number of seconds"));
+        }
+        if self.session_idle_ttl <= 0 {
+            return Err(ConfigError::new(
+                "PORTCULLIS_SESSION_IDLE_TTL",
+                "must be a positive number of seconds",
             ));
         }
         if self.token_ttl <= 0 {

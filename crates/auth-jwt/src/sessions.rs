@@ -1,0 +1,231 @@
+//! Server-side cookie sessions: a 256-bit session id in an `HttpOnly; SameSite=Lax` cookie
+//! (`__Host-` prefixed when `Secure`), stored only as a SHA-256 hash, each session its own grant
+//! (listed in the sessions, ended by sign-out-all, password change and deactivation), idle and
+//! absolute timeouts, a fresh id at every sign-in (no session fixation), and CSRF protection: every
+//! unsafe request authenticated by the cookie needs the `csrftoken` cookie echoed in
+//! `X-CSRF-Token` and a same-origin `Origin`/`Sec-Fetch-Site` when present, else 403.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use auth_blacklist::{NewGrant, RefreshRecord, RevocationEvent};
+use auth_core::{AuthError, AuthUser, Authenticator, CredentialMethod, Principal, TokenRejection, UserStore};
+use auth_session::{
+    CsrfCookie, SessionCookie, SessionId, SessionRecord, SessionStore, check_csrf, generate_csrf_token,
+};
+use chrono::Duration;
+use http::request::Parts;
+
+use crate::{ClientInfo, JwtAuth, SignInRequest};
+
+/// Settings of cookie sessions.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Absolute lifetime (default 14 days).
+    pub ttl: Duration,
+    /// Idle timeout (default 1 day).
+    pub idle_ttl: Duration,
+    /// Development only: cookies without `Secure` (and without the `__Host-` prefix).
+    pub insecure_cookies: bool,
+    /// Origins allowed to make cookie-authenticated unsafe requests besides the server's own.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::days(14),
+            idle_ttl: Duration::days(1),
+            insecure_cookies: false,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Sets the absolute lifetime.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sets the idle timeout.
+    pub fn idle_ttl(mut self, idle_ttl: Duration) -> Self {
+        self.idle_ttl = idle_ttl;
+        self
+    }
+
+    /// Development only: cookies without `Secure`.
+    pub fn insecure_cookies(mut self, insecure: bool) -> Self {
+        self.insecure_cookies = insecure;
+        self
+    }
+
+    /// Sets the allowed origins.
+    pub fn allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+
+    /// The session cookie these settings write.
+    pub fn session_cookie(&self) -> SessionCookie {
+        SessionCookie::new(self.ttl).insecure_cookies(self.insecure_cookies)
+    }
+
+    /// The CSRF cookie these settings write.
+    pub fn csrf_cookie(&self) -> CsrfCookie {
+        CsrfCookie::new(self.ttl).insecure_cookies(self.insecure_cookies)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) config: SessionConfig,
+}
+
+/// A started session: the user and the two `Set-Cookie` values.
+pub struct StartedSession<U> {
+    /// The signed-in user.
+    pub user: U,
+    /// `Set-Cookie` for the session cookie.
+    pub session_cookie: String,
+    /// `Set-Cookie` for the readable CSRF cookie.
+    pub csrf_cookie: String,
+}
+
+impl<U> fmt::Debug for StartedSession<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartedSession").finish_non_exhaustive()
+    }
+}
+
+fn revoked() -> AuthError {
+    AuthError::InvalidToken(TokenRejection::Revoked)
+}
+
+impl<S: UserStore> JwtAuth<S> {
+    /// Enables cookie sessions, kept in `store`.
+    pub fn with_sessions(mut self, store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
+        self.sessions = Some(Sessions { store, config });
+        self
+    }
+
+    fn sessions_enabled(&self) -> Result<&Sessions, AuthError> {
+        self.sessions.as_ref().ok_or(AuthError::NotFound)
+    }
+
+    /// The session settings, when sessions are enabled.
+    pub fn session_config(&self) -> Option<&SessionConfig> {
+        self.sessions.as_ref().map(|s| &s.config)
+    }
+
+    /// Signs in with a password and starts a new session (always a new id: no fixation).
+    pub async fn session_sign_in(
+        &self,
+        request: &SignInRequest,
+        client: &ClientInfo,
+    ) -> Result<StartedSession<S::User>, AuthError> {
+        let sessions = self.sessions_enabled()?;
+        let now = self.jwt.clock().now();
+        let user = self.accounts.authenticate_password(&request.username, &request.password, now).await?;
+        let expires_at = now + sessions.config.ttl.min(self.config.grant_max_age);
+        let grant_id = uuid::Uuid::new_v4().simple().to_string();
+        let record_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut grant = NewGrant::new(grant_id.clone(), user.id(), now, expires_at);
+        grant.user_agent = client.user_agent.clone();
+        grant.ip = client.ip.clone();
+        // The grant's first credential record is the session's: it only ties the id to the grant.
+        let credential = RefreshRecord::new(record_id.clone(), grant_id.clone(), user.id(), now, expires_at);
+        self.grants.create_grant(grant, credential).await?;
+        let (cookie_value, hash) = SessionId::generate();
+        let record = SessionRecord::new(
+            record_id,
+            hash,
+            user.id(),
+            grant_id,
+            now,
+            expires_at,
+            sessions.config.idle_ttl,
+        );
+        sessions.store.insert(record).await?;
+        let csrf = generate_csrf_token();
+        Ok(StartedSession {
+            user,
+            session_cookie: sessions.config.session_cookie().set(&cookie_value),
+            csrf_cookie: sessions.config.csrf_cookie().set(csrf.value()),
+        })
+    }
+
+    /// The session a request's cookie presents: `None` without a session cookie; an error for an
+    /// unknown, expired or revoked session, or an unsafe request that fails the CSRF check.
+    pub async fn session_of(&self, parts: &Parts) -> Result<Option<SessionRecord>, AuthError> {
+        let Some(sessions) = self.sessions.as_ref() else {
+            return Ok(None);
+        };
+        let Some(value) = sessions.config.session_cookie().read(&parts.headers) else {
+            return Ok(None);
+        };
+        let hash = SessionId::parse(value).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
+        let record = sessions.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
+        let now = self.jwt.clock().now();
+        record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
+        if self.revocations.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
+            return Err(revoked());
+        }
+        match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
+            Some(state) if state.is_active => {}
+            _ => return Err(revoked()),
+        }
+        check_csrf(parts, &sessions.config.csrf_cookie(), &sessions.config.allowed_origins)?;
+        if record.needs_touch(now) {
+            sessions.store.touch(&record.id, now).await?;
+        }
+        Ok(Some(record))
+    }
+
+    /// Ends the request's session (after the CSRF check) and returns the `Set-Cookie` values that
+    /// clear both cookies.
+    pub async fn session_sign_out(&self, parts: &Parts) -> Result<[String; 2], AuthError> {
+        let sessions = self.sessions_enabled()?;
+        let record = self.session_of(parts).await?.ok_or(AuthError::MissingCredentials)?;
+        sessions.store.delete(&record.id).await?;
+        self.grants.revoke_grant(&record.grant_id, self.jwt.clock().now()).await?;
+        self.revocations.apply(&RevocationEvent::Grant { grant_id: record.grant_id });
+        Ok([sessions.config.session_cookie().clear(), sessions.config.csrf_cookie().clear()])
+    }
+
+    /// An [`Authenticator`] for the session cookie (with the CSRF check on unsafe methods).
+    pub fn session_authenticator(self: &Arc<Self>) -> SessionAuthenticator<S> {
+        SessionAuthenticator { auth: Arc::clone(self) }
+    }
+}
+
+/// Authenticates the session cookie; see [`JwtAuth::session_authenticator`].
+pub struct SessionAuthenticator<S: UserStore> {
+    auth: Arc<JwtAuth<S>>,
+}
+
+impl<S: UserStore> fmt::Debug for SessionAuthenticator<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionAuthenticator").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<S: UserStore> Authenticator for SessionAuthenticator<S> {
+    async fn authenticate(&self, parts: &Parts) -> Result<Option<Principal>, AuthError> {
+        let Some(record) = self.auth.session_of(parts).await? else {
+            return Ok(None);
+        };
+        let mut principal = Principal::new(record.user_id, CredentialMethod::Session);
+        principal.grant_id = Some(record.grant_id);
+        principal.credential_id = Some(record.id);
+        principal.amr = vec!["pwd".to_owned()];
+        principal.auth_time = Some(record.created_at);
+        principal.expires_at = Some(record.expires_at);
+        Ok(Some(principal))
+    }
+}
