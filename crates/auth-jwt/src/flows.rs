@@ -549,7 +549,8 @@ impl<S: UserStore> JwtAuth<S> {
         Ok(())
     }
 
-    /// Revokes every grant of the user and every token issued to them so far.
+    /// Revokes every grant of the user and every token issued to them so far: JWTs, opaque tokens,
+    /// cookie sessions and API keys.
     ///
     /// Each live grant is revoked by id (so its tokens die in every process, whatever their `iat`),
     /// then the user's "not before" is set to this second (for tokens of grants this process does
@@ -567,6 +568,9 @@ impl<S: UserStore> JwtAuth<S> {
         }
         if let Some(sessions) = &self.sessions {
             sessions.store.delete_for_user(user_id).await?;
+        }
+        if let Some(keys) = &self.api_keys {
+            keys.store.revoke_all_for_user(user_id, now).await?;
         }
         self.revocations.apply(&RevocationEvent::User { user_id: user_id.clone(), not_before });
         self.user_state.invalidate(user_id);
