@@ -128,3 +128,27 @@ http_test!(mixed_credentials_follow_the_documented_order, |srv: TestServer| asyn
         .unwrap();
     assert_eq!(r.status(), 200);
 });
+
+http_test!(
+    api_key_header_is_configurable,
+    |s: &mut auth_server::Settings| {
+        s.api_key_header = "x-machine-key".into();
+    },
+    |srv: TestServer| async move {
+        let tokens = srv.user_with_tokens("ola").await;
+        let created: Value = create(&srv, tokens["access"].as_str().unwrap(), json!({"name": "m"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let key = created["key"].as_str().unwrap();
+        let r = srv.client.get(srv.url("/api/auth/me")).header("x-machine-key", key).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_error(
+            srv.client.get(srv.url("/api/auth/me")).header("x-api-key", key).send().await.unwrap(),
+            401,
+            "not_authenticated",
+        )
+        .await;
+    }
+);

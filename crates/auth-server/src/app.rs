@@ -141,6 +141,12 @@ pub fn default_claims() -> ClaimMap<User> {
         .attribute("roles", "roles")
 }
 
+fn api_key_config(settings: &Settings) -> Result<ApiKeyConfig, StartError> {
+    let header = http::HeaderName::from_bytes(settings.api_key_header.to_ascii_lowercase().as_bytes())
+        .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_API_KEY_HEADER", e.to_string())))?;
+    Ok(ApiKeyConfig::default().header(header))
+}
+
 /// Builds the flows over an open database.
 pub async fn build_auth(
     settings: &Settings,
@@ -178,7 +184,7 @@ pub async fn build_auth(
         .idle_ttl(settings.token_idle_ttl.map(chrono::Duration::seconds));
     let auth = JwtAuth::new(accounts, jwt, grants)
         .with_opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db.clone())), opaque)
-        .with_api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db.clone())), ApiKeyConfig::default())
+        .with_api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db.clone())), api_key_config(settings)?)
         .with_sessions(
             Arc::new(SeaOrmSessionStore::new(opaque_db)),
             SessionConfig::default()

@@ -126,6 +126,9 @@ pub struct Settings {
     /// `PORTCULLIS_TOKEN_PREFIX` / `token_prefix`: opaque-token prefix, for secret scanners
     /// (default `pct`; 2-16 lowercase letters or digits).
     pub token_prefix: String,
+    /// `PORTCULLIS_API_KEY_HEADER` / `api_key_header`: the request header carrying API keys
+    /// (default `x-api-key`).
+    pub api_key_header: String,
     /// `PORTCULLIS_SESSION_TTL` / `session_ttl`: cookie-session lifetime in seconds (default 1209600).
     pub session_ttl: i64,
     /// `PORTCULLIS_SESSION_IDLE_TTL` / `session_idle_ttl`: a session unused this long ends
@@ -171,6 +174,7 @@ impl Default for Settings {
             jwt_leeway: 5,
             grant_idle_ttl: None,
             token_ttl: 2_592_000,
+            api_key_header: "x-api-key".to_owned(),
             session_ttl: 1_209_600,
             session_idle_ttl: 86_400,
             token_idle_ttl: None,
@@ -211,6 +215,7 @@ struct FileSettings {
     jwt_leeway: Option<i64>,
     grant_idle_ttl: Option<i64>,
     token_ttl: Option<i64>,
+    api_key_header: Option<String>,
     session_ttl: Option<i64>,
     session_idle_ttl: Option<i64>,
     token_idle_ttl: Option<i64>,
@@ -316,6 +321,9 @@ impl Settings {
         if let Some(v) = f.jwt_leeway {
             self.jwt_leeway = v;
         }
+        if let Some(v) = f.api_key_header {
+            self.api_key_header = v;
+        }
         if let Some(v) = f.session_ttl {
             self.session_ttl = v;
         }
@@ -417,6 +425,9 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_JWT_LEEWAY") {
             self.jwt_leeway = parse("PORTCULLIS_JWT_LEEWAY", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_API_KEY_HEADER") {
+            self.api_key_header = v.trim().to_ascii_lowercase();
+        }
         if let Some(v) = get("PORTCULLIS_SESSION_TTL") {
             self.session_ttl = parse("PORTCULLIS_SESSION_TTL", &v)?;
         }
@@ -491,6 +502,15 @@ impl Settings {
             return Err(ConfigError::new(
                 "PORTCULLIS_REFRESH_TTL",
                 "must be longer than PORTCULLIS_ACCESS_TTL",
+            ));
+        }
+        let reserved = ["authorization", "cookie", "host", "content-type", "content-length"];
+        if http::HeaderName::from_bytes(self.api_key_header.as_bytes()).is_err()
+            || reserved.contains(&self.api_key_header.to_ascii_lowercase().as_str())
+        {
+            return Err(ConfigError::new(
+                "PORTCULLIS_API_KEY_HEADER",
+                "must be a valid header name other than Authorization, Cookie, Host or Content-*",
             ));
         }
         if self.session_ttl <= 0 {
