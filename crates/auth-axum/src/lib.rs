@@ -41,7 +41,7 @@ pub use auth_core::Principal;
 pub use auth_jwt::endpoints::RouterConfig;
 pub use extract::{ApiError, Auth, AuthContext, CurrentUser};
 pub use layer::{RequireAuth, RequireAuthLayer};
-pub use router::{cors_layer, routes};
+pub use router::{cors_layer, cors_layer_for, routes};
 
 /// Turns a framework-free `http::Response<Vec<u8>>` into an axum response.
 pub fn into_axum(response: http::Response<Vec<u8>>) -> axum::response::Response {

@@ -157,7 +157,7 @@ pub fn routes<S: UserStore>(
     context: AuthContext,
     config: RouterConfig,
 ) -> Router {
-    let cors = cors_layer(&endpoints.web().allowed_origins);
+    let cors = cors_layer_for(&endpoints.web().allowed_origins, &endpoints.cors_allow_headers());
     let state = Arc::new(RouteState { endpoints, body_limit: config.body_limit });
     let router = Router::new()
         .route(paths::REGISTER, post(register::<S>))
@@ -196,6 +196,18 @@ pub fn routes<S: UserStore>(
 /// CORS for the configured origins: credentials allowed, preflight answered. `None` when no
 /// origin is configured: other origins then get no CORS headers at all.
 pub fn cors_layer(allowed_origins: &[String]) -> Option<CorsLayer> {
+    let headers = [
+        http::header::AUTHORIZATION,
+        http::header::CONTENT_TYPE,
+        HeaderName::from_static("x-api-key"),
+        HeaderName::from_static("x-csrf-token"),
+    ];
+    cors_layer_for(allowed_origins, &headers)
+}
+
+/// [`cors_layer`] allowing exactly `allow_headers` in requests (see
+/// [`JwtEndpoints::cors_allow_headers`]).
+pub fn cors_layer_for(allowed_origins: &[String], allow_headers: &[HeaderName]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> =
         allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
     if origins.is_empty() {
@@ -206,12 +218,7 @@ pub fn cors_layer(allowed_origins: &[String]) -> Option<CorsLayer> {
             .allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-            .allow_headers([
-                http::header::AUTHORIZATION,
-                http::header::CONTENT_TYPE,
-                HeaderName::from_static("x-api-key"),
-                HeaderName::from_static("x-csrf-token"),
-            ])
+            .allow_headers(allow_headers.to_vec())
             .max_age(std::time::Duration::from_secs(600)),
     )
 }

@@ -152,6 +152,23 @@ impl<S: UserStore> JwtEndpoints<S> {
         &self.web
     }
 
+    /// The request headers a cross-origin client may send (for CORS preflights): `Authorization`,
+    /// `Content-Type`, the API-key header (`x-api-key` unless configured otherwise) and
+    /// `X-CSRF-Token`.
+    pub fn cors_allow_headers(&self) -> Vec<http::HeaderName> {
+        let api_key = self
+            .auth
+            .api_keys
+            .as_ref()
+            .map_or_else(|| http::HeaderName::from_static("x-api-key"), |k| k.config.header.clone());
+        vec![
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            api_key,
+            http::HeaderName::from_static("x-csrf-token"),
+        ]
+    }
+
     /// `POST /api/auth/register`.
     pub async fn register(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(

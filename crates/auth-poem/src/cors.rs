@@ -31,13 +31,25 @@ pub fn cors(allowed_origins: &[String]) -> Option<Cors> {
     if origins.is_empty() {
         return None;
     }
-    Some(Cors { origins })
+    Some(Cors { origins, allow_headers: HeaderValue::from_static(ALLOW_HEADERS) })
+}
+
+/// [`cors`] allowing exactly `allow_headers` in requests (see
+/// `JwtEndpoints::cors_allow_headers`).
+pub fn cors_for(allowed_origins: &[String], allow_headers: &[HeaderName]) -> Option<Cors> {
+    let joined = allow_headers.iter().map(HeaderName::as_str).collect::<Vec<_>>().join(",");
+    let mut cors = cors(allowed_origins)?;
+    if let Ok(value) = HeaderValue::from_str(&joined) {
+        cors.allow_headers = value;
+    }
+    Some(cors)
 }
 
 /// The CORS middleware built by [`cors`].
 #[derive(Debug, Clone)]
 pub struct Cors {
     origins: Vec<HeaderValue>,
+    allow_headers: HeaderValue,
 }
 
 /// What the CORS policy does with one request.
@@ -64,7 +76,7 @@ impl Cors {
         if method == Method::OPTIONS {
             out.extend([
                 (header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS)),
-                (header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS)),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, self.allow_headers.clone()),
                 (header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE)),
             ]);
             out.extend(allow_origin);

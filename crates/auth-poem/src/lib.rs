@@ -77,7 +77,7 @@ mod router;
 
 pub use auth_core::Principal;
 pub use auth_jwt::endpoints::RouterConfig;
-pub use cors::{Cors, CorsEndpoint, cors};
+pub use cors::{Cors, CorsEndpoint, cors, cors_for};
 pub use extract::{
     ApiError, Auth, AuthContext, AuthContextEndpoint, CurrentUser, MaybeAuth, MaybeCurrentUser,
 };

@@ -269,7 +269,8 @@ pub fn routes<S: UserStore>(
     context: AuthContext,
     config: RouterConfig,
 ) -> BoxEndpoint<'static> {
-    let cors = crate::cors(&endpoints.web().allowed_origins).map(Arc::new);
+    let cors =
+        crate::cors_for(&endpoints.web().allowed_origins, &endpoints.cors_allow_headers()).map(Arc::new);
     let get = |handler| MethodRoute {
         method: Method::GET,
         allow: HeaderValue::from_static("GET,HEAD"),
