@@ -13,6 +13,7 @@ use reqwest::{Client, Response};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
+pub use http;
 pub use reqwest;
 pub use serde_json;
 

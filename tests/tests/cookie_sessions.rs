@@ -194,3 +194,53 @@ http_test!(sign_out_all_ends_sessions_and_every_other_credential, |srv: TestServ
         .unwrap();
     assert_eq!(r.status(), 401);
 });
+
+http_test!(typed_session_data_for_applications, |srv: TestServer| async move {
+    use portcullis::core::Authenticator as _;
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Cart {
+        items: Vec<String>,
+    }
+    srv.register("wyn", "correct horse battery").await;
+    let browser = session_sign_in(&srv, "wyn").await;
+    let auth = std::sync::Arc::clone(srv.auth());
+    let authenticator = auth.session_authenticator();
+    let head = || {
+        portcullis_tests::http::Request::get("/anything")
+            .header("cookie", browser.cookies())
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let principal = authenticator.authenticate(&head()).await.unwrap().unwrap();
+    assert_eq!(principal.session_value::<Cart>("cart").unwrap(), None);
+    let cart = Cart { items: vec!["book".into(), "pen".into()] };
+    auth.set_session_value(&principal, "cart", &cart).await.unwrap();
+    auth.set_session_value(&principal, "visits", &3).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = authenticator.authenticate(&head()).await.unwrap().unwrap();
+    assert_eq!(again.session_value::<u32>("visits").unwrap(), Some(3));
+    assert!(again.session_value::<Cart>("visits").is_err(), "a value of another shape is an error");
+    // The first write was replaced by the second (last write wins from the same snapshot).
+    assert_eq!(again.session_value::<Cart>("cart").unwrap(), None);
+    auth.set_session_value(&again, "cart", &cart).await.unwrap();
+    let third = authenticator.authenticate(&head()).await.unwrap().unwrap();
+    assert_eq!(third.session_value::<Cart>("cart").unwrap(), Some(cart));
+    assert_eq!(third.session_value::<u32>("visits").unwrap(), Some(3));
+    // The session data is still served over HTTP: the session works.
+    assert_eq!(me(&srv, &browser).await, 200);
+    // Other credentials have no session data.
+    let jwt = srv.sign_in("wyn", "correct horse battery").await;
+    let bearer = auth.bearer_authenticator();
+    let parts = portcullis_tests::http::Request::get("/")
+        .header("authorization", format!("Bearer {}", jwt["access"].as_str().unwrap()))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let principal = bearer.authenticate(&parts).await.unwrap().unwrap();
+    assert!(matches!(
+        auth.set_session_value(&principal, "x", &1).await,
+        Err(portcullis::core::AuthError::Forbidden)
+    ));
+});

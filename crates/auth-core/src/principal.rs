@@ -43,6 +43,10 @@ pub struct Principal {
     pub expires_at: Option<DateTime<Utc>>,
     /// Further claims carried by the credential (custom claims, roles, ...).
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// For a cookie session: the session's application data as it was when the request was
+    /// authenticated (read it typed with [`Principal::session_value`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Principal {
@@ -58,6 +62,7 @@ impl Principal {
             auth_time: None,
             expires_at: None,
             claims: serde_json::Map::new(),
+            session_data: None,
         }
     }
 
@@ -69,6 +74,20 @@ impl Principal {
     /// A further claim by name.
     pub fn claim(&self, name: &str) -> Option<&serde_json::Value> {
         self.claims.get(name)
+    }
+
+    /// A typed value of the session's data (cookie sessions only): `Ok(None)` when absent or when
+    /// the credential is not a session; an error when the stored value has another shape.
+    pub fn session_value<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, crate::AuthError> {
+        match self.session_data.as_ref().and_then(|data| data.get(key)) {
+            None => Ok(None),
+            Some(value) => serde_json::from_value(value.clone())
+                .map(Some)
+                .map_err(|e| crate::AuthError::invalid_field(key, e.to_string())),
+        }
     }
 
     /// Whether this credential may be used where `scope` is required: API keys only within their

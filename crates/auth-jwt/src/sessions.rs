@@ -197,6 +197,28 @@ impl<S: UserStore> JwtAuth<S> {
         Ok([sessions.config.session_cookie().clear(), sessions.config.csrf_cookie().clear()])
     }
 
+    /// Stores `value` under `key` in the session of `principal` (typed session data for
+    /// applications). The write replaces the session's data with the principal's snapshot plus this
+    /// value: concurrent writes to one session are last-write-wins. Not a session: 403.
+    pub async fn set_session_value<T: serde::Serialize + ?Sized>(
+        &self,
+        principal: &Principal,
+        key: &str,
+        value: &T,
+    ) -> Result<(), AuthError> {
+        let sessions = self.sessions_enabled()?;
+        let (Some(id), Some(data)) = (principal.credential_id.as_deref(), principal.session_data.as_ref())
+        else {
+            return Err(AuthError::Forbidden);
+        };
+        if principal.method != CredentialMethod::Session {
+            return Err(AuthError::Forbidden);
+        }
+        let mut data = data.clone();
+        data.insert(key.to_owned(), serde_json::to_value(value).map_err(AuthError::backend)?);
+        if sessions.store.set_data(id, data).await? { Ok(()) } else { Err(revoked()) }
+    }
+
     /// An [`Authenticator`] for the session cookie (with the CSRF check on unsafe methods).
     pub fn session_authenticator(self: &Arc<Self>) -> SessionAuthenticator<S> {
         SessionAuthenticator { auth: Arc::clone(self) }
@@ -226,6 +248,7 @@ impl<S: UserStore> Authenticator for SessionAuthenticator<S> {
         principal.amr = vec!["pwd".to_owned()];
         principal.auth_time = Some(record.created_at);
         principal.expires_at = Some(record.expires_at);
+        principal.session_data = Some(record.data);
         Ok(Some(principal))
     }
 }
