@@ -4,8 +4,6 @@
 use std::sync::Arc;
 
 use auth_blacklist::MemoryGrantStore;
-use auth_jwt::{ApiKeyConfig, CreateApiKeyRequest};
-use auth_token::MemoryApiKeyStore;
 
 use auth_axum::{ApiError, Auth, AuthContext, CurrentUser, RequireAuthLayer, RouterConfig, routes};
 use auth_core::{
@@ -57,12 +55,9 @@ async fn start() -> Harness {
     let auth = Arc::new(
         JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
             .with_claims(ClaimMap::new().attribute("is_staff", "is_staff"))
-            .unwrap()
-            .with_api_keys(Arc::new(MemoryApiKeyStore::new()), ApiKeyConfig::default()),
+            .unwrap(),
     );
-    let api_key: auth_core::SharedAuthenticator = Arc::new(auth.api_key_authenticator());
-    let bearer: auth_core::SharedAuthenticator = Arc::new(auth.bearer_authenticator());
-    let context = AuthContext::new(Arc::new(auth_core::FirstPresented::new(vec![api_key, bearer])));
+    let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
     let endpoints = JwtEndpoints::new(Arc::clone(&auth), WebFlowConfig::new(86_400));
     let app: Router = Router::new()
         .route("/whoami", get(whoami))
@@ -76,12 +71,6 @@ async fn start() -> Harness {
             Router::new()
                 .route("/data", get(|| async { "secret" }))
                 .layer(RequireAuthLayer::new(context.clone())),
-        )
-        .nest(
-            "/scoped",
-            Router::new()
-                .route("/write", get(|| async { "written" }))
-                .layer(RequireAuthLayer::new(context.clone()).require_scope("notes:write")),
         )
         .merge(routes(endpoints, context, RouterConfig::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -167,39 +156,4 @@ async fn missing_permission_is_403() {
     assert!(r.headers().get("www-authenticate").is_none());
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "permission_denied");
     assert_eq!(del(staff).await.unwrap().status(), 200);
-}
-
-#[tokio::test]
-async fn scope_guard_limits_api_keys_only() {
-    let h = start().await;
-    let token = h.token("fay", false).await;
-    let user = auth_core::UserStore::find_by_login(h.auth.store().as_ref(), "fay").await.unwrap().unwrap();
-    let owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
-    let key = |scopes: Vec<&str>| {
-        let request: CreateApiKeyRequest =
-            serde_json::from_value(json!({"name": "k", "scopes": scopes})).unwrap();
-        let auth = Arc::clone(&h.auth);
-        let owner = owner.clone();
-        async move { auth.create_api_key(&owner, request).await.unwrap().key }
-    };
-    let reader = key(vec!["notes:read"]).await;
-    let writer = key(vec!["notes:write"]).await;
-    let call = |header: (&'static str, String)| {
-        h.client.get(format!("{}/scoped/write", h.base)).header(header.0, header.1).send()
-    };
-    let r = call(("x-api-key", reader)).await.unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(
-        challenge.contains(r#"error="insufficient_scope""#) && challenge.contains("notes:write"),
-        "{challenge}"
-    );
-    assert_eq!(r.json::<Value>().await.unwrap()["code"], "insufficient_scope");
-    assert_eq!(call(("x-api-key", writer)).await.unwrap().status(), 200);
-    assert_eq!(
-        call(("authorization", format!("Bearer {token}"))).await.unwrap().status(),
-        200,
-        "the user's own token"
-    );
-    assert_eq!(call(("x-api-key", "pck_nope".to_owned())).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 
 use auth_blacklist::MemoryGrantStore;
-use auth_jwt::{ApiKeyConfig, CreateApiKeyRequest};
-use auth_token::MemoryApiKeyStore;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auth_core::{
@@ -87,11 +85,6 @@ fn secret() -> &'static str {
 }
 
 #[handler]
-fn written() -> &'static str {
-    "written"
-}
-
-#[handler]
 async fn many(Auth(a): Auth, MaybeAuth(b): MaybeAuth, CurrentUser(user): CurrentUser<User>) -> String {
     assert_eq!(Some(&a), b.as_ref());
     user.username
@@ -107,8 +100,7 @@ async fn start() -> Harness {
     let auth = Arc::new(
         JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
             .with_claims(ClaimMap::new().attribute("is_staff", "is_staff"))
-            .unwrap()
-            .with_api_keys(Arc::new(MemoryApiKeyStore::new()), ApiKeyConfig::default()),
+            .unwrap(),
     );
     let calls = Arc::new(AtomicUsize::new(0));
     let counting = Counting { inner: auth.bearer_authenticator(), calls: Arc::clone(&calls) };
@@ -130,12 +122,6 @@ async fn start() -> Harness {
                 .at("/data", get(secret))
                 .at("/many", get(many))
                 .with(RequireAuth::new(context.clone())),
-        )
-        .nest(
-            "/scoped",
-            Route::new()
-                .at("/write", get(written))
-                .with(RequireAuth::new(context.clone()).require_scope("notes:write")),
         )
         .nest("/", routes(endpoints, context.clone(), RouterConfig::default()))
         .with(CurrentUser::<User>::middleware(store))
@@ -263,39 +249,4 @@ async fn one_authentication_per_request() {
         assert_eq!(r.text().await.unwrap(), "gus", "{path}");
         assert_eq!(h.calls.load(Ordering::SeqCst) - before, 1, "{path}");
     }
-}
-
-#[tokio::test]
-async fn scope_guard_limits_api_keys_only() {
-    let h = start().await;
-    let token = h.token("fay", false).await;
-    let user = auth_core::UserStore::find_by_login(h.auth.store().as_ref(), "fay").await.unwrap().unwrap();
-    let owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
-    let key = |scopes: Vec<&str>| {
-        let request: CreateApiKeyRequest =
-            serde_json::from_value(json!({"name": "k", "scopes": scopes})).unwrap();
-        let auth = Arc::clone(&h.auth);
-        let owner = owner.clone();
-        async move { auth.create_api_key(&owner, request).await.unwrap().key }
-    };
-    let reader = key(vec!["notes:read"]).await;
-    let writer = key(vec!["notes:write"]).await;
-    let call = |header: (&'static str, String)| {
-        h.client.get(format!("{}/scoped/write", h.base)).header(header.0, header.1).send()
-    };
-    let r = call(("x-api-key", reader)).await.unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(
-        challenge.contains(r#"error="insufficient_scope""#) && challenge.contains("notes:write"),
-        "{challenge}"
-    );
-    assert_eq!(r.json::<Value>().await.unwrap()["code"], "insufficient_scope");
-    assert_eq!(call(("x-api-key", writer)).await.unwrap().status(), 200);
-    assert_eq!(
-        call(("authorization", format!("Bearer {token}"))).await.unwrap().status(),
-        200,
-        "the user's own token"
-    );
-    assert_eq!(call(("x-api-key", "pck_nope".to_owned())).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }

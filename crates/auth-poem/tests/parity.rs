@@ -37,27 +37,52 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
         JwtService::new(JwtConfig::default(), KeySet::new(key).unwrap(), Arc::new(clock.clone())).unwrap();
     let store = Arc::new(MemoryUserStore::with_clock(Arc::new(clock.clone())));
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
-    let auth = Arc::new(JwtAuth::new(
-        Accounts::new(Arc::clone(&store), hasher),
-        jwt,
-        Arc::new(MemoryGrantStore::new()),
-    ));
+    let auth = Arc::new(
+        JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
+            .with_api_keys(Arc::new(auth_token::MemoryApiKeyStore::new()), auth_jwt::ApiKeyConfig::default()),
+    );
+    // API keys first, then JWTs: the scope guard below limits keys to their scopes.
+    let chain = || -> auth_core::SharedAuthenticator {
+        let api_key: auth_core::SharedAuthenticator = Arc::new(auth.api_key_authenticator());
+        let bearer: auth_core::SharedAuthenticator = Arc::new(auth.bearer_authenticator());
+        Arc::new(auth_core::FirstPresented::new(vec![api_key, bearer]))
+    };
     let web = WebFlowConfig::new(86_400).allowed_origins(allowed_origins);
     let endpoints = JwtEndpoints::new(Arc::clone(&auth), web);
 
-    let axum_context = auth_axum::AuthContext::new(Arc::new(auth.bearer_authenticator()));
+    let axum_context = auth_axum::AuthContext::new(chain());
+    let scoped = axum::Router::new()
+        .route("/scoped/write", axum::routing::get(|| async { "written" }))
+        .layer(auth_axum::RequireAuthLayer::new(axum_context.clone()).require_scope("notes:write"));
     let router = auth_axum::routes(
         endpoints.clone(),
         axum_context,
         auth_axum::RouterConfig::default().body_limit(LIMIT),
-    );
+    )
+    .merge(scoped);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let axum = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let poem_context = auth_poem::AuthContext::new(Arc::new(auth.bearer_authenticator()));
-    let endpoint =
-        auth_poem::routes(endpoints, poem_context, auth_poem::RouterConfig::default().body_limit(LIMIT));
+    let poem_context = auth_poem::AuthContext::new(chain());
+    let endpoint = poem::EndpointExt::boxed(
+        poem::Route::new()
+            .at(
+                "/scoped/write",
+                poem::EndpointExt::with(
+                    poem::get(poem::endpoint::make_sync(|_| "written")),
+                    auth_poem::RequireAuth::new(poem_context.clone()).require_scope("notes:write"),
+                ),
+            )
+            .nest(
+                "/",
+                auth_poem::routes(
+                    endpoints,
+                    poem_context,
+                    auth_poem::RouterConfig::default().body_limit(LIMIT),
+                ),
+            ),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let poem = format!("http://{}", listener.local_addr().unwrap());
     let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
@@ -471,7 +496,7 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
         case("session sign-out without sessions", "POST", "/api/auth/session/sign-out", 404),
         case("session sign-in GET", "GET", "/api/auth/session/sign-in", 405),
         case("create api key anonymous", "POST", "/api/auth/api-keys", 401).json(json!({"name": "k"})),
-        case("api keys without api keys enabled", "GET", "/api/auth/api-keys", 404).bearer(access),
+        case("api keys list", "GET", "/api/auth/api-keys", 200).bearer(access),
         case("api keys PUT", "PUT", "/api/auth/api-keys", 405),
         case("api key GET", "GET", "/api/auth/api-keys/nope", 405),
         case("api key delete anonymous", "DELETE", "/api/auth/api-keys/nope", 401),
@@ -597,4 +622,47 @@ async fn same_answers_without_cors() {
             .json(json!({"username": "alice", "password": "password123"})),
     ]);
     assert_parity(compare(&pair, &cases).await);
+}
+
+/// The scope guard (`RequireAuthLayer::require_scope` / `RequireAuth::require_scope`) answers the
+/// same on both adapters: API keys only within their scopes, a user's own token always.
+#[tokio::test]
+async fn scope_guard_limits_api_keys_only() {
+    let pair = start(Vec::new()).await;
+    let tokens = pair.user("fay").await;
+    let user = auth_core::UserStore::find_by_login(pair.auth.store().as_ref(), "fay").await.unwrap().unwrap();
+    let owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
+    let mut keys = Vec::new();
+    for scope in ["notes:read", "notes:write"] {
+        let request: auth_jwt::CreateApiKeyRequest =
+            serde_json::from_value(json!({"name": "k", "scopes": [scope]})).unwrap();
+        keys.push(pair.auth.create_api_key(&owner, request).await.unwrap().key);
+    }
+    let cases = vec![
+        case("scoped: key without the scope", "GET", "/scoped/write", 403)
+            .header("x-api-key", keys[0].clone()),
+        case("scoped: key with the scope", "GET", "/scoped/write", 200).header("x-api-key", keys[1].clone()),
+        case("scoped: the user's own token", "GET", "/scoped/write", 200).bearer(&tokens.access),
+        case("scoped: invalid key", "GET", "/scoped/write", 401).header("x-api-key", "pck_nope"),
+        case("scoped: no credential", "GET", "/scoped/write", 401),
+    ];
+    assert_parity(compare(&pair, &cases).await);
+
+    // What both answered to the key without the scope.
+    for base in [&pair.axum, &pair.poem] {
+        let r = pair
+            .client
+            .get(format!("{base}/scoped/write"))
+            .header("x-api-key", &keys[0])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(
+            challenge.contains(r#"error="insufficient_scope""#) && challenge.contains("notes:write"),
+            "{challenge}"
+        );
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "insufficient_scope");
+    }
 }
