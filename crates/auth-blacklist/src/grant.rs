@@ -31,6 +31,8 @@ pub struct Grant {
     pub user_agent: Option<String>,
     /// The client address of the sign-in request.
     pub ip: Option<String>,
+    /// What kind of credential the grant backs (see [`NewGrant::kind`]).
+    pub kind: String,
     /// When the grant was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -47,6 +49,7 @@ impl Grant {
             expires_at: new.expires_at,
             user_agent: new.user_agent,
             ip: new.ip,
+            kind: new.kind,
             revoked_at: None,
         }
     }
@@ -96,7 +99,14 @@ pub struct NewGrant {
     pub user_agent: Option<String>,
     /// The client address of the sign-in request.
     pub ip: Option<String>,
+    /// What kind of credential the grant backs: [`GRANT_KIND_JWT`] (the default: a refresh-token
+    /// family), or e.g. `"token"` (an opaque token) and `"session"` (a cookie session). At most
+    /// 16 characters; shown in the sessions list.
+    pub kind: String,
 }
+
+/// The kind of a grant whose credentials are JWT refresh tokens (the mobile and web flows).
+pub const GRANT_KIND_JWT: &str = "jwt";
 
 impl NewGrant {
     /// A grant without user agent and address.
@@ -106,7 +116,21 @@ impl NewGrant {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Self {
-        Self { id: id.into(), user_id, created_at, expires_at, user_agent: None, ip: None }
+        Self {
+            id: id.into(),
+            user_id,
+            created_at,
+            expires_at,
+            user_agent: None,
+            ip: None,
+            kind: GRANT_KIND_JWT.to_owned(),
+        }
+    }
+
+    /// Sets the kind (cut to 16 characters).
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = truncate_chars(kind.into(), 16);
+        self
     }
 
     /// Sets the user agent (a `String` or an `Option<String>`), cut to [`MAX_USER_AGENT_CHARS`]:

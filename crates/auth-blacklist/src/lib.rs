@@ -69,8 +69,8 @@ pub mod testing;
 
 pub use error::BlacklistError;
 pub use grant::{
-    Grant, MAX_IP_CHARS, MAX_USER_AGENT_CHARS, NewGrant, RefreshRecord, RevocationEvent, RevocationSnapshot,
-    RotateOutcome, SecurityEvent,
+    GRANT_KIND_JWT, Grant, MAX_IP_CHARS, MAX_USER_AGENT_CHARS, NewGrant, RefreshRecord, RevocationEvent,
+    RevocationSnapshot, RotateOutcome, SecurityEvent,
 };
 pub use memory::MemoryGrantStore;
 pub use revocation::{RevocationList, SyncTask};

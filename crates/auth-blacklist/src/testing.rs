@@ -111,7 +111,8 @@ pub async fn grant_store_conformance<S: GrantStore>(store: &S) {
         .create_grant(
             NewGrant::new(g1.clone(), alice.clone(), t, t + month)
                 .user_agent("Mozilla/5.0 (conformance)".to_owned())
-                .ip("192.0.2.1".to_owned()),
+                .ip("192.0.2.1".to_owned())
+                .kind("session"),
             RefreshRecord::new(a.clone(), g1.clone(), alice.clone(), t, t + month),
         )
         .await
@@ -124,6 +125,7 @@ pub async fn grant_store_conformance<S: GrantStore>(store: &S) {
     assert_eq!(created.expires_at, t + month);
     assert_eq!(created.user_agent.as_deref(), Some("Mozilla/5.0 (conformance)"));
     assert_eq!(created.ip.as_deref(), Some("192.0.2.1"));
+    assert_eq!(created.kind, "session");
     assert_eq!(created.revoked_at, None);
     assert!(store.find_grant(&unique("nope")).await.unwrap().is_none());
     assert_eq!(store.grant_of_token(&a).await.unwrap(), Some(created.clone()));

@@ -212,6 +212,7 @@ fn into_grant(row: grants::Model) -> Grant {
     let mut new = NewGrant::new(row.id, UserId::new(row.user_id), row.created_at, row.expires_at);
     new.user_agent = row.user_agent;
     new.ip = row.ip;
+    new.kind = row.kind;
     let mut grant = Grant::from_new(new);
     grant.last_used_at = row.last_used_at;
     grant.revoked_at = row.revoked_at;
@@ -300,6 +301,7 @@ async fn create_in(
         expires_at: Set(stored(grant.expires_at)),
         user_agent: Set(grant.user_agent.clone()),
         ip: Set(grant.ip.clone()),
+        kind: Set(grant.kind.clone()),
         revoked_at: Set(None),
     };
     match grants::Entity::insert(row).exec_without_returning(txn).await {

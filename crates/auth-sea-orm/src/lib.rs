@@ -15,10 +15,13 @@
 //!   `OpaqueTokenStore` and `ApiKeyStore`, holding only the SHA-256 hashes of the secrets.
 //! - `SeaOrmSessionStore` (feature `session`): `auth_session`'s `SessionStore`, holding only the
 //!   SHA-256 hashes of the session ids.
+//! - `SeaOrmMfaStore` (feature `mfa`): `auth_mfa`'s `MfaStore`, i.e. TOTP factors (the secret
+//!   only sealed), hashed single-use recovery codes and MFA challenges (under the hash of the
+//!   `mfa_token`), with race-free replay protection.
 //! - [`entity`]: the sea-orm entities, to join the tables with your own.
 //!
 //! Every store passes the conformance suites of `auth_core::testing`, `auth_blacklist::testing`,
-//! `auth_token::testing` and `auth_session::testing` on both databases.
+//! `auth_token::testing`, `auth_session::testing` and `auth_mfa::testing` on both databases.
 //!
 //! ## Features
 //!
@@ -29,6 +32,7 @@
 //! | `blacklist` | yes     | `SeaOrmGrantStore`, the grant store of `auth-blacklist` |
 //! | `token`     | yes     | `SeaOrmOpaqueTokenStore` and `SeaOrmApiKeyStore`, the stores of `auth-token` |
 //! | `session`   | yes     | `SeaOrmSessionStore`, the session store of `auth-session` |
+//! | `mfa`       | yes     | `SeaOrmMfaStore`, the factor store of `auth-mfa` |
 //!
 //! The migrator creates every table whatever the features (a feature adds API, never schema).
 //!
@@ -70,12 +74,21 @@ pub mod entity;
 mod error;
 #[cfg(feature = "blacklist")]
 mod grant_store;
+#[cfg(feature = "mfa")]
+mod mfa_store;
 mod migration;
 #[cfg(feature = "session")]
 mod session_store;
 #[cfg(feature = "token")]
 mod token_store;
-#[cfg(any(feature = "blacklist", feature = "token", feature = "session"))]
+// `sqlite`: `connect` retries a busy database with it.
+#[cfg(any(
+    feature = "sqlite",
+    feature = "blacklist",
+    feature = "token",
+    feature = "session",
+    feature = "mfa"
+))]
 mod transient;
 mod user_store;
 
@@ -86,6 +99,8 @@ pub use connect::{
 pub use error::DbError;
 #[cfg(feature = "blacklist")]
 pub use grant_store::SeaOrmGrantStore;
+#[cfg(feature = "mfa")]
+pub use mfa_store::SeaOrmMfaStore;
 pub use migration::{MIGRATION_TABLE, Migrator, migrate};
 #[cfg(feature = "session")]
 pub use session_store::SeaOrmSessionStore;

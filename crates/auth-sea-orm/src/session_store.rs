@@ -6,8 +6,8 @@ use auth_session::{SessionError, SessionRecord, SessionStore, TokenHash, touch_c
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde_json::{Map, Value};
 
@@ -56,6 +56,7 @@ fn into_record(row: sessions::Model) -> Result<SessionRecord, SessionError> {
     );
     record.last_seen_at = row.last_seen_at;
     record.data = data;
+    record.amr = row.amr.split_whitespace().map(str::to_owned).collect();
     Ok(record)
 }
 
@@ -101,6 +102,57 @@ pub struct SeaOrmSessionStore {
 }
 
 impl SeaOrmSessionStore {
+    /// One read-change-write of a session's data in a write transaction that locks the row
+    /// (`BEGIN IMMEDIATE` on SQLite, `SELECT ... FOR UPDATE` on PostgreSQL). The outer error is
+    /// the database's (retried when transient), the inner one a corrupt row.
+    async fn set_value_once(
+        &self,
+        id: &str,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<Result<bool, SessionError>, DbErr> {
+        let txn = match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                self.db
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await?
+            }
+            _ => self.db.begin().await?,
+        };
+        let Some(row) = sessions::Entity::find_by_id(id).lock_exclusive().one(&txn).await? else {
+            txn.rollback().await?;
+            return Ok(Ok(false));
+        };
+        let mut data: Map<String, Value> = match serde_json::from_str(&row.data) {
+            Ok(data) => data,
+            Err(_) => {
+                txn.rollback().await?;
+                return Ok(Err(SessionError::Corrupt(format!("session {id}: malformed data"))));
+            }
+        };
+        match value {
+            Some(value) => data.insert(key.to_owned(), value),
+            None => data.remove(key),
+        };
+        let text = match serde_json::to_string(&data) {
+            Ok(text) => text,
+            Err(error) => {
+                txn.rollback().await?;
+                return Ok(Err(SessionError::Corrupt(error.to_string())));
+            }
+        };
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::Data, Expr::value(text))
+            .filter(sessions::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Ok(true))
+    }
+
     /// A store on `db` (migrated with [`migrate`](crate::migrate)).
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db }
@@ -133,6 +185,7 @@ impl SessionStore for SeaOrmSessionStore {
             expires_at: Set(stored(record.expires_at)),
             idle_ttl_seconds: Set(record.idle_ttl.num_seconds()),
             data: Set(data_text(&record.data)?),
+            amr: Set(record.amr.join(" ")),
         };
         retrying(&self.db, || sessions::Entity::insert(row.clone()).exec_without_returning(&self.db))
             .await
@@ -209,6 +262,13 @@ impl SessionStore for SeaOrmSessionStore {
         .await
         .map_err(backend)?;
         Ok(updated.rows_affected > 0)
+    }
+
+    async fn set_value(&self, id: &str, key: &str, value: Option<Value>) -> Result<bool, AuthError> {
+        retrying(&self.db, || self.set_value_once(id, key, value.clone()))
+            .await
+            .map_err(backend)?
+            .map_err(AuthError::backend)
     }
 
     async fn delete(&self, id: &str) -> Result<bool, AuthError> {

@@ -63,6 +63,7 @@ fn into_opaque(row: opaque_tokens::Model) -> Result<OpaqueTokenRecord, TokenErro
     record.name = row.name;
     record.idle_ttl = idle_ttl;
     record.last_used_at = row.last_used_at;
+    record.amr = row.amr.split_whitespace().map(str::to_owned).collect();
     Ok(record)
 }
 
@@ -163,6 +164,7 @@ impl OpaqueTokenStore for SeaOrmOpaqueTokenStore {
             expires_at: Set(stored(record.expires_at)),
             idle_ttl_seconds: Set(record.idle_ttl.map(|ttl| ttl.num_seconds())),
             last_used_at: Set(stored(record.last_used_at)),
+            amr: Set(record.amr.join(" ")),
         };
         retrying(&self.db, || opaque_tokens::Entity::insert(row.clone()).exec_without_returning(&self.db))
             .await

@@ -1,27 +1,27 @@
 //! Telling transient database conflicts (worth retrying) from real failures.
 
-#[cfg(any(feature = "token", feature = "session"))]
+#[cfg(any(feature = "token", feature = "session", feature = "mfa"))]
 use std::future::Future;
-#[cfg(any(feature = "token", feature = "session"))]
+#[cfg(any(feature = "token", feature = "session", feature = "mfa"))]
 use std::time::Duration as StdDuration;
 
-#[cfg(any(feature = "token", feature = "session"))]
+#[cfg(any(feature = "token", feature = "session", feature = "mfa"))]
 use sea_orm::ConnectionTrait;
 use sea_orm::{DbBackend, DbErr};
 
-#[cfg(any(feature = "token", feature = "session"))]
+#[cfg(any(feature = "token", feature = "session", feature = "mfa"))]
 /// How often a statement is attempted when the database reports a transient conflict.
 const MAX_ATTEMPTS: u32 = 10;
-#[cfg(any(feature = "token", feature = "session"))]
+#[cfg(any(feature = "token", feature = "session", feature = "mfa"))]
 /// The first pause between attempts (doubling up to [`MAX_PAUSE`]).
 const FIRST_PAUSE: StdDuration = StdDuration::from_millis(5);
-#[cfg(any(feature = "token", feature = "session"))]
+#[cfg(any(feature = "token", feature = "session", feature = "mfa"))]
 /// The longest pause between attempts.
 const MAX_PAUSE: StdDuration = StdDuration::from_millis(200);
 
 /// Runs one statement, again when the database reports a transient conflict (`SQLITE_BUSY`, a
 /// PostgreSQL serialization failure or deadlock): such a statement had no effect.
-#[cfg(any(feature = "token", feature = "session"))]
+#[cfg(any(feature = "token", feature = "session", feature = "mfa"))]
 pub(crate) async fn retrying<C, T, F, Fut>(db: &C, mut statement: F) -> Result<T, DbErr>
 where
     C: ConnectionTrait,

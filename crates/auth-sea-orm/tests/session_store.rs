@@ -12,7 +12,9 @@ use std::sync::Arc;
 use auth_core::UserId;
 use auth_sea_orm::SeaOrmSessionStore;
 use auth_sea_orm::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use auth_session::testing::{concurrent_rotate_conformance, session_store_conformance};
+use auth_session::testing::{
+    concurrent_rotate_conformance, concurrent_set_value_conformance, session_store_conformance,
+};
 use auth_session::{SessionId, SessionRecord, SessionStore, TokenHash};
 use chrono::{DateTime, Duration, Utc};
 
@@ -25,6 +27,7 @@ async fn run_suite(url: &str) {
     session_store_conformance(&store).await;
     session_store_conformance(&store).await; // tolerates other data
     concurrent_rotate_conformance(Arc::new(store.clone()), RACERS).await;
+    concurrent_set_value_conformance(Arc::new(store.clone()), RACERS).await;
     no_session_id_at_rest(&db, &store).await;
     db.close().await.expect("close");
 }
@@ -115,6 +118,7 @@ async fn no_session_id_at_rest(db: &DatabaseConnection, store: &SeaOrmSessionSto
     assert_eq!(
         names,
         [
+            "amr",
             "created_at",
             "data",
             "expires_at",

@@ -190,6 +190,7 @@ async fn no_secret_at_rest(
     assert_eq!(
         names,
         [
+            "amr",
             "created_at",
             "expires_at",
             "grant_id",

@@ -136,6 +136,18 @@ impl SessionStore for MemorySessionStore {
         }
     }
 
+    async fn set_value(&self, id: &str, key: &str, value: Option<Value>) -> Result<bool, AuthError> {
+        let mut inner = lock(&self.inner);
+        let Some(record) = inner.by_id.get_mut(id) else {
+            return Ok(false);
+        };
+        match value {
+            Some(value) => record.data.insert(key.to_owned(), value),
+            None => record.data.remove(key),
+        };
+        Ok(true)
+    }
+
     async fn delete(&self, id: &str) -> Result<bool, AuthError> {
         let mut inner = lock(&self.inner);
         let Some(record) = inner.by_id.remove(id) else { return Ok(false) };

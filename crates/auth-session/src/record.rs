@@ -57,6 +57,9 @@ pub struct SessionRecord {
     /// Application data, stored as a JSON object: use [`get`](Self::get) and
     /// [`insert`](Self::insert), then [`SessionStore::set_data`].
     pub data: Map<String, Value>,
+    /// How the user authenticated at sign-in (`amr`, RFC 8176): `["pwd"]` by default,
+    /// `["pwd", "otp"]` after a TOTP step.
+    pub amr: Vec<String>,
 }
 
 impl SessionRecord {
@@ -80,7 +83,14 @@ impl SessionRecord {
             expires_at,
             idle_ttl: Duration::seconds(idle_ttl.num_seconds()),
             data: Map::new(),
+            amr: vec!["pwd".to_owned()],
         }
+    }
+
+    /// Sets how the user authenticated (`amr`).
+    pub fn amr(mut self, amr: Vec<String>) -> Self {
+        self.amr = amr;
+        self
     }
 
     /// When the session goes idle: `last_seen_at + idle_ttl` (`None` when beyond the
@@ -204,6 +214,12 @@ pub trait SessionStore: Debug + Send + Sync + 'static {
 
     /// Replaces the session's application data. Returns whether the session exists.
     async fn set_data(&self, id: &str, data: Map<String, Value>) -> Result<bool, AuthError>;
+
+    /// Sets one key of the session's data to `value` (`None` removes it), atomically: the store
+    /// reads, changes and writes the data in one step, so concurrent writes of *different* keys
+    /// all survive (of concurrent writes of one key, one wins). Returns whether the session
+    /// exists.
+    async fn set_value(&self, id: &str, key: &str, value: Option<Value>) -> Result<bool, AuthError>;
 
     /// Deletes one session (sign-out). Returns whether it existed.
     async fn delete(&self, id: &str) -> Result<bool, AuthError>;

@@ -8,6 +8,7 @@
 //!
 //! testing::session_store_conformance(&MemorySessionStore::new()).await;
 //! testing::concurrent_rotate_conformance(Arc::new(MemorySessionStore::new()), 16).await;
+//! testing::concurrent_set_value_conformance(Arc::new(MemorySessionStore::new()), 16).await;
 //! # }
 //! ```
 //!
@@ -126,6 +127,7 @@ pub async fn session_store_conformance<S: SessionStore>(store: &S) {
     full.insert("cart", &vec![1, 2, 3]).unwrap();
     full.insert("name", "Zoë \"quoted\" — ✓").unwrap();
     full.insert("nested", &json!({"a": {"b": [true, null, 1.5]}})).unwrap();
+    let full = full.amr(vec!["pwd".to_owned(), "otp".to_owned()]);
     store.insert(full.clone()).await.expect("insert");
     let got = found(store, &full.hash).await;
     assert_eq!(got, full, "every field round-trips");
@@ -139,6 +141,7 @@ pub async fn session_store_conformance<S: SessionStore>(store: &S) {
     let (_, bare) = session(&alice, &grant, t, t + day, hour);
     store.insert(bare.clone()).await.expect("insert");
     assert_eq!(found(store, &bare.hash).await, bare, "a session without data");
+    assert_eq!(bare.amr, ["pwd"], "amr defaults to a password sign-in");
     let (_, unknown) = SessionId::generate();
     assert!(!exists(store, &unknown).await, "an unknown hash");
 
@@ -235,6 +238,18 @@ pub async fn session_store_conformance<S: SessionStore>(store: &S) {
     assert!(found(store, &r.hash).await.data.is_empty());
     assert!(!store.set_data(&unique("nope"), data).await.unwrap(), "an unknown id");
 
+    // ---- set_value: one key at a time, the others kept.
+    assert!(store.set_value(&r.id, "a", Some(json!(1))).await.unwrap());
+    assert!(store.set_value(&r.id, "b", Some(json!({"x": [true]}))).await.unwrap());
+    assert!(store.set_value(&r.id, "a", Some(json!("one"))).await.unwrap());
+    let got = found(store, &r.hash).await;
+    assert_eq!(Value::Object(got.data.clone()), json!({"a": "one", "b": {"x": [true]}}));
+    assert!(store.set_value(&r.id, "a", None).await.unwrap());
+    assert!(store.set_value(&r.id, "absent", None).await.unwrap(), "removing an absent key is fine");
+    assert_eq!(Value::Object(found(store, &r.hash).await.data), json!({"b": {"x": [true]}}));
+    assert!(!store.set_value(&unique("nope"), "a", Some(json!(1))).await.unwrap(), "an unknown id");
+    assert!(store.set_data(&r.id, Map::new()).await.unwrap());
+
     // ---- expiry: absolute and idle.
     let (_, e) = session(&alice, &grant, t, t + hour, Duration::minutes(10));
     store.insert(e.clone()).await.expect("insert");
@@ -305,6 +320,31 @@ pub async fn session_store_conformance<S: SessionStore>(store: &S) {
     assert_eq!(found(store, &full.hash).await, full, "live sessions stay");
     store.flush_expired(t + day).await.unwrap();
     assert!(live(store, &all).await.is_empty(), "expired exactly at expires_at");
+}
+
+/// `racers` concurrent [`SessionStore::set_value`] calls on one session, each writing its own
+/// key, on spawned tasks: every write survives (no lost update).
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub async fn concurrent_set_value_conformance<S: SessionStore>(store: Arc<S>, racers: usize) {
+    let t = origin();
+    let (_, record) =
+        session(&UserId::new(unique("writer")), &unique("g"), t, t + Duration::days(1), Duration::hours(1));
+    store.insert(record.clone()).await.expect("insert");
+    let tasks: Vec<_> = (0..racers)
+        .map(|i| {
+            let (store, id) = (Arc::clone(&store), record.id.clone());
+            tokio::spawn(async move { store.set_value(&id, &format!("key{i}"), Some(Value::from(i))).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.expect("task").expect("set_value"), "the session exists");
+    }
+    let data = store.find_by_hash(&record.hash).await.unwrap().expect("the session").data;
+    assert_eq!(data.len(), racers, "every concurrent write of a different key survives: {data:?}");
+    for i in 0..racers {
+        assert_eq!(data.get(&format!("key{i}")), Some(&Value::from(i)));
+    }
+    assert!(store.delete(&record.id).await.unwrap());
 }
 
 /// `racers` rotations of one session's id, each to its own new hash, on spawned tasks (so a

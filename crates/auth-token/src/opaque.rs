@@ -53,6 +53,9 @@ pub struct OpaqueTokenRecord {
     /// The last use, written at most once a minute (see [`TOUCH_INTERVAL`](crate::TOUCH_INTERVAL));
     /// the issue time until the first write.
     pub last_used_at: DateTime<Utc>,
+    /// How the user authenticated to get the token (`amr`, RFC 8176): `["pwd"]` by default,
+    /// `["pwd", "otp"]` after a TOTP step.
+    pub amr: Vec<String>,
 }
 
 impl OpaqueTokenRecord {
@@ -77,6 +80,7 @@ impl OpaqueTokenRecord {
             expires_at,
             idle_ttl: None,
             last_used_at: created_at,
+            amr: vec!["pwd".to_owned()],
         }
     }
 
@@ -95,6 +99,12 @@ impl OpaqueTokenRecord {
     /// Sets the name (a `String` or an `Option<String>`), cut to [`MAX_NAME_CHARS`].
     pub fn name(mut self, name: impl Into<Option<String>>) -> Self {
         self.name = name.into().map(|name| truncate_chars(name, MAX_NAME_CHARS));
+        self
+    }
+
+    /// Sets how the user authenticated (`amr`).
+    pub fn amr(mut self, amr: Vec<String>) -> Self {
+        self.amr = amr;
         self
     }
 

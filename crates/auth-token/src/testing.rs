@@ -136,7 +136,8 @@ pub async fn opaque_token_store_conformance<S: OpaqueTokenStore>(store: &S) {
     let grant = unique("g");
     let full = OpaqueTokenRecord::from_secret(unique("tok"), &secret, alice.clone(), &grant, t, t + day * 30)
         .name("Work laptop — Firefox".to_owned())
-        .idle_ttl(day * 7);
+        .idle_ttl(day * 7)
+        .amr(vec!["pwd".to_owned(), "otp".to_owned()]);
     store.insert(full.clone()).await.expect("insert");
     assert_eq!(store.find_by_hash(secret.hash()).await.unwrap().as_ref(), Some(&full));
     assert_eq!(full.last_used_at, t, "last_used_at starts at created_at");
@@ -147,6 +148,7 @@ pub async fn opaque_token_store_conformance<S: OpaqueTokenStore>(store: &S) {
     let found = store.find_by_hash(&bare.hash).await.unwrap().expect("found");
     assert_eq!(found, bare);
     assert_eq!((found.name, found.idle_ttl), (None, None));
+    assert_eq!(found.amr, ["pwd"], "amr defaults to a password sign-in");
     let unknown = format.generate();
     assert!(store.find_by_hash(unknown.hash()).await.unwrap().is_none(), "an unknown hash");
 

@@ -25,6 +25,8 @@ pub struct Model {
     pub ip: Option<String>,
     /// When the grant was revoked.
     pub revoked_at: Option<DateTimeUtc>,
+    /// What the grant backs: `jwt`, `token` or `session` (migration `m0006_add_amr_and_grant_kind`).
+    pub kind: String,
 }
 
 /// A grant has many refresh tokens.

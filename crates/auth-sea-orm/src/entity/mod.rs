@@ -5,6 +5,9 @@
 
 pub mod api_keys;
 pub mod grants;
+pub mod mfa_challenges;
+pub mod mfa_recovery_codes;
+pub mod mfa_totp_factors;
 pub mod opaque_tokens;
 pub mod refresh_tokens;
 pub mod revocations;

@@ -29,6 +29,9 @@ pub struct Model {
     pub idle_ttl_seconds: Option<i64>,
     /// The last use (written at most once a minute).
     pub last_used_at: DateTimeUtc,
+    /// How the user authenticated (`amr`): space-separated, e.g. `pwd otp` (migration
+    /// `m0006_add_amr_and_grant_kind`).
+    pub amr: String,
 }
 
 /// `portcullis_opaque_tokens` has no relations.

@@ -27,6 +27,9 @@ pub struct Model {
     pub idle_ttl_seconds: i64,
     /// The application data: a JSON object, as text.
     pub data: String,
+    /// How the user authenticated (`amr`): space-separated, e.g. `pwd otp` (migration
+    /// `m0006_add_amr_and_grant_kind`).
+    pub amr: String,
 }
 
 /// `portcullis_sessions` has no relations.

@@ -13,6 +13,8 @@ mod m0001_create_users;
 mod m0002_create_grants;
 mod m0003_create_tokens;
 mod m0004_create_sessions;
+mod m0005_create_mfa;
+mod m0006_add_amr_and_grant_kind;
 
 /// The table that records which Portcullis migrations ran. It is not sea-orm's default
 /// `seaql_migrations`, so an application's own sea-orm migrator can live in the same database.
@@ -34,6 +36,8 @@ const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 /// | `m0002_create_grants` | `portcullis_grants`, `portcullis_refresh_tokens`, `portcullis_revocations`, `portcullis_user_not_before`, `portcullis_security_events` (see [`entity`](crate::entity)) |
 /// | `m0003_create_tokens` | `portcullis_opaque_tokens`, `portcullis_api_keys` (see [`entity`](crate::entity)) |
 /// | `m0004_create_sessions` | `portcullis_sessions` (see [`entity::sessions`](crate::entity::sessions)) |
+/// | `m0005_create_mfa` | `portcullis_mfa_totp_factors`, `portcullis_mfa_recovery_codes`, `portcullis_mfa_challenges` (see [`entity`](crate::entity)) |
+/// | `m0006_add_amr_and_grant_kind` | column `amr` of `portcullis_opaque_tokens` and `portcullis_sessions`, column `kind` of `portcullis_grants` |
 ///
 /// Every migration runs whatever the features: a feature adds API, never schema, so switching one
 /// on or off later never leaves the migration history out of step with the migrator.
@@ -51,6 +55,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_create_grants::Migration),
             Box::new(m0003_create_tokens::Migration),
             Box::new(m0004_create_sessions::Migration),
+            Box::new(m0005_create_mfa::Migration),
+            Box::new(m0006_add_amr_and_grant_kind::Migration),
         ]
     }
 
