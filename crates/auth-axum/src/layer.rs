@@ -2,7 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use auth_core::AuthError;
+use auth_core::{AuthError, Requirements};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::Request;
@@ -25,19 +25,33 @@ use crate::{ApiError, AuthContext};
 #[derive(Debug, Clone)]
 pub struct RequireAuthLayer {
     context: AuthContext,
-    scope: Option<String>,
+    requirements: Requirements,
 }
 
 impl RequireAuthLayer {
     /// A layer authenticating with `context`.
     pub fn new(context: AuthContext) -> Self {
-        Self { context, scope: None }
+        Self { context, requirements: Requirements::new() }
     }
 
     /// Also requires `scope` of API keys (the scope guard): a key without it gets 403
     /// `insufficient_scope`; a user's own credentials pass.
     pub fn require_scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
+        self.requirements = self.requirements.scope(scope);
+        self
+    }
+
+    /// Also requires a sign-in with a second factor (the MFA guard): otherwise 403
+    /// `mfa_required`.
+    pub fn require_mfa(mut self) -> Self {
+        self.requirements = self.requirements.mfa();
+        self
+    }
+
+    /// Also requires a sign-in at most `max_age` old (by the context's clock): otherwise 403
+    /// `reauthentication_required`.
+    pub fn require_recent_auth(mut self, max_age: chrono::Duration) -> Self {
+        self.requirements = self.requirements.max_auth_age(max_age);
         self
     }
 }
@@ -46,7 +60,7 @@ impl<S> Layer<S> for RequireAuthLayer {
     type Service = RequireAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireAuth { inner, context: self.context.clone(), scope: self.scope.clone() }
+        RequireAuth { inner, context: self.context.clone(), requirements: self.requirements.clone() }
     }
 }
 
@@ -55,7 +69,7 @@ impl<S> Layer<S> for RequireAuthLayer {
 pub struct RequireAuth<S> {
     inner: S,
     context: AuthContext,
-    scope: Option<String>,
+    requirements: Requirements,
 }
 
 impl<S> Service<Request<Body>> for RequireAuth<S>
@@ -75,14 +89,14 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let context = self.context.clone();
-        let scope = self.scope.clone();
+        let requirements = self.requirements.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             parts.extensions.insert(context.clone());
             match context.authenticate(&mut parts).await {
-                Ok(Some(principal)) => match scope.as_deref().map(|s| principal.require_api_scope(s)) {
-                    Some(Err(error)) => Ok(ApiError(error).into_response()),
-                    _ => inner.call(Request::from_parts(parts, body)).await,
+                Ok(Some(principal)) => match requirements.check(&principal, context.now()) {
+                    Err(error) => Ok(ApiError(error).into_response()),
+                    Ok(()) => inner.call(Request::from_parts(parts, body)).await,
                 },
                 Ok(None) => Ok(ApiError(AuthError::MissingCredentials).into_response()),
                 Err(error) => Ok(ApiError(error).into_response()),

@@ -173,23 +173,48 @@ impl<S: UserStore> Accounts<S> {
         password: &str,
         now: DateTime<Utc>,
     ) -> Result<S::User, AuthError> {
+        let user = self.check_password(login, password).await?;
+        self.record_login(&user.id(), now).await?;
+        Ok(user)
+    }
+
+    /// [`Accounts::authenticate_password`] without recording the sign-in: for flows with a further
+    /// step (a second factor) that record it with [`Accounts::record_login`] once complete.
+    pub async fn check_password(&self, login: &str, password: &str) -> Result<S::User, AuthError> {
         let user = self.store.find_by_login(login).await?;
+        self.check_password_of(user, password).await?.ok_or(AuthError::InvalidCredentials)
+    }
+
+    /// Re-authentication of a signed-in user (before a sensitive change): whether `password` is
+    /// the active user `id`'s password, after the same hashing work whatever the answer.
+    pub async fn verify_password(&self, id: &UserId, password: &str) -> Result<bool, AuthError> {
+        let user = self.store.find_by_id(id).await?;
+        Ok(self.check_password_of(user, password).await?.is_some())
+    }
+
+    async fn check_password_of(
+        &self,
+        user: Option<S::User>,
+        password: &str,
+    ) -> Result<Option<S::User>, AuthError> {
         let stored = user.as_ref().and_then(|u| u.password_hash());
         let check = self.hasher.verify(password, stored).await?;
         let user = match user {
             Some(user) if check.is_valid() && user.is_active() => user,
-            _ => return Err(AuthError::InvalidCredentials),
+            _ => return Ok(None),
         };
-        let user = if check.needs_rehash() {
-            let hash = self.hasher.hash(password).await?;
-            self.store.set_password_hash(&user.id(), &hash).await?;
-            tracing::info!(user_id = %user.id(), "rehashed password with the current parameters");
-            self.store.find_by_id(&user.id()).await?.ok_or(AuthError::InvalidCredentials)?
-        } else {
-            user
-        };
-        self.store.record_login(&user.id(), now).await?;
-        Ok(user)
+        if !check.needs_rehash() {
+            return Ok(Some(user));
+        }
+        let hash = self.hasher.hash(password).await?;
+        self.store.set_password_hash(&user.id(), &hash).await?;
+        tracing::info!(user_id = %user.id(), "rehashed password with the current parameters");
+        self.store.find_by_id(&user.id()).await
+    }
+
+    /// Records a completed sign-in of `id` at `now` (its last-login time).
+    pub async fn record_login(&self, id: &UserId, now: DateTime<Utc>) -> Result<(), AuthError> {
+        self.store.record_login(id, now).await
     }
 
     /// Sets a new password (the policy applies). Returns [`AuthError::NotFound`] for an unknown id.

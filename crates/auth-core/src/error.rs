@@ -87,6 +87,12 @@ pub enum AuthError {
     /// The credential (an API key) lacks the scope the route requires.
     #[error("The credential lacks the required scope `{0}`")]
     InsufficientScope(String),
+    /// The route requires a second factor (MFA) and the credential's sign-in used none.
+    #[error("This action requires multi-factor authentication")]
+    MfaRequired,
+    /// The route requires a recent sign-in and the credential's `auth_time` is older.
+    #[error("This action requires a recent sign-in")]
+    ReauthenticationRequired,
     /// A cookie-authenticated request came from an origin that is not allowed.
     #[error("Cross-origin request refused")]
     CrossOrigin,
@@ -127,7 +133,11 @@ impl AuthError {
             Self::InvalidCredentials | Self::MissingCredentials | Self::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Forbidden | Self::CrossOrigin | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden
+            | Self::CrossOrigin
+            | Self::InsufficientScope(_)
+            | Self::MfaRequired
+            | Self::ReauthenticationRequired => StatusCode::FORBIDDEN,
             Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -146,6 +156,8 @@ impl AuthError {
             Self::Forbidden => "permission_denied",
             Self::CrossOrigin => "cross_origin_refused",
             Self::InsufficientScope(_) => "insufficient_scope",
+            Self::MfaRequired => "mfa_required",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::InvalidInput(_) => "invalid_input",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
@@ -155,7 +167,9 @@ impl AuthError {
         }
     }
 
-    /// The `WWW-Authenticate` challenge for 401 responses (RFC 6750), `None` for other statuses.
+    /// The `WWW-Authenticate` challenge: for 401 responses (RFC 6750), and for the 403s that a
+    /// better credential would fix (`insufficient_scope`; `insufficient_user_authentication`, RFC
+    /// 9470); `None` otherwise.
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
             Self::InvalidCredentials | Self::MissingCredentials => {
@@ -168,6 +182,10 @@ impl AuthError {
             Self::InsufficientScope(scope) => Some(format!(
                 r#"Bearer realm="portcullis", error="insufficient_scope", scope="{}""#,
                 scope.replace(['"', '\\'], "")
+            )),
+            // RFC 9470 (step-up authentication): the credential is valid, its sign-in is not enough.
+            Self::MfaRequired | Self::ReauthenticationRequired => Some(format!(
+                r#"Bearer realm="portcullis", error="insufficient_user_authentication", error_description="{self}""#
             )),
             _ => None,
         }

@@ -63,7 +63,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{AuthError, BoxError, ErrorBody, FieldError, TokenRejection};
 pub use memory::MemoryUserStore;
 pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig};
-pub use principal::{CredentialMethod, Principal};
+pub use principal::{CredentialMethod, Principal, Requirements, SECOND_FACTOR_AMR};
 pub use user::{
     AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserState, UserStateCache, UserStore,
     credential_fingerprint,

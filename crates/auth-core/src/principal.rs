@@ -1,9 +1,84 @@
 //! The authenticated identity.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::UserId;
+
+/// The `amr` values (RFC 8176 and Portcullis's own) that count as a second factor: `otp` (TOTP),
+/// `rc` (a recovery code), `hwk`/`swk` (hardware/software-bound keys), `mfa`.
+pub const SECOND_FACTOR_AMR: &[&str] = &["otp", "rc", "hwk", "swk", "mfa"];
+
+/// What a guarded route requires of an authenticated principal beyond a valid credential. Both
+/// adapters' guards (`RequireAuthLayer` in auth-axum, `RequireAuth` in auth-poem) check it with
+/// [`Requirements::check`], so they answer alike.
+///
+/// ```
+/// use auth_core::{AuthError, CredentialMethod, Principal, Requirements, UserId};
+/// use chrono::{DateTime, Duration};
+///
+/// let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+/// let mut principal = Principal::new(UserId::new("42"), CredentialMethod::Jwt);
+/// principal.amr = vec!["pwd".into()];
+/// principal.auth_time = Some(now - Duration::minutes(10));
+///
+/// let sensitive = Requirements::new().mfa().max_auth_age(Duration::minutes(5));
+/// assert!(matches!(sensitive.check(&principal, now), Err(AuthError::MfaRequired)));
+/// principal.amr.push("otp".into());
+/// assert!(matches!(sensitive.check(&principal, now), Err(AuthError::ReauthenticationRequired)));
+/// principal.auth_time = Some(now - Duration::minutes(1));
+/// assert!(sensitive.check(&principal, now).is_ok());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Requirements {
+    /// An API key must carry this scope ([`Principal::require_api_scope`]).
+    pub scope: Option<String>,
+    /// The sign-in must have used a second factor ([`Principal::require_mfa`]).
+    pub mfa: bool,
+    /// The sign-in must be at most this old ([`Principal::require_recent_auth`]).
+    pub max_auth_age: Option<Duration>,
+}
+
+impl Requirements {
+    /// Nothing beyond a valid credential.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requires `scope` of API keys.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Requires a second factor at sign-in.
+    pub fn mfa(mut self) -> Self {
+        self.mfa = true;
+        self
+    }
+
+    /// Requires a sign-in at most `max_age` old.
+    pub fn max_auth_age(mut self, max_age: Duration) -> Self {
+        self.max_auth_age = Some(max_age);
+        self
+    }
+
+    /// Checks `principal` at `now`: scope first (403 `insufficient_scope`), then MFA (403
+    /// `mfa_required`), then age (403 `reauthentication_required`).
+    pub fn check(&self, principal: &Principal, now: DateTime<Utc>) -> Result<(), crate::AuthError> {
+        if let Some(scope) = &self.scope {
+            principal.require_api_scope(scope)?;
+        }
+        if self.mfa {
+            principal.require_mfa()?;
+        }
+        if let Some(max_age) = self.max_auth_age {
+            principal.require_recent_auth(max_age, now)?;
+        }
+        Ok(())
+    }
+}
 
 /// How a request was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +203,29 @@ impl Principal {
     /// `Ok` when the claim `name` is the boolean `true`, else [`AuthError::Forbidden`](crate::AuthError).
     pub fn require_claim(&self, name: &str) -> Result<(), crate::AuthError> {
         if self.claim_is_true(name) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
+    }
+
+    /// Whether the sign-in behind this credential used a second factor: its `amr` (RFC 8176)
+    /// holds one of [`SECOND_FACTOR_AMR`].
+    pub fn has_second_factor(&self) -> bool {
+        self.amr.iter().any(|m| SECOND_FACTOR_AMR.contains(&m.as_str()))
+    }
+
+    /// The MFA guard: `Ok` when [`Principal::has_second_factor`], else
+    /// [`AuthError::MfaRequired`](crate::AuthError::MfaRequired) (403).
+    pub fn require_mfa(&self) -> Result<(), crate::AuthError> {
+        if self.has_second_factor() { Ok(()) } else { Err(crate::AuthError::MfaRequired) }
+    }
+
+    /// The recent-authentication guard: `Ok` when the user signed in (`auth_time`) at most
+    /// `max_age` before `now`, else
+    /// [`AuthError::ReauthenticationRequired`](crate::AuthError::ReauthenticationRequired) (403).
+    /// A credential without `auth_time` (an API key) never passes.
+    pub fn require_recent_auth(&self, max_age: Duration, now: DateTime<Utc>) -> Result<(), crate::AuthError> {
+        match self.auth_time {
+            Some(at) if now - at <= max_age => Ok(()),
+            _ => Err(crate::AuthError::ReauthenticationRequired),
+        }
     }
 
     /// Whether the `roles` claim contains `role`.

@@ -65,12 +65,25 @@ struct PrincipalSlot(Arc<OnceLock<Principal>>);
 #[derive(Clone, Debug)]
 pub struct AuthContext {
     authenticator: SharedAuthenticator,
+    clock: auth_core::SharedClock,
 }
 
 impl AuthContext {
     /// A context authenticating with `authenticator` (often an [`auth_core::FirstPresented`]).
     pub fn new(authenticator: SharedAuthenticator) -> Self {
-        Self { authenticator }
+        Self { authenticator, clock: std::sync::Arc::new(auth_core::SystemClock) }
+    }
+
+    /// Uses `clock` (the one the credentials are issued with) for the guards' time checks, such
+    /// as a recent-sign-in requirement.
+    pub fn with_clock(mut self, clock: auth_core::SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time by this context's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// Authenticates a request: `Ok(None)` when it presents no credential.

@@ -1,4 +1,4 @@
-use auth_core::AuthError;
+use auth_core::{AuthError, Requirements};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 use crate::{ApiError, AuthContext};
@@ -23,19 +23,33 @@ use crate::{ApiError, AuthContext};
 #[derive(Debug, Clone)]
 pub struct RequireAuth {
     context: AuthContext,
-    scope: Option<String>,
+    requirements: Requirements,
 }
 
 impl RequireAuth {
     /// A middleware authenticating with `context`.
     pub fn new(context: AuthContext) -> Self {
-        Self { context, scope: None }
+        Self { context, requirements: Requirements::new() }
     }
 
     /// Also requires `scope` of API keys (the scope guard): a key without it gets 403
     /// `insufficient_scope`; a user's own credentials pass.
     pub fn require_scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
+        self.requirements = self.requirements.scope(scope);
+        self
+    }
+
+    /// Also requires a sign-in with a second factor (the MFA guard): otherwise 403
+    /// `mfa_required`.
+    pub fn require_mfa(mut self) -> Self {
+        self.requirements = self.requirements.mfa();
+        self
+    }
+
+    /// Also requires a sign-in at most `max_age` old (by the context's clock): otherwise 403
+    /// `reauthentication_required`.
+    pub fn require_recent_auth(mut self, max_age: chrono::Duration) -> Self {
+        self.requirements = self.requirements.max_auth_age(max_age);
         self
     }
 }
@@ -44,7 +58,7 @@ impl<E: Endpoint> Middleware<E> for RequireAuth {
     type Output = RequireAuthEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        RequireAuthEndpoint { inner, context: self.context.clone(), scope: self.scope.clone() }
+        RequireAuthEndpoint { inner, context: self.context.clone(), requirements: self.requirements.clone() }
     }
 }
 
@@ -53,7 +67,7 @@ impl<E: Endpoint> Middleware<E> for RequireAuth {
 pub struct RequireAuthEndpoint<E> {
     inner: E,
     context: AuthContext,
-    scope: Option<String>,
+    requirements: Requirements,
 }
 
 impl<E: Endpoint> Endpoint for RequireAuthEndpoint<E> {
@@ -63,9 +77,7 @@ impl<E: Endpoint> Endpoint for RequireAuthEndpoint<E> {
         request.extensions_mut().insert(self.context.clone());
         match self.context.authenticate(&request).await {
             Ok(Some(principal)) => {
-                if let Some(scope) = &self.scope
-                    && let Err(error) = principal.require_api_scope(scope)
-                {
+                if let Err(error) = self.requirements.check(&principal, self.context.now()) {
                     return Ok(ApiError(error).into_response());
                 }
                 request.extensions_mut().insert(principal);
