@@ -144,6 +144,54 @@ impl TestServer {
         self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
+    /// Every row of every Portcullis table as text (blobs as hex), read with raw SQL: for the
+    /// "no usable secret at rest" checks.
+    pub async fn database_dump(&self) -> String {
+        let db = portcullis::sea_orm::connect(&self.settings.database_url).await.unwrap();
+        let backend = db.get_database_backend();
+        let catalog = match backend {
+            sea_orm::DbBackend::Sqlite => {
+                "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name LIKE 'portcullis_%'"
+            }
+            _ => "SELECT tablename::text AS t FROM pg_tables WHERE tablename LIKE 'portcullis_%'",
+        };
+        let tables: Vec<String> = db
+            .query_all_raw(sea_orm::Statement::from_string(backend, catalog))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "t").unwrap())
+            .collect();
+        assert!(tables.len() >= 10, "the migrated tables: {tables:?}");
+        let mut dump = String::new();
+        for table in tables {
+            let sql = match backend {
+                sea_orm::DbBackend::Sqlite => {
+                    let columns: Vec<String> = db
+                        .query_all_raw(sea_orm::Statement::from_string(
+                            backend,
+                            format!("SELECT name AS c FROM pragma_table_info('{table}')"),
+                        ))
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|row| format!("quote(\"{}\")", row.try_get::<String>("", "c").unwrap()))
+                        .collect();
+                    format!("SELECT {} AS r FROM {table}", columns.join(" || ',' || "))
+                }
+                _ => format!("SELECT x::text AS r FROM {table} x"),
+            };
+            for row in db.query_all_raw(sea_orm::Statement::from_string(backend, sql)).await.unwrap() {
+                dump.push_str(&table);
+                dump.push(':');
+                dump.push_str(&row.try_get::<String>("", "r").unwrap());
+                dump.push('\n');
+            }
+        }
+        db.close().await.unwrap();
+        dump
+    }
+
     /// Registers a user with a password; panics unless 201.
     pub async fn register(&self, username: &str, password: &str) -> Value {
         let email = format!("{username}@example.com");

@@ -152,3 +152,43 @@ http_test!(
         .await;
     }
 );
+
+http_test!(every_credential_kind_is_listed_in_sessions, |srv: TestServer| async move {
+    let tokens = srv.user_with_tokens("max").await;
+    let access = tokens["access"].as_str().unwrap();
+    let sign_in = json!({"username": "max", "password": "correct horse battery", "name": "laptop"});
+    assert_eq!(srv.post("/api/auth/token/sign-in", sign_in.clone()).await.status(), 200);
+    assert_eq!(srv.post("/api/auth/session/sign-in", sign_in).await.status(), 200);
+    let created: Value =
+        create(&srv, access, json!({"name": "deploy bot", "scopes": ["deploy"]})).await.json().await.unwrap();
+    let key = created["key"].as_str().unwrap();
+    let key_id = created["id"].as_str().unwrap();
+
+    let list: Vec<Value> = srv.get_bearer("/api/auth/sessions", access).await.json().await.unwrap();
+    let kinds: Vec<&str> = list.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    for kind in ["jwt", "token", "session", "api_key"] {
+        assert_eq!(kinds.iter().filter(|k| **k == kind).count(), 1, "one {kind} in {list:?}");
+    }
+    let listed_key = list.iter().find(|s| s["kind"] == "api_key").unwrap();
+    assert_eq!(listed_key["id"], key_id);
+    assert_eq!(listed_key["user_agent"], "deploy bot");
+    assert_eq!(listed_key["current"], false);
+    assert!(!serde_json::to_string(&list).unwrap().contains(&key[4..]), "no secret in the list");
+    // Seen by the key itself, it is the current one.
+    let r = srv.client.get(srv.url("/api/auth/sessions")).header("x-api-key", key).send().await.unwrap();
+    let seen: Vec<Value> = r.json().await.unwrap();
+    assert_eq!(seen.iter().find(|s| s["current"] == true).unwrap()["id"], key_id);
+
+    // Revoked from the sessions list like any session.
+    let r = srv
+        .client
+        .delete(srv.url(&format!("/api/auth/sessions/{key_id}")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(me_with_key(&srv, key).await, 401);
+    let list: Vec<Value> = srv.get_bearer("/api/auth/sessions", access).await.json().await.unwrap();
+    assert!(list.iter().all(|s| s["kind"] != "api_key"), "{list:?}");
+});

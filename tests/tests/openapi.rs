@@ -30,6 +30,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/auth/api-keys/{id}"),
     ("post", "/api/auth/session/sign-in"),
     ("post", "/api/auth/session/sign-out"),
+    ("get", "/api/auth/mfa"),
+    ("post", "/api/auth/mfa/totp/setup"),
+    ("post", "/api/auth/mfa/totp/confirm"),
+    ("post", "/api/auth/mfa/totp/disable"),
+    ("post", "/api/auth/mfa/recovery-codes"),
+    ("post", "/api/auth/mfa/verify"),
 ];
 
 /// The routes that take a JSON body.
@@ -43,6 +49,10 @@ const WITH_BODY: &[&str] = &[
     "/api/auth/token/sign-in",
     "/api/auth/api-keys",
     "/api/auth/session/sign-in",
+    "/api/auth/mfa/totp/confirm",
+    "/api/auth/mfa/totp/disable",
+    "/api/auth/mfa/recovery-codes",
+    "/api/auth/mfa/verify",
 ];
 
 /// Resolves every `$ref` in `value` against `doc`, panicking on a dangling one.

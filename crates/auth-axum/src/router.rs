@@ -61,21 +61,40 @@ body_handler!(verify, verify);
 body_handler!(mobile_sign_out, mobile_sign_out);
 body_handler!(token_sign_in, token_sign_in);
 body_handler!(session_sign_in, session_sign_in);
+body_handler!(mfa_verify, mfa_verify);
+
+/// A handler for an authenticated principal with a JSON body.
+macro_rules! principal_body_handler {
+    ($name:ident, $method:ident) => {
+        async fn $name<S: UserStore>(
+            State(state): Shared<S>,
+            Auth(principal): Auth,
+            request: Request,
+        ) -> Response {
+            match read_body(request, state.body_limit).await {
+                Ok((parts, body)) => into_axum(state.endpoints.$method(&principal, &parts, &body).await),
+                Err(response) => response,
+            }
+        }
+    };
+}
+
+principal_body_handler!(create_api_key, create_api_key);
+principal_body_handler!(mfa_totp_confirm, mfa_totp_confirm);
+principal_body_handler!(mfa_totp_disable, mfa_totp_disable);
+principal_body_handler!(mfa_recovery_codes, mfa_recovery_codes);
+
+async fn mfa_status<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
+    into_axum(state.endpoints.mfa_status(&principal).await)
+}
+
+async fn mfa_totp_setup<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
+    into_axum(state.endpoints.mfa_totp_setup(&principal).await)
+}
 
 async fn session_sign_out<S: UserStore>(State(state): Shared<S>, request: Request) -> Response {
     let (parts, _) = split(request);
     into_axum(state.endpoints.session_sign_out(&parts).await)
-}
-
-async fn create_api_key<S: UserStore>(
-    State(state): Shared<S>,
-    Auth(principal): Auth,
-    request: Request,
-) -> Response {
-    match read_body(request, state.body_limit).await {
-        Ok((parts, body)) => into_axum(state.endpoints.create_api_key(&principal, &parts, &body).await),
-        Err(response) => response,
-    }
 }
 
 async fn list_api_keys<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
@@ -177,6 +196,12 @@ pub fn routes<S: UserStore>(
         .route(paths::SIGN_OUT_ALL, post(sign_out_all::<S>))
         .route(paths::SESSIONS, get(sessions::<S>))
         .route(&format!("{}{{id}}", paths::SESSIONS_PREFIX), delete(delete_session::<S>))
+        .route(paths::MFA, get(mfa_status::<S>))
+        .route(paths::MFA_TOTP_SETUP, post(mfa_totp_setup::<S>))
+        .route(paths::MFA_TOTP_CONFIRM, post(mfa_totp_confirm::<S>))
+        .route(paths::MFA_TOTP_DISABLE, post(mfa_totp_disable::<S>))
+        .route(paths::MFA_RECOVERY_CODES, post(mfa_recovery_codes::<S>))
+        .route(paths::MFA_VERIFY, post(mfa_verify::<S>))
         .route(paths::ME, get(me::<S>))
         .route(paths::JWKS, get(jwks::<S>))
         .route("/healthz", get(health));

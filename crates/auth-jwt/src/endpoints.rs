@@ -12,7 +12,10 @@ use auth_core::{AuthError, AuthUser, Principal, UserStore};
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header::SET_COOKIE};
 
-use crate::{ClientInfo, JwtAuth, RefreshRequest, RegisterRequest, SignInRequest, VerifyRequest};
+use crate::{
+    ClientInfo, CompletedSignIn, JwtAuth, RefreshRequest, RegisterRequest, SignInOutcome, SignInRequest,
+    VerifyRequest,
+};
 
 /// The paths of the HTTP contract.
 pub mod paths {
@@ -57,6 +60,19 @@ pub mod paths {
     pub const ME: &str = "/api/auth/me";
     /// `GET` → the JWKS document.
     pub const JWKS: &str = "/.well-known/jwks.json";
+    /// `GET` (authenticated) → `{enabled, pending, methods, recovery_codes_remaining, enabled_at}`.
+    pub const MFA: &str = "/api/auth/mfa";
+    /// `POST` (authenticated) → `{secret, otpauth_uri, qr_svg}`: a pending TOTP factor.
+    pub const MFA_TOTP_SETUP: &str = "/api/auth/mfa/totp/setup";
+    /// `POST` `{code}` (authenticated) → `{recovery_codes}`: MFA is on.
+    pub const MFA_TOTP_CONFIRM: &str = "/api/auth/mfa/totp/confirm";
+    /// `POST` `{password, code | recovery_code}` (authenticated) → 204: MFA is off.
+    pub const MFA_TOTP_DISABLE: &str = "/api/auth/mfa/totp/disable";
+    /// `POST` `{password, code | recovery_code}` (authenticated) → `{recovery_codes}`: a new set.
+    pub const MFA_RECOVERY_CODES: &str = "/api/auth/mfa/recovery-codes";
+    /// `POST` `{mfa_token, code | recovery_code}` → the credential of the sign-in flow that
+    /// started the MFA step.
+    pub const MFA_VERIFY: &str = "/api/auth/mfa/verify";
 }
 
 /// Settings of the routes an adapter mounts.
@@ -188,8 +204,10 @@ impl<S: UserStore> JwtEndpoints<S> {
         respond(
             async {
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
-                let pair = self.auth.sign_in(&request, &ClientInfo::from_parts(parts)).await?;
-                Ok(no_store(json_response(StatusCode::OK, &pair)))
+                match self.auth.sign_in(&request, &ClientInfo::from_parts(parts)).await? {
+                    SignInOutcome::Complete(pair) => Ok(no_store(json_response(StatusCode::OK, &pair))),
+                    SignInOutcome::MfaRequired(step) => Ok(mfa_step(&step)),
+                }
             }
             .await,
         )
@@ -219,8 +237,10 @@ impl<S: UserStore> JwtEndpoints<S> {
             async {
                 check_origin(parts, &self.web.allowed_origins)?;
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
-                let pair = self.auth.sign_in(&request, &ClientInfo::from_parts(parts)).await?;
-                self.web_pair_response(pair)
+                match self.auth.web_sign_in(&request, &ClientInfo::from_parts(parts)).await? {
+                    SignInOutcome::Complete(pair) => self.web_pair_response(pair),
+                    SignInOutcome::MfaRequired(step) => Ok(mfa_step(&step)),
+                }
             }
             .await,
         )
@@ -307,8 +327,10 @@ impl<S: UserStore> JwtEndpoints<S> {
         respond(
             async {
                 let request: crate::TokenSignInRequest = parse_json_body(&parts.headers, body)?;
-                let issued = self.auth.token_sign_in(&request, &ClientInfo::from_parts(parts)).await?;
-                Ok(no_store(json_response(StatusCode::OK, &issued)))
+                match self.auth.token_sign_in(&request, &ClientInfo::from_parts(parts)).await? {
+                    SignInOutcome::Complete(issued) => Ok(no_store(json_response(StatusCode::OK, &issued))),
+                    SignInOutcome::MfaRequired(step) => Ok(mfa_step(&step)),
+                }
             }
             .await,
         )
@@ -378,11 +400,130 @@ impl<S: UserStore> JwtEndpoints<S> {
                     self.auth.session_config().map(|c| c.allowed_origins.clone()).unwrap_or_default();
                 check_origin(parts, &allowed)?;
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
-                let started = self.auth.session_sign_in(&request, &ClientInfo::from_parts(parts)).await?;
-                let body = serde_json::json!({"user": started.user.profile()});
-                let response = no_store(json_response(StatusCode::OK, &body));
-                let response = Self::with_cookie(response, &started.session_cookie)?;
-                Self::with_cookie(response, &started.csrf_cookie)
+                match self.auth.session_sign_in(&request, &ClientInfo::from_parts(parts)).await? {
+                    SignInOutcome::Complete(started) => Self::session_response(started),
+                    SignInOutcome::MfaRequired(step) => Ok(mfa_step(&step)),
+                }
+            }
+            .await,
+        )
+    }
+
+    fn session_response(started: crate::StartedSession<S::User>) -> Result<Response<Vec<u8>>, AuthError> {
+        let body = serde_json::json!({"user": started.user.profile()});
+        let response = no_store(json_response(StatusCode::OK, &body));
+        let response = Self::with_cookie(response, &started.session_cookie)?;
+        Self::with_cookie(response, &started.csrf_cookie)
+    }
+
+    /// `POST /api/auth/mfa/verify`: completes the MFA step of a sign-in with the credential of
+    /// the flow that started it (404 when MFA is not enabled). Cookie-setting completions (web,
+    /// session) get the same origin check as their sign-ins.
+    pub async fn mfa_verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let mut allowed = self.web.allowed_origins.clone();
+                if let Some(config) = self.auth.session_config() {
+                    allowed.extend(config.allowed_origins.iter().cloned());
+                }
+                check_origin(parts, &allowed)?;
+                let request: crate::MfaVerifyRequest = parse_json_body(&parts.headers, body)?;
+                match self.auth.complete_mfa(&request).await? {
+                    CompletedSignIn::Mobile(pair) => Ok(no_store(json_response(StatusCode::OK, &pair))),
+                    CompletedSignIn::Web(pair) => self.web_pair_response(pair),
+                    CompletedSignIn::Token(issued) => Ok(no_store(json_response(StatusCode::OK, &issued))),
+                    CompletedSignIn::Session(started) => Self::session_response(started),
+                }
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/mfa` for an authenticated principal.
+    pub async fn mfa_status(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let status = self.auth.mfa_status(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &status)))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mfa/totp/setup` for an authenticated principal.
+    pub async fn mfa_totp_setup(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let setup = self.auth.begin_totp_setup(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &setup)))
+            }
+            .await,
+        )
+    }
+
+    /// A session's id changes with its privileges: after MFA is switched on or off, a request
+    /// authenticated by the session cookie gets a new session id and CSRF token.
+    async fn rotated(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        response: Response<Vec<u8>>,
+    ) -> Result<Response<Vec<u8>>, AuthError> {
+        if principal.method != auth_core::CredentialMethod::Session {
+            return Ok(response);
+        }
+        match self.auth.rotate_session(parts).await? {
+            Some([session, csrf]) => Self::with_cookie(Self::with_cookie(response, &session)?, &csrf),
+            None => Ok(response),
+        }
+    }
+
+    /// `POST /api/auth/mfa/totp/confirm` for an authenticated principal.
+    pub async fn mfa_totp_confirm(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::MfaConfirmRequest = parse_json_body(&parts.headers, body)?;
+                let codes = self.auth.confirm_totp(principal, &request.code).await?;
+                self.rotated(principal, parts, no_store(json_response(StatusCode::OK, &codes))).await
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mfa/totp/disable` for an authenticated principal.
+    pub async fn mfa_totp_disable(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::MfaReauthRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.disable_mfa(principal, &request).await?;
+                self.rotated(principal, parts, no_store(no_content())).await
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mfa/recovery-codes` for an authenticated principal.
+    pub async fn mfa_recovery_codes(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::MfaReauthRequest = parse_json_body(&parts.headers, body)?;
+                let codes = self.auth.regenerate_recovery_codes(principal, &request).await?;
+                Ok(no_store(json_response(StatusCode::OK, &codes)))
             }
             .await,
         )
@@ -437,6 +578,12 @@ impl<S: UserStore> JwtEndpoints<S> {
     pub fn jwks(&self) -> Response<Vec<u8>> {
         json_response(StatusCode::OK, &self.auth.jwt().jwks())
     }
+}
+
+/// The 200 of a sign-in whose MFA step is due: `{mfa_required: true, mfa_token, methods,
+/// expires_in}`, never cached.
+fn mfa_step(step: &crate::MfaRequired) -> Response<Vec<u8>> {
+    no_store(json_response(StatusCode::OK, step))
 }
 
 /// The response for a request that needed a credential and had none (or an invalid one).

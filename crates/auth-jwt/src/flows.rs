@@ -17,6 +17,7 @@ use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::mfa::{SignInFlow, SignInOutcome};
 use crate::{JwtService, TokenContents, TokenKind};
 
 /// A function computing a claim from a user.
@@ -285,12 +286,15 @@ impl ClientInfo {
     }
 }
 
-/// One of the user's sessions (grants), as `GET /api/auth/sessions` lists it.
+/// One of the user's sessions (grants) or API keys, as `GET /api/auth/sessions` lists them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
-    /// Grant id (the `sid` of its tokens).
+    /// Grant id (the `sid` of its tokens), or the API key's id.
     pub id: String,
+    /// What it is: `jwt` (mobile or web sign-in), `token` (an opaque token), `session` (a cookie
+    /// session) or `api_key`.
+    pub kind: String,
     /// When the user signed in.
     pub created_at: DateTime<Utc>,
     /// When its refresh token was last used.
@@ -317,6 +321,7 @@ pub struct JwtAuth<S: UserStore> {
     pub(crate) opaque: Option<crate::opaque::OpaqueTokens>,
     pub(crate) api_keys: Option<crate::api_keys::ApiKeys>,
     pub(crate) sessions: Option<crate::sessions::Sessions>,
+    pub(crate) mfa: Option<crate::mfa::Mfa>,
 }
 
 impl<S: UserStore> fmt::Debug for JwtAuth<S> {
@@ -352,6 +357,7 @@ impl<S: UserStore> JwtAuth<S> {
             opaque: None,
             api_keys: None,
             sessions: None,
+            mfa: None,
         }
     }
 
@@ -455,6 +461,16 @@ impl<S: UserStore> JwtAuth<S> {
     /// tests, and for flows that authenticated the user another way. Inactive users get
     /// [`AuthError::InvalidCredentials`].
     pub async fn tokens_for(&self, user: &S::User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+        self.issue_tokens(user, client, vec!["pwd".to_owned()]).await
+    }
+
+    /// [`JwtAuth::tokens_for`] recording how the user authenticated (`amr`), `auth_time` now.
+    pub(crate) async fn issue_tokens(
+        &self,
+        user: &S::User,
+        client: &ClientInfo,
+        amr: Vec<String>,
+    ) -> Result<TokenPair, AuthError> {
         if !user.is_active() {
             return Err(AuthError::InvalidCredentials);
         }
@@ -469,18 +485,40 @@ impl<S: UserStore> JwtAuth<S> {
         grant.ip = client.ip.clone();
         let first = RefreshRecord::new(jti.clone(), grant_id.clone(), user.id(), now, refresh_expires);
         self.grants.create_grant(grant, first).await?;
-        self.issue_pair(user, &grant_id, jti, expires_at, vec!["pwd".to_owned()], now.timestamp())
+        self.issue_pair(user, &grant_id, jti, expires_at, amr, now.timestamp())
     }
 
-    /// Signs in with a password: a new grant, an access and a refresh token.
+    /// Mobile sign-in with a password: a new grant, an access and a refresh token — or, for a
+    /// user with MFA, the MFA step ([`SignInOutcome::MfaRequired`]) that
+    /// [`JwtAuth::complete_mfa`] finishes.
     pub async fn sign_in(
         &self,
         request: &SignInRequest,
         client: &ClientInfo,
-    ) -> Result<TokenPair, AuthError> {
-        let now = self.jwt.clock().now();
-        let user = self.accounts.authenticate_password(&request.username, &request.password, now).await?;
-        self.tokens_for(&user, client).await
+    ) -> Result<SignInOutcome<TokenPair>, AuthError> {
+        self.sign_in_with(request, client, SignInFlow::Mobile).await
+    }
+
+    /// Web sign-in: [`JwtAuth::sign_in`], but an MFA step completes as the web flow (the refresh
+    /// token goes into the cookie).
+    pub async fn web_sign_in(
+        &self,
+        request: &SignInRequest,
+        client: &ClientInfo,
+    ) -> Result<SignInOutcome<TokenPair>, AuthError> {
+        self.sign_in_with(request, client, SignInFlow::Web).await
+    }
+
+    async fn sign_in_with(
+        &self,
+        request: &SignInRequest,
+        client: &ClientInfo,
+        flow: SignInFlow,
+    ) -> Result<SignInOutcome<TokenPair>, AuthError> {
+        match self.password_step(&request.username, &request.password, flow, client).await? {
+            Ok(user) => Ok(SignInOutcome::Complete(self.tokens_for(&user, client).await?)),
+            Err(step) => Ok(SignInOutcome::MfaRequired(step)),
+        }
     }
 
     /// Rotates a refresh token: it is consumed atomically (of concurrent refreshes exactly one
@@ -577,32 +615,62 @@ impl<S: UserStore> JwtAuth<S> {
         Ok(())
     }
 
-    /// The principal's user's active sessions, the principal's own marked `current`.
+    /// The principal's user's active sessions (grants of every kind), then their usable API keys
+    /// (when API keys are enabled; the key's name as `user_agent`), the principal's own marked
+    /// `current`.
     pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>, AuthError> {
-        let grants =
-            self.grants.active_grants(&principal.user_id, self.jwt.clock().now(), self.idle_ttl()).await?;
-        Ok(grants
+        let now = self.jwt.clock().now();
+        let grants = self.grants.active_grants(&principal.user_id, now, self.idle_ttl()).await?;
+        let mut sessions: Vec<SessionInfo> = grants
             .into_iter()
             .map(|g| SessionInfo {
                 current: principal.grant_id.as_deref() == Some(g.id.as_str()),
+                kind: g.kind,
                 id: g.id,
                 created_at: g.created_at,
                 last_used_at: g.last_used_at,
                 user_agent: g.user_agent,
                 ip: g.ip,
             })
-            .collect())
+            .collect();
+        if let Some(keys) = &self.api_keys {
+            for key in keys.store.list_for_user(&principal.user_id).await? {
+                if key.check_usable(now).is_err() {
+                    continue;
+                }
+                sessions.push(SessionInfo {
+                    current: principal.method == CredentialMethod::ApiKey
+                        && principal.credential_id.as_deref() == Some(key.id.as_str()),
+                    kind: "api_key".to_owned(),
+                    last_used_at: key.last_used_at.unwrap_or(key.created_at),
+                    created_at: key.created_at,
+                    user_agent: Some(key.name),
+                    ip: None,
+                    id: key.id,
+                });
+            }
+        }
+        Ok(sessions)
     }
 
-    /// Revokes one of the principal's user's sessions; someone else's (or an unknown) id is
-    /// [`AuthError::NotFound`].
-    pub async fn revoke_session(&self, principal: &Principal, grant_id: &str) -> Result<(), AuthError> {
+    /// Revokes one of the principal's user's sessions, or one of their API keys (not with an API
+    /// key: 403); someone else's (or an unknown) id is [`AuthError::NotFound`].
+    pub async fn revoke_session(&self, principal: &Principal, id: &str) -> Result<(), AuthError> {
         let now = self.jwt.clock().now();
-        if !self.grants.revoke_user_grant(&principal.user_id, grant_id, now).await? {
-            return Err(AuthError::NotFound);
+        if self.grants.revoke_user_grant(&principal.user_id, id, now).await? {
+            if let Some(opaque) = &self.opaque {
+                opaque.store.delete_by_grant(id).await?;
+            }
+            if let Some(sessions) = &self.sessions {
+                sessions.store.delete_by_grant(id).await?;
+            }
+            self.revocations.apply(&RevocationEvent::Grant { grant_id: id.to_owned() });
+            return Ok(());
         }
-        self.revocations.apply(&RevocationEvent::Grant { grant_id: grant_id.to_owned() });
-        Ok(())
+        match &self.api_keys {
+            Some(_) => self.revoke_api_key(principal, id).await,
+            None => Err(AuthError::NotFound),
+        }
     }
 
     /// Checks a token of either kind: signature, claims, revocation, and that its user may still

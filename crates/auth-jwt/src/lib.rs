@@ -44,6 +44,7 @@ pub mod endpoints;
 mod flows;
 mod keys;
 mod keystore;
+pub mod mfa;
 mod opaque;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -59,6 +60,10 @@ pub use flows::{
 };
 pub use keys::{GeneratedKey, JwtAlgorithm, JwtKey, KeyError, KeySet, generate_key, key_from_private_text};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, StoredKey, load_or_generate};
+pub use mfa::{
+    CompletedSignIn, MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaRequired, MfaVerifyRequest,
+    RecoveryCodes, SignInFlow, SignInOutcome,
+};
 pub use opaque::{IssuedOpaqueToken, OpaqueTokenAuthenticator, OpaqueTokenConfig, TokenSignInRequest};
 pub use service::{IssuedToken, JwtConfig, JwtService, TokenContents};
 pub use sessions::{SessionAuthenticator, SessionConfig, StartedSession};

@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 
+use crate::mfa::{SignInFlow, SignInOutcome, pwd};
 use crate::{ClientInfo, JwtAuth};
 
 /// Settings of opaque tokens.
@@ -113,20 +114,42 @@ impl<S: UserStore> JwtAuth<S> {
         self.opaque.as_ref().ok_or(AuthError::NotFound)
     }
 
-    /// Signs in with a password and issues an opaque token in a new grant.
+    /// Signs in with a password and issues an opaque token in a new grant — or, for a user with
+    /// MFA, the MFA step that [`JwtAuth::complete_mfa`] finishes with the token.
     pub async fn token_sign_in(
         &self,
         request: &TokenSignInRequest,
         client: &ClientInfo,
+    ) -> Result<SignInOutcome<IssuedOpaqueToken>, AuthError> {
+        self.opaque()?;
+        let flow = SignInFlow::Token { name: request.name.clone() };
+        match self.password_step(&request.username, &request.password, flow, client).await? {
+            Ok(user) => {
+                let issued = self.issue_opaque_token(&user, request.name.clone(), client, pwd()).await?;
+                Ok(SignInOutcome::Complete(issued))
+            }
+            Err(step) => Ok(SignInOutcome::MfaRequired(step)),
+        }
+    }
+
+    /// Issues an opaque token for `user` in a new grant, recording how the user authenticated.
+    pub(crate) async fn issue_opaque_token(
+        &self,
+        user: &S::User,
+        name: Option<String>,
+        client: &ClientInfo,
+        amr: Vec<String>,
     ) -> Result<IssuedOpaqueToken, AuthError> {
         let opaque = self.opaque()?;
+        if !user.is_active() {
+            return Err(AuthError::InvalidCredentials);
+        }
         let now = self.jwt.clock().now();
-        let user = self.accounts.authenticate_password(&request.username, &request.password, now).await?;
         let expires_at = now + opaque.config.ttl.min(self.config.grant_max_age);
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
         let token_id = uuid::Uuid::new_v4().simple().to_string();
-        let mut grant = NewGrant::new(grant_id.clone(), user.id(), now, expires_at);
-        grant.user_agent = request.name.clone().or_else(|| client.user_agent.clone());
+        let mut grant = NewGrant::new(grant_id.clone(), user.id(), now, expires_at).kind("token");
+        grant.user_agent = name.clone().or_else(|| client.user_agent.clone());
         grant.ip = client.ip.clone();
         // The grant's first credential record is the token's: it is never presented for rotation
         // (only signed JWTs are), it only ties the token's id to its grant.
@@ -134,8 +157,9 @@ impl<S: UserStore> JwtAuth<S> {
         self.grants.create_grant(grant, credential).await?;
         let secret = opaque.config.format.generate();
         let record = OpaqueTokenRecord::from_secret(token_id, &secret, user.id(), grant_id, now, expires_at)
-            .name(request.name.clone())
-            .idle_ttl(opaque.config.idle_ttl);
+            .name(name)
+            .idle_ttl(opaque.config.idle_ttl)
+            .amr(amr);
         opaque.store.insert(record).await?;
         Ok(IssuedOpaqueToken { token: secret.into_token(), expires_at })
     }
@@ -166,7 +190,7 @@ impl<S: UserStore> JwtAuth<S> {
         let mut principal = Principal::new(record.user_id, CredentialMethod::OpaqueToken);
         principal.grant_id = Some(record.grant_id);
         principal.credential_id = Some(record.id);
-        principal.amr = vec!["pwd".to_owned()];
+        principal.amr = record.amr;
         principal.auth_time = Some(record.created_at);
         principal.expires_at = Some(record.expires_at);
         Ok(principal)

@@ -10,8 +10,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::{
-    AccessToken, CreateApiKeyRequest, CreatedApiKey, IssuedOpaqueToken, RefreshRequest, RegisterRequest,
-    SessionInfo, SignInRequest, TokenPair, TokenSignInRequest, VerifyRequest,
+    AccessToken, CreateApiKeyRequest, CreatedApiKey, IssuedOpaqueToken, MfaConfirmRequest, MfaReauthRequest,
+    MfaRequired, MfaVerifyRequest, RecoveryCodes, RefreshRequest, RegisterRequest, SessionInfo,
+    SignInRequest, TokenPair, TokenSignInRequest, VerifyRequest,
 };
 
 /// Path of the OpenAPI document.
@@ -130,6 +131,94 @@ pub struct Health {
     status: String,
 }
 
+/// A mobile sign-in's answer: the tokens, or the MFA step for a user with MFA.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum MobileSignInResponse {
+    /// No second factor due: the tokens.
+    Tokens(TokenPair),
+    /// Send a code to `POST /api/auth/mfa/verify`.
+    MfaRequired(MfaRequired),
+}
+
+/// A web sign-in's answer: the access token (and the refresh cookie), or the MFA step.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum WebSignInResponse {
+    /// No second factor due: the access token; the refresh token is in the cookie.
+    Access(AccessToken),
+    /// Send a code to `POST /api/auth/mfa/verify`.
+    MfaRequired(MfaRequired),
+}
+
+/// An opaque-token sign-in's answer: the token, or the MFA step.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum TokenSignInResponse {
+    /// No second factor due: the token.
+    Token(IssuedOpaqueToken),
+    /// Send a code to `POST /api/auth/mfa/verify`.
+    MfaRequired(MfaRequired),
+}
+
+/// A session sign-in's answer: the user (and the cookies), or the MFA step.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum SessionSignInResponse {
+    /// No second factor due: the user; the session and CSRF cookies are set.
+    Session(SessionSignedIn),
+    /// Send a code to `POST /api/auth/mfa/verify`.
+    MfaRequired(MfaRequired),
+}
+
+/// What `POST /api/auth/mfa/verify` completes: the credential of the sign-in that started the MFA
+/// step, exactly as that sign-in would have answered.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum MfaVerifyResponse {
+    /// Mobile sign-in: the tokens.
+    Tokens(TokenPair),
+    /// Web sign-in: the access token (the refresh token in the cookie).
+    Access(AccessToken),
+    /// Opaque-token sign-in: the token.
+    Token(IssuedOpaqueToken),
+    /// Session sign-in: the user (the session and CSRF cookies are set).
+    Session(SessionSignedIn),
+}
+
+/// The user's MFA status.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct MfaStatusResponse {
+    /// A confirmed factor guards sign-in.
+    enabled: bool,
+    /// An enrolment awaits its first code.
+    pending: bool,
+    /// The second factors accepted at sign-in (`totp`, `recovery_code`).
+    methods: Vec<String>,
+    /// Unused recovery codes.
+    recovery_codes_remaining: u32,
+    /// When MFA was enabled.
+    enabled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A pending TOTP factor: add it to an authenticator app, then confirm with a code.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct TotpSetupResponse {
+    /// The secret, base32 (for manual entry).
+    secret: String,
+    /// The `otpauth://totp/...` URI.
+    otpauth_uri: String,
+    /// The URI as an SVG QR code.
+    qr_svg: String,
+}
+
 /// An empty JSON object.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Empty {}
@@ -154,7 +243,7 @@ mod operations {
         summary = "Sign in; tokens in the body",
         request_body = SignInRequest,
         responses(
-            (status = 200, description = "Signed in", body = TokenPair,
+            (status = 200, description = "Signed in, or (for a user with MFA) the MFA step: `{mfa_required, mfa_token, methods, expires_in}` and no credential", body = MobileSignInResponse,
                 headers(("Cache-Control" = String, description = "no-store"))),
             (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Wrong username or password (one answer for both)", body = ErrorResponse,
@@ -176,7 +265,7 @@ mod operations {
         summary = "Sign in; the refresh token goes into an HttpOnly cookie",
         request_body = SignInRequest,
         responses(
-            (status = 200, description = "Signed in", body = AccessToken,
+            (status = 200, description = "Signed in (or the MFA step, without a cookie)", body = WebSignInResponse,
                 headers(("Set-Cookie" = String, description = "portcullis_refresh=...; HttpOnly; SameSite=Strict; Secure; Path=/api/auth/web"))),
             (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
@@ -267,7 +356,7 @@ mod operations {
         summary = "Sign in; an opaque token (shown once, stored only as a hash)",
         request_body = TokenSignInRequest,
         responses(
-            (status = 200, description = "The token; send it as `Authorization: Token <token>`", body = IssuedOpaqueToken,
+            (status = 200, description = "The token; send it as `Authorization: Token <token>` (or the MFA step)", body = TokenSignInResponse,
                 headers(("Cache-Control" = String, description = "no-store"))),
             (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
@@ -321,7 +410,7 @@ mod operations {
         summary = "Sign in; a server-side session in an HttpOnly cookie, plus the readable CSRF cookie",
         request_body = SignInRequest,
         responses(
-            (status = 200, description = "Signed in: `{user}`", body = SessionSignedIn,
+            (status = 200, description = "Signed in: `{user}` (or the MFA step, without cookies)", body = SessionSignInResponse,
                 headers(("Set-Cookie" = String, description = "__Host-portcullis_session=...; Path=/; HttpOnly; SameSite=Lax; Secure, and __Host-csrftoken=..."))),
             (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
@@ -338,6 +427,78 @@ mod operations {
             (status = 403, description = "CSRF check failed", body = ErrorResponse),
         ))]
     fn session_sign_out() {}
+
+    #[utoipa::path(get, path = "/api/auth/mfa", tag = "mfa", operation_id = "mfa_status",
+        summary = "The user's MFA status",
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "Status", body = MfaStatusResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage MFA", body = ErrorResponse),
+        ))]
+    fn mfa_status() {}
+
+    #[utoipa::path(post, path = "/api/auth/mfa/totp/setup", tag = "mfa", operation_id = "mfa_totp_setup",
+        summary = "Start TOTP enrolment: a pending secret, its otpauth URI and QR code",
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "The pending factor (replaces a pending one)", body = TotpSetupResponse,
+                headers(("Cache-Control" = String, description = "no-store"))),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage MFA", body = ErrorResponse),
+            (status = 409, description = "MFA is already enabled", body = ErrorResponse),
+        ))]
+    fn mfa_totp_setup() {}
+
+    #[utoipa::path(post, path = "/api/auth/mfa/totp/confirm", tag = "mfa", operation_id = "mfa_totp_confirm",
+        summary = "Confirm enrolment with a first code: MFA is on; the recovery codes are shown once",
+        request_body = MfaConfirmRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "MFA enabled; a cookie session also gets a new id", body = RecoveryCodes),
+            (status = 400, description = "Wrong code", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage MFA", body = ErrorResponse),
+            (status = 409, description = "No enrolment pending, or MFA already on", body = ErrorResponse),
+        ))]
+    fn mfa_totp_confirm() {}
+
+    #[utoipa::path(post, path = "/api/auth/mfa/totp/disable", tag = "mfa", operation_id = "mfa_totp_disable",
+        summary = "Turn MFA off (password and a current code or recovery code)",
+        request_body = MfaReauthRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 204, description = "MFA off; the user's other sessions are revoked (by default)"),
+            (status = 400, description = "Wrong password or code", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage MFA", body = ErrorResponse),
+        ))]
+    fn mfa_totp_disable() {}
+
+    #[utoipa::path(post, path = "/api/auth/mfa/recovery-codes", tag = "mfa", operation_id = "mfa_recovery_codes",
+        summary = "Replace the recovery codes (password and a current code or recovery code)",
+        request_body = MfaReauthRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "The new codes; the old ones stop working", body = RecoveryCodes),
+            (status = 400, description = "Wrong password or code", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage MFA", body = ErrorResponse),
+            (status = 409, description = "MFA is not enabled", body = ErrorResponse),
+        ))]
+    fn mfa_recovery_codes() {}
+
+    #[utoipa::path(post, path = "/api/auth/mfa/verify", tag = "mfa", operation_id = "mfa_verify",
+        summary = "Complete a sign-in's MFA step with a TOTP code or a recovery code",
+        request_body = MfaVerifyRequest,
+        responses(
+            (status = 200, description = "The credential of the sign-in flow that started the step (tokens, web cookie, opaque token or session cookies)", body = MfaVerifyResponse,
+                headers(("Cache-Control" = String, description = "no-store"))),
+            (status = 400, description = "Not exactly one of `code` and `recovery_code`", body = ErrorResponse),
+            (status = 401, description = "Wrong code (counts against the token), or an unknown, expired, used or exhausted `mfa_token`", body = ErrorResponse),
+            (status = 403, description = "Cross-origin request", body = ErrorResponse),
+        ))]
+    fn mfa_verify() {}
 
     #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", operation_id = "jwks",
         summary = "Public keys that verify the tokens",
@@ -397,7 +558,9 @@ impl Modify for SecuritySchemes {
         operations::jwks, operations::healthz, operations::mobile_sign_out, operations::sign_out_all,
         operations::sessions, operations::delete_session, operations::token_sign_in, operations::token_sign_out,
         operations::create_api_key, operations::list_api_keys, operations::delete_api_key,
-        operations::session_sign_in, operations::session_sign_out,
+        operations::session_sign_in, operations::session_sign_out, operations::mfa_status,
+        operations::mfa_totp_setup, operations::mfa_totp_confirm, operations::mfa_totp_disable,
+        operations::mfa_recovery_codes, operations::mfa_verify,
     ),
     components(schemas(ErrorResponse, FieldErrorResponse, Empty)),
     modifiers(&SecuritySchemes),
@@ -408,6 +571,7 @@ impl Modify for SecuritySchemes {
         (name = "tokens", description = "Verification and public keys"),
         (name = "sessions", description = "Sign-in sessions (grants) and revocation"),
         (name = "api-keys", description = "API keys for machine clients (`X-API-Key`)"),
+        (name = "mfa", description = "Multi-factor authentication: TOTP, recovery codes, the MFA step of sign-in"),
         (name = "operations", description = "Health"),
     ),
 )]

@@ -17,6 +17,7 @@ use auth_session::{
 use chrono::Duration;
 use http::request::Parts;
 
+use crate::mfa::{SignInFlow, SignInOutcome, pwd};
 use crate::{ClientInfo, JwtAuth, SignInRequest};
 
 /// Settings of cookie sessions.
@@ -122,19 +123,36 @@ impl<S: UserStore> JwtAuth<S> {
         self.sessions.as_ref().map(|s| &s.config)
     }
 
-    /// Signs in with a password and starts a new session (always a new id: no fixation).
+    /// Signs in with a password and starts a new session (always a new id: no fixation) — or, for
+    /// a user with MFA, the MFA step that [`JwtAuth::complete_mfa`] finishes with the session.
     pub async fn session_sign_in(
         &self,
         request: &SignInRequest,
         client: &ClientInfo,
+    ) -> Result<SignInOutcome<StartedSession<S::User>>, AuthError> {
+        self.sessions_enabled()?;
+        match self.password_step(&request.username, &request.password, SignInFlow::Session, client).await? {
+            Ok(user) => Ok(SignInOutcome::Complete(self.start_session(user, client, pwd()).await?)),
+            Err(step) => Ok(SignInOutcome::MfaRequired(step)),
+        }
+    }
+
+    /// Starts a new session for `user` in a new grant, recording how the user authenticated.
+    pub(crate) async fn start_session(
+        &self,
+        user: S::User,
+        client: &ClientInfo,
+        amr: Vec<String>,
     ) -> Result<StartedSession<S::User>, AuthError> {
         let sessions = self.sessions_enabled()?;
+        if !user.is_active() {
+            return Err(AuthError::InvalidCredentials);
+        }
         let now = self.jwt.clock().now();
-        let user = self.accounts.authenticate_password(&request.username, &request.password, now).await?;
         let expires_at = now + sessions.config.ttl.min(self.config.grant_max_age);
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
         let record_id = uuid::Uuid::new_v4().simple().to_string();
-        let mut grant = NewGrant::new(grant_id.clone(), user.id(), now, expires_at);
+        let mut grant = NewGrant::new(grant_id.clone(), user.id(), now, expires_at).kind("session");
         grant.user_agent = client.user_agent.clone();
         grant.ip = client.ip.clone();
         // The grant's first credential record is the session's: it only ties the id to the grant.
@@ -149,7 +167,8 @@ impl<S: UserStore> JwtAuth<S> {
             now,
             expires_at,
             sessions.config.idle_ttl,
-        );
+        )
+        .amr(amr);
         sessions.store.insert(record).await?;
         let csrf = generate_csrf_token();
         Ok(StartedSession {
@@ -157,6 +176,29 @@ impl<S: UserStore> JwtAuth<S> {
             session_cookie: sessions.config.session_cookie().set(&cookie_value),
             csrf_cookie: sessions.config.csrf_cookie().set(csrf.value()),
         })
+    }
+
+    /// Session-fixation defence on a privilege change (MFA enabled or disabled, a role granted):
+    /// gives the request's session a new id and a new CSRF token, atomically; the old id stops
+    /// working at once. Returns the two `Set-Cookie` values, or `None` when the request has no
+    /// usable session cookie (another credential kind authenticated it).
+    pub async fn rotate_session(&self, parts: &Parts) -> Result<Option<[String; 2]>, AuthError> {
+        let Some(sessions) = self.sessions.as_ref() else {
+            return Ok(None);
+        };
+        let Some(old) = sessions.config.session_cookie().read(&parts.headers).and_then(SessionId::parse)
+        else {
+            return Ok(None);
+        };
+        let (cookie_value, new) = SessionId::generate();
+        if sessions.store.rotate(&old, &new, self.jwt.clock().now()).await?.is_none() {
+            return Ok(None);
+        }
+        let csrf = generate_csrf_token();
+        Ok(Some([
+            sessions.config.session_cookie().set(&cookie_value),
+            sessions.config.csrf_cookie().set(csrf.value()),
+        ]))
     }
 
     /// The session a request's cookie presents: `None` without a session cookie; an error for an
@@ -198,25 +240,38 @@ impl<S: UserStore> JwtAuth<S> {
     }
 
     /// Stores `value` under `key` in the session of `principal` (typed session data for
-    /// applications). The write replaces the session's data with the principal's snapshot plus this
-    /// value: concurrent writes to one session are last-write-wins. Not a session: 403.
+    /// applications; read it back with [`Principal::session_value`] on later requests). The
+    /// store changes that one key atomically: concurrent requests writing different keys all
+    /// land. Not a session: 403.
     pub async fn set_session_value<T: serde::Serialize + ?Sized>(
         &self,
         principal: &Principal,
         key: &str,
         value: &T,
     ) -> Result<(), AuthError> {
+        let value = serde_json::to_value(value).map_err(AuthError::backend)?;
+        self.write_session_value(principal, key, Some(value)).await
+    }
+
+    /// Removes `key` from the session data of `principal`. Not a session: 403.
+    pub async fn remove_session_value(&self, principal: &Principal, key: &str) -> Result<(), AuthError> {
+        self.write_session_value(principal, key, None).await
+    }
+
+    async fn write_session_value(
+        &self,
+        principal: &Principal,
+        key: &str,
+        value: Option<serde_json::Value>,
+    ) -> Result<(), AuthError> {
         let sessions = self.sessions_enabled()?;
-        let (Some(id), Some(data)) = (principal.credential_id.as_deref(), principal.session_data.as_ref())
-        else {
+        let Some(id) = principal.credential_id.as_deref() else {
             return Err(AuthError::Forbidden);
         };
         if principal.method != CredentialMethod::Session {
             return Err(AuthError::Forbidden);
         }
-        let mut data = data.clone();
-        data.insert(key.to_owned(), serde_json::to_value(value).map_err(AuthError::backend)?);
-        if sessions.store.set_data(id, data).await? { Ok(()) } else { Err(revoked()) }
+        if sessions.store.set_value(id, key, value).await? { Ok(()) } else { Err(revoked()) }
     }
 
     /// An [`Authenticator`] for the session cookie (with the CSRF check on unsafe methods).
@@ -245,7 +300,7 @@ impl<S: UserStore> Authenticator for SessionAuthenticator<S> {
         let mut principal = Principal::new(record.user_id, CredentialMethod::Session);
         principal.grant_id = Some(record.grant_id);
         principal.credential_id = Some(record.id);
-        principal.amr = vec!["pwd".to_owned()];
+        principal.amr = record.amr;
         principal.auth_time = Some(record.created_at);
         principal.expires_at = Some(record.expires_at);
         principal.session_data = Some(record.data);

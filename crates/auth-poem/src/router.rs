@@ -342,6 +342,40 @@ pub fn routes<S: UserStore>(
             })),
         )
         .at(
+            paths::MFA_VERIFY,
+            post(with_body(&e, limit, |e, p, b| async move { e.mfa_verify(&p, &b).await })),
+        )
+        .at(
+            paths::MFA,
+            get(authenticated(&e, context.clone(), |e, principal, _| async move {
+                e.mfa_status(&principal).await
+            })),
+        )
+        .at(
+            paths::MFA_TOTP_SETUP,
+            post(authenticated(&e, context.clone(), |e, principal, _| async move {
+                e.mfa_totp_setup(&principal).await
+            })),
+        )
+        .at(
+            paths::MFA_TOTP_CONFIRM,
+            post(authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
+                e.mfa_totp_confirm(&principal, &p, &b).await
+            })),
+        )
+        .at(
+            paths::MFA_TOTP_DISABLE,
+            post(authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
+                e.mfa_totp_disable(&principal, &p, &b).await
+            })),
+        )
+        .at(
+            paths::MFA_RECOVERY_CODES,
+            post(authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
+                e.mfa_recovery_codes(&principal, &p, &b).await
+            })),
+        )
+        .at(
             paths::MOBILE_SIGN_OUT,
             post(with_body(&e, limit, |e, p, b| async move { e.mobile_sign_out(&p, &b).await })),
         )

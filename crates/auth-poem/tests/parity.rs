@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use auth_blacklist::MemoryGrantStore;
 
-use auth_core::{Accounts, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration};
+use auth_core::{
+    Accounts, Clock as _, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration,
+};
 use auth_jwt::{
     JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, SignInRequest, TokenPair,
     WebFlowConfig,
@@ -21,6 +23,8 @@ use serde_json::{Value, json};
 const ALLOWED: &str = "https://app.example.com";
 const FOREIGN: &str = "https://evil.example";
 const LIMIT: usize = 1024;
+/// The recent-sign-in requirement of `/guarded/recent`.
+const RECENT: chrono::Duration = chrono::Duration::minutes(2);
 
 struct Pair {
     axum: String,
@@ -39,7 +43,15 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
     let auth = Arc::new(
         JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
-            .with_api_keys(Arc::new(auth_token::MemoryApiKeyStore::new()), auth_jwt::ApiKeyConfig::default()),
+            .with_api_keys(Arc::new(auth_token::MemoryApiKeyStore::new()), auth_jwt::ApiKeyConfig::default())
+            .with_mfa(
+                auth_mfa::MfaService::new(
+                    Arc::new(auth_mfa::MemoryMfaStore::new()),
+                    auth_mfa::MfaKey::generate(),
+                    auth_mfa::MfaConfig::default(),
+                ),
+                auth_jwt::MfaPolicy::default(),
+            ),
     );
     // API keys first, then JWTs: the scope guard below limits keys to their scopes.
     let chain = || -> auth_core::SharedAuthenticator {
@@ -50,10 +62,22 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
     let web = WebFlowConfig::new(86_400).allowed_origins(allowed_origins);
     let endpoints = JwtEndpoints::new(Arc::clone(&auth), web);
 
-    let axum_context = auth_axum::AuthContext::new(chain());
+    let shared_clock: auth_core::SharedClock = Arc::new(clock.clone());
+    let axum_context = auth_axum::AuthContext::new(chain()).with_clock(shared_clock.clone());
+    let guard = || auth_axum::RequireAuthLayer::new(axum_context.clone());
     let scoped = axum::Router::new()
         .route("/scoped/write", axum::routing::get(|| async { "written" }))
-        .layer(auth_axum::RequireAuthLayer::new(axum_context.clone()).require_scope("notes:write"));
+        .layer(guard().require_scope("notes:write"))
+        .merge(
+            axum::Router::new()
+                .route("/guarded/mfa", axum::routing::get(|| async { "second factor" }))
+                .layer(guard().require_mfa()),
+        )
+        .merge(
+            axum::Router::new()
+                .route("/guarded/recent", axum::routing::get(|| async { "recent" }))
+                .layer(guard().require_mfa().require_recent_auth(RECENT)),
+        );
     let router = auth_axum::routes(
         endpoints.clone(),
         axum_context,
@@ -64,9 +88,26 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
     let axum = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let poem_context = auth_poem::AuthContext::new(chain());
+    let poem_context = auth_poem::AuthContext::new(chain()).with_clock(shared_clock);
+    let text = |body: &'static str| poem::get(poem::endpoint::make_sync(move |_| body));
     let endpoint = poem::EndpointExt::boxed(
         poem::Route::new()
+            .at(
+                "/guarded/mfa",
+                poem::EndpointExt::with(
+                    text("second factor"),
+                    auth_poem::RequireAuth::new(poem_context.clone()).require_mfa(),
+                ),
+            )
+            .at(
+                "/guarded/recent",
+                poem::EndpointExt::with(
+                    text("recent"),
+                    auth_poem::RequireAuth::new(poem_context.clone())
+                        .require_mfa()
+                        .require_recent_auth(RECENT),
+                ),
+            )
             .at(
                 "/scoped/write",
                 poem::EndpointExt::with(
@@ -114,7 +155,7 @@ impl Pair {
         self.auth.accounts().register(Registration::new(username, None, "password123")).await.unwrap();
         let request: SignInRequest =
             serde_json::from_value(json!({"username": username, "password": "password123"})).unwrap();
-        self.auth.sign_in(&request, &auth_jwt::ClientInfo::default()).await.unwrap()
+        self.auth.sign_in(&request, &auth_jwt::ClientInfo::default()).await.unwrap().complete().unwrap()
     }
 }
 
@@ -242,7 +283,7 @@ fn normalise_json(value: &mut Value, side: &str) {
     match value {
         Value::Object(map) => {
             for (key, value) in map.iter_mut() {
-                if matches!(key.as_str(), "access" | "refresh" | "id") && value.is_string() {
+                if matches!(key.as_str(), "access" | "refresh" | "id" | "mfa_token") && value.is_string() {
                     *value = json!("<normalised>");
                 } else {
                     normalise_json(value, side);
@@ -664,5 +705,90 @@ async fn scope_guard_limits_api_keys_only() {
             "{challenge}"
         );
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "insufficient_scope");
+    }
+}
+
+/// A mobile sign-in of `username` completed with a TOTP code: a token pair with `amr`
+/// `["pwd", "otp"]`. Enrols the user first when needed; returns the pair and the TOTP.
+async fn otp_tokens(pair: &Pair, username: &str) -> TokenPair {
+    let user =
+        auth_core::UserStore::find_by_login(pair.auth.store().as_ref(), username).await.unwrap().unwrap();
+    let owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
+    let setup = pair.auth.begin_totp_setup(&owner).await.unwrap();
+    let uri = setup.otpauth_uri.clone();
+    let code =
+        |t: i64| totp_rs::Totp::from_url(&uri).unwrap().generate(u64::try_from(t).unwrap()).to_string();
+    pair.auth.confirm_totp(&owner, &code(pair.clock.unix_seconds())).await.unwrap();
+    pair.clock.advance(chrono::Duration::seconds(30));
+    let request: SignInRequest =
+        serde_json::from_value(json!({"username": username, "password": "password123"})).unwrap();
+    let auth_jwt::SignInOutcome::MfaRequired(step) =
+        pair.auth.sign_in(&request, &auth_jwt::ClientInfo::default()).await.unwrap()
+    else {
+        panic!("a user with MFA gets the MFA step");
+    };
+    let verify: auth_jwt::MfaVerifyRequest =
+        serde_json::from_value(json!({"mfa_token": step.mfa_token, "code": code(pair.clock.unix_seconds())}))
+            .unwrap();
+    match pair.auth.complete_mfa(&verify).await.unwrap() {
+        auth_jwt::CompletedSignIn::Mobile(tokens) => tokens,
+        other => panic!("a mobile MFA step completes as mobile: {other:?}"),
+    }
+}
+
+/// The MFA guard (`require_mfa`, `require_recent_auth`) and the MFA endpoints answer the same on
+/// both adapters: 403 `mfa_required` / `reauthentication_required` with an RFC 9470 challenge.
+#[tokio::test]
+async fn mfa_guard_and_endpoints_answer_alike() {
+    let pair = start(Vec::new()).await;
+    let password_only = pair.user("gus").await;
+    pair.user("hal").await;
+    let with_otp = otp_tokens(&pair, "hal").await;
+    let cases = vec![
+        case("mfa guard: password only", "GET", "/guarded/mfa", 403).bearer(&password_only.access),
+        case("mfa guard: with otp", "GET", "/guarded/mfa", 200).bearer(&with_otp.access),
+        case("mfa guard: no credential", "GET", "/guarded/mfa", 401),
+        case("recent guard: fresh otp sign-in", "GET", "/guarded/recent", 200).bearer(&with_otp.access),
+        case("recent guard: password only", "GET", "/guarded/recent", 403).bearer(&password_only.access),
+        case("mfa status off", "GET", "/api/auth/mfa", 200).bearer(&password_only.access),
+        case("mfa status on", "GET", "/api/auth/mfa", 200).bearer(&with_otp.access),
+        case("mfa status anonymous", "GET", "/api/auth/mfa", 401),
+        case("mfa setup anonymous", "POST", "/api/auth/mfa/totp/setup", 401),
+        case("mfa setup when on", "POST", "/api/auth/mfa/totp/setup", 409).bearer(&with_otp.access),
+        case("mfa confirm nothing pending", "POST", "/api/auth/mfa/totp/confirm", 409)
+            .bearer(&with_otp.access)
+            .json(json!({"code": "123456"})),
+        case("mfa confirm no body", "POST", "/api/auth/mfa/totp/confirm", 415).bearer(&with_otp.access),
+        case("mfa disable wrong password", "POST", "/api/auth/mfa/totp/disable", 400)
+            .bearer(&with_otp.access)
+            .json(json!({"password": "nope", "code": "123456"})),
+        case("mfa recovery codes no factor", "POST", "/api/auth/mfa/recovery-codes", 400)
+            .bearer(&with_otp.access)
+            .json(json!({"password": "password123"})),
+        case("mfa verify unknown token", "POST", "/api/auth/mfa/verify", 401)
+            .json(json!({"mfa_token": "mfa_nope", "code": "123456"})),
+        case("mfa verify malformed", "POST", "/api/auth/mfa/verify", 400).json(json!({"code": "123456"})),
+        case("mfa verify wrong method", "GET", "/api/auth/mfa/verify", 405),
+        case("mfa sign-in step", "POST", "/api/auth/mobile/sign-in", 200)
+            .json(json!({"username": "hal", "password": "password123"})),
+    ];
+    assert_parity(compare(&pair, &cases).await);
+
+    // Both answered the same; here is what they answered.
+    for base in [&pair.axum, &pair.poem] {
+        let r = pair.client.get(format!("{base}/guarded/mfa")).bearer_auth(&password_only.access).send();
+        let r = r.await.unwrap();
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains(r#"error="insufficient_user_authentication""#), "{challenge}");
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "mfa_required");
+    }
+    pair.clock.advance(RECENT + chrono::Duration::seconds(1));
+    for base in [&pair.axum, &pair.poem] {
+        let r = pair.client.get(format!("{base}/guarded/recent")).bearer_auth(&with_otp.access).send();
+        let r = r.await.unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "reauthentication_required");
+        let r = pair.client.get(format!("{base}/guarded/mfa")).bearer_auth(&with_otp.access).send();
+        assert_eq!(r.await.unwrap().status(), 200, "MFA without an age limit still passes");
     }
 }

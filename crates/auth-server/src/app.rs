@@ -9,11 +9,12 @@ use portcullis::core::{
 };
 use portcullis::jwt::{
     ApiKeyConfig, ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService,
-    KeyError, KeySet, OpaqueTokenConfig, SessionConfig, WebFlowConfig, load_or_generate,
+    KeyError, KeySet, MfaPolicy, OpaqueTokenConfig, SessionConfig, WebFlowConfig, load_or_generate,
 };
+use portcullis::mfa::{MfaConfig, MfaKey, MfaService};
 use portcullis::sea_orm::{
-    SeaOrmApiKeyStore, SeaOrmGrantStore, SeaOrmOpaqueTokenStore, SeaOrmSessionStore, SeaOrmUserStore,
-    connect, migrate,
+    SeaOrmApiKeyStore, SeaOrmGrantStore, SeaOrmMfaStore, SeaOrmOpaqueTokenStore, SeaOrmSessionStore,
+    SeaOrmUserStore, connect, migrate,
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -147,6 +148,34 @@ fn api_key_config(settings: &Settings) -> Result<ApiKeyConfig, StartError> {
     Ok(ApiKeyConfig::default().header(header))
 }
 
+/// The MFA service: factors in the database, secrets sealed with `PORTCULLIS_MFA_KEY` (or the
+/// generated `mfa.key` of the keys directory: never in the database).
+async fn mfa_service(settings: &Settings, db: DatabaseConnection) -> Result<MfaService, StartError> {
+    let key = match &settings.mfa_key {
+        Some(secret) => MfaKey::from_base64(secret.expose())
+            .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_MFA_KEY", e.to_string())))?,
+        None => {
+            let path = settings.keys_dir.join("mfa.key");
+            let key = tokio::task::spawn_blocking(move || MfaKey::load_or_generate(&path))
+                .await
+                .map_err(|e| StartError::Io(std::io::Error::other(e)))?
+                .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_KEYS_DIR", e.to_string())))?;
+            tracing::info!(keys_dir = %settings.keys_dir.display(), "MFA key from mfa.key");
+            key
+        }
+    };
+    let issuer = settings
+        .mfa_issuer
+        .clone()
+        .or_else(|| settings.issuer.clone())
+        .unwrap_or_else(|| "Portcullis".to_owned());
+    let config = MfaConfig::default()
+        .issuer(issuer)
+        .challenge_ttl(chrono::Duration::seconds(settings.mfa_token_ttl))
+        .max_attempts(settings.mfa_max_attempts);
+    Ok(MfaService::new(Arc::new(SeaOrmMfaStore::new(db)), key, config))
+}
+
 /// Builds the flows over an open database.
 pub async fn build_auth(
     settings: &Settings,
@@ -168,6 +197,7 @@ pub async fn build_auth(
         JwtService::new(config, keys, clock.clone()).map_err(|e| key_error("PORTCULLIS_JWT_ALGORITHM", e))?;
     let grants = Arc::new(SeaOrmGrantStore::new(db.clone()));
     let opaque_db = db.clone();
+    let db_for_mfa = db.clone();
     let store = Arc::new(SeaOrmUserStore::with_clock(db, clock));
     let accounts = Accounts::new(store, password_hasher(settings)?);
     let mut flow = FlowConfig::default()
@@ -182,7 +212,13 @@ pub async fn build_auth(
         .format(format)
         .ttl(chrono::Duration::seconds(settings.token_ttl))
         .idle_ttl(settings.token_idle_ttl.map(chrono::Duration::seconds));
+    let mfa = mfa_service(settings, db_for_mfa).await?;
+    let policy = MfaPolicy::default()
+        .revoke_on_enable(settings.mfa_revoke_on_enable)
+        .revoke_on_disable(settings.mfa_revoke_on_disable)
+        .revoke_on_recovery_code(settings.mfa_revoke_on_recovery_code);
     let auth = JwtAuth::new(accounts, jwt, grants)
+        .with_mfa(mfa, policy)
         .with_opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db.clone())), opaque)
         .with_api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db.clone())), api_key_config(settings)?)
         .with_sessions(
@@ -205,11 +241,12 @@ struct Parts {
     db: DatabaseConnection,
     endpoints: JwtEndpoints<SeaOrmUserStore>,
     authenticator: SharedAuthenticator,
+    clock: SharedClock,
 }
 
 async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, StartError> {
     let db = open_database(settings).await?;
-    let auth = build_auth(settings, db.clone(), clock).await?;
+    let auth = build_auth(settings, db.clone(), clock.clone()).await?;
     // The order of checks: an API key (`X-API-Key`), an opaque token (`Token`, or `Bearer` with
     // the token prefix), a JWT (`Bearer`), then the session cookie (with its CSRF check). The first credential present decides; an invalid
     // one is a 401, never a fall-through to the next kind.
@@ -226,13 +263,13 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
         tracing::warn!("PORTCULLIS_INSECURE_COOKIES is on: cookies lack `Secure`; development only");
     }
     let endpoints = JwtEndpoints::new(Arc::clone(&auth), web);
-    Ok(Parts { auth, db, endpoints, authenticator })
+    Ok(Parts { auth, db, endpoints, authenticator, clock })
 }
 
 /// Builds the whole application on axum.
 pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, StartError> {
     let parts = build_parts(settings, clock).await?;
-    let context = AuthContext::new(parts.authenticator);
+    let context = AuthContext::new(parts.authenticator).with_clock(parts.clock);
     let router = routes(parts.endpoints, context, RouterConfig::default().body_limit(settings.body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(App { router, auth: parts.auth, db: parts.db })
@@ -245,7 +282,7 @@ pub async fn build_poem(
 ) -> Result<(poem::endpoint::BoxEndpoint<'static>, Arc<ServerAuth>), StartError> {
     use poem::EndpointExt as _;
     let parts = build_parts(settings, clock).await?;
-    let context = portcullis::poem::AuthContext::new(parts.authenticator);
+    let context = portcullis::poem::AuthContext::new(parts.authenticator).with_clock(parts.clock);
     let config = portcullis::poem::RouterConfig::default().body_limit(settings.body_limit);
     let endpoint = poem::Route::new()
         .nest("/", portcullis::poem::routes(parts.endpoints, context.clone(), config))

@@ -84,6 +84,13 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// Remove a user's MFA factors and recovery codes (they lost their device) and sign them out
+    /// everywhere; they sign in with the password alone and can enrol again.
+    MfaReset {
+        /// Username or email.
+        #[arg(long)]
+        username: String,
+    },
 }
 
 fn read_password() -> Result<String, String> {
@@ -249,6 +256,23 @@ async fn user(settings: &Settings, command: UserCommand) -> ExitCode {
             match auth.set_active(&user.id(), false).await {
                 Ok(()) => {
                     println!("deactivated {}; existing tokens no longer work", user.username());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(describe(&e)),
+            }
+        }
+        UserCommand::MfaReset { username } => {
+            let user = match find(username).await {
+                Ok(u) => u,
+                Err(e) => return fail(e),
+            };
+            match auth.reset_mfa(&user.id()).await {
+                Ok(true) => {
+                    println!("reset MFA of {}; every session and token was revoked", user.username());
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    println!("{} had no MFA factor; every session and token was revoked", user.username());
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(describe(&e)),

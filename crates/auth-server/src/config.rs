@@ -153,6 +153,28 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     /// `PORTCULLIS_BODY_LIMIT` / `body_limit`: largest request body in bytes (default 65536).
     pub body_limit: usize,
+    /// `PORTCULLIS_MFA_KEY` / `mfa_key`: the base64 32-byte key that encrypts TOTP secrets and
+    /// keys the recovery-code hashes. Default: `mfa.key` in the keys directory, generated on
+    /// first start (mode 0600). Keep it out of the database's backups.
+    pub mfa_key: Option<Secret>,
+    /// `PORTCULLIS_MFA_ISSUER` / `mfa_issuer`: the name authenticator apps show (default: the JWT
+    /// issuer, else `Portcullis`).
+    pub mfa_issuer: Option<String>,
+    /// `PORTCULLIS_MFA_TOKEN_TTL` / `mfa_token_ttl`: lifetime of a sign-in's `mfa_token` in seconds
+    /// (default 300).
+    pub mfa_token_ttl: i64,
+    /// `PORTCULLIS_MFA_MAX_ATTEMPTS` / `mfa_max_attempts`: wrong codes that kill an `mfa_token`
+    /// (default 5).
+    pub mfa_max_attempts: u32,
+    /// `PORTCULLIS_MFA_REVOKE_ON_ENABLE` / `mfa_revoke_on_enable`: enabling MFA signs the user's
+    /// other sessions out (default false).
+    pub mfa_revoke_on_enable: bool,
+    /// `PORTCULLIS_MFA_REVOKE_ON_DISABLE` / `mfa_revoke_on_disable`: disabling MFA signs the
+    /// user's other sessions out (default true).
+    pub mfa_revoke_on_disable: bool,
+    /// `PORTCULLIS_MFA_REVOKE_ON_RECOVERY_CODE` / `mfa_revoke_on_recovery_code`: a sign-in with a
+    /// recovery code signs the user's other sessions out (default false).
+    pub mfa_revoke_on_recovery_code: bool,
 }
 
 impl Default for Settings {
@@ -191,6 +213,13 @@ impl Default for Settings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             body_limit: 64 * 1024,
+            mfa_key: None,
+            mfa_issuer: None,
+            mfa_token_ttl: 300,
+            mfa_max_attempts: 5,
+            mfa_revoke_on_enable: false,
+            mfa_revoke_on_disable: true,
+            mfa_revoke_on_recovery_code: false,
         }
     }
 }
@@ -232,6 +261,13 @@ struct FileSettings {
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
     body_limit: Option<usize>,
+    mfa_key: Option<Secret>,
+    mfa_issuer: Option<String>,
+    mfa_token_ttl: Option<i64>,
+    mfa_max_attempts: Option<u32>,
+    mfa_revoke_on_enable: Option<bool>,
+    mfa_revoke_on_disable: Option<bool>,
+    mfa_revoke_on_recovery_code: Option<bool>,
 }
 
 fn parse<T: std::str::FromStr>(setting: &str, value: &str) -> Result<T, ConfigError>
@@ -378,6 +414,27 @@ impl Settings {
         if let Some(v) = f.body_limit {
             self.body_limit = v;
         }
+        if f.mfa_key.is_some() {
+            self.mfa_key = f.mfa_key;
+        }
+        if f.mfa_issuer.is_some() {
+            self.mfa_issuer = f.mfa_issuer;
+        }
+        if let Some(v) = f.mfa_token_ttl {
+            self.mfa_token_ttl = v;
+        }
+        if let Some(v) = f.mfa_max_attempts {
+            self.mfa_max_attempts = v;
+        }
+        if let Some(v) = f.mfa_revoke_on_enable {
+            self.mfa_revoke_on_enable = v;
+        }
+        if let Some(v) = f.mfa_revoke_on_disable {
+            self.mfa_revoke_on_disable = v;
+        }
+        if let Some(v) = f.mfa_revoke_on_recovery_code {
+            self.mfa_revoke_on_recovery_code = v;
+        }
         Ok(())
     }
 
@@ -483,6 +540,27 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_BODY_LIMIT") {
             self.body_limit = parse("PORTCULLIS_BODY_LIMIT", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_MFA_KEY") {
+            self.mfa_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("PORTCULLIS_MFA_ISSUER") {
+            self.mfa_issuer = Some(v);
+        }
+        if let Some(v) = get("PORTCULLIS_MFA_TOKEN_TTL") {
+            self.mfa_token_ttl = parse("PORTCULLIS_MFA_TOKEN_TTL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_MFA_MAX_ATTEMPTS") {
+            self.mfa_max_attempts = parse("PORTCULLIS_MFA_MAX_ATTEMPTS", &v)?;
+        }
+        if let Some(v) = env("PORTCULLIS_MFA_REVOKE_ON_ENABLE") {
+            self.mfa_revoke_on_enable = parse_bool("PORTCULLIS_MFA_REVOKE_ON_ENABLE", &v)?;
+        }
+        if let Some(v) = env("PORTCULLIS_MFA_REVOKE_ON_DISABLE") {
+            self.mfa_revoke_on_disable = parse_bool("PORTCULLIS_MFA_REVOKE_ON_DISABLE", &v)?;
+        }
+        if let Some(v) = env("PORTCULLIS_MFA_REVOKE_ON_RECOVERY_CODE") {
+            self.mfa_revoke_on_recovery_code = parse_bool("PORTCULLIS_MFA_REVOKE_ON_RECOVERY_CODE", &v)?;
+        }
         Ok(())
     }
 
@@ -512,6 +590,12 @@ impl Settings {
                 "PORTCULLIS_API_KEY_HEADER",
                 "must be a valid header name other than Authorization, Cookie, Host or Content-*",
             ));
+        }
+        if !(30..=3600).contains(&self.mfa_token_ttl) {
+            return Err(ConfigError::new("PORTCULLIS_MFA_TOKEN_TTL", "must be 30 to 3600 seconds"));
+        }
+        if !(1..=10).contains(&self.mfa_max_attempts) {
+            return Err(ConfigError::new("PORTCULLIS_MFA_MAX_ATTEMPTS", "must be 1 to 10"));
         }
         if self.session_ttl <= 0 {
             return Err(ConfigError::new("PORTCULLIS_SESSION_TTL", "must be a positive number of seconds"));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_server::Settings;
-use portcullis::core::ManualClock;
+use portcullis::core::{Clock as _, ManualClock};
 use serde_json::{Value, json};
 
 const SECRET: &str = "cli-test-secret-cli-test-secret-cli-test-secret-0123";
@@ -182,6 +182,7 @@ async fn keygen_then_serve_with_the_key_files() {
     let mut settings = Settings::default();
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+    settings.keys_dir = dir.path().join("keys");
     settings.jwt_algorithm = "ES256".parse().unwrap();
     settings.jwt_private_key_file = Some(private.clone());
     settings.jwt_public_key_file = Some(public);
@@ -237,6 +238,8 @@ async fn user_admin_commands() {
     let mut settings = Settings::default();
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.database_url = db.clone();
+    // The commands run in `dir`: they find the same MFA key file (`keys/mfa.key`).
+    settings.keys_dir = dir.path().join("keys");
     settings.jwt_algorithm = "HS256".parse().unwrap();
     settings.jwt_secret = Some(auth_server::config::Secret::new(SECRET));
     let clock = ManualClock::starting_now();
@@ -261,6 +264,26 @@ async fn user_admin_commands() {
     assert_eq!(me().await.unwrap().status(), 401);
     assert_eq!(sign_in("root password 1").await.unwrap().status(), 401);
     assert_eq!(sign_in("root password 3").await.unwrap().status(), 200);
+
+    // mfa-reset: a user who lost their device signs in with the password alone again.
+    let tokens: Value = sign_in("root password 3").await.unwrap().json().await.unwrap();
+    let access = tokens["access"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: Value| {
+        client.post(format!("{}{path}", server.url())).bearer_auth(&access).json(&body).send()
+    };
+    let setup: Value = post("/api/auth/mfa/totp/setup", json!({})).await.unwrap().json().await.unwrap();
+    let totp = totp_rs::Totp::from_url(setup["otpauth_uri"].as_str().unwrap()).unwrap();
+    let code = totp.generate(u64::try_from(clock.unix_seconds()).unwrap()).to_string();
+    assert_eq!(post("/api/auth/mfa/totp/confirm", json!({"code": code})).await.unwrap().status(), 200);
+    let step: Value = sign_in("root password 3").await.unwrap().json().await.unwrap();
+    assert_eq!(step["mfa_required"], true);
+    let out = admin(&["user", "mfa-reset", "--username", "root"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reset MFA of root"));
+    let tokens: Value = sign_in("root password 3").await.unwrap().json().await.unwrap();
+    assert!(tokens["access"].is_string(), "no MFA step after the reset: {tokens}");
+    let out = admin(&["user", "mfa-reset", "--username", "ghost"]).output().unwrap();
+    assert!(!out.status.success());
 
     let out = admin(&["user", "deactivate", "--username", "root@example.com"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -11,7 +11,7 @@
 //!
 //! | feature    | default | what it adds |
 //! |------------|---------|--------------|
-//! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`); [`blacklist`]: grants, rotation, revocation (`auth-blacklist`); [`token`], [`session`]: opaque tokens, API keys, cookie sessions |
+//! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`); [`blacklist`]: grants, rotation, revocation (`auth-blacklist`); [`token`], [`session`]: opaque tokens, API keys, cookie sessions; [`mfa`]: TOTP and recovery codes (`auth-mfa`) |
 //! | `axum`     | yes     | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
 //! | `poem`     | no      | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
 //! | `sqlite`   | yes     | [`sea_orm`]: sea-orm stores and migrator on SQLite (`auth-sea-orm`) |
@@ -68,6 +68,10 @@ pub use auth_token as token;
 /// Server-side cookie sessions: ids, records, cookie and CSRF helpers (`auth-session`).
 #[cfg(feature = "jwt")]
 pub use auth_session as session;
+
+/// Multi-factor authentication: TOTP, recovery codes, MFA challenges, factor stores (`auth-mfa`).
+#[cfg(feature = "jwt")]
+pub use auth_mfa as mfa;
 
 /// The axum adapter (`auth-axum`).
 #[cfg(feature = "axum")]
