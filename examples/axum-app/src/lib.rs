@@ -6,25 +6,31 @@
 //! | `POST /notes {title, body}` | any signed-in user, who owns the new note |
 //! | `PUT /notes/{id} {title, body}` | the note's owner |
 //! | `DELETE /notes/{id}` | staff (the `is_staff` claim of the access token) |
+//! | `GET /preferences`, `PUT /preferences {theme, page_size}` | a browser signed in with a cookie session |
 //!
 //! Portcullis's own routes (`/api/auth/register`, `/api/auth/mobile/sign-in`, `/api/auth/me`, ...)
-//! are merged in. Users live in SQLite ([`SeaOrmUserStore`]); notes live in memory. Errors use
+//! are merged in, cookie sessions included (`/api/auth/session/sign-in`). The preferences are typed
+//! session data: they live in the user's server-side session, not in a table. Users live in SQLite ([`SeaOrmUserStore`]); notes live in memory. Errors use
 //! Portcullis's JSON error body (`{"detail", "code"}`) through [`ApiError`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use portcullis::axum::{ApiError, Auth, AuthContext, RouterConfig, routes};
-use portcullis::core::{Accounts, AuthError, PasswordHasher, PasswordHasherConfig, SystemClock};
-use portcullis::jwt::{
-    ClaimMap, JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig,
+use portcullis::core::{
+    Accounts, AuthError, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator,
+    SystemClock,
 };
-use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmUserStore, connect, migrate};
+use portcullis::jwt::{
+    ClaimMap, JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, SessionConfig,
+    WebFlowConfig,
+};
+use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmSessionStore, SeaOrmUserStore, connect, migrate};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
@@ -64,6 +70,69 @@ struct Notes {
 }
 
 type SharedNotes = Arc<RwLock<Notes>>;
+
+/// The routes' state: the notes, and Portcullis (for the session data).
+#[derive(Clone)]
+struct AppState {
+    notes: SharedNotes,
+    auth: Arc<AppAuth>,
+}
+
+impl FromRef<AppState> for SharedNotes {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.notes)
+    }
+}
+
+impl FromRef<AppState> for Arc<AppAuth> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.auth)
+    }
+}
+
+/// Display preferences, kept as typed data in the user's cookie session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// `light` or `dark`.
+    pub theme: String,
+    /// Notes per page (1 to 100).
+    pub page_size: u32,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self { theme: "light".to_owned(), page_size: 20 }
+    }
+}
+
+/// The session key of [`Preferences`].
+const PREFERENCES: &str = "preferences";
+
+/// The session's preferences (the defaults until set). Other credentials have no session: 403.
+async fn get_preferences(Auth(principal): Auth) -> Result<Json<Preferences>, ApiError> {
+    if principal.session_data.is_none() {
+        return Err(ApiError(AuthError::Forbidden));
+    }
+    Ok(Json(principal.session_value::<Preferences>(PREFERENCES)?.unwrap_or_default()))
+}
+
+/// Stores the preferences in the session (an unsafe method: the CSRF check applies).
+async fn put_preferences(
+    State(auth): State<Arc<AppAuth>>,
+    Auth(principal): Auth,
+    input: Result<Json<Preferences>, JsonRejection>,
+) -> Result<Json<Preferences>, ApiError> {
+    let Json(preferences) =
+        input.map_err(|rejection| AuthError::invalid_field("body", rejection.body_text()))?;
+    if !matches!(preferences.theme.as_str(), "light" | "dark") {
+        return Err(ApiError(AuthError::invalid_field("theme", "must be `light` or `dark`")));
+    }
+    if !(1..=100).contains(&preferences.page_size) {
+        return Err(ApiError(AuthError::invalid_field("page_size", "must be 1 to 100")));
+    }
+    auth.set_session_value(&principal, PREFERENCES, &preferences).await?;
+    Ok(Json(preferences))
+}
 
 async fn list_notes(State(notes): State<SharedNotes>) -> Json<Vec<Note>> {
     Json(notes.read().await.by_id.values().cloned().collect())
@@ -140,18 +209,25 @@ pub async fn auth(database_url: &str, secret: &[u8]) -> Result<Arc<AppAuth>, Box
     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
     let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
     let grants = Arc::new(SeaOrmGrantStore::new(db.clone()));
+    let sessions = Arc::new(SeaOrmSessionStore::new(db.clone()));
     let accounts = Accounts::new(Arc::new(SeaOrmUserStore::new(db)), hasher);
     let claims = ClaimMap::new().attribute("is_staff", "is_staff");
-    Ok(Arc::new(JwtAuth::new(accounts, jwt, grants).with_claims(claims)?))
+    let auth = JwtAuth::new(accounts, jwt, grants).with_sessions(sessions, SessionConfig::default());
+    Ok(Arc::new(auth.with_claims(claims)?))
 }
 
 /// The notes routes next to Portcullis's routes, authenticating with `auth`.
 pub fn router(auth: Arc<AppAuth>) -> Router {
-    let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
+    // A Bearer access token, else the session cookie (with its CSRF check on unsafe methods).
+    let bearer: SharedAuthenticator = Arc::new(auth.bearer_authenticator());
+    let session: SharedAuthenticator = Arc::new(auth.session_authenticator());
+    let context = AuthContext::new(Arc::new(FirstPresented::new(vec![bearer, session])));
+    let state = AppState { notes: SharedNotes::default(), auth: Arc::clone(&auth) };
     let notes = Router::new()
         .route("/notes", get(list_notes).post(create_note))
         .route("/notes/{id}", get(get_note).put(update_note).delete(delete_note))
-        .with_state(SharedNotes::default())
+        .route("/preferences", get(get_preferences).put(put_preferences))
+        .with_state(state)
         .layer(context.clone().layer());
     let web = WebFlowConfig::new(auth.jwt().config().refresh_ttl.num_seconds());
     notes.merge(routes(JwtEndpoints::new(auth, web), context, RouterConfig::default()))

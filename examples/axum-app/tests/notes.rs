@@ -112,3 +112,63 @@ async fn notes_are_protected_by_portcullis() {
     let r = client.delete(&url).bearer_auth(&sam).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// Preferences are typed session data: set through a cookie session (with its CSRF token), read
+/// back on later requests, refused to other credentials.
+#[tokio::test]
+async fn preferences_live_in_the_cookie_session() {
+    let auth = axum_app::auth("sqlite::memory:", SECRET).await.unwrap();
+    auth.accounts().register(Registration::new("cy", None, "cy's long password")).await.unwrap();
+    let app = axum_app::router(auth);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = Client::new();
+
+    let r = client
+        .post(format!("{base}/api/auth/session/sign-in"))
+        .json(&json!({"username": "cy", "password": "cy's long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = |name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let (session, csrf) = (cookie("__Host-portcullis_session"), cookie("__Host-csrftoken"));
+    let csrf_value = csrf.split_once('=').unwrap().1.to_owned();
+    let cookies = format!("{session}; {csrf}");
+
+    let get = || client.get(format!("{base}/preferences")).header("cookie", &cookies).send();
+    let prefs: Value = get().await.unwrap().json().await.unwrap();
+    assert_eq!(prefs, json!({"theme": "light", "page_size": 20}), "the defaults");
+
+    let put = |body: Value, csrf: &str| {
+        client
+            .put(format!("{base}/preferences"))
+            .header("cookie", &cookies)
+            .header("x-csrf-token", csrf)
+            .json(&body)
+            .send()
+    };
+    let dark = json!({"theme": "dark", "page_size": 50});
+    assert_eq!(put(dark.clone(), "wrong").await.unwrap().status(), StatusCode::FORBIDDEN, "CSRF");
+    let r = put(json!({"theme": "neon", "page_size": 50}), &csrf_value).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(put(dark.clone(), &csrf_value).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get().await.unwrap().json::<Value>().await.unwrap(), dark, "read back on a later request");
+
+    // A token has no session to keep preferences in.
+    let token = sign_in(&client, &base, "cy", "cy's long password").await;
+    let r = client.get(format!("{base}/preferences")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
