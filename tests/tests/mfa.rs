@@ -447,3 +447,17 @@ http_test!(a_session_gets_a_new_id_when_mfa_changes, |srv: TestServer| async mov
     assert_ne!(again, rotated);
     assert_eq!(me(&again).await.unwrap().status(), 200, "the session that disabled MFA survives");
 });
+
+http_test!(a_pending_mfa_step_dies_with_sign_out_all_and_password_change, |srv: TestServer| async move {
+    let user = enrolled(&srv, "uma").await;
+    let code = code_at(&user.uri, srv.now());
+    let pending = mfa_step(&srv, "/api/auth/mobile/sign-in", "uma").await;
+    let r = post_bearer(&srv, "/api/auth/sign-out-all", &user.access, json!({})).await;
+    assert_eq!(r.status(), 204);
+    assert_error(verify(&srv, &pending, json!({"code": code})).await, 401, "token_not_valid").await;
+
+    let pending = mfa_step(&srv, "/api/auth/mobile/sign-in", "uma").await;
+    let id = srv.auth().store().find_by_login("uma").await.unwrap().unwrap().id();
+    srv.auth().set_password(&id, "a brand new password").await.unwrap();
+    assert_error(verify(&srv, &pending, json!({"code": code})).await, 401, "token_not_valid").await;
+});

@@ -588,7 +588,7 @@ impl<S: UserStore> JwtAuth<S> {
     }
 
     /// Revokes every grant of the user and every token issued to them so far: JWTs, opaque tokens,
-    /// cookie sessions and API keys.
+    /// cookie sessions and API keys, and the sign-ins still waiting for their MFA step.
     ///
     /// Each live grant is revoked by id (so its tokens die in every process, whatever their `iat`),
     /// then the user's "not before" is set to this second (for tokens of grants this process does
@@ -609,6 +609,10 @@ impl<S: UserStore> JwtAuth<S> {
         }
         if let Some(keys) = &self.api_keys {
             keys.store.revoke_all_for_user(user_id, now).await?;
+        }
+        if let Some(mfa) = &self.mfa {
+            // A sign-in waiting for its second factor started before this: it must not complete.
+            mfa.service.store().delete_challenges_for_user(user_id).await?;
         }
         self.revocations.apply(&RevocationEvent::User { user_id: user_id.clone(), not_before });
         self.user_state.invalidate(user_id);
