@@ -461,3 +461,18 @@ http_test!(a_pending_mfa_step_dies_with_sign_out_all_and_password_change, |srv: 
     srv.auth().set_password(&id, "a brand new password").await.unwrap();
     assert_error(verify(&srv, &pending, json!({"code": code})).await, 401, "token_not_valid").await;
 });
+
+http_test!(
+    a_recovery_code_can_sign_the_other_sessions_out,
+    |s: &mut portcullis_tests::auth_server_settings::Settings| s.mfa_revoke_on_recovery_code = true,
+    |srv: TestServer| async move {
+        let user = enrolled(&srv, "val").await;
+        let mfa_token = mfa_step(&srv, "/api/auth/mobile/sign-in", "val").await;
+        let r = verify(&srv, &mfa_token, json!({"recovery_code": user.recovery_codes[0]})).await;
+        assert_eq!(r.status(), 200);
+        let fresh: Value = r.json().await.unwrap();
+        // The device that lost its authenticator signs in; every other session is revoked.
+        assert_error(srv.get_bearer("/api/auth/me", &user.access).await, 401, "token_not_valid").await;
+        assert_eq!(srv.get_bearer("/api/auth/me", fresh["access"].as_str().unwrap()).await.status(), 200);
+    }
+);
