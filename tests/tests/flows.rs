@@ -251,3 +251,29 @@ http_test!(password_change_revokes_tokens, |srv: TestServer| async move {
 });
 
 use portcullis::core::UserStore as _;
+
+http_test!(the_password_policy_names_the_rule_that_failed, |srv: TestServer| async move {
+    for (password, rule) in [
+        ("short", "password_too_short"),
+        ("iloveyou", "password_too_common"),
+        ("QWERTYUIOP", "password_too_common"),
+        ("ｐａｓｓｗｏｒｄ", "password_too_common"),
+        ("gwendolyn-99", "password_too_similar"),
+        ("gwen@example.org", "password_too_similar"),
+    ] {
+        let body = json!({"username": "gwendolyn", "email": "gwen@example.org", "password": password});
+        let r = srv.post("/api/auth/register", body).await;
+        let error = assert_error(r, 400, "invalid_input").await;
+        assert!(
+            error["detail"].as_str().unwrap().starts_with(&format!("password: {rule}")),
+            "{password}: {error}"
+        );
+    }
+    // Nothing was created; a long passphrase in any script is fine, and 64+ characters too.
+    let body = json!({"username": "gwendolyn", "password": "тихий океан и ветер"});
+    assert_eq!(srv.post("/api/auth/register", body).await.status(), 201);
+    let long = "a very long passphrase that keeps going ".repeat(3);
+    let body = json!({"username": "hector", "password": long});
+    assert_eq!(srv.post("/api/auth/register", body).await.status(), 201);
+    srv.sign_in("hector", &long).await;
+});

@@ -8,18 +8,70 @@ use chrono::{DateTime, Utc};
 
 use crate::{AuthError, AuthUser, NewUser, PasswordHasher, UserId, UserStore};
 
-/// Input rules for accounts.
+/// Input rules for accounts: the password policy (NIST SP 800-63B-4, OWASP ASVS 5.0 V6). No
+/// composition rules (no "one digit, one symbol"); any Unicode, NFKC-normalised; every failure
+/// names its rule in the field message (`password_too_short: ...`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AccountPolicy {
-    /// Shortest password accepted, in characters (default 8).
+    /// Shortest password accepted, in characters after NFKC normalisation (default 8; 15 is the
+    /// recommendation when the account has no second factor).
     pub min_password_chars: usize,
+    /// Refuse the passwords of the shipped list of the 19,640 most common ones (case-insensitive;
+    /// default on).
+    pub reject_common_passwords: bool,
+    /// Refuse passwords too similar to the username or email: contained in one of them, or
+    /// mostly made of one (case-insensitive; default on).
+    pub reject_similar_to_identity: bool,
 }
 
 impl Default for AccountPolicy {
     fn default() -> Self {
-        Self { min_password_chars: 8 }
+        Self { min_password_chars: 8, reject_common_passwords: true, reject_similar_to_identity: true }
     }
+}
+
+impl AccountPolicy {
+    /// Sets the minimum length in characters.
+    pub fn min_password_chars(mut self, chars: usize) -> Self {
+        self.min_password_chars = chars;
+        self
+    }
+
+    /// Whether to refuse common passwords.
+    pub fn reject_common_passwords(mut self, reject: bool) -> Self {
+        self.reject_common_passwords = reject;
+        self
+    }
+
+    /// Whether to refuse passwords similar to the username or email.
+    pub fn reject_similar_to_identity(mut self, reject: bool) -> Self {
+        self.reject_similar_to_identity = reject;
+        self
+    }
+}
+
+/// The shipped list of common passwords (Django's, from Royce Williams' list of 20,000 leaked
+/// passwords; lower case), one per line.
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// Whether `password` (already normalised) is on the shipped list, ignoring case.
+pub fn is_common_password(password: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| COMMON_PASSWORDS.lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+        .contains(password.to_lowercase().as_str())
+}
+
+/// Whether `password` is too similar to an identity value (username, email or its local part),
+/// ignoring case: the password is part of the value, or the value makes up at least half of the
+/// password (`margaret2024!` for `margaret`; `ann's long password` for `ann` is fine). Values
+/// shorter than 3 characters are ignored.
+fn similar_to(password: &str, identity: &str) -> bool {
+    let (password, identity) = (password.to_lowercase(), identity.to_lowercase());
+    let identity_chars = identity.chars().count();
+    identity_chars >= 3
+        && (identity.contains(&password)
+            || (password.contains(&identity) && identity_chars * 2 >= password.chars().count()))
 }
 
 /// A request to create an account.
@@ -131,19 +183,44 @@ impl<S: UserStore> Accounts<S> {
         if valid { Ok(()) } else { Err(AuthError::invalid_field("email", "is not a valid email address")) }
     }
 
-    /// Checks a new password against the policy.
+    /// Checks a new password against the policy's length and common-password rules (no identity
+    /// to compare with: see [`Accounts::validate_password_for`]).
     pub fn validate_password(&self, password: &str) -> Result<(), AuthError> {
+        self.validate_password_for(password, &[])
+    }
+
+    /// Checks a new password of an account with the given username and email against the
+    /// policy. The error names the rule: `password_too_short`, `password_too_long`,
+    /// `password_too_common` or `password_too_similar`.
+    pub fn validate_password_for(&self, password: &str, identity: &[&str]) -> Result<(), AuthError> {
+        let password = crate::password::normalize_password(password);
+        let fail =
+            |rule: &str, why: String| Err(AuthError::invalid_field("password", format!("{rule}: {why}")));
         if password.chars().count() < self.policy.min_password_chars {
-            return Err(AuthError::invalid_field(
-                "password",
+            return fail(
+                "password_too_short",
                 format!("must be at least {} characters long", self.policy.min_password_chars),
-            ));
+            );
         }
         if password.len() > self.hasher.max_password_bytes() {
-            return Err(AuthError::invalid_field(
-                "password",
+            return fail(
+                "password_too_long",
                 format!("must be at most {} bytes long", self.hasher.max_password_bytes()),
-            ));
+            );
+        }
+        if self.policy.reject_common_passwords && is_common_password(&password) {
+            return fail("password_too_common", "is one of the most common passwords".to_owned());
+        }
+        if self.policy.reject_similar_to_identity {
+            for value in identity {
+                let local = value.split_once('@').map_or(*value, |(local, _)| local);
+                if similar_to(&password, value) || similar_to(&password, local) {
+                    return fail(
+                        "password_too_similar",
+                        "is too similar to the username or email".to_owned(),
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -156,7 +233,9 @@ impl<S: UserStore> Accounts<S> {
         if let Some(email) = &email {
             Self::validate_email(email)?;
         }
-        self.validate_password(&registration.password)?;
+        let mut identity = vec![registration.username.as_str()];
+        identity.extend(email.as_deref());
+        self.validate_password_for(&registration.password, &identity)?;
         let hash = self.hasher.hash(&registration.password).await?;
         let new = NewUser::new(registration.username, email, hash)
             .staff(registration.is_staff)
@@ -219,10 +298,12 @@ impl<S: UserStore> Accounts<S> {
 
     /// Sets a new password (the policy applies). Returns [`AuthError::NotFound`] for an unknown id.
     pub async fn set_password(&self, id: &UserId, password: &str) -> Result<(), AuthError> {
-        self.validate_password(password)?;
-        if self.store.find_by_id(id).await?.is_none() {
+        let Some(user) = self.store.find_by_id(id).await? else {
             return Err(AuthError::NotFound);
-        }
+        };
+        let mut identity = vec![user.username()];
+        identity.extend(user.email());
+        self.validate_password_for(password, &identity)?;
         let hash = self.hasher.hash(password).await?;
         self.store.set_password_hash(id, &hash).await
     }
@@ -246,19 +327,21 @@ mod tests {
     #[tokio::test]
     async fn register_validates_and_conflicts() {
         let a = accounts();
-        a.register(Registration::new("alice", Some("a@example.com".into()), "password1")).await.unwrap();
-        let e = a.register(Registration::new("ALICE", None, "password1")).await.unwrap_err();
+        a.register(Registration::new("alice", Some("a@example.com".into()), "lantern-otter-9"))
+            .await
+            .unwrap();
+        let e = a.register(Registration::new("ALICE", None, "lantern-otter-9")).await.unwrap_err();
         assert!(matches!(e, AuthError::Conflict(_)));
         let e = a
-            .register(Registration::new("bob", Some("A@example.com".into()), "password1"))
+            .register(Registration::new("bob", Some("A@example.com".into()), "lantern-otter-9"))
             .await
             .unwrap_err();
         assert!(matches!(e, AuthError::Conflict(_)));
         for (name, email, pw) in [
-            ("", None, "password1"),
-            ("has space", None, "password1"),
-            ("x@y", None, "password1"),
-            ("carol", Some("not-an-email".to_owned()), "password1"),
+            ("", None, "lantern-otter-9"),
+            ("has space", None, "lantern-otter-9"),
+            ("x@y", None, "lantern-otter-9"),
+            ("carol", Some("not-an-email".to_owned()), "lantern-otter-9"),
             ("carol", None, "short"),
         ] {
             let e = a.register(Registration::new(name, email, pw)).await.unwrap_err();
@@ -270,22 +353,102 @@ mod tests {
     async fn password_checks_are_uniform() {
         let a = accounts();
         let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
-        let user = a.register(Registration::new("dave", None, "password1")).await.unwrap();
-        assert!(a.authenticate_password("Dave", "password1", now).await.is_ok());
+        let user = a.register(Registration::new("dave", None, "lantern-otter-9")).await.unwrap();
+        assert!(a.authenticate_password("Dave", "lantern-otter-9", now).await.is_ok());
         assert_eq!(a.store().find_by_id(&user.id).await.unwrap().unwrap().last_login, Some(now));
         assert!(matches!(
             a.authenticate_password("dave", "wrong-password", now).await,
             Err(AuthError::InvalidCredentials)
         ));
         assert!(matches!(
-            a.authenticate_password("nobody", "password1", now).await,
+            a.authenticate_password("nobody", "lantern-otter-9", now).await,
             Err(AuthError::InvalidCredentials)
         ));
         a.set_active(&user.id, false).await.unwrap();
         assert!(matches!(
-            a.authenticate_password("dave", "password1", now).await,
+            a.authenticate_password("dave", "lantern-otter-9", now).await,
             Err(AuthError::InvalidCredentials)
         ));
         assert!(matches!(a.set_active(&UserId::new("nope"), false).await, Err(AuthError::NotFound)));
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::{MemoryUserStore, PasswordHasherConfig};
+
+    fn accounts(policy: AccountPolicy) -> Accounts<MemoryUserStore> {
+        let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
+        Accounts::new(Arc::new(MemoryUserStore::new()), hasher).with_policy(policy)
+    }
+
+    fn rule(result: Result<(), AuthError>) -> String {
+        match result {
+            Err(AuthError::InvalidInput(fields)) => {
+                assert_eq!(fields[0].field, "password");
+                fields[0].message.split(':').next().unwrap().to_owned()
+            }
+            other => panic!("expected an input error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_failure_names_its_rule() {
+        let a = accounts(AccountPolicy::default());
+        assert_eq!(rule(a.validate_password_for("short", &[])), "password_too_short");
+        assert_eq!(rule(a.validate_password_for(&"x".repeat(5000), &[])), "password_too_long");
+        for common in ["password", "Password1", "qwertyuiop", "iloveyou", "12345678"] {
+            assert_eq!(rule(a.validate_password_for(common, &[])), "password_too_common", "{common}");
+        }
+        let identity = ["margaret", "maggie.t@example.com"];
+        for similar in ["margaret2024!", "xx-MAGGIE.T-xx", "maggie.t@example.com"] {
+            assert_eq!(
+                rule(a.validate_password_for(similar, &identity)),
+                "password_too_similar",
+                "{similar}"
+            );
+        }
+        // No composition rules: long lowercase phrases and any script are fine.
+        for fine in ["correct horse battery staple", "пароль-для-маргарет-7", "日本語のパスワードです"]
+        {
+            a.validate_password_for(fine, &identity).unwrap();
+        }
+        // 64 characters and more are accepted.
+        a.validate_password_for(&"long passphrase ".repeat(8), &identity).unwrap();
+    }
+
+    #[test]
+    fn the_list_has_at_least_ten_thousand_entries_and_rules_can_be_relaxed() {
+        assert!(COMMON_PASSWORDS.lines().count() >= 10_000);
+        let relaxed =
+            accounts(AccountPolicy::default().reject_common_passwords(false).min_password_chars(15));
+        assert_eq!(rule(relaxed.validate_password_for("fourteen chars", &[])), "password_too_short");
+        relaxed.validate_password_for("password1234567", &[]).unwrap();
+    }
+
+    #[tokio::test]
+    async fn passwords_are_nfkc_normalised() {
+        let a = accounts(AccountPolicy::default());
+        // U+FB01 LATIN SMALL LIGATURE FI normalises to "fi"; the full-width digits to ASCII.
+        let user = a.register(Registration::new("zoe", None, "\u{FB01}ne wine ２０２４")).await.unwrap();
+        assert_eq!(user.username, "zoe");
+        a.check_password("zoe", "fine wine 2024").await.unwrap();
+        a.check_password("zoe", "\u{FB01}ne wine ２０２４").await.unwrap();
+        // The normalised form counts for the policy too.
+        assert_eq!(rule(a.validate_password_for("ｐａｓｓｗｏｒｄ", &[])), "password_too_common");
+    }
+
+    #[tokio::test]
+    async fn set_password_applies_the_policy_with_the_users_identity() {
+        let a = accounts(AccountPolicy::default());
+        let user = a
+            .register(Registration::new("quentin", Some("q@example.com".into()), "tall ship 42"))
+            .await
+            .unwrap();
+        assert_eq!(rule(a.set_password(&user.id, "quentin rules").await), "password_too_similar");
+        assert_eq!(rule(a.set_password(&user.id, "letmein").await), "password_too_short");
+        assert_eq!(rule(a.set_password(&user.id, "trustno1").await), "password_too_common");
+        a.set_password(&user.id, "a wholly new phrase").await.unwrap();
     }
 }

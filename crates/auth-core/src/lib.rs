@@ -57,12 +57,12 @@ mod principal;
 pub mod testing;
 mod user;
 
-pub use accounts::{AccountPolicy, Accounts, Registration};
+pub use accounts::{AccountPolicy, Accounts, Registration, is_common_password};
 pub use authenticator::{Authenticator, FirstPresented, SharedAuthenticator};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{AuthError, BoxError, ErrorBody, FieldError, TokenRejection};
 pub use memory::MemoryUserStore;
-pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig};
+pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig, normalize_password};
 pub use principal::{CredentialMethod, Principal, Requirements, SECOND_FACTOR_AMR};
 pub use user::{
     AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserState, UserStateCache, UserStore,

@@ -160,7 +160,7 @@ impl PasswordHasher {
                 format!("must be at most {} bytes long", self.inner.max_password_bytes),
             ));
         }
-        let password = password.to_owned();
+        let password = normalize_password(password);
         let params = self.inner.params.clone();
         self.run_blocking(move || {
             Self::argon2(params)
@@ -195,7 +195,7 @@ impl PasswordHasher {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash().await?, false),
         };
-        let password = password.to_owned();
+        let password = normalize_password(password);
         let params = self.inner.params.clone();
         let check = self
             .run_blocking(move || {
@@ -227,6 +227,13 @@ impl PasswordHasher {
             Err(_) => false,
         }
     }
+}
+
+/// A password as it is hashed and checked: NFKC-normalised (NIST SP 800-63B), so the same
+/// characters typed on different keyboards or platforms are the same password.
+pub fn normalize_password(password: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    password.nfkc().collect()
 }
 
 #[cfg(test)]

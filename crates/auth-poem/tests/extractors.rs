@@ -135,12 +135,12 @@ async fn start() -> Harness {
 
 impl Harness {
     async fn token(&self, username: &str, staff: bool) -> String {
-        let registration = Registration::new(username, None, "password123").staff(staff);
+        let registration = Registration::new(username, None, "hunter2-but-longer").staff(staff);
         self.auth.accounts().register(registration).await.unwrap();
         let r = self
             .client
             .post(format!("{}/api/auth/mobile/sign-in", self.base))
-            .json(&json!({"username": username, "password": "password123"}))
+            .json(&json!({"username": username, "password": "hunter2-but-longer"}))
             .send()
             .await
             .unwrap();

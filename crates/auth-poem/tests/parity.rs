@@ -152,9 +152,9 @@ impl Pair {
     }
 
     async fn user(&self, username: &str) -> TokenPair {
-        self.auth.accounts().register(Registration::new(username, None, "password123")).await.unwrap();
+        self.auth.accounts().register(Registration::new(username, None, "hunter2-but-longer")).await.unwrap();
         let request: SignInRequest =
-            serde_json::from_value(json!({"username": username, "password": "password123"})).unwrap();
+            serde_json::from_value(json!({"username": username, "password": "hunter2-but-longer"})).unwrap();
         self.auth.sign_in(&request, &auth_jwt::ClientInfo::default()).await.unwrap().complete().unwrap()
     }
 }
@@ -370,8 +370,8 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
     let allowed_status = if allowed { 200 } else { 403 };
     let access = tokens.access.as_str();
     let refresh = tokens.refresh.as_str();
-    let sign_in = json!({"username": "alice", "password": "password123"});
-    let too_large = format!(r#"{{"username":"{}","password":"password123"}}"#, "a".repeat(LIMIT));
+    let sign_in = json!({"username": "alice", "password": "hunter2-but-longer"});
+    let too_large = format!(r#"{{"username":"{}","password":"hunter2-but-longer"}}"#, "a".repeat(LIMIT));
     let cookie = format!("portcullis_refresh={refresh}");
     vec![
         // Operations, documents, fallbacks.
@@ -398,19 +398,19 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
         case("percent-encoded path", "GET", "/heal%74hz", 404),
         // Registration.
         case("register", "POST", "/api/auth/register", 201).json(
-            json!({"username": "new_{side}", "email": "new_{side}@example.com", "password": "password123"}),
+            json!({"username": "new_{side}", "email": "new_{side}@example.com", "password": "hunter2-but-longer"}),
         ),
         case("register taken", "POST", "/api/auth/register", 409)
-            .json(json!({"username": "alice", "password": "password123"})),
+            .json(json!({"username": "alice", "password": "hunter2-but-longer"})),
         case("register short password", "POST", "/api/auth/register", 400)
             .json(json!({"username": "short_{side}", "password": "short"})),
         case("register bad username", "POST", "/api/auth/register", 400)
-            .json(json!({"username": "no spaces", "password": "password123"})),
+            .json(json!({"username": "no spaces", "password": "hunter2-but-longer"})),
         case("register bad email", "POST", "/api/auth/register", 400)
-            .json(json!({"username": "mail_{side}", "email": "not-an-email", "password": "password123"})),
+            .json(json!({"username": "mail_{side}", "email": "not-an-email", "password": "hunter2-but-longer"})),
         case("register missing field", "POST", "/api/auth/register", 400).json(json!({"username": "x"})),
         case("register wrong type", "POST", "/api/auth/register", 400)
-            .json(json!({"username": 5, "password": "password123"})),
+            .json(json!({"username": 5, "password": "hunter2-but-longer"})),
         case("register bad JSON", "POST", "/api/auth/register", 400)
             .header("content-type", "application/json")
             .raw(r#"{"username":"#),
@@ -420,7 +420,7 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
         case("register no content type", "POST", "/api/auth/register", 415).raw(r#"{"username":"x"}"#),
         case("register json charset", "POST", "/api/auth/register", 409)
             .header("content-type", "application/json; charset=utf-8")
-            .raw(serde_json::to_vec(&json!({"username": "alice", "password": "password123"})).unwrap()),
+            .raw(serde_json::to_vec(&json!({"username": "alice", "password": "hunter2-but-longer"})).unwrap()),
         case("register too large", "POST", "/api/auth/register", 413)
             .header("content-type", "application/json")
             .raw(too_large.clone()),
@@ -430,13 +430,13 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
         // Mobile flow.
         case("mobile sign-in", "POST", "/api/auth/mobile/sign-in", 200).json(sign_in.clone()),
         case("mobile sign-in unknown email", "POST", "/api/auth/mobile/sign-in", 401)
-            .json(json!({"username": "nobody@example.com", "password": "password123"})),
+            .json(json!({"username": "nobody@example.com", "password": "hunter2-but-longer"})),
         case("mobile wrong password", "POST", "/api/auth/mobile/sign-in", 401)
             .json(json!({"username": "alice", "password": "wrong-password"})),
         case("mobile unknown user", "POST", "/api/auth/mobile/sign-in", 401)
-            .json(json!({"username": "nobody", "password": "password123"})),
+            .json(json!({"username": "nobody", "password": "hunter2-but-longer"})),
         case("mobile inactive user", "POST", "/api/auth/mobile/sign-in", 401)
-            .json(json!({"username": "inactive", "password": "password123"})),
+            .json(json!({"username": "inactive", "password": "hunter2-but-longer"})),
         case("mobile missing field", "POST", "/api/auth/mobile/sign-in", 400)
             .json(json!({"username": "alice"})),
         case("mobile bad JSON", "POST", "/api/auth/mobile/sign-in", 400)
@@ -446,7 +446,7 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
             .header("content-type", "application/json"),
         case("mobile wrong content type", "POST", "/api/auth/mobile/sign-in", 415)
             .header("content-type", "application/x-www-form-urlencoded")
-            .raw("username=alice&password=password123"),
+            .raw("username=alice&password=hunter2-but-longer"),
         case("mobile too large", "POST", "/api/auth/mobile/sign-in", 413)
             .header("content-type", "application/json")
             .raw(too_large.clone()),
@@ -660,7 +660,7 @@ async fn same_answers_without_cors() {
         case("simple request with origin", "GET", "/healthz", 200).header("origin", ALLOWED),
         case("web sign-in listed nowhere", "POST", "/api/auth/web/sign-in", 403)
             .header("origin", ALLOWED)
-            .json(json!({"username": "alice", "password": "password123"})),
+            .json(json!({"username": "alice", "password": "hunter2-but-longer"})),
     ]);
     assert_parity(compare(&pair, &cases).await);
 }
@@ -721,7 +721,7 @@ async fn otp_tokens(pair: &Pair, username: &str) -> TokenPair {
     pair.auth.confirm_totp(&owner, &code(pair.clock.unix_seconds())).await.unwrap();
     pair.clock.advance(chrono::Duration::seconds(30));
     let request: SignInRequest =
-        serde_json::from_value(json!({"username": username, "password": "password123"})).unwrap();
+        serde_json::from_value(json!({"username": username, "password": "hunter2-but-longer"})).unwrap();
     let auth_jwt::SignInOutcome::MfaRequired(step) =
         pair.auth.sign_in(&request, &auth_jwt::ClientInfo::default()).await.unwrap()
     else {
@@ -764,13 +764,13 @@ async fn mfa_guard_and_endpoints_answer_alike() {
             .json(json!({"password": "nope", "code": "123456"})),
         case("mfa recovery codes no factor", "POST", "/api/auth/mfa/recovery-codes", 400)
             .bearer(&with_otp.access)
-            .json(json!({"password": "password123"})),
+            .json(json!({"password": "hunter2-but-longer"})),
         case("mfa verify unknown token", "POST", "/api/auth/mfa/verify", 401)
             .json(json!({"mfa_token": "mfa_nope", "code": "123456"})),
         case("mfa verify malformed", "POST", "/api/auth/mfa/verify", 400).json(json!({"code": "123456"})),
         case("mfa verify wrong method", "GET", "/api/auth/mfa/verify", 405),
         case("mfa sign-in step", "POST", "/api/auth/mobile/sign-in", 200)
-            .json(json!({"username": "hal", "password": "password123"})),
+            .json(json!({"username": "hal", "password": "hunter2-but-longer"})),
     ];
     assert_parity(compare(&pair, &cases).await);
 
