@@ -476,3 +476,17 @@ http_test!(
         assert_eq!(srv.get_bearer("/api/auth/me", fresh["access"].as_str().unwrap()).await.status(), 200);
     }
 );
+
+http_test!(the_server_refuses_an_mfa_key_that_cannot_open_the_factors, |srv: TestServer| async move {
+    enrolled(&srv, "wes").await;
+    let backend = srv.backend;
+    let (settings, dir) = srv.stop().await;
+    let mut other = settings.clone();
+    other.mfa_key = Some(auth_server::config::Secret::new(portcullis::mfa::MfaKey::generate().to_base64()));
+    let clock = std::sync::Arc::new(portcullis::core::ManualClock::starting_now());
+    let error = auth_server::app::start(&other, clock).await.unwrap_err();
+    assert!(error.to_string().contains("PORTCULLIS_MFA_KEY"), "{error}");
+    // The right key (the generated mfa.key of the keys directory) starts fine.
+    let srv = TestServer::start_settings(backend, settings, dir).await;
+    assert_eq!(srv.client.get(srv.url("/healthz")).send().await.unwrap().status(), 200);
+});

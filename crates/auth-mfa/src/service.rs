@@ -342,6 +342,12 @@ impl MfaService {
         Ok(codes)
     }
 
+    /// Whether this service's key opens `factor`'s sealed secret: a start-up check that the
+    /// configured key is the one the stored factors were sealed with.
+    pub fn can_open(&self, factor: &TotpFactor) -> bool {
+        self.open_factor(factor).is_ok()
+    }
+
     /// Checks a second factor of a user with MFA enabled, and uses it up: a TOTP code's step (and
     /// every earlier one) is never accepted again, a recovery code works once.
     ///

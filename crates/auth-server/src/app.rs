@@ -173,7 +173,28 @@ async fn mfa_service(settings: &Settings, db: DatabaseConnection) -> Result<MfaS
         .issuer(issuer)
         .challenge_ttl(chrono::Duration::seconds(settings.mfa_token_ttl))
         .max_attempts(settings.mfa_max_attempts);
-    Ok(MfaService::new(Arc::new(SeaOrmMfaStore::new(db)), key, config))
+    let service = MfaService::new(Arc::new(SeaOrmMfaStore::new(db.clone())), key, config);
+    // Refuse to start with a key that cannot open the stored factors (another node's key, a lost
+    // key file): every enrolled user would otherwise get a 500 at sign-in.
+    use sea_orm::EntityTrait as _;
+    let stored = portcullis::sea_orm::entity::mfa_totp_factors::Entity::find()
+        .one(&db)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    if let Some(row) = stored {
+        let factor = portcullis::mfa::TotpFactor::pending(
+            portcullis::core::UserId::new(row.user_id),
+            row.sealed_secret,
+            row.created_at,
+        );
+        if !service.can_open(&factor) {
+            return Err(StartError::Config(ConfigError::new(
+                "PORTCULLIS_MFA_KEY",
+                "does not open the stored MFA factors: every server process must use the key they were sealed with",
+            )));
+        }
+    }
+    Ok(service)
 }
 
 /// Builds the flows over an open database.
