@@ -581,9 +581,27 @@ impl<S: UserStore> JwtAuth<S> {
         self.revoke_grant(&sid).await
     }
 
-    async fn revoke_grant(&self, grant_id: &str) -> Result<(), AuthError> {
+    /// Revokes a grant in the store and in this process at once (other processes follow within
+    /// the revocation poll interval).
+    pub(crate) async fn revoke_grant(&self, grant_id: &str) -> Result<(), AuthError> {
         self.grants.revoke_grant(grant_id, self.jwt.clock().now()).await?;
+        self.forget_grant(grant_id);
+        Ok(())
+    }
+
+    /// This process stops accepting the tokens of a grant revoked in the store.
+    fn forget_grant(&self, grant_id: &str) {
         self.revocations.apply(&RevocationEvent::Grant { grant_id: grant_id.to_owned() });
+    }
+
+    /// Deletes the opaque tokens and cookie sessions of a revoked grant (a JWT grant has none).
+    pub(crate) async fn delete_grant_credentials(&self, grant_id: &str) -> Result<(), AuthError> {
+        if let Some(opaque) = &self.opaque {
+            opaque.store.delete_by_grant(grant_id).await?;
+        }
+        if let Some(sessions) = &self.sessions {
+            sessions.store.delete_by_grant(grant_id).await?;
+        }
         Ok(())
     }
 
@@ -662,13 +680,8 @@ impl<S: UserStore> JwtAuth<S> {
     pub async fn revoke_session(&self, principal: &Principal, id: &str) -> Result<(), AuthError> {
         let now = self.jwt.clock().now();
         if self.grants.revoke_user_grant(&principal.user_id, id, now).await? {
-            if let Some(opaque) = &self.opaque {
-                opaque.store.delete_by_grant(id).await?;
-            }
-            if let Some(sessions) = &self.sessions {
-                sessions.store.delete_by_grant(id).await?;
-            }
-            self.revocations.apply(&RevocationEvent::Grant { grant_id: id.to_owned() });
+            self.delete_grant_credentials(id).await?;
+            self.forget_grant(id);
             return Ok(());
         }
         match &self.api_keys {

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use auth_blacklist::{RevocationEvent, SecurityEvent};
+use auth_blacklist::SecurityEvent;
 use auth_core::{AuthError, AuthUser, CredentialMethod, FieldError, Principal, UserId, UserStore};
 use auth_mfa::{FactorUsed, MfaService, MfaStatus, SecondFactor, TotpSetup};
 use serde::{Deserialize, Serialize};
@@ -472,14 +472,8 @@ impl<S: UserStore> JwtAuth<S> {
             if Some(grant.id.as_str()) == keep {
                 continue;
             }
-            self.grants.revoke_grant(&grant.id, now).await?;
-            if let Some(opaque) = &self.opaque {
-                opaque.store.delete_by_grant(&grant.id).await?;
-            }
-            if let Some(sessions) = &self.sessions {
-                sessions.store.delete_by_grant(&grant.id).await?;
-            }
-            self.revocations.apply(&RevocationEvent::Grant { grant_id: grant.id });
+            self.revoke_grant(&grant.id).await?;
+            self.delete_grant_credentials(&grant.id).await?;
             revoked += 1;
         }
         Ok(revoked)

@@ -200,9 +200,7 @@ impl<S: UserStore> JwtAuth<S> {
     pub async fn token_sign_out(&self, token: &str) -> Result<(), AuthError> {
         let record = self.opaque_record(token).await?;
         self.opaque()?.store.delete(&record.id).await?;
-        self.grants.revoke_grant(&record.grant_id, self.jwt.clock().now()).await?;
-        self.revocations.apply(&auth_blacklist::RevocationEvent::Grant { grant_id: record.grant_id });
-        Ok(())
+        self.revoke_grant(&record.grant_id).await
     }
 
     /// An [`Authenticator`] for opaque tokens: `Authorization: Token <t>`, and `Authorization:

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use auth_blacklist::{NewGrant, RefreshRecord, RevocationEvent};
+use auth_blacklist::{NewGrant, RefreshRecord};
 use auth_core::{AuthError, AuthUser, Authenticator, CredentialMethod, Principal, TokenRejection, UserStore};
 use auth_session::{
     CsrfCookie, SessionCookie, SessionId, SessionRecord, SessionStore, check_csrf, generate_csrf_token,
@@ -234,8 +234,7 @@ impl<S: UserStore> JwtAuth<S> {
         let sessions = self.sessions_enabled()?;
         let record = self.session_of(parts).await?.ok_or(AuthError::MissingCredentials)?;
         sessions.store.delete(&record.id).await?;
-        self.grants.revoke_grant(&record.grant_id, self.jwt.clock().now()).await?;
-        self.revocations.apply(&RevocationEvent::Grant { grant_id: record.grant_id });
+        self.revoke_grant(&record.grant_id).await?;
         Ok([sessions.config.session_cookie().clear(), sessions.config.csrf_cookie().clear()])
     }
 
