@@ -243,44 +243,6 @@ pub struct RevocationSnapshot {
     pub cursor: i64,
 }
 
-/// A security-relevant event in a user's history (refresh-token reuse, say), kept for audit and
-/// for showing to the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityEvent {
-    /// The user concerned.
-    pub user_id: UserId,
-    /// What happened, e.g. [`SecurityEvent::REFRESH_TOKEN_REUSE`].
-    pub kind: String,
-    /// The grant concerned, if any.
-    pub grant_id: Option<String>,
-    /// When it happened.
-    pub at: DateTime<Utc>,
-    /// Free-form detail.
-    pub detail: Option<String>,
-}
-
-impl SecurityEvent {
-    /// The kind recorded when a consumed refresh token is presented again.
-    pub const REFRESH_TOKEN_REUSE: &'static str = "refresh_token_reuse";
-
-    /// An event without grant and detail.
-    pub fn new(user_id: UserId, kind: impl Into<String>, at: DateTime<Utc>) -> Self {
-        Self { user_id, kind: kind.into(), grant_id: None, at, detail: None }
-    }
-
-    /// Sets the grant concerned.
-    pub fn grant_id(mut self, grant_id: impl Into<String>) -> Self {
-        self.grant_id = Some(grant_id.into());
-        self
-    }
-
-    /// Sets the detail.
-    pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

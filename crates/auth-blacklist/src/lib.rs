@@ -9,7 +9,7 @@
 //!   under concurrent calls); presenting a consumed token again is [`RotateOutcome::Reused`], and
 //!   the caller revokes the family.
 //! - [`GrantStore`]: grants, refresh-token records, revocations (with an event log other processes
-//!   follow), user not-befores and [`SecurityEvent`]s. [`MemoryGrantStore`] is the reference
+//!   follow) and user not-befores. [`MemoryGrantStore`] is the reference
 //!   implementation; `auth-sea-orm` has the SQLite/PostgreSQL one.
 //! - [`RevocationList`]: the in-process cache every access-token check consults without touching
 //!   the store, kept current by [`RevocationList::spawn_sync`].
@@ -70,7 +70,7 @@ pub mod testing;
 pub use error::BlacklistError;
 pub use grant::{
     GRANT_KIND_JWT, Grant, MAX_IP_CHARS, MAX_USER_AGENT_CHARS, NewGrant, RefreshRecord, RevocationEvent,
-    RevocationSnapshot, RotateOutcome, SecurityEvent,
+    RevocationSnapshot, RotateOutcome,
 };
 pub use memory::MemoryGrantStore;
 pub use revocation::{RevocationList, SyncTask};

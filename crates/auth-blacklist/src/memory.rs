@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::{
     BlacklistError, Grant, GrantStore, NewGrant, RefreshRecord, RevocationEvent, RevocationSnapshot,
-    RotateOutcome, SecurityEvent,
+    RotateOutcome,
 };
 
 /// A [`GrantStore`] in memory, for tests, examples and single-process deployments (everything is
@@ -50,7 +50,6 @@ struct Inner {
     revocations: Vec<(i64, RevocationEvent, DateTime<Utc>)>,
     last_seq: i64,
     not_before: HashMap<UserId, DateTime<Utc>>,
-    security_events: Vec<SecurityEvent>,
 }
 
 #[derive(Debug)]
@@ -227,19 +226,6 @@ impl GrantStore for MemoryGrantStore {
             inner.not_before.iter().map(|(user, at)| (user.clone(), *at)).collect();
         user_not_before.sort();
         Ok(RevocationSnapshot { revoked_grants, user_not_before, cursor: inner.last_seq })
-    }
-
-    async fn record_security_event(&self, event: SecurityEvent) -> Result<(), AuthError> {
-        self.lock().security_events.push(event);
-        Ok(())
-    }
-
-    async fn security_events(&self, user_id: &UserId) -> Result<Vec<SecurityEvent>, AuthError> {
-        let inner = self.lock();
-        let mut events: Vec<SecurityEvent> =
-            inner.security_events.iter().filter(|event| event.user_id == *user_id).cloned().collect();
-        events.sort_by_key(|event| event.at); // stable: equal times stay in recording order
-        Ok(events)
     }
 
     async fn flush_expired(

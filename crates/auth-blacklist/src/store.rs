@@ -6,11 +6,10 @@ use async_trait::async_trait;
 use auth_core::{AuthError, UserId};
 use chrono::{DateTime, Duration, Utc};
 
-use crate::{
-    Grant, NewGrant, RefreshRecord, RevocationEvent, RevocationSnapshot, RotateOutcome, SecurityEvent,
-};
+use crate::{Grant, NewGrant, RefreshRecord, RevocationEvent, RevocationSnapshot, RotateOutcome};
 
-/// Storage of grants, refresh-token records, revocations and security events.
+/// Storage of grants, refresh-token records and revocations. (Security events go to the audit
+/// log, `auth_core::audit`.)
 ///
 /// Every method that decides by time takes `now` explicitly (read it from the injected
 /// [`auth_core::Clock`]); stores never read the wall clock. `Err` is for infrastructure failures
@@ -95,12 +94,6 @@ pub trait GrantStore: Debug + Send + Sync + 'static {
     /// every user's not-before, and a cursor to follow on from (read first, so that nothing
     /// committed after it is missed).
     async fn revocation_snapshot(&self, now: DateTime<Utc>) -> Result<RevocationSnapshot, AuthError>;
-
-    /// Records a security event.
-    async fn record_security_event(&self, event: SecurityEvent) -> Result<(), AuthError>;
-
-    /// The user's security events, oldest first.
-    async fn security_events(&self, user_id: &UserId) -> Result<Vec<SecurityEvent>, AuthError>;
 
     /// Deletes the grants whose `expires_at <= now` with their refresh-token records, and the
     /// revocation events created before `events_older_than` (except the newest event, which

@@ -271,7 +271,10 @@ impl<S: UserStore> Accounts<S> {
         Ok(self.check_password_of(user, password).await?.is_some())
     }
 
-    async fn check_password_of(
+    /// Checks `password` against an already looked-up user (`None`: unknown login, checked
+    /// against the dummy hash so that it takes as long). `Some(user)` when the password is right
+    /// and the user active, after a rehash when the parameters changed.
+    pub async fn check_password_of(
         &self,
         user: Option<S::User>,
         password: &str,

@@ -111,6 +111,17 @@ pub enum AuthError {
     /// The resource does not exist (or is not the caller's).
     #[error("Not found")]
     NotFound,
+    /// Too many attempts (failed sign-ins, reset requests, ...): try again after the given number
+    /// of seconds. A 429 with `Retry-After`.
+    #[error("Too many attempts; try again later")]
+    RateLimited {
+        /// Seconds until the next attempt is allowed (at least 1).
+        retry_after_seconds: u64,
+    },
+    /// The password was right but the email address is not verified yet and the server requires
+    /// verification before sign-in.
+    #[error("The email address of this account is not verified")]
+    EmailNotVerified,
     /// An infrastructure failure. Its source is logged, never sent to the client.
     #[error("Internal server error")]
     Backend(#[source] BoxError),
@@ -137,7 +148,9 @@ impl AuthError {
             | Self::CrossOrigin
             | Self::InsufficientScope(_)
             | Self::MfaRequired
-            | Self::ReauthenticationRequired => StatusCode::FORBIDDEN,
+            | Self::ReauthenticationRequired
+            | Self::EmailNotVerified => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -158,6 +171,8 @@ impl AuthError {
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::MfaRequired => "mfa_required",
             Self::ReauthenticationRequired => "reauthentication_required",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::EmailNotVerified => "email_not_verified",
             Self::InvalidInput(_) => "invalid_input",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
@@ -187,6 +202,14 @@ impl AuthError {
             Self::MfaRequired | Self::ReauthenticationRequired => Some(format!(
                 r#"Bearer realm="portcullis", error="insufficient_user_authentication", error_description="{self}""#
             )),
+            _ => None,
+        }
+    }
+
+    /// The `Retry-After` value in seconds, for [`AuthError::RateLimited`].
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_seconds } => Some((*retry_after_seconds).max(1)),
             _ => None,
         }
     }

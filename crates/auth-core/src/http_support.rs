@@ -12,6 +12,96 @@ use crate::{AuthError, FieldError, TokenRejection};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 
+/// The proxies whose `X-Forwarded-For` is believed: addresses and CIDR ranges (`10.0.0.0/8`,
+/// `127.0.0.1`, `fd00::/8`). Empty by default: the header is ignored and the peer address is the
+/// client, so a client cannot pick the IP its rate limits count against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    ranges: Vec<(std::net::IpAddr, u8)>,
+}
+
+impl TrustedProxies {
+    /// No trusted proxy.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Parses a comma-separated list of addresses and CIDR ranges. An invalid entry is an error
+    /// naming it.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut ranges = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (addr, bits) = match entry.split_once('/') {
+                Some((addr, bits)) => (addr, Some(bits)),
+                None => (entry, None),
+            };
+            let addr: std::net::IpAddr =
+                addr.parse().map_err(|_| format!("`{entry}` is not an IP address or CIDR range"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                Some(bits) => bits.parse::<u8>().ok().filter(|b| *b <= max),
+                None => Some(max),
+            }
+            .ok_or_else(|| format!("`{entry}` has an invalid prefix length"))?;
+            ranges.push((addr, bits));
+        }
+        Ok(Self { ranges })
+    }
+
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.ranges.iter().any(|(net, bits)| in_range(ip, canonical(*net), *bits))
+    }
+
+    /// The client's address: the peer, unless the peer is a trusted proxy; then the right-most
+    /// `X-Forwarded-For` entry that is not a trusted proxy (entries further left are written by
+    /// the client and can be forged). A malformed header counts as absent.
+    pub fn client_ip(&self, peer: std::net::IpAddr, headers: &HeaderMap) -> std::net::IpAddr {
+        if !self.contains(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        let entries: Vec<&str> = hops.flat_map(|v| v.split(',')).map(str::trim).collect();
+        for entry in entries.iter().rev() {
+            let Ok(ip) = entry.parse::<std::net::IpAddr>() else { return client };
+            client = ip;
+            if !self.contains(ip) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// IPv4-mapped IPv6 addresses compare as IPv4.
+fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn in_range(ip: std::net::IpAddr, net: std::net::IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (std::net::IpAddr::V4(ip), std::net::IpAddr::V4(net)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (std::net::IpAddr::V6(ip), std::net::IpAddr::V6(net)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
 /// The value of `Cache-Control` on every response that carries a token.
 pub const NO_STORE: &str = "no-store";
 
@@ -176,6 +266,9 @@ pub fn error_response(error: &AuthError) -> http::Response<Vec<u8>> {
     if let Some(challenge) = error.www_authenticate().and_then(|c| http::HeaderValue::from_str(&c).ok()) {
         response.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
     }
+    if let Some(seconds) = error.retry_after() {
+        response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    }
     response
 }
 
@@ -188,6 +281,24 @@ pub fn health() -> http::Response<Vec<u8>> {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let xff = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2")]);
+        let none = TrustedProxies::none();
+        assert_eq!(none.client_ip(ip("10.0.0.1"), &xff), ip("10.0.0.1"), "no proxy trusted");
+        let proxies = TrustedProxies::parse("10.0.0.0/8, ::1").unwrap();
+        assert_eq!(proxies.client_ip(ip("10.0.0.1"), &xff), ip("203.0.113.7"), "right-most untrusted hop");
+        assert_eq!(proxies.client_ip(ip("192.0.2.1"), &xff), ip("192.0.2.1"), "untrusted peer");
+        assert_eq!(proxies.client_ip(ip("::ffff:10.0.0.1"), &xff), ip("203.0.113.7"), "mapped IPv4");
+        let garbage = headers(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(proxies.client_ip(ip("::1"), &garbage), ip("::1"));
+        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+        assert!(TrustedProxies::parse("example.com").is_err());
+        assert!(TrustedProxies::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(!TrustedProxies::parse("10.0.0.0/8").unwrap().contains(ip("11.0.0.1")));
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

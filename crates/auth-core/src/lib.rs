@@ -13,6 +13,9 @@
 //! - [`Principal`]: the one authenticated identity every credential kind produces.
 //! - [`Authenticator`] over [`http::request::Parts`], and [`FirstPresented`]: the first presented
 //!   credential decides.
+//! - [`account_tokens`]: the single-use, hashed, expiring tokens of password-reset and
+//!   email-verification links, with [`AccountTokenStore`](account_tokens::AccountTokenStore).
+//! - [`audit`]: typed security events and the audit-log store.
 //! - [`Clock`] ([`SystemClock`], [`ManualClock`]) and [`AuthError`], whose HTTP mapping
 //!   ([`AuthError::status`], [`ErrorBody`]) both adapters share.
 //!
@@ -45,7 +48,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod account_tokens;
 mod accounts;
+pub mod audit;
 mod authenticator;
 mod clock;
 mod error;
@@ -66,7 +71,7 @@ pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig, normaliz
 pub use principal::{CredentialMethod, Principal, Requirements, SECOND_FACTOR_AMR};
 pub use user::{
     AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserState, UserStateCache, UserStore,
-    credential_fingerprint,
+    UserUpdate, credential_fingerprint,
 };
 
 pub use async_trait::async_trait;

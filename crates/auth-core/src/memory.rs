@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::user::normalize_login;
-use crate::{AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserStore};
+use crate::{
+    AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserStore, UserUpdate,
+};
 
 /// A user store in memory, for tests, examples and single-process prototypes. Clones share data.
 #[derive(Debug, Clone)]
@@ -92,5 +94,25 @@ impl UserStore for MemoryUserStore {
 
     async fn set_active(&self, id: &UserId, active: bool) -> Result<bool, AuthError> {
         Ok(self.update(id, |u| u.is_active = active))
+    }
+
+    async fn update_user(&self, id: &UserId, update: UserUpdate) -> Result<Option<User>, CreateUserError> {
+        let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
+        let others = || users.iter().filter(|u| &u.id != id);
+        if let Some(name) = update.username.as_deref().map(normalize_login)
+            && others().any(|u| normalize_login(&u.username) == name)
+        {
+            return Err(CreateUserError::UsernameTaken);
+        }
+        if let Some(Some(email)) = update.email.as_ref().map(|e| e.as_deref().map(normalize_login))
+            && others().any(|u| u.email.as_deref().map(normalize_login).as_ref() == Some(&email))
+        {
+            return Err(CreateUserError::EmailTaken);
+        }
+        let Some(user) = users.iter_mut().find(|u| &u.id == id) else {
+            return Ok(None);
+        };
+        update.apply_to(user);
+        Ok(Some(user.clone()))
     }
 }

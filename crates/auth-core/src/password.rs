@@ -186,7 +186,12 @@ impl PasswordHasher {
 
     /// Verifies a password against a stored hash. With `None` (unknown user, or no password set),
     /// verifies against a dummy hash so that the answer takes the same time, and is always invalid.
-    /// The password is checked exactly as received.
+    ///
+    /// The password is checked NFKC-normalised ([`normalize_password`]). A password that NFKC
+    /// changes and that does not match in that form is also checked exactly as received: hashes
+    /// stored before normalisation was introduced keep working, and are reported as
+    /// [`PasswordCheck::needs_rehash`] so that they are replaced by the normalised form at sign-in.
+    /// The second check depends only on the password typed, never on whether the user exists.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<PasswordCheck, AuthError> {
         if password.len() > self.inner.max_password_bytes {
             return Ok(PasswordCheck::INVALID);
@@ -195,7 +200,8 @@ impl PasswordHasher {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash().await?, false),
         };
-        let password = normalize_password(password);
+        let normalized = normalize_password(password);
+        let legacy = (normalized != password).then(|| password.to_owned());
         let params = self.inner.params.clone();
         let check = self
             .run_blocking(move || {
@@ -203,9 +209,20 @@ impl PasswordHasher {
                     tracing::warn!("stored password hash is not a PHC string; refusing");
                     return PasswordCheck::INVALID;
                 };
-                let valid =
-                    Self::argon2(params.clone()).verify_password(password.as_bytes(), &parsed).is_ok();
-                PasswordCheck { valid, needs_rehash: valid && !Self::matches_params(&parsed, &params) }
+                let argon2 = Self::argon2(params.clone());
+                if argon2.verify_password(normalized.as_bytes(), &parsed).is_ok() {
+                    return PasswordCheck {
+                        valid: true,
+                        needs_rehash: !Self::matches_params(&parsed, &params),
+                    };
+                }
+                match legacy {
+                    // Hashed before normalisation: valid, and rehashed in the normalised form.
+                    Some(raw) if argon2.verify_password(raw.as_bytes(), &parsed).is_ok() => {
+                        PasswordCheck { valid: true, needs_rehash: true }
+                    }
+                    _ => PasswordCheck::INVALID,
+                }
             })
             .await?;
         Ok(if real { check } else { PasswordCheck::INVALID })
@@ -253,6 +270,25 @@ mod tests {
         assert!(!hasher.verify("s3cret pass ", Some(&hash)).await.unwrap().is_valid());
         assert!(!hasher.verify("S3cret pass", Some(&hash)).await.unwrap().is_valid());
         assert!(!hasher.verify("s3cret pass", Some(&hash)).await.unwrap().needs_rehash());
+    }
+
+    #[tokio::test]
+    async fn unicode_forms_are_one_password_and_old_raw_hashes_still_work() {
+        let hasher = fast();
+        // "é" precomposed (NFC) and decomposed (e + combining acute): one password after NFKC.
+        let (composed, decomposed) = ("caf\u{e9} au lait", "cafe\u{301} au lait");
+        let hash = hasher.hash(decomposed).await.unwrap();
+        let check = hasher.verify(composed, Some(&hash)).await.unwrap();
+        assert!(check.is_valid() && !check.needs_rehash());
+
+        // A hash of the raw, unnormalised bytes (written before normalisation existed).
+        let params = hasher.inner.params.clone();
+        let legacy = PasswordHasher::argon2(params).hash_password(decomposed.as_bytes()).unwrap().to_string();
+        let check = hasher.verify(decomposed, Some(&legacy)).await.unwrap();
+        assert!(check.is_valid(), "the old hash of the raw password still verifies");
+        assert!(check.needs_rehash(), "and is replaced by the normalised form at sign-in");
+        assert!(!hasher.verify("cafe au lait", Some(&legacy)).await.unwrap().is_valid());
+        assert!(!hasher.verify(decomposed, None).await.unwrap().is_valid(), "unknown user");
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::{AuthUser, CreateUserError, NewUser, UserId, UserStore};
+use crate::{AuthUser, CreateUserError, NewUser, UserId, UserStore, UserUpdate};
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
@@ -81,6 +81,47 @@ pub async fn user_store_conformance<S: UserStore>(store: &S) {
         .unwrap();
     let staff = store.find_by_id(&staff.id()).await.unwrap().unwrap();
     assert!(staff.is_staff() && staff.is_superuser());
+
+    // Lookup by email only: a username is not an email.
+    assert_eq!(store.find_by_email(&email.to_uppercase()).await.unwrap().unwrap().id(), id);
+    assert!(store.find_by_email(&name).await.unwrap().is_none(), "a username is not an email");
+    assert!(!created.email_verified(), "new users are unverified");
+
+    // Updates: username, email, verified flag; uniqueness holds; nothing changes on a conflict.
+    let other = store
+        .create_user(NewUser::new(unique("other"), Some(format!("{}@example.com", unique("o"))), "h".into()))
+        .await
+        .unwrap();
+    let new_name = unique("Renamed");
+    let new_email = format!("{}@Example.org", unique("new"));
+    let updated = store
+        .update_user(
+            &id,
+            UserUpdate::new().username(&new_name).email(Some(new_email.clone())).email_verified(true),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((updated.username(), updated.email()), (new_name.as_str(), Some(new_email.as_str())));
+    assert!(updated.email_verified());
+    let reread = store.find_by_id(&id).await.unwrap().unwrap();
+    assert!(reread.email_verified() && reread.username() == new_name);
+    assert_eq!(store.find_by_login(&new_email.to_lowercase()).await.unwrap().unwrap().id(), id);
+    assert!(store.find_by_login(&name).await.unwrap().is_none(), "the old username is free");
+    let taken = store.update_user(&id, UserUpdate::new().username(other.username().to_uppercase())).await;
+    assert!(matches!(taken, Err(CreateUserError::UsernameTaken)), "{taken:?}");
+    let taken = store
+        .update_user(&id, UserUpdate::new().email(other.email().map(str::to_uppercase)).email_verified(false))
+        .await;
+    assert!(matches!(taken, Err(CreateUserError::EmailTaken)), "{taken:?}");
+    let unchanged = store.find_by_id(&id).await.unwrap().unwrap();
+    assert_eq!(unchanged.email(), Some(new_email.as_str()));
+    assert!(unchanged.email_verified(), "a refused update changes nothing");
+    let same = store.update_user(&id, UserUpdate::new().username(new_name.to_lowercase())).await.unwrap();
+    assert_eq!(same.unwrap().username(), new_name.to_lowercase(), "changing one's own case is fine");
+    let cleared = store.update_user(&id, UserUpdate::new().email(None)).await.unwrap().unwrap();
+    assert_eq!(cleared.email(), None);
+    assert!(store.update_user(&UserId::new("no-such-id"), UserUpdate::new()).await.unwrap().is_none());
 }
 
 /// Creates the same username from `n` concurrent tasks: exactly one succeeds, the rest are

@@ -78,6 +78,12 @@ pub trait AuthUser: Clone + Debug + Send + Sync + 'static {
     fn last_login(&self) -> Option<DateTime<Utc>> {
         None
     }
+    /// Whether the email address was verified (a link from a verification email was used). The
+    /// default is `false`: a user type that does not track it counts as unverified, which matters
+    /// only when the server requires verification.
+    fn email_verified(&self) -> bool {
+        false
+    }
     /// Changes whenever the password changes; see [`credential_fingerprint`].
     fn credential_fingerprint(&self) -> String {
         credential_fingerprint(self.password_hash())
@@ -103,6 +109,7 @@ pub trait AuthUser: Clone + Debug + Send + Sync + 'static {
             "id": self.id().to_string(),
             "username": self.username(),
             "email": self.email(),
+            "email_verified": self.email_verified(),
             "is_active": self.is_active(),
             "is_staff": self.is_staff(),
             "is_superuser": self.is_superuser(),
@@ -235,6 +242,86 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Activates or deactivates a user. Returns `false` when there is no such user.
     async fn set_active(&self, id: &UserId, active: bool) -> Result<bool, AuthError>;
+
+    /// Finds a user by email address only, case-insensitively (password reset looks users up by
+    /// email, never by username). The default asks [`find_by_login`](Self::find_by_login) and
+    /// keeps the result only when its email matches.
+    async fn find_by_email(&self, email: &str) -> Result<Option<Self::User>, AuthError> {
+        let wanted = normalize_login(email);
+        let user = self.find_by_login(email).await?;
+        Ok(user.filter(|u| u.email().map(normalize_login).as_deref() == Some(wanted.as_str())))
+    }
+
+    /// Changes a user's username, email and/or email-verified flag in one atomic write; a taken
+    /// username or email is a [`CreateUserError`] and changes nothing. Returns the updated user,
+    /// `None` when there is no such user. Setting a new email should normally also set
+    /// `email_verified` (the bundled flows always say which).
+    ///
+    /// The default refuses: a store that does not implement it cannot serve profile changes and
+    /// email verification (`PATCH /api/auth/me`, `POST /api/auth/email/verify`).
+    async fn update_user(
+        &self,
+        id: &UserId,
+        update: UserUpdate,
+    ) -> Result<Option<Self::User>, CreateUserError> {
+        let _ = (id, update);
+        Err(CreateUserError::Backend("this user store does not support updating users".into()))
+    }
+}
+
+/// The fields of a user to change (see [`UserStore::update_user`]); `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserUpdate {
+    /// A new username (unique, case-insensitive).
+    pub username: Option<String>,
+    /// A new email address (`Some(None)` removes it; unique, case-insensitive).
+    pub email: Option<Option<String>>,
+    /// A new value of the email-verified flag.
+    pub email_verified: Option<bool>,
+}
+
+impl UserUpdate {
+    /// Changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the username.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets (or with `None` removes) the email address.
+    pub fn email(mut self, email: Option<String>) -> Self {
+        self.email = Some(email);
+        self
+    }
+
+    /// Sets the email-verified flag.
+    pub fn email_verified(mut self, verified: bool) -> Self {
+        self.email_verified = Some(verified);
+        self
+    }
+
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none() && self.email.is_none() && self.email_verified.is_none()
+    }
+
+    /// Applies the update to a [`User`] (for store implementations).
+    pub fn apply_to(self, user: &mut User) {
+        if let Some(username) = self.username {
+            user.username = username;
+        }
+        if let Some(email) = self.email {
+            user.email = email;
+        }
+        if let Some(verified) = self.email_verified {
+            user.email_verified = verified;
+        }
+    }
 }
 
 /// Loads users of type `U` by id: the object-safe view of a [`UserStore`] that extractors use.
@@ -324,6 +411,9 @@ pub struct User {
     pub username: String,
     /// Email.
     pub email: Option<String>,
+    /// Whether the email address was verified.
+    #[serde(default)]
+    pub email_verified: bool,
     /// PHC password hash.
     #[serde(skip_serializing)]
     pub password_hash: Option<String>,
@@ -348,6 +438,7 @@ impl User {
             id,
             username: new.username,
             email: new.email,
+            email_verified: false,
             password_hash: new.password_hash,
             is_active: true,
             is_staff: new.is_staff,
@@ -365,6 +456,7 @@ impl Debug for User {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("email", &self.email)
+            .field("email_verified", &self.email_verified)
             .field("is_active", &self.is_active)
             .field("is_staff", &self.is_staff)
             .field("is_superuser", &self.is_superuser)
@@ -400,6 +492,9 @@ impl AuthUser for User {
     }
     fn last_login(&self) -> Option<DateTime<Utc>> {
         self.last_login
+    }
+    fn email_verified(&self) -> bool {
+        self.email_verified
     }
 }
 

@@ -109,8 +109,8 @@ pub use key::{MfaKey, challenge_hash};
 pub use memory::MemoryMfaStore;
 pub use recovery::{RECOVERY_CODE_BITS, generate_recovery_codes, normalize_recovery_code};
 pub use service::{
-    CompletedChallenge, FactorUsed, MFA_TOKEN_PREFIX, MfaConfig, MfaService, MfaStatus, SecondFactor,
-    TotpSetup,
+    ChallengeAttempt, CompletedChallenge, FactorUsed, MFA_TOKEN_PREFIX, MfaConfig, MfaService, MfaStatus,
+    SecondFactor, TotpSetup,
 };
 pub use store::{MfaChallenge, MfaStore, TotpFactor};
 pub use totp::{Totp, TotpAlgorithm, qr_svg};

@@ -166,6 +166,21 @@ pub struct MfaStatus {
     pub enabled_at: Option<DateTime<Utc>>,
 }
 
+/// A counted attempt at a challenge, between [`MfaService::begin_attempt`] and
+/// [`MfaService::finish_attempt`].
+#[derive(Debug)]
+pub struct ChallengeAttempt {
+    hash: String,
+    challenge: MfaChallenge,
+}
+
+impl ChallengeAttempt {
+    /// Whose challenge it is.
+    pub fn user_id(&self) -> &UserId {
+        &self.challenge.user_id
+    }
+}
+
 /// A challenge completed with a valid second factor: what the sign-in flow needs to finish.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -431,7 +446,8 @@ impl MfaService {
         Ok(token)
     }
 
-    /// Completes a challenge with a second factor. Each call counts one attempt before the factor
+    /// Completes a challenge with a second factor: [`begin_attempt`](Self::begin_attempt) then
+    /// [`finish_attempt`](Self::finish_attempt). Each call counts one attempt before the factor
     /// is checked; the challenge is single use.
     ///
     /// Errors: [`AuthError::InvalidToken`] ([`TokenRejection::Expired`]) for an unknown, expired
@@ -445,12 +461,36 @@ impl MfaService {
         factor: &SecondFactor,
         now: DateTime<Utc>,
     ) -> Result<CompletedChallenge, AuthError> {
+        let attempt = self.begin_attempt(mfa_token, now).await?;
+        self.finish_attempt(attempt, factor, now).await
+    }
+
+    /// The first half of [`attempt_challenge`](Self::attempt_challenge): counts one attempt and
+    /// returns whose challenge it is, so that the caller can apply per-account limits before the
+    /// factor is checked.
+    pub async fn begin_attempt(
+        &self,
+        mfa_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ChallengeAttempt, AuthError> {
         let hash = challenge_hash(mfa_token);
         let Some(challenge) =
             self.store.start_challenge_attempt(&hash, self.config.max_attempts, now).await?
         else {
             return Err(AuthError::InvalidToken(TokenRejection::Expired));
         };
+        Ok(ChallengeAttempt { hash, challenge })
+    }
+
+    /// The second half of [`attempt_challenge`](Self::attempt_challenge): checks the factor and
+    /// consumes the challenge.
+    pub async fn finish_attempt(
+        &self,
+        attempt: ChallengeAttempt,
+        factor: &SecondFactor,
+        now: DateTime<Utc>,
+    ) -> Result<CompletedChallenge, AuthError> {
+        let ChallengeAttempt { hash, challenge } = attempt;
         let Some(used) = self.verify(&challenge.user_id, factor, now).await? else {
             return Err(AuthError::InvalidCredentials);
         };
