@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use auth_blacklist::{
     BlacklistError, Grant, GrantStore, NewGrant, RefreshRecord, RevocationEvent, RevocationSnapshot,
-    RotateOutcome, SecurityEvent,
+    RotateOutcome,
 };
 use auth_core::{AuthError, UserId};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -19,7 +19,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::entity::{grants, refresh_tokens, revocations, security_events, user_not_before};
+use crate::entity::{grants, refresh_tokens, revocations, user_not_before};
 use crate::transient::is_transient;
 
 /// Key of the PostgreSQL advisory lock that serialises appends to the revocation log (the bytes of
@@ -34,7 +34,7 @@ const FIRST_PAUSE: StdDuration = StdDuration::from_millis(5);
 const MAX_PAUSE: StdDuration = StdDuration::from_millis(200);
 
 /// A [`GrantStore`] on SQLite or PostgreSQL (auth-blacklist's grants, refresh-token rotation,
-/// revocations and security events). Clones share the pool.
+/// revocations). Clones share the pool.
 ///
 /// Every write that reads before it writes runs in one transaction: `BEGIN IMMEDIATE` on SQLite
 /// (the write lock first, so that concurrent writers wait for each other through the busy timeout
@@ -596,38 +596,6 @@ impl GrantStore for SeaOrmGrantStore {
             .collect();
         user_not_before.sort();
         Ok(RevocationSnapshot { revoked_grants, user_not_before, cursor })
-    }
-
-    async fn record_security_event(&self, event: SecurityEvent) -> Result<(), AuthError> {
-        let row = security_events::ActiveModel {
-            id: NotSet,
-            user_id: Set(event.user_id.as_str().to_owned()),
-            kind: Set(event.kind),
-            grant_id: Set(event.grant_id),
-            at: Set(stored(event.at)),
-            detail: Set(event.detail),
-        };
-        security_events::Entity::insert(row).exec_without_returning(&self.db).await.map_err(backend)?;
-        Ok(())
-    }
-
-    async fn security_events(&self, user_id: &UserId) -> Result<Vec<SecurityEvent>, AuthError> {
-        let rows = security_events::Entity::find()
-            .filter(security_events::Column::UserId.eq(user_id.as_str()))
-            .order_by_asc(security_events::Column::At)
-            .order_by_asc(security_events::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(backend)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let mut event = SecurityEvent::new(UserId::new(row.user_id), row.kind, row.at);
-                event.grant_id = row.grant_id;
-                event.detail = row.detail;
-                event
-            })
-            .collect())
     }
 
     async fn flush_expired(

@@ -18,9 +18,15 @@
 //! - `SeaOrmMfaStore` (feature `mfa`): `auth_mfa`'s `MfaStore`, i.e. TOTP factors (the secret
 //!   only sealed), hashed single-use recovery codes and MFA challenges (under the hash of the
 //!   `mfa_token`), with race-free replay protection.
+//! - [`SeaOrmAccountTokenStore`]: `auth_core::account_tokens::AccountTokenStore`, the single-use
+//!   tokens of password-reset and email-verification links, only as their SHA-256.
+//! - [`SeaOrmAuditStore`]: `auth_core::audit::AuditStore`, the audit log (`portcullis_audit_events`).
+//! - `SeaOrmLimitStore` (feature `ratelimit`): `auth_ratelimit::LimitStore`, rate-limit counters
+//!   shared by every server process, each hit one atomic upsert.
 //! - [`entity`]: the sea-orm entities, to join the tables with your own.
 //!
-//! Every store passes the conformance suites of `auth_core::testing`, `auth_blacklist::testing`,
+//! Every store passes the conformance suites of `auth_core::testing`, `auth_core::account_tokens`,
+//! `auth_core::audit`, `auth_ratelimit::testing`, `auth_blacklist::testing`,
 //! `auth_token::testing`, `auth_session::testing` and `auth_mfa::testing` on both databases.
 //!
 //! ## Features
@@ -33,6 +39,7 @@
 //! | `token`     | yes     | `SeaOrmOpaqueTokenStore` and `SeaOrmApiKeyStore`, the stores of `auth-token` |
 //! | `session`   | yes     | `SeaOrmSessionStore`, the session store of `auth-session` |
 //! | `mfa`       | yes     | `SeaOrmMfaStore`, the factor store of `auth-mfa` |
+//! | `ratelimit` | yes     | `SeaOrmLimitStore`, the counter store of `auth-ratelimit` |
 //!
 //! The migrator creates every table whatever the features (a feature adds API, never schema).
 //!
@@ -69,6 +76,8 @@
 
 #![forbid(unsafe_code)]
 
+mod account_token_store;
+mod audit_store;
 mod connect;
 pub mod entity;
 mod error;
@@ -77,6 +86,8 @@ mod grant_store;
 #[cfg(feature = "mfa")]
 mod mfa_store;
 mod migration;
+#[cfg(feature = "ratelimit")]
+mod rate_limit_store;
 #[cfg(feature = "session")]
 mod session_store;
 #[cfg(feature = "token")]
@@ -87,11 +98,14 @@ mod token_store;
     feature = "blacklist",
     feature = "token",
     feature = "session",
-    feature = "mfa"
+    feature = "mfa",
+    feature = "ratelimit"
 ))]
 mod transient;
 mod user_store;
 
+pub use account_token_store::SeaOrmAccountTokenStore;
+pub use audit_store::SeaOrmAuditStore;
 pub use connect::{
     ConnectConfig, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SQLITE_BUSY_TIMEOUT,
     DEFAULT_SQLITE_MAX_CONNECTIONS, connect, connect_with,
@@ -102,6 +116,8 @@ pub use grant_store::SeaOrmGrantStore;
 #[cfg(feature = "mfa")]
 pub use mfa_store::SeaOrmMfaStore;
 pub use migration::{MIGRATION_TABLE, Migrator, migrate};
+#[cfg(feature = "ratelimit")]
+pub use rate_limit_store::SeaOrmLimitStore;
 #[cfg(feature = "session")]
 pub use session_store::SeaOrmSessionStore;
 #[cfg(feature = "token")]

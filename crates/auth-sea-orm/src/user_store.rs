@@ -1,7 +1,9 @@
 //! [`UserStore`] over `portcullis_users`.
 
 use async_trait::async_trait;
-use auth_core::{AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserStore};
+use auth_core::{
+    AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserStore, UserUpdate,
+};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -113,6 +115,7 @@ fn into_user(row: users::Model) -> Result<User, AuthError> {
     let mut user = User::from_new(UserId::new(row.id), new, row.date_joined);
     user.is_active = row.is_active;
     user.last_login = row.last_login;
+    user.email_verified = row.email_verified;
     Ok(user)
 }
 
@@ -156,6 +159,7 @@ impl UserStore for SeaOrmUserStore {
             username_normalized: Set(username_normalized.clone()),
             email: Set(new.email.clone()),
             email_normalized: Set(email_normalized.clone()),
+            email_verified: Set(false),
             password_hash: Set(new.password_hash.clone()),
             is_active: Set(true),
             is_staff: Set(new.is_staff),
@@ -190,6 +194,41 @@ impl UserStore for SeaOrmUserStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, AuthError> {
+        let row = users::Entity::find()
+            .filter(users::Column::EmailNormalized.eq(normalize_login(email)))
+            .one(&self.db)
+            .await
+            .map_err(backend)?;
+        row.map(into_user).transpose()
+    }
+
+    async fn update_user(&self, id: &UserId, update: UserUpdate) -> Result<Option<User>, CreateUserError> {
+        let mut query = users::Entity::update_many().filter(users::Column::Id.eq(id.as_str()));
+        if let Some(username) = &update.username {
+            query = query
+                .col_expr(users::Column::Username, Expr::value(username.as_str()))
+                .col_expr(users::Column::UsernameNormalized, Expr::value(normalize_login(username)));
+        }
+        if let Some(email) = &update.email {
+            query = query
+                .col_expr(users::Column::Email, Expr::value(email.clone()))
+                .col_expr(users::Column::EmailNormalized, Expr::value(email.as_deref().map(normalize_login)));
+        }
+        if let Some(verified) = update.email_verified {
+            query = query.col_expr(users::Column::EmailVerified, Expr::value(verified));
+        }
+        if !update.is_empty() {
+            // One UPDATE: the unique indexes refuse a taken username or email atomically.
+            if let Err(error) = query.exec(&self.db).await {
+                let username = update.username.as_deref().map(normalize_login).unwrap_or_default();
+                let email = update.email.clone().flatten().map(|e| normalize_login(&e));
+                return Err(self.insert_error(error, &username, email.as_deref()).await);
+            }
+        }
+        self.find_by_id(id).await.map_err(|e| CreateUserError::Backend(Box::new(e)))
     }
 
     async fn set_active(&self, id: &UserId, active: bool) -> Result<bool, AuthError> {

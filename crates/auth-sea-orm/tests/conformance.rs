@@ -1,4 +1,4 @@
-//! auth-core's user-store conformance suite against SQLite (a temporary file and `:memory:`) and
+//! auth-core's user-store and account-token-store conformance suites against SQLite (a temporary file and `:memory:`) and
 //! PostgreSQL (a fresh database per test on the server named by `PORTCULLIS_TEST_DATABASE_URL`).
 
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -8,8 +8,11 @@ mod support;
 
 use std::sync::Arc;
 
+use auth_core::account_tokens::conformance::{
+    account_token_store_conformance, concurrent_consume_conformance,
+};
 use auth_core::testing::{concurrent_create_conformance, user_store_conformance};
-use auth_sea_orm::SeaOrmUserStore;
+use auth_sea_orm::{SeaOrmAccountTokenStore, SeaOrmUserStore};
 
 async fn run_suite(url: &str) {
     let db = support::connect_and_migrate(url).await;
@@ -17,6 +20,9 @@ async fn run_suite(url: &str) {
     user_store_conformance(&store).await;
     support::extra_checks(&store).await;
     concurrent_create_conformance(Arc::new(store.clone()), 16).await;
+    let tokens = SeaOrmAccountTokenStore::new(store.connection().clone());
+    account_token_store_conformance(&tokens).await;
+    concurrent_consume_conformance(Arc::new(tokens), 16).await;
     store.connection().clone().close().await.expect("close");
 }
 

@@ -6,7 +6,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use portcullis::core::{
-    AuthError, AuthUser, CreateUserError, NewUser, SharedClock, SystemClock, UserId, UserStore, async_trait,
+    AuthError, AuthUser, CreateUserError, NewUser, SharedClock, SystemClock, UserId, UserStore, UserUpdate,
+    async_trait,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -23,6 +24,7 @@ pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS accounts (
     account_id   INTEGER PRIMARY KEY AUTOINCREMENT,
     login        TEXT NOT NULL UNIQUE COLLATE NOCASE,
     mail         TEXT UNIQUE COLLATE NOCASE,
+    mail_checked INTEGER NOT NULL DEFAULT 0,
     secret_hash  TEXT,
     enabled      INTEGER NOT NULL DEFAULT 1,
     is_moderator INTEGER NOT NULL DEFAULT 0,
@@ -43,6 +45,7 @@ mod accounts {
         pub(crate) account_id: i64,
         pub(crate) login: String,
         pub(crate) mail: Option<String>,
+        pub(crate) mail_checked: bool,
         pub(crate) secret_hash: Option<String>,
         pub(crate) enabled: bool,
         pub(crate) is_moderator: bool,
@@ -67,6 +70,8 @@ pub struct Account {
     pub login: String,
     /// `mail`: the email address, if any.
     pub mail: Option<String>,
+    /// `mail_checked`: whether the address was verified.
+    pub mail_checked: bool,
     /// `secret_hash`: the PHC password hash (never shown in `Debug`).
     pub secret_hash: Option<String>,
     /// `enabled`: whether the account may sign in.
@@ -101,6 +106,7 @@ impl From<accounts::Model> for Account {
             id: row.account_id,
             login: row.login,
             mail: row.mail,
+            mail_checked: row.mail_checked,
             secret_hash: row.secret_hash,
             enabled: row.enabled,
             is_moderator: row.is_moderator,
@@ -140,6 +146,9 @@ impl AuthUser for Account {
     fn last_login(&self) -> Option<DateTime<Utc>> {
         self.seen_at
     }
+    fn email_verified(&self) -> bool {
+        self.mail_checked
+    }
 }
 
 /// [`UserStore`] over the `accounts` table. Clones share the pool.
@@ -151,6 +160,19 @@ pub struct AccountStore {
 
 fn backend(error: DbErr) -> AuthError {
     AuthError::backend(error)
+}
+
+/// A failed write of `login` or `mail`: which unique column refused it.
+fn conflict(error: DbErr) -> CreateUserError {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("accounts.login") => {
+            CreateUserError::UsernameTaken
+        }
+        Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("accounts.mail") => {
+            CreateUserError::EmailTaken
+        }
+        _ => CreateUserError::Backend(Box::new(error)),
+    }
 }
 
 /// Our ids are integers: any other id names no account.
@@ -215,6 +237,7 @@ impl UserStore for AccountStore {
             account_id: NotSet,
             login: Set(new.username),
             mail: Set(new.email),
+            mail_checked: Set(false),
             secret_hash: Set(new.password_hash),
             enabled: Set(true),
             is_moderator: Set(new.is_staff),
@@ -224,18 +247,26 @@ impl UserStore for AccountStore {
             seen_at: Set(None),
         };
         // The UNIQUE indexes decide atomically; SQLite names the column in the message.
-        match row.insert(&self.db).await {
-            Ok(row) => Ok(row.into()),
-            Err(error) => Err(match error.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("accounts.login") => {
-                    CreateUserError::UsernameTaken
-                }
-                Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("accounts.mail") => {
-                    CreateUserError::EmailTaken
-                }
-                _ => CreateUserError::Backend(Box::new(error)),
-            }),
+        row.insert(&self.db).await.map(Account::from).map_err(conflict)
+    }
+
+    async fn update_user(&self, id: &UserId, update: UserUpdate) -> Result<Option<Account>, CreateUserError> {
+        let Some(account) = account_id(id) else { return Ok(None) };
+        let mut query = accounts::Entity::update_many().filter(accounts::Column::AccountId.eq(account));
+        if let Some(login) = &update.username {
+            query = query.col_expr(accounts::Column::Login, Expr::value(login.as_str()));
         }
+        if let Some(mail) = &update.email {
+            query = query.col_expr(accounts::Column::Mail, Expr::value(mail.clone()));
+        }
+        if let Some(checked) = update.email_verified {
+            query = query.col_expr(accounts::Column::MailChecked, Expr::value(checked));
+        }
+        if !update.is_empty() {
+            // One UPDATE: the UNIQUE indexes refuse a taken login or mail atomically.
+            query.exec(&self.db).await.map_err(conflict)?;
+        }
+        self.find_by_id(id).await.map_err(|e| CreateUserError::Backend(Box::new(e)))
     }
 
     async fn set_password_hash(&self, id: &UserId, password_hash: &str) -> Result<(), AuthError> {

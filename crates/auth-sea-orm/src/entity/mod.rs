@@ -3,12 +3,15 @@
 //! The stores in this crate are the supported way to change these tables: they keep the
 //! normalised columns in step with the displayed ones.
 
+pub mod account_tokens;
 pub mod api_keys;
+pub mod audit_events;
 pub mod grants;
 pub mod mfa_challenges;
 pub mod mfa_recovery_codes;
 pub mod mfa_totp_factors;
 pub mod opaque_tokens;
+pub mod rate_limits;
 pub mod refresh_tokens;
 pub mod revocations;
 pub mod security_events;

@@ -1,5 +1,6 @@
 //! `portcullis_security_events`: security-relevant events of a user's history (created by
-//! migration `m0002_create_grants`).
+//! migration `m0002_create_grants`). No longer written: events go to `portcullis_audit_events`
+//! (see [`audit_events`](super::audit_events)); the table stays for the rows written before.
 
 use sea_orm::entity::prelude::*;
 

@@ -19,6 +19,8 @@ pub struct Model {
     /// `email.to_lowercase()`; unique when present.
     #[sea_orm(unique)]
     pub email_normalized: Option<String>,
+    /// Whether the email address was verified (added by migration `m0007_create_account_tokens`).
+    pub email_verified: bool,
     /// PHC password hash; `None` for accounts without a password.
     #[sea_orm(column_type = "Text")]
     pub password_hash: Option<String>,

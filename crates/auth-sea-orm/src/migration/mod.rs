@@ -15,6 +15,9 @@ mod m0003_create_tokens;
 mod m0004_create_sessions;
 mod m0005_create_mfa;
 mod m0006_add_amr_and_grant_kind;
+mod m0007_create_account_tokens;
+mod m0008_create_rate_limits;
+mod m0009_create_audit_events;
 
 /// The table that records which Portcullis migrations ran. It is not sea-orm's default
 /// `seaql_migrations`, so an application's own sea-orm migrator can live in the same database.
@@ -38,6 +41,9 @@ const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 /// | `m0004_create_sessions` | `portcullis_sessions` (see [`entity::sessions`](crate::entity::sessions)) |
 /// | `m0005_create_mfa` | `portcullis_mfa_totp_factors`, `portcullis_mfa_recovery_codes`, `portcullis_mfa_challenges` (see [`entity`](crate::entity)) |
 /// | `m0006_add_amr_and_grant_kind` | column `amr` of `portcullis_opaque_tokens` and `portcullis_sessions`, column `kind` of `portcullis_grants` |
+/// | `m0007_create_account_tokens` | column `email_verified` of `portcullis_users`; `portcullis_account_tokens` (see [`entity::account_tokens`](crate::entity::account_tokens)) |
+/// | `m0008_create_rate_limits` | `portcullis_rate_limits` (see [`entity::rate_limits`](crate::entity::rate_limits)) |
+/// | `m0009_create_audit_events` | `portcullis_audit_events` (see [`entity::audit_events`](crate::entity::audit_events)) |
 ///
 /// Every migration runs whatever the features: a feature adds API, never schema, so switching one
 /// on or off later never leaves the migration history out of step with the migrator.
@@ -57,6 +63,9 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_create_sessions::Migration),
             Box::new(m0005_create_mfa::Migration),
             Box::new(m0006_add_amr_and_grant_kind::Migration),
+            Box::new(m0007_create_account_tokens::Migration),
+            Box::new(m0008_create_rate_limits::Migration),
+            Box::new(m0009_create_audit_events::Migration),
         ]
     }
 
