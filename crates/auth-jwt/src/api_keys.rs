@@ -2,6 +2,7 @@
 //! shown once, scoped, optionally expiring, last use tracked (written at most once a minute).
 //! Sent as `X-API-Key` (header name configurable). A key only works while its user is active.
 
+use auth_core::audit::AuditKind;
 use std::fmt;
 use std::sync::Arc;
 
@@ -146,6 +147,7 @@ impl<S: UserStore> JwtAuth<S> {
         .expires_at(expires_at);
         let info = record.public_view();
         keys.store.insert(record).await?;
+        self.audit(AuditKind::ApiKeyCreated, Some(&principal.user_id), &[("key_id", id.as_str())]).await;
         Ok(CreatedApiKey {
             id,
             prefix: format!("{}_{}", keys.config.format.prefix(), info.lookup),
@@ -168,6 +170,7 @@ impl<S: UserStore> JwtAuth<S> {
         Self::manager(principal)?;
         let now = self.jwt.clock().now();
         if self.api_keys()?.store.revoke(&principal.user_id, id, now).await? {
+            self.audit(AuditKind::ApiKeyRevoked, Some(&principal.user_id), &[("key_id", id)]).await;
             Ok(())
         } else {
             Err(AuthError::NotFound)

@@ -165,6 +165,40 @@ mod tests {
     }
 
     #[test]
+    fn claims_round_trip_and_custom_claims_are_kept() {
+        let full = json!({
+            "sub": "u", "iat": 1, "nbf": 2, "exp": 3, "jti": "j", "token_type": "refresh",
+            "iss": "i", "aud": ["a", "b"], "sid": "s", "cfp": "c", "amr": ["pwd", "otp"], "auth_time": 1,
+            "username": "ada", "roles": ["x"], "is_staff": false,
+        });
+        let claims: Claims = serde_json::from_value(full.clone()).unwrap();
+        assert_eq!(claims.token_type, TokenKind::Refresh);
+        assert_eq!(claims.aud, Some(Audience::Many(vec!["a".into(), "b".into()])));
+        assert_eq!(claims.amr, ["pwd", "otp"]);
+        assert_eq!(claims.extra.len(), 3);
+        assert_eq!(serde_json::to_value(&claims).unwrap(), full, "serialises back to the same object");
+        let minimal = json!({"sub":"u","iat":1,"nbf":1,"exp":2,"jti":"j","token_type":"access","aud":"one"});
+        let claims: Claims = serde_json::from_value(minimal).unwrap();
+        assert_eq!((claims.sid, claims.amr.len(), claims.extra.len()), (None, 0, 0));
+        assert_eq!(claims.aud, Some(Audience::One("one".into())));
+    }
+
+    #[test]
+    fn missing_mistyped_or_repeated_registered_claims_do_not_parse() {
+        let base = r#""sub":"u","iat":1,"nbf":1,"exp":2,"jti":"j","token_type":"access""#;
+        assert!(serde_json::from_str::<Claims>(&format!("{{{base}}}")).is_ok());
+        for bad in [
+            r#"{"iat":1,"nbf":1,"exp":2,"jti":"j","token_type":"access"}"#.to_owned(),
+            format!(r#"{{{base},"exp":3}}"#),
+            format!(r#"{{{base},"amr":"pwd"}}"#),
+            r#"{"sub":"u","iat":1,"nbf":1,"exp":2,"jti":"j","token_type":"bearer"}"#.to_owned(),
+            r#"["sub"]"#.to_owned(),
+        ] {
+            assert!(serde_json::from_str::<Claims>(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn type_confused_exp_does_not_parse() {
         let bad = json!({"sub":"u","iat":1,"nbf":1,"exp":"99999999999","jti":"j","token_type":"access"});
         assert!(serde_json::from_value::<Claims>(bad).is_err());

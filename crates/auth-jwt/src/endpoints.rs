@@ -13,13 +13,16 @@ use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header::SET_COOKIE};
 
 use crate::{
-    ClientInfo, CompletedSignIn, JwtAuth, RefreshRequest, RegisterRequest, SignInOutcome, SignInRequest,
-    VerifyRequest,
+    CompletedSignIn, DeleteAccountRequest, EmailResendRequest, EmailVerifyRequest, JwtAuth,
+    PasswordChangeRequest, PasswordChanged, PasswordResetConfirmRequest, PasswordResetRequest,
+    ProfileUpdateRequest, RefreshRequest, RegisterRequest, SignInOutcome, SignInRequest, VerifyRequest,
 };
 
 /// The paths of the HTTP contract.
 pub mod paths {
-    /// `POST` `{username, email?, password}` → 201 `{id, username, email}`.
+    /// `POST` `{username, email?, password}` → 201 `{id, username, email}`; with email verification
+    /// on, 201 `{username, email, detail}` also when the address already has an account (its owner
+    /// is told by email), so registration does not reveal which addresses have accounts.
     pub const REGISTER: &str = "/api/auth/register";
     /// `POST` `{username, password}` → 200 `{access, refresh, token_type, expires_in}`.
     pub const MOBILE_SIGN_IN: &str = "/api/auth/mobile/sign-in";
@@ -56,7 +59,9 @@ pub mod paths {
     pub const SESSION_SIGN_OUT: &str = "/api/auth/session/sign-out";
     /// `POST` `{token}` → 200 `{}` or 401.
     pub const TOKEN_VERIFY: &str = "/api/auth/token/verify";
-    /// `GET` (authenticated) → 200 the user's profile.
+    /// `GET` (authenticated) → 200 the user's profile; `PATCH` `{username?, email?}` → 200 the
+    /// profile; `DELETE` `{password}` → 204, the account is deactivated and every credential
+    /// revoked.
     pub const ME: &str = "/api/auth/me";
     /// `GET` → the JWKS document.
     pub const JWKS: &str = "/.well-known/jwks.json";
@@ -73,6 +78,22 @@ pub mod paths {
     /// `POST` `{mfa_token, code | recovery_code}` → the credential of the sign-in flow that
     /// started the MFA step.
     pub const MFA_VERIFY: &str = "/api/auth/mfa/verify";
+    /// `POST` `{current_password, new_password}` (authenticated) → 204 for a cookie session or an
+    /// opaque token (it survives), 200 `{access, refresh, ...}` for a JWT sign-in (it continues
+    /// with these); every other credential of the user is revoked.
+    pub const PASSWORD_CHANGE: &str = "/api/auth/password/change";
+    /// The web flow's password change: as [`PASSWORD_CHANGE`], the new refresh token in the cookie.
+    pub const WEB_PASSWORD_CHANGE: &str = "/api/auth/web/password/change";
+    /// `POST` `{email}` → 202 always: a reset link goes to a known address.
+    pub const PASSWORD_RESET: &str = "/api/auth/password/reset";
+    /// `POST` `{token, new_password, code? | recovery_code?}` → 204: every credential revoked.
+    pub const PASSWORD_RESET_CONFIRM: &str = "/api/auth/password/reset/confirm";
+    /// `POST` `{token}` → 204: the address is verified (or, for an email change, replaces the old).
+    pub const EMAIL_VERIFY: &str = "/api/auth/email/verify";
+    /// `POST` `{email}` → 202 always: a new verification link to an unverified account.
+    pub const EMAIL_RESEND: &str = "/api/auth/email/resend";
+    /// `GET` (authenticated) `?limit=&before=` → `{events}`: the user's own audit events.
+    pub const ACTIVITY: &str = "/api/auth/activity";
 }
 
 /// Settings of the routes an adapter mounts.
@@ -185,11 +206,24 @@ impl<S: UserStore> JwtEndpoints<S> {
         ]
     }
 
+    /// The request's client: the one the adapter's scope already resolved, else from the head.
+    fn client(&self, parts: &Parts) -> crate::ClientInfo {
+        crate::ClientInfo::current().unwrap_or_else(|| self.auth.client_info(parts))
+    }
+
     /// `POST /api/auth/register`.
     pub async fn register(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
                 let request: RegisterRequest = parse_json_body(&parts.headers, body)?;
+                if self.auth.prevents_enumeration() {
+                    // The same answer whether the address was free or already had an account.
+                    let (username, email) = (request.username.clone(), request.email.clone());
+                    self.auth.register_without_enumeration(request).await?;
+                    let detail = "Check your email to verify your address.";
+                    let body = serde_json::json!({"username": username, "email": email, "detail": detail});
+                    return Ok(json_response(StatusCode::CREATED, &body));
+                }
                 let user = self.auth.register(request).await?;
                 let body =
                     serde_json::json!({"id": user.id(), "username": user.username(), "email": user.email()});
@@ -204,7 +238,7 @@ impl<S: UserStore> JwtEndpoints<S> {
         respond(
             async {
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
-                match self.auth.sign_in(&request, &ClientInfo::from_parts(parts)).await? {
+                match self.auth.sign_in(&request, &self.client(parts)).await? {
                     SignInOutcome::Complete(pair) => Ok(no_store(json_response(StatusCode::OK, &pair))),
                     SignInOutcome::MfaRequired(step) => Ok(mfa_step(&step)),
                 }
@@ -237,7 +271,7 @@ impl<S: UserStore> JwtEndpoints<S> {
             async {
                 check_origin(parts, &self.web.allowed_origins)?;
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
-                match self.auth.web_sign_in(&request, &ClientInfo::from_parts(parts)).await? {
+                match self.auth.web_sign_in(&request, &self.client(parts)).await? {
                     SignInOutcome::Complete(pair) => self.web_pair_response(pair),
                     SignInOutcome::MfaRequired(step) => Ok(mfa_step(&step)),
                 }
@@ -327,7 +361,7 @@ impl<S: UserStore> JwtEndpoints<S> {
         respond(
             async {
                 let request: crate::TokenSignInRequest = parse_json_body(&parts.headers, body)?;
-                match self.auth.token_sign_in(&request, &ClientInfo::from_parts(parts)).await? {
+                match self.auth.token_sign_in(&request, &self.client(parts)).await? {
                     SignInOutcome::Complete(issued) => Ok(no_store(json_response(StatusCode::OK, &issued))),
                     SignInOutcome::MfaRequired(step) => Ok(mfa_step(&step)),
                 }
@@ -400,7 +434,7 @@ impl<S: UserStore> JwtEndpoints<S> {
                     self.auth.session_config().map(|c| c.allowed_origins.clone()).unwrap_or_default();
                 check_origin(parts, &allowed)?;
                 let request: SignInRequest = parse_json_body(&parts.headers, body)?;
-                match self.auth.session_sign_in(&request, &ClientInfo::from_parts(parts)).await? {
+                match self.auth.session_sign_in(&request, &self.client(parts)).await? {
                     SignInOutcome::Complete(started) => Self::session_response(started),
                     SignInOutcome::MfaRequired(step) => Ok(mfa_step(&step)),
                 }
@@ -574,10 +608,174 @@ impl<S: UserStore> JwtEndpoints<S> {
         )
     }
 
+    /// `POST /api/auth/password/change`: 204, or 200 with the new pair for a JWT sign-in.
+    pub async fn password_change(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: PasswordChangeRequest = parse_json_body(&parts.headers, body)?;
+                match self.auth.change_password(principal, &request).await? {
+                    PasswordChanged::Reissued(pair) => Ok(no_store(json_response(StatusCode::OK, &pair))),
+                    _ => Ok(no_content()),
+                }
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/web/password/change`: 204, or 200 `{access, ...}` and the new refresh
+    /// cookie for a JWT sign-in.
+    pub async fn web_password_change(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                check_origin(parts, &self.web.allowed_origins)?;
+                let request: PasswordChangeRequest = parse_json_body(&parts.headers, body)?;
+                match self.auth.change_password(principal, &request).await? {
+                    PasswordChanged::Reissued(pair) => self.web_pair_response(pair),
+                    _ => Ok(no_content()),
+                }
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/password/reset`: 202 whether or not the address is known.
+    pub async fn password_reset(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: PasswordResetRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.request_password_reset(&request).await?;
+                Ok(accepted("If an account with this email address exists, a reset link is on its way."))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/password/reset/confirm`: 204.
+    pub async fn password_reset_confirm(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: PasswordResetConfirmRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.confirm_password_reset(&request).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/email/verify`: 204.
+    pub async fn email_verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: EmailVerifyRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.verify_email(&request).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/email/resend`: 202 whether or not the address is known.
+    pub async fn email_resend(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: EmailResendRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.resend_verification(&request).await?;
+                Ok(accepted("If an unverified account with this email address exists, a link is on its way."))
+            }
+            .await,
+        )
+    }
+
+    /// `PATCH /api/auth/me`: 200 the profile.
+    pub async fn update_me(&self, principal: &Principal, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: ProfileUpdateRequest = parse_json_body(&parts.headers, body)?;
+                let user = self.auth.update_profile(principal, &request).await?;
+                Ok(no_store(json_response(StatusCode::OK, &user.profile())))
+            }
+            .await,
+        )
+    }
+
+    /// `DELETE /api/auth/me`: 204.
+    pub async fn delete_me(&self, principal: &Principal, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: DeleteAccountRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.delete_account(principal, &request).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/activity?limit=50&before=RFC3339`: the user's own audit events, newest first.
+    pub async fn activity(&self, principal: &Principal, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let (limit, before) = activity_query(parts.uri.query().unwrap_or(""))?;
+                let events = self.auth.activity(principal, limit, before).await?;
+                let events: Vec<serde_json::Value> = events
+                    .into_iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "id": e.id, "at": e.at, "kind": e.kind, "ip": e.ip,
+                            "user_agent": e.user_agent, "detail": e.detail,
+                        })
+                    })
+                    .collect();
+                Ok(no_store(json_response(StatusCode::OK, &serde_json::json!({ "events": events }))))
+            }
+            .await,
+        )
+    }
+
     /// `GET /.well-known/jwks.json`.
     pub fn jwks(&self) -> Response<Vec<u8>> {
         json_response(StatusCode::OK, &self.auth.jwt().jwks())
     }
+}
+
+/// A 202 with a `detail` that says the same for every address.
+fn accepted(detail: &str) -> Response<Vec<u8>> {
+    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "detail": detail }))
+}
+
+/// `limit` (1-100, default 50) and `before` (RFC 3339) of the activity query.
+fn activity_query(query: &str) -> Result<(usize, Option<chrono::DateTime<chrono::Utc>>), AuthError> {
+    let (mut limit, mut before) = (50, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| AuthError::invalid_field("limit", "must be a number from 1 to 100"))?;
+            }
+            "before" => {
+                let value =
+                    value.replace("%3A", ":").replace("%3a", ":").replace("%2B", "+").replace("%2b", "+");
+                let at = chrono::DateTime::parse_from_rfc3339(&value)
+                    .map_err(|_| AuthError::invalid_field("before", "must be an RFC 3339 timestamp"))?;
+                before = Some(at.with_timezone(&chrono::Utc));
+            }
+            _ => {}
+        }
+    }
+    Ok((limit, before))
 }
 
 /// The 200 of a sign-in whose MFA step is due: `{mfa_required: true, mfa_token, methods,
@@ -589,4 +787,20 @@ fn mfa_step(step: &crate::MfaRequired) -> Response<Vec<u8>> {
 /// The response for a request that needed a credential and had none (or an invalid one).
 pub fn unauthenticated(error: Option<AuthError>) -> Response<Vec<u8>> {
     error_response(&error.unwrap_or(AuthError::MissingCredentials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::activity_query;
+
+    #[test]
+    fn activity_query_parses_limit_and_before() {
+        assert_eq!(activity_query("").unwrap(), (50, None));
+        assert_eq!(activity_query("limit=7&other=x").unwrap().0, 7);
+        let (_, before) = activity_query("before=2026-11-23T10%3A00%3A00Z").unwrap();
+        assert_eq!(before.unwrap().to_rfc3339(), "2026-11-23T10:00:00+00:00");
+        for bad in ["limit=0", "limit=101", "limit=x", "before=yesterday"] {
+            assert!(activity_query(bad).is_err(), "{bad}");
+        }
+    }
 }

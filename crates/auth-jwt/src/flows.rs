@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_blacklist::{
-    GrantStore, NewGrant, RefreshRecord, RevocationEvent, RevocationList, RotateOutcome, SecurityEvent,
-    SyncTask,
+    GrantStore, NewGrant, RefreshRecord, RevocationEvent, RevocationList, RotateOutcome, SyncTask,
 };
 use auth_core::{
     Accounts, AuthError, AuthUser, Authenticator, CredentialMethod, Principal, Registration, TokenRejection,
@@ -16,6 +15,8 @@ use chrono::{DateTime, Duration, Utc};
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use auth_core::audit::AuditKind;
 
 use crate::mfa::{SignInFlow, SignInOutcome};
 use crate::{JwtService, TokenContents, TokenKind};
@@ -322,6 +323,8 @@ pub struct JwtAuth<S: UserStore> {
     pub(crate) api_keys: Option<crate::api_keys::ApiKeys>,
     pub(crate) sessions: Option<crate::sessions::Sessions>,
     pub(crate) mfa: Option<crate::mfa::Mfa>,
+    pub(crate) guard: crate::abuse::Guard,
+    pub(crate) emails: Option<crate::lifecycle::AccountEmails>,
 }
 
 impl<S: UserStore> fmt::Debug for JwtAuth<S> {
@@ -346,6 +349,7 @@ impl<S: UserStore> JwtAuth<S> {
     pub fn new(accounts: Accounts<S>, jwt: JwtService, grants: Arc<dyn GrantStore>) -> Self {
         let config = FlowConfig::default();
         let user_state = UserStateCache::new(config.user_state_ttl, jwt.clock().clone());
+        let guard = crate::abuse::Guard::new(jwt.clock().clone());
         Self {
             accounts,
             jwt,
@@ -358,6 +362,8 @@ impl<S: UserStore> JwtAuth<S> {
             api_keys: None,
             sessions: None,
             mfa: None,
+            guard,
+            emails: None,
         }
     }
 
@@ -416,8 +422,29 @@ impl<S: UserStore> JwtAuth<S> {
     }
 
     /// Creates a user from the public registration endpoint (never staff).
+    /// With account emails and verification on, a verification email goes to the address; with
+    /// verification mandatory, an email is required.
     pub async fn register(&self, request: RegisterRequest) -> Result<S::User, AuthError> {
-        self.accounts.register(Registration::new(request.username, request.email, request.password)).await
+        let without_email = request.email.as_deref().is_none_or(|e| e.trim().is_empty());
+        if without_email && self.email_verification() == crate::EmailVerification::Mandatory {
+            // Such an account could never verify, so never sign in.
+            return Err(AuthError::invalid_field("email", "is required: email addresses must be verified"));
+        }
+        let registration = Registration::new(request.username, request.email, request.password);
+        let user = self.accounts.register(registration).await?;
+        self.audit(AuditKind::Registered, Some(&user.id()), &[]).await;
+        if let Some(email) = user.email() {
+            self.queue_verification(&user.id(), email);
+        }
+        Ok(user)
+    }
+
+    /// Creates a user as an administrator (`portcullis user create`): staff flags allowed, the
+    /// password policy applies, recorded in the audit log; no verification email.
+    pub async fn create_user(&self, registration: Registration) -> Result<S::User, AuthError> {
+        let user = self.accounts.register(registration).await?;
+        self.audit(AuditKind::Registered, Some(&user.id()), &[("by", "administrator")]).await;
+        Ok(user)
     }
 
     fn contents_for(&self, user: &S::User, sid: &str, amr: Vec<String>, auth_time: i64) -> TokenContents {
@@ -471,6 +498,19 @@ impl<S: UserStore> JwtAuth<S> {
         client: &ClientInfo,
         amr: Vec<String>,
     ) -> Result<TokenPair, AuthError> {
+        let now = self.jwt.clock().now().timestamp();
+        self.issue_tokens_at(user, client, amr, now).await
+    }
+
+    /// [`JwtAuth::issue_tokens`] with the `auth_time` of an earlier authentication (a grant that
+    /// continues after a password change).
+    pub(crate) async fn issue_tokens_at(
+        &self,
+        user: &S::User,
+        client: &ClientInfo,
+        amr: Vec<String>,
+        auth_time: i64,
+    ) -> Result<TokenPair, AuthError> {
         if !user.is_active() {
             return Err(AuthError::InvalidCredentials);
         }
@@ -485,7 +525,7 @@ impl<S: UserStore> JwtAuth<S> {
         grant.ip = client.ip.clone();
         let first = RefreshRecord::new(jti.clone(), grant_id.clone(), user.id(), now, refresh_expires);
         self.grants.create_grant(grant, first).await?;
-        self.issue_pair(user, &grant_id, jti, expires_at, amr, now.timestamp())
+        self.issue_pair(user, &grant_id, jti, expires_at, amr, auth_time)
     }
 
     /// Mobile sign-in with a password: a new grant, an access and a refresh token — or, for a
@@ -563,10 +603,12 @@ impl<S: UserStore> JwtAuth<S> {
                 }
                 self.grants.revoke_grant(&grant_id, now).await?;
                 self.revocations.apply(&RevocationEvent::Grant { grant_id: grant_id.clone() });
-                tracing::warn!(user_id = %user_id, grant_id = %grant_id, "refresh token reuse: grant revoked");
-                let mut event = SecurityEvent::new(user_id, "refresh_token_reuse", now);
-                event.grant_id = Some(grant_id);
-                self.grants.record_security_event(event).await?;
+                self.audit(
+                    AuditKind::RefreshReuseDetected,
+                    Some(&user_id),
+                    &[("grant_id", grant_id.as_str())],
+                )
+                .await;
                 Err(revoked())
             }
             RotateOutcome::Expired => Err(AuthError::InvalidToken(TokenRejection::Expired)),
@@ -578,7 +620,9 @@ impl<S: UserStore> JwtAuth<S> {
     pub async fn sign_out(&self, refresh_token: &str) -> Result<(), AuthError> {
         let claims = self.jwt.verify(refresh_token, TokenKind::Refresh)?;
         let sid = claims.sid.ok_or_else(revoked)?;
-        self.revoke_grant(&sid).await
+        self.revoke_grant(&sid).await?;
+        self.audit(AuditKind::SignedOut, Some(&UserId::new(claims.sub)), &[("grant_id", sid.as_str())]).await;
+        Ok(())
     }
 
     /// Revokes a grant in the store and in this process at once (other processes follow within
@@ -634,6 +678,7 @@ impl<S: UserStore> JwtAuth<S> {
         }
         self.revocations.apply(&RevocationEvent::User { user_id: user_id.clone(), not_before });
         self.user_state.invalidate(user_id);
+        self.audit(AuditKind::SignedOutEverywhere, Some(user_id), &[]).await;
         Ok(())
     }
 
@@ -682,6 +727,7 @@ impl<S: UserStore> JwtAuth<S> {
         if self.grants.revoke_user_grant(&principal.user_id, id, now).await? {
             self.delete_grant_credentials(id).await?;
             self.forget_grant(id);
+            self.audit(AuditKind::SessionRevoked, Some(&principal.user_id), &[("grant_id", id)]).await;
             return Ok(());
         }
         match &self.api_keys {
@@ -741,7 +787,13 @@ impl<S: UserStore> JwtAuth<S> {
         let result = self.accounts.set_password(id, password).await;
         self.user_state.invalidate(id);
         result?;
-        self.sign_out_all(id).await
+        self.sign_out_all(id).await?;
+        if let Some(emails) = &self.emails {
+            let reset = auth_core::account_tokens::AccountTokenPurpose::PasswordReset;
+            emails.tokens.delete_for_user(id, Some(reset)).await?;
+        }
+        self.audit(AuditKind::PasswordChanged, Some(id), &[("by", "administrator")]).await;
+        Ok(())
     }
 
     /// Activates or deactivates a user; deactivation revokes every grant and token of the user.
@@ -749,7 +801,12 @@ impl<S: UserStore> JwtAuth<S> {
         let result = self.accounts.set_active(id, active).await;
         self.user_state.invalidate(id);
         result?;
-        if active { Ok(()) } else { self.sign_out_all(id).await }
+        if active {
+            return Ok(());
+        }
+        self.sign_out_all(id).await?;
+        self.audit(AuditKind::AccountDeactivated, Some(id), &[]).await;
+        Ok(())
     }
 
     /// An [`Authenticator`] for `Authorization: Bearer <access token>`.

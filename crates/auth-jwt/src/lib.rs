@@ -8,6 +8,9 @@
 //! - [`JwtKey`], [`KeySet`], [`generate_key`], [`KeyStore`] ([`FileKeyStore`], [`MemoryKeyStore`]).
 //! - [`JwtAuth`]: register, sign in, refresh, verify over any [`auth_core::UserStore`];
 //!   [`BearerAuthenticator`] authenticates `Authorization: Bearer` requests.
+//! - Account lifecycle ([`lifecycle`]): password change, reset by email, email verification,
+//!   profile changes, account deletion; abuse protection ([`AbuseLimits`]: per-account and per-IP
+//!   rate limits with progressive delay) and the audit log of every flow.
 //! - [`JwtEndpoints`]: the HTTP contract as `http::Response`s; see [`endpoints::paths`].
 //!
 //! ## Features
@@ -38,12 +41,14 @@
 
 #![forbid(unsafe_code)]
 
+mod abuse;
 mod api_keys;
 mod claims;
 pub mod endpoints;
 mod flows;
 mod keys;
 mod keystore;
+pub mod lifecycle;
 pub mod mfa;
 mod opaque;
 #[cfg(feature = "openapi")]
@@ -51,6 +56,7 @@ pub mod openapi;
 mod service;
 mod sessions;
 
+pub use abuse::{AbuseLimits, DEFAULT_SIGNIN_WINDOW};
 pub use api_keys::{ApiKeyAuthenticator, ApiKeyConfig, CreateApiKeyRequest, CreatedApiKey};
 pub use claims::{Audience, ClaimRequirement, ClaimRule, Claims, RESERVED_CLAIMS, TokenKind};
 pub use endpoints::{JwtEndpoints, WebFlowConfig};
@@ -60,6 +66,11 @@ pub use flows::{
 };
 pub use keys::{GeneratedKey, JwtAlgorithm, JwtKey, KeyError, KeySet, generate_key, key_from_private_text};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, StoredKey, load_or_generate};
+pub use lifecycle::{
+    AccountEmailConfig, DeleteAccountRequest, EmailResendRequest, EmailVerification, EmailVerifyRequest,
+    PasswordChangeRequest, PasswordChanged, PasswordResetConfirmRequest, PasswordResetRequest,
+    ProfileUpdateRequest,
+};
 pub use mfa::{
     CompletedSignIn, MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaRequired, MfaVerifyRequest,
     RecoveryCodes, SignInFlow, SignInOutcome,

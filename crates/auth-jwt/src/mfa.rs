@@ -7,31 +7,17 @@
 
 use std::fmt;
 
-use auth_blacklist::SecurityEvent;
+use auth_core::audit::AuditKind;
 use auth_core::{AuthError, AuthUser, CredentialMethod, FieldError, Principal, UserId, UserStore};
 use auth_mfa::{FactorUsed, MfaService, MfaStatus, SecondFactor, TotpSetup};
 use serde::{Deserialize, Serialize};
 
+use crate::abuse::Failure;
 use crate::{ClientInfo, IssuedOpaqueToken, JwtAuth, StartedSession, TokenPair};
 
 /// `["pwd"]`: how a password-only sign-in authenticated.
 pub(crate) fn pwd() -> Vec<String> {
     vec!["pwd".to_owned()]
-}
-
-/// Security-event kinds recorded by the MFA flows (see
-/// [`GrantStore::security_events`](auth_blacklist::GrantStore::security_events)).
-pub mod events {
-    /// A TOTP factor was confirmed: MFA is on.
-    pub const MFA_ENABLED: &str = "mfa_enabled";
-    /// The user turned MFA off.
-    pub const MFA_DISABLED: &str = "mfa_disabled";
-    /// An administrator removed the user's factors (`portcullis user mfa-reset`).
-    pub const MFA_RESET: &str = "mfa_reset";
-    /// A recovery code completed a sign-in or a re-authentication.
-    pub const RECOVERY_CODE_USED: &str = "recovery_code_used";
-    /// The user replaced their recovery codes.
-    pub const RECOVERY_CODES_REGENERATED: &str = "recovery_codes_regenerated";
 }
 
 /// What MFA changes do to the user's *other* sessions (grants, opaque tokens, cookie sessions;
@@ -242,7 +228,10 @@ macro_rules! redacted {
 redacted!(MfaVerifyRequest, MfaConfirmRequest, MfaReauthRequest, RecoveryCodes);
 
 /// Exactly one of a TOTP code and a recovery code.
-fn second_factor(code: Option<&str>, recovery_code: Option<&str>) -> Result<SecondFactor, AuthError> {
+pub(crate) fn second_factor(
+    code: Option<&str>,
+    recovery_code: Option<&str>,
+) -> Result<SecondFactor, AuthError> {
     match (code.filter(|c| !c.trim().is_empty()), recovery_code.filter(|c| !c.trim().is_empty())) {
         (Some(code), None) => Ok(SecondFactor::Totp(code.to_owned())),
         (None, Some(code)) => Ok(SecondFactor::RecoveryCode(code.to_owned())),
@@ -280,12 +269,23 @@ impl<S: UserStore> JwtAuth<S> {
         flow: SignInFlow,
         client: &ClientInfo,
     ) -> Result<Result<S::User, MfaRequired>, AuthError> {
-        let user = self.accounts.check_password(login, password).await?;
+        let found = self.store().find_by_login(login).await?;
+        // Failures count per account: the user id, or the login of an unknown user.
+        let account =
+            found.as_ref().map_or_else(|| format!("login:{}", login.to_lowercase()), |u| u.id().to_string());
+        let found_id = found.as_ref().map(AuthUser::id);
+        self.check_sign_in_limits(&account).await?;
+        let Some(user) = self.accounts.check_password_of(found, password).await? else {
+            self.sign_in_failed(&account, found_id.as_ref(), Failure::SignIn).await;
+            return Err(AuthError::InvalidCredentials);
+        };
+        // Only after the right password, so it reveals nothing to a guesser.
+        self.check_email_verified(&user)?;
         let now = self.jwt.clock().now();
+        let tag = flow.tag();
         if let Some(mfa) = &self.mfa
             && mfa.service.is_enabled(&user.id()).await?
         {
-            let tag = flow.tag();
             let context =
                 ChallengeContext { flow, user_agent: client.user_agent.clone(), ip: client.ip.clone() };
             let context = serde_json::to_value(context).map_err(AuthError::backend)?;
@@ -298,6 +298,7 @@ impl<S: UserStore> JwtAuth<S> {
             }));
         }
         self.accounts.record_login(&user.id(), now).await?;
+        self.audit(AuditKind::SignInSucceeded, Some(&user.id()), &[("flow", tag), ("amr", "pwd")]).await;
         Ok(Ok(user))
     }
 
@@ -313,7 +314,16 @@ impl<S: UserStore> JwtAuth<S> {
         let mfa = self.mfa_enabled()?;
         let factor = second_factor(request.code.as_deref(), request.recovery_code.as_deref())?;
         let now = self.jwt.clock().now();
-        let completed = mfa.service.attempt_challenge(&request.mfa_token, &factor, now).await?;
+        let attempt = mfa.service.begin_attempt(&request.mfa_token, now).await?;
+        let user_id = attempt.user_id().clone();
+        self.check_sign_in_limits(user_id.as_str()).await?;
+        let completed = match mfa.service.finish_attempt(attempt, &factor, now).await {
+            Err(AuthError::InvalidCredentials) => {
+                self.sign_in_failed(user_id.as_str(), Some(&user_id), Failure::SecondFactor).await;
+                return Err(AuthError::InvalidCredentials);
+            }
+            other => other?,
+        };
         let context: ChallengeContext =
             serde_json::from_value(completed.context.clone()).map_err(AuthError::backend)?;
         let user = self
@@ -323,13 +333,15 @@ impl<S: UserStore> JwtAuth<S> {
             .filter(AuthUser::is_active)
             .ok_or(AuthError::InvalidCredentials)?;
         if completed.factor == FactorUsed::RecoveryCode {
-            self.record_event(&user.id(), events::RECOVERY_CODE_USED, None).await?;
+            self.audit(AuditKind::RecoveryCodeUsed, Some(&user.id()), &[("during", "sign_in")]).await;
             if mfa.policy.revoke_on_recovery_code {
                 self.revoke_other_sessions(&user.id(), None).await?;
             }
         }
         self.accounts.record_login(&user.id(), now).await?;
         let amr = vec!["pwd".to_owned(), completed.factor.amr().to_owned()];
+        let detail = [("flow", completed.flow.as_str()), ("amr", completed.factor.amr())];
+        self.audit(AuditKind::SignInSucceeded, Some(&user.id()), &detail).await;
         let client = ClientInfo { user_agent: context.user_agent, ip: context.ip };
         Ok(match context.flow {
             SignInFlow::Mobile => CompletedSignIn::Mobile(self.issue_tokens(&user, &client, amr).await?),
@@ -369,7 +381,7 @@ impl<S: UserStore> JwtAuth<S> {
         let mfa = self.mfa_enabled()?;
         let recovery_codes =
             mfa.service.confirm_totp(&principal.user_id, code, self.jwt.clock().now()).await?;
-        self.record_event(&principal.user_id, events::MFA_ENABLED, principal.grant_id.clone()).await?;
+        self.audit(AuditKind::MfaEnabled, Some(&principal.user_id), &[]).await;
         if mfa.policy.revoke_on_enable {
             self.revoke_other_sessions(&principal.user_id, principal.grant_id.as_deref()).await?;
         }
@@ -386,18 +398,25 @@ impl<S: UserStore> JwtAuth<S> {
         Self::user_credential(principal)?;
         let mfa = self.mfa_enabled()?;
         let factor = second_factor(request.code.as_deref(), request.recovery_code.as_deref())?;
-        if !self.accounts.verify_password(&principal.user_id, &request.password).await? {
-            return Err(AuthError::invalid_field("password", "the password is not correct"));
-        }
+        self.check_current_password(&principal.user_id, &request.password, "password").await?;
         let now = self.jwt.clock().now();
         match mfa.service.verify(&principal.user_id, &factor, now).await? {
-            None => Err(AuthError::InvalidInput(vec![FieldError::new(
-                if matches!(factor, SecondFactor::Totp(_)) { "code" } else { "recovery_code" },
-                "the code is not valid",
-            )])),
+            None => {
+                let id = &principal.user_id;
+                self.sign_in_failed(id.as_str(), Some(id), Failure::SecondFactor).await;
+                Err(AuthError::InvalidInput(vec![FieldError::new(
+                    if matches!(factor, SecondFactor::Totp(_)) { "code" } else { "recovery_code" },
+                    "the code is not valid",
+                )]))
+            }
             Some(FactorUsed::RecoveryCode) => {
-                self.record_event(&principal.user_id, events::RECOVERY_CODE_USED, principal.grant_id.clone())
-                    .await
+                self.audit(
+                    AuditKind::RecoveryCodeUsed,
+                    Some(&principal.user_id),
+                    &[("during", "reauthentication")],
+                )
+                .await;
+                Ok(())
             }
             Some(_) => Ok(()),
         }
@@ -414,7 +433,7 @@ impl<S: UserStore> JwtAuth<S> {
         self.reauthenticate(principal, request).await?;
         let mfa = self.mfa_enabled()?;
         mfa.service.disable(&principal.user_id).await?;
-        self.record_event(&principal.user_id, events::MFA_DISABLED, principal.grant_id.clone()).await?;
+        self.audit(AuditKind::MfaDisabled, Some(&principal.user_id), &[]).await;
         if mfa.policy.revoke_on_disable {
             self.revoke_other_sessions(&principal.user_id, principal.grant_id.as_deref()).await?;
         }
@@ -431,8 +450,7 @@ impl<S: UserStore> JwtAuth<S> {
         let mfa = self.mfa_enabled()?;
         let recovery_codes =
             mfa.service.regenerate_recovery_codes(&principal.user_id, self.jwt.clock().now()).await?;
-        self.record_event(&principal.user_id, events::RECOVERY_CODES_REGENERATED, principal.grant_id.clone())
-            .await?;
+        self.audit(AuditKind::RecoveryCodesRegenerated, Some(&principal.user_id), &[]).await;
         Ok(RecoveryCodes { recovery_codes })
     }
 
@@ -441,21 +459,9 @@ impl<S: UserStore> JwtAuth<S> {
     pub async fn reset_mfa(&self, user_id: &UserId) -> Result<bool, AuthError> {
         let mfa = self.mfa_enabled()?;
         let was_enabled = mfa.service.disable(user_id).await?;
-        self.record_event(user_id, events::MFA_RESET, None).await?;
+        self.audit(AuditKind::MfaReset, Some(user_id), &[("by", "administrator")]).await;
         self.sign_out_all(user_id).await?;
         Ok(was_enabled)
-    }
-
-    async fn record_event(
-        &self,
-        user_id: &UserId,
-        kind: &str,
-        grant_id: Option<String>,
-    ) -> Result<(), AuthError> {
-        tracing::info!(user_id = %user_id, event = kind, "security event");
-        let mut event = SecurityEvent::new(user_id.clone(), kind, self.jwt.clock().now());
-        event.grant_id = grant_id;
-        self.grants.record_security_event(event).await
     }
 
     /// Revokes every session (grant) of the user but `keep` — with its opaque tokens and cookie

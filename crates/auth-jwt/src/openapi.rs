@@ -10,9 +10,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::{
-    AccessToken, CreateApiKeyRequest, CreatedApiKey, IssuedOpaqueToken, MfaConfirmRequest, MfaReauthRequest,
-    MfaRequired, MfaVerifyRequest, RecoveryCodes, RefreshRequest, RegisterRequest, SessionInfo,
-    SignInRequest, TokenPair, TokenSignInRequest, VerifyRequest,
+    AccessToken, CreateApiKeyRequest, CreatedApiKey, DeleteAccountRequest, EmailResendRequest,
+    EmailVerifyRequest, IssuedOpaqueToken, MfaConfirmRequest, MfaReauthRequest, MfaRequired,
+    MfaVerifyRequest, PasswordChangeRequest, PasswordResetConfirmRequest, PasswordResetRequest,
+    ProfileUpdateRequest, RecoveryCodes, RefreshRequest, RegisterRequest, SessionInfo, SignInRequest,
+    TokenPair, TokenSignInRequest, VerifyRequest,
 };
 
 /// Path of the OpenAPI document.
@@ -57,12 +59,17 @@ pub struct FieldErrorResponse {
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct RegisteredUser {
-    /// User id.
-    id: String,
+    /// User id (absent with email verification on, where the answer is the same for a taken
+    /// address).
+    #[schema(nullable = false)]
+    id: Option<String>,
     /// Username.
     username: String,
     /// Email, if given.
     email: Option<String>,
+    /// With email verification on: what to do next.
+    #[schema(nullable = false)]
+    detail: Option<String>,
 }
 
 /// The authenticated user's profile.
@@ -223,6 +230,45 @@ pub struct TotpSetupResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Empty {}
 
+/// The answer to a request whose outcome must not reveal whether an address is known.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Accepted {
+    /// The same text for every address.
+    detail: String,
+}
+
+/// One of the user's audit events.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ActivityEvent {
+    /// Event id (UUID v7).
+    id: String,
+    /// When it happened.
+    at: chrono::DateTime<chrono::Utc>,
+    /// What happened: `sign_in_succeeded`, `sign_in_failed`, `mfa_failed`, `refresh_reuse_detected`,
+    /// `signed_out`, `signed_out_everywhere`, `session_revoked`, `password_changed`,
+    /// `password_reset_requested`, `password_reset`, `email_verification_sent`, `email_verified`,
+    /// `email_changed`, `profile_updated`, `registered`, `taken_email_attempt`, `account_deactivated`, `mfa_enabled`,
+    /// `mfa_disabled`, `mfa_reset`, `recovery_code_used`, `recovery_codes_regenerated`,
+    /// `api_key_created`, `api_key_revoked`, `locked_out`.
+    kind: String,
+    /// The client's IP.
+    ip: Option<String>,
+    /// The client's `User-Agent`.
+    user_agent: Option<String>,
+    /// Non-secret facts (`flow`, `reason`, `grant_id`, ...).
+    detail: serde_json::Value,
+}
+
+/// `GET /api/auth/activity`.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Activity {
+    /// Newest first.
+    events: Vec<ActivityEvent>,
+}
+
 #[allow(dead_code)]
 mod operations {
     use super::*;
@@ -231,9 +277,9 @@ mod operations {
         summary = "Create an account",
         request_body = RegisterRequest,
         responses(
-            (status = 201, description = "Created", body = RegisteredUser),
+            (status = 201, description = "Created. With email verification on, also the answer when the email already has an account (no account is created; its owner is told by email), so registration does not reveal which addresses have accounts", body = RegisteredUser),
             (status = 400, description = "Invalid input (the fields say which)", body = ErrorResponse),
-            (status = 409, description = "Username or email taken", body = ErrorResponse),
+            (status = 409, description = "Username taken; or email taken, when email verification is off", body = ErrorResponse),
             (status = 413, description = "Body too large", body = ErrorResponse),
             (status = 415, description = "Not JSON", body = ErrorResponse),
         ))]
@@ -248,6 +294,9 @@ mod operations {
             (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Wrong username or password (one answer for both)", body = ErrorResponse,
                 headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); or a cross-origin request", body = ErrorResponse),
+            (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
     fn mobile_sign_in() {}
 
@@ -269,7 +318,9 @@ mod operations {
                 headers(("Set-Cookie" = String, description = "portcullis_refresh=...; HttpOnly; SameSite=Strict; Secure; Path=/api/auth/web"))),
             (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
-            (status = 403, description = "Cross-origin request", body = ErrorResponse),
+            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); or a cross-origin request", body = ErrorResponse),
+            (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
     fn web_sign_in() {}
 
@@ -312,6 +363,118 @@ mod operations {
                 headers(("WWW-Authenticate" = String, description = "Bearer error=\"invalid_token\""))),
         ))]
     fn me() {}
+
+    #[utoipa::path(patch, path = "/api/auth/me", tag = "accounts", operation_id = "update_me",
+        summary = "Change the username or email (any other field is refused)",
+        description = "With email verification on, a new email replaces the old one only once the link sent to it is used (a notice goes to the old address).",
+        request_body = ProfileUpdateRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "The profile", body = UserProfile),
+            (status = 400, description = "Invalid value, or a field that cannot be changed (`is_staff`, ...)", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot change the profile", body = ErrorResponse),
+            (status = 409, description = "Username taken; or email taken, when email verification is off (with it on, a taken address is answered like a free one and its owner is told)", body = ErrorResponse),
+        ))]
+    fn update_me() {}
+
+    #[utoipa::path(delete, path = "/api/auth/me", tag = "accounts", operation_id = "delete_me",
+        summary = "Deactivate the account (password required); every credential is revoked",
+        request_body = DeleteAccountRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 204, description = "Deactivated"),
+            (status = 400, description = "Wrong password", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot delete the account", body = ErrorResponse),
+            (status = 429, description = "Too many wrong passwords", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        ))]
+    fn delete_me() {}
+
+    #[utoipa::path(post, path = "/api/auth/password/change", tag = "accounts", operation_id = "password_change",
+        summary = "Change the password; every other credential of the user is revoked",
+        description = "A cookie session or opaque token that asks survives (204). A JWT sign-in continues with the new pair in the body (200): its old tokens carried the old password's fingerprint.",
+        request_body = PasswordChangeRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "JWT sign-in: the new pair", body = TokenPair),
+            (status = 204, description = "Changed"),
+            (status = 400, description = "Wrong current password, or the new one fails the policy (the rule is named)", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot change the password", body = ErrorResponse),
+            (status = 429, description = "Too many wrong passwords", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        ))]
+    fn password_change() {}
+
+    #[utoipa::path(post, path = "/api/auth/web/password/change", tag = "web", operation_id = "web_password_change",
+        summary = "Change the password in the web flow: the new refresh token goes into the cookie",
+        request_body = PasswordChangeRequest,
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "The new access token; the refresh cookie is replaced", body = AccessToken),
+            (status = 204, description = "Changed (cookie session or opaque token)"),
+            (status = 400, description = "Wrong current password, or the new one fails the policy", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 429, description = "Too many wrong passwords", body = ErrorResponse),
+        ))]
+    fn web_password_change() {}
+
+    #[utoipa::path(post, path = "/api/auth/password/reset", tag = "accounts", operation_id = "password_reset",
+        summary = "Email a password-reset link (202 whatever the address)",
+        description = "The link points to the configured frontend (`PORTCULLIS_FRONTEND_URL`), carries a single-use token valid for an hour, and dies when the password changes.",
+        request_body = PasswordResetRequest,
+        responses(
+            (status = 202, description = "Accepted, known address or not", body = Accepted),
+            (status = 400, description = "Not an email address", body = ErrorResponse),
+            (status = 429, description = "Too many requests for this address or from this client", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        ))]
+    fn password_reset() {}
+
+    #[utoipa::path(post, path = "/api/auth/password/reset/confirm", tag = "accounts", operation_id = "password_reset_confirm",
+        summary = "Set a new password with a reset token (and a second factor for MFA users)",
+        request_body = PasswordResetConfirmRequest,
+        responses(
+            (status = 204, description = "Changed; every credential of the user is revoked"),
+            (status = 400, description = "Invalid, used or expired token; a missing or wrong code; a password that fails the policy", body = ErrorResponse),
+            (status = 429, description = "Too many wrong codes", body = ErrorResponse),
+        ))]
+    fn password_reset_confirm() {}
+
+    #[utoipa::path(post, path = "/api/auth/email/verify", tag = "accounts", operation_id = "email_verify",
+        summary = "Verify an email address with the token of a verification link",
+        request_body = EmailVerifyRequest,
+        responses(
+            (status = 204, description = "Verified (for an email change: the new address is now the account's)"),
+            (status = 400, description = "Invalid, used or expired token", body = ErrorResponse),
+            (status = 409, description = "The new address was taken meanwhile", body = ErrorResponse),
+        ))]
+    fn email_verify() {}
+
+    #[utoipa::path(post, path = "/api/auth/email/resend", tag = "accounts", operation_id = "email_resend",
+        summary = "Send a new verification link (202 whatever the address)",
+        request_body = EmailResendRequest,
+        responses(
+            (status = 202, description = "Accepted, known address or not", body = Accepted),
+            (status = 400, description = "Not an email address", body = ErrorResponse),
+            (status = 429, description = "Too many requests", body = ErrorResponse),
+        ))]
+    fn email_resend() {}
+
+    #[utoipa::path(get, path = "/api/auth/activity", tag = "accounts", operation_id = "activity",
+        summary = "The user's own security events, newest first",
+        params(("limit" = Option<u32>, Query, description = "1-100, default 50"),
+               ("before" = Option<String>, Query, description = "RFC 3339: only older events")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "The events", body = Activity),
+            (status = 400, description = "Bad `limit` or `before`", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot read the activity", body = ErrorResponse),
+        ))]
+    fn activity() {}
 
     #[utoipa::path(post, path = "/api/auth/mobile/sign-out", tag = "mobile", operation_id = "mobile_sign_out",
         summary = "Revoke the refresh token's session (grant) and its access tokens",
@@ -360,6 +523,9 @@ mod operations {
                 headers(("Cache-Control" = String, description = "no-store"))),
             (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
+            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); or a cross-origin request", body = ErrorResponse),
+            (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
     fn token_sign_in() {}
 
@@ -414,7 +580,9 @@ mod operations {
                 headers(("Set-Cookie" = String, description = "__Host-portcullis_session=...; Path=/; HttpOnly; SameSite=Lax; Secure, and __Host-csrftoken=..."))),
             (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
-            (status = 403, description = "Cross-origin request", body = ErrorResponse),
+            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); or a cross-origin request", body = ErrorResponse),
+            (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
     fn session_sign_in() {}
 
@@ -497,6 +665,8 @@ mod operations {
             (status = 400, description = "Not exactly one of `code` and `recovery_code`", body = ErrorResponse),
             (status = 401, description = "Wrong code (counts against the token), or an unknown, expired, used or exhausted `mfa_token`", body = ErrorResponse),
             (status = 403, description = "Cross-origin request", body = ErrorResponse),
+            (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
     fn mfa_verify() {}
 
@@ -560,7 +730,10 @@ impl Modify for SecuritySchemes {
         operations::create_api_key, operations::list_api_keys, operations::delete_api_key,
         operations::session_sign_in, operations::session_sign_out, operations::mfa_status,
         operations::mfa_totp_setup, operations::mfa_totp_confirm, operations::mfa_totp_disable,
-        operations::mfa_recovery_codes, operations::mfa_verify,
+        operations::mfa_recovery_codes, operations::mfa_verify, operations::update_me, operations::delete_me,
+        operations::password_change, operations::web_password_change, operations::password_reset,
+        operations::password_reset_confirm, operations::email_verify, operations::email_resend,
+        operations::activity,
     ),
     components(schemas(ErrorResponse, FieldErrorResponse, Empty)),
     modifiers(&SecuritySchemes),
