@@ -62,6 +62,10 @@ body_handler!(mobile_sign_out, mobile_sign_out);
 body_handler!(token_sign_in, token_sign_in);
 body_handler!(session_sign_in, session_sign_in);
 body_handler!(mfa_verify, mfa_verify);
+body_handler!(password_reset, password_reset);
+body_handler!(password_reset_confirm, password_reset_confirm);
+body_handler!(email_verify, email_verify);
+body_handler!(email_resend, email_resend);
 
 /// A handler for an authenticated principal with a JSON body.
 macro_rules! principal_body_handler {
@@ -83,6 +87,32 @@ principal_body_handler!(create_api_key, create_api_key);
 principal_body_handler!(mfa_totp_confirm, mfa_totp_confirm);
 principal_body_handler!(mfa_totp_disable, mfa_totp_disable);
 principal_body_handler!(mfa_recovery_codes, mfa_recovery_codes);
+principal_body_handler!(password_change, password_change);
+principal_body_handler!(web_password_change, web_password_change);
+principal_body_handler!(update_me, update_me);
+principal_body_handler!(delete_me, delete_me);
+
+async fn activity<S: UserStore>(
+    State(state): Shared<S>,
+    Auth(principal): Auth,
+    request: Request,
+) -> Response {
+    let (parts, _) = split(request);
+    into_axum(state.endpoints.activity(&principal, &parts).await)
+}
+
+/// Runs the request with its client (IP, user agent) as the current one, for the rate limits and
+/// audit events of the flows.
+async fn client_scope<S: UserStore>(
+    State(state): Shared<S>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = split(request);
+    let client = state.endpoints.auth().client_info(&parts);
+    let request = Request::from_parts(parts, body);
+    client.scope(next.run(request)).await
+}
 
 async fn mfa_status<S: UserStore>(State(state): Shared<S>, Auth(principal): Auth) -> Response {
     into_axum(state.endpoints.mfa_status(&principal).await)
@@ -202,7 +232,14 @@ pub fn routes<S: UserStore>(
         .route(paths::MFA_TOTP_DISABLE, post(mfa_totp_disable::<S>))
         .route(paths::MFA_RECOVERY_CODES, post(mfa_recovery_codes::<S>))
         .route(paths::MFA_VERIFY, post(mfa_verify::<S>))
-        .route(paths::ME, get(me::<S>))
+        .route(paths::ME, get(me::<S>).patch(update_me::<S>).delete(delete_me::<S>))
+        .route(paths::PASSWORD_CHANGE, post(password_change::<S>))
+        .route(paths::WEB_PASSWORD_CHANGE, post(web_password_change::<S>))
+        .route(paths::PASSWORD_RESET, post(password_reset::<S>))
+        .route(paths::PASSWORD_RESET_CONFIRM, post(password_reset_confirm::<S>))
+        .route(paths::EMAIL_VERIFY, post(email_verify::<S>))
+        .route(paths::EMAIL_RESEND, post(email_resend::<S>))
+        .route(paths::ACTIVITY, get(activity::<S>))
         .route(paths::JWKS, get(jwks::<S>))
         .route("/healthz", get(health));
     #[cfg(feature = "openapi")]
@@ -211,7 +248,11 @@ pub fn routes<S: UserStore>(
         .route(auth_jwt::openapi::DOCS_PATH, get(docs))
         .route(&format!("{}/", auth_jwt::openapi::DOCS_PATH), get(docs))
         .route(&format!("{}/{{*file}}", auth_jwt::openapi::DOCS_PATH), get(docs));
-    let router = router.fallback(not_found).with_state(state).layer(context.layer());
+    let router = router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), client_scope::<S>))
+        .with_state(state)
+        .layer(context.layer());
     match cors {
         Some(cors) => router.layer(cors),
         None => router,

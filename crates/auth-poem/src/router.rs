@@ -67,14 +67,14 @@ struct MethodRoute {
     allow: HeaderValue,
     handler: Handler,
     cors: Option<Arc<Cors>>,
-    /// A second method on the same path (e.g. `POST` and `GET` of `/api/auth/api-keys`).
-    also: Option<(Method, Handler)>,
+    /// Further methods on the same path (e.g. `POST` and `GET` of `/api/auth/api-keys`).
+    also: Vec<(Method, Handler)>,
 }
 
 impl MethodRoute {
-    /// Adds a second method; `allow` is the `Allow` header axum sends for the pair.
+    /// Adds a method; `allow` is the `Allow` header axum sends for all of them.
     fn and(mut self, method: Method, handler: Handler, allow: &'static str) -> Self {
-        self.also = Some((method, handler));
+        self.also.push((method, handler));
         self.allow = HeaderValue::from_static(allow);
         self
     }
@@ -90,7 +90,7 @@ impl Endpoint for MethodRoute {
         };
         if is(&self.method) {
             Ok(answer(cors, None, request, |request| (self.handler)(request)).await)
-        } else if let Some((_, handler)) = self.also.as_ref().filter(|(method, _)| is(method)) {
+        } else if let Some((_, handler)) = self.also.iter().find(|(method, _)| is(method)) {
             Ok(answer(cors, None, request, handler).await)
         } else {
             Ok(answer(cors, Some(&self.allow), request, |_| async { empty(StatusCode::METHOD_NOT_ALLOWED) })
@@ -276,21 +276,21 @@ pub fn routes<S: UserStore>(
         allow: HeaderValue::from_static("GET,HEAD"),
         handler,
         cors: cors.clone(),
-        also: None,
+        also: Vec::new(),
     };
     let post = |handler| MethodRoute {
         method: Method::POST,
         allow: HeaderValue::from_static("POST"),
         handler,
         cors: cors.clone(),
-        also: None,
+        also: Vec::new(),
     };
     let delete = |handler| MethodRoute {
         method: Method::DELETE,
         allow: HeaderValue::from_static("DELETE"),
         handler,
         cors: cors.clone(),
-        also: None,
+        also: Vec::new(),
     };
     let e = Arc::new(endpoints);
     let limit = config.body_limit;
@@ -402,7 +402,57 @@ pub fn routes<S: UserStore>(
         )
         .at(
             paths::ME,
-            get(authenticated(&e, context, |e, principal, _| async move { e.me(&principal).await })),
+            get(authenticated(&e, context.clone(), |e, principal, _| async move { e.me(&principal).await }))
+                .and(
+                    Method::PATCH,
+                    authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
+                        e.update_me(&principal, &p, &b).await
+                    }),
+                    "GET,HEAD,PATCH",
+                )
+                .and(
+                    Method::DELETE,
+                    authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
+                        e.delete_me(&principal, &p, &b).await
+                    }),
+                    "GET,HEAD,PATCH,DELETE",
+                ),
+        )
+        .at(
+            paths::PASSWORD_CHANGE,
+            post(authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
+                e.password_change(&principal, &p, &b).await
+            })),
+        )
+        .at(
+            paths::WEB_PASSWORD_CHANGE,
+            post(authenticated_with_body(&e, context.clone(), limit, |e, principal, p, b| async move {
+                e.web_password_change(&principal, &p, &b).await
+            })),
+        )
+        .at(
+            paths::PASSWORD_RESET,
+            post(with_body(&e, limit, |e, p, b| async move { e.password_reset(&p, &b).await })),
+        )
+        .at(
+            paths::PASSWORD_RESET_CONFIRM,
+            post(with_body(&e, limit, |e, p, b| async move { e.password_reset_confirm(&p, &b).await })),
+        )
+        .at(
+            paths::EMAIL_VERIFY,
+            post(with_body(&e, limit, |e, p, b| async move { e.email_verify(&p, &b).await })),
+        )
+        .at(
+            paths::EMAIL_RESEND,
+            post(with_body(&e, limit, |e, p, b| async move { e.email_resend(&p, &b).await })),
+        )
+        .at(
+            paths::ACTIVITY,
+            get(authenticated(
+                &e,
+                context,
+                |e, principal, p| async move { e.activity(&principal, &p).await },
+            )),
         )
         .at(paths::JWKS, get(head_only(&e, |e, _| async move { e.jwks() })))
         .at("/healthz", get(constant(auth_core::http_support::health)));
@@ -415,5 +465,13 @@ pub fn routes<S: UserStore>(
             .at(format!("{docs_path}/"), get(docs()))
             .at(format!("{docs_path}/*file"), get(docs()))
     };
-    route.at("/*path", NotFound { cors }).boxed()
+    let route = route.at("/*path", NotFound { cors });
+    // Every request runs with its client (IP, user agent) as the current one, for the rate
+    // limits and audit events of the flows.
+    route
+        .around(move |endpoint, request| {
+            let client = e.auth().client_info(&request_head(&request));
+            async move { client.scope(endpoint.call(request)).await }
+        })
+        .boxed()
 }

@@ -51,6 +51,11 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
                     auth_mfa::MfaConfig::default(),
                 ),
                 auth_jwt::MfaPolicy::default(),
+            )
+            .with_account_emails(
+                Arc::new(auth_core::account_tokens::MemoryAccountTokenStore::new()),
+                Arc::new(auth_mail::MemoryMailer::new()),
+                auth_jwt::AccountEmailConfig::new("https://app.example.test").unwrap(),
             ),
     );
     // API keys first, then JWTs: the scope guard below limits keys to their scopes.
@@ -791,4 +796,44 @@ async fn mfa_guard_and_endpoints_answer_alike() {
         let r = pair.client.get(format!("{base}/guarded/mfa")).bearer_auth(&with_otp.access).send();
         assert_eq!(r.await.unwrap().status(), 200, "MFA without an age limit still passes");
     }
+}
+
+#[tokio::test]
+async fn account_endpoints_answer_alike() {
+    let pair = start(Vec::new()).await;
+    let ivy = pair.user("ivy").await;
+    let cases = vec![
+        case("me patch anonymous", "PATCH", "/api/auth/me", 401).json(json!({"username": "x"})),
+        case("me patch is_staff refused", "PATCH", "/api/auth/me", 400)
+            .bearer(&ivy.access)
+            .json(json!({"is_staff": true})),
+        case("me patch bad username", "PATCH", "/api/auth/me", 400)
+            .bearer(&ivy.access)
+            .json(json!({"username": "has space"})),
+        case("me patch nothing", "PATCH", "/api/auth/me", 200).bearer(&ivy.access).json(json!({})),
+        case("me delete wrong password", "DELETE", "/api/auth/me", 400)
+            .bearer(&ivy.access)
+            .json(json!({"password": "nope"})),
+        case("me wrong method", "PUT", "/api/auth/me", 405).bearer(&ivy.access),
+        case("password change wrong current", "POST", "/api/auth/password/change", 400)
+            .bearer(&ivy.access)
+            .json(json!({"current_password": "nope", "new_password": "violet-harbor-12"})),
+        case("password change anonymous", "POST", "/api/auth/password/change", 401)
+            .json(json!({"current_password": "nope", "new_password": "violet-harbor-12"})),
+        case("web password change no body", "POST", "/api/auth/web/password/change", 415).bearer(&ivy.access),
+        case("reset unknown address", "POST", "/api/auth/password/reset", 202)
+            .json(json!({"email": "nobody@example.test"})),
+        case("reset not an address", "POST", "/api/auth/password/reset", 400).json(json!({"email": "nope"})),
+        case("reset confirm bad token", "POST", "/api/auth/password/reset/confirm", 400)
+            .json(json!({"token": "nope", "new_password": "violet-harbor-12"})),
+        case("reset confirm unknown field", "POST", "/api/auth/password/reset/confirm", 400)
+            .json(json!({"token": "nope", "new_password": "violet-harbor-12", "is_staff": true})),
+        case("verify bad token", "POST", "/api/auth/email/verify", 400).json(json!({"token": "nope"})),
+        case("resend unknown address", "POST", "/api/auth/email/resend", 202)
+            .json(json!({"email": "nobody@example.test"})),
+        case("activity", "GET", "/api/auth/activity?limit=5", 200).bearer(&ivy.access),
+        case("activity bad limit", "GET", "/api/auth/activity?limit=0", 400).bearer(&ivy.access),
+        case("activity anonymous", "GET", "/api/auth/activity", 401),
+    ];
+    assert_parity(compare(&pair, &cases).await);
 }

@@ -4,17 +4,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use portcullis::axum::{AuthContext, RouterConfig, routes};
+use portcullis::core::audit::AuditLog;
 use portcullis::core::{
-    Accounts, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator, SharedClock, User,
+    AccountPolicy, Accounts, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator,
+    SharedClock, User,
 };
 use portcullis::jwt::{
-    ApiKeyConfig, ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService,
-    KeyError, KeySet, MfaPolicy, OpaqueTokenConfig, SessionConfig, WebFlowConfig, load_or_generate,
+    AbuseLimits, AccountEmailConfig, ApiKeyConfig, ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig,
+    JwtEndpoints, JwtKey, JwtService, KeyError, KeySet, MfaPolicy, OpaqueTokenConfig, SessionConfig,
+    WebFlowConfig, load_or_generate,
 };
+use portcullis::mail::EmailBackend;
 use portcullis::mfa::{MfaConfig, MfaKey, MfaService};
+use portcullis::ratelimit::RateLimiter;
 use portcullis::sea_orm::{
-    SeaOrmApiKeyStore, SeaOrmGrantStore, SeaOrmMfaStore, SeaOrmOpaqueTokenStore, SeaOrmSessionStore,
-    SeaOrmUserStore, connect, migrate,
+    SeaOrmAccountTokenStore, SeaOrmApiKeyStore, SeaOrmAuditStore, SeaOrmGrantStore, SeaOrmLimitStore,
+    SeaOrmMfaStore, SeaOrmOpaqueTokenStore, SeaOrmSessionStore, SeaOrmUserStore, connect, migrate,
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -220,7 +225,8 @@ pub async fn build_auth(
     let opaque_db = db.clone();
     let db_for_mfa = db.clone();
     let store = Arc::new(SeaOrmUserStore::with_clock(db, clock));
-    let accounts = Accounts::new(store, password_hasher(settings)?);
+    let policy = AccountPolicy::default().min_password_chars(settings.password_min_length);
+    let accounts = Accounts::new(store, password_hasher(settings)?).with_policy(policy);
     let mut flow = FlowConfig::default()
         .grant_max_age(chrono::Duration::seconds(settings.grant_max_age))
         .reuse_grace(chrono::Duration::seconds(settings.reuse_grace));
@@ -238,12 +244,22 @@ pub async fn build_auth(
         .revoke_on_enable(settings.mfa_revoke_on_enable)
         .revoke_on_disable(settings.mfa_revoke_on_disable)
         .revoke_on_recovery_code(settings.mfa_revoke_on_recovery_code);
-    let auth = JwtAuth::new(accounts, jwt, grants)
+    let limiter = rate_limiter(settings, &opaque_db, jwt.clock().clone()).await?;
+    let limits = AbuseLimits::signin(
+        settings.signin_limit_per_account,
+        settings.signin_limit_per_ip,
+        chrono::Duration::seconds(settings.signin_window),
+    );
+    let audit = AuditLog::new(Arc::new(SeaOrmAuditStore::new(opaque_db.clone())));
+    let mut auth = JwtAuth::new(accounts, jwt, grants)
+        .with_rate_limits(limiter, limits)
+        .with_audit_log(audit)
+        .with_trusted_proxies(settings.trusted_proxies()?)
         .with_mfa(mfa, policy)
         .with_opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db.clone())), opaque)
         .with_api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db.clone())), api_key_config(settings)?)
         .with_sessions(
-            Arc::new(SeaOrmSessionStore::new(opaque_db)),
+            Arc::new(SeaOrmSessionStore::new(opaque_db.clone())),
             SessionConfig::default()
                 .ttl(chrono::Duration::seconds(settings.session_ttl))
                 .idle_ttl(chrono::Duration::seconds(settings.session_idle_ttl))
@@ -253,7 +269,72 @@ pub async fn build_auth(
         .with_config(flow)
         .with_claims(default_claims())
         .map_err(|e| StartError::Config(ConfigError::new("claims", e.to_string())))?;
+    if let Some(emails) = account_emails(settings)? {
+        let (mailer, config) = emails;
+        auth = auth.with_account_emails(Arc::new(SeaOrmAccountTokenStore::new(opaque_db)), mailer, config);
+    }
     Ok(Arc::new(auth))
+}
+
+/// The counters of the rate limits: in this process, in the database, or in Redis.
+async fn rate_limiter(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    clock: SharedClock,
+) -> Result<RateLimiter, StartError> {
+    let store = settings.rate_limit_store.expose();
+    if store == "memory" {
+        return Ok(RateLimiter::memory(clock));
+    }
+    if store == "database" {
+        return Ok(RateLimiter::new(Arc::new(SeaOrmLimitStore::new(db.clone())), clock));
+    }
+    redis_limiter(store, clock).await
+}
+
+#[cfg(feature = "redis")]
+async fn redis_limiter(url: &str, clock: SharedClock) -> Result<RateLimiter, StartError> {
+    let store = portcullis::ratelimit::RedisLimitStore::connect(url, "portcullis:rl:")
+        .await
+        .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_RATE_LIMIT_STORE", e.to_string())))?;
+    Ok(RateLimiter::new(Arc::new(store), clock))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_limiter(_url: &str, _clock: SharedClock) -> Result<RateLimiter, StartError> {
+    Err(StartError::Config(ConfigError::new(
+        "PORTCULLIS_RATE_LIMIT_STORE",
+        "this build has no Redis support: build auth-server with `--features redis`",
+    )))
+}
+
+/// The mailer of the account emails and the settings of their links.
+type AccountEmails = (Arc<dyn portcullis::mail::Mailer>, AccountEmailConfig);
+
+/// The mailer and link settings of the account emails, when a backend is configured.
+fn account_emails(settings: &Settings) -> Result<Option<AccountEmails>, StartError> {
+    let config_error =
+        |setting: &str, message: String| StartError::Config(ConfigError::new(setting, message));
+    let Some(backend) = &settings.email_backend else {
+        return Ok(None);
+    };
+    let backend = EmailBackend::parse(backend.expose())
+        .map_err(|e| config_error("PORTCULLIS_EMAIL_BACKEND", e.to_string()))?;
+    if matches!(backend, EmailBackend::Console) {
+        tracing::warn!(
+            "PORTCULLIS_EMAIL_BACKEND=console: emails (with their single-use links) go to stdout; development only"
+        );
+    }
+    let from = settings.email_from.as_deref().unwrap_or_default();
+    let mailer =
+        backend.into_mailer(from).map_err(|e| config_error("PORTCULLIS_EMAIL_FROM", e.to_string()))?;
+    let frontend = settings.frontend_url.as_deref().unwrap_or_default();
+    let config = AccountEmailConfig::new(frontend)
+        .map_err(|e| config_error("PORTCULLIS_FRONTEND_URL", e.body().detail))?
+        .verification(settings.email_verification_mode()?)
+        .reset_ttl(chrono::Duration::seconds(settings.password_reset_ttl))
+        .verification_ttl(chrono::Duration::seconds(settings.email_verification_ttl));
+    Ok(Some((mailer, config)))
 }
 
 /// Everything both adapters mount: the flows, the endpoints and the authenticator chain.
@@ -345,11 +426,12 @@ async fn start_background(settings: &Settings, auth: &Arc<ServerAuth>) -> Result
         auth.start_revocation_sync(poll).await.map_err(|e| StartError::Database(e.to_string()))?;
     let auth = Arc::clone(auth);
     let every = std::time::Duration::from_secs(settings.flush_interval);
+    let settings = settings.clone();
     let flush = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
-            match flush_expired(&auth).await {
+            match flush_expired(&auth, &settings).await {
                 Ok(rows) if rows > 0 => tracing::info!(rows, "deleted expired sessions and tokens"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "flushing expired sessions failed"),
@@ -359,11 +441,25 @@ async fn start_background(settings: &Settings, auth: &Arc<ServerAuth>) -> Result
     Ok(Background { _revocations: revocations, flush })
 }
 
-/// Deletes expired sessions (grants), their refresh-token records and old revocation events.
-pub async fn flush_expired(auth: &ServerAuth) -> Result<u64, portcullis::core::AuthError> {
+/// Deletes expired sessions (grants), their refresh-token records and old revocation events,
+/// expired account tokens and rate-limit counters, and audit events past their retention.
+pub async fn flush_expired(
+    auth: &ServerAuth,
+    settings: &Settings,
+) -> Result<u64, portcullis::core::AuthError> {
     let now = auth.jwt().clock().now();
     let keep_events = auth.jwt().config().refresh_ttl.max(chrono::Duration::days(1));
-    auth.grants().flush_expired(now, now - keep_events).await
+    let mut rows = auth.grants().flush_expired(now, now - keep_events).await?;
+    if let Some(tokens) = auth.account_tokens() {
+        rows += tokens.flush_expired(now).await?;
+    }
+    // A counter whose last hit is older than a day is past every window (the longest is a day).
+    rows += auth.rate_limiter().store().flush_expired(now - chrono::Duration::days(1)).await?;
+    if settings.audit_retention_days > 0 {
+        let cutoff = now - chrono::Duration::days(settings.audit_retention_days);
+        rows += auth.audit_log().store().delete_before(cutoff).await?;
+    }
+    Ok(rows)
 }
 
 impl RunningServer {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use portcullis::core::audit::{AuditKind, AuditQuery, AuditStore};
 use portcullis::core::{AuthError, AuthUser, Registration, SystemClock, UserStore};
 use portcullis::jwt::{FileKeyStore, JwtAlgorithm, KeyStore, StoredKey, generate_key};
 
@@ -45,6 +46,25 @@ pub enum Command {
     /// Delete expired sessions and tokens now (the server also does it every
     /// `PORTCULLIS_FLUSH_INTERVAL` seconds).
     FlushExpired,
+    /// List security events (the audit log), newest first, one per line (`--json`: one JSON
+    /// object per line).
+    Audit {
+        /// Only this user's events (username or email).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only these kinds (comma-separated, e.g. `sign_in_failed,locked_out`).
+        #[arg(long, value_delimiter = ',')]
+        kind: Vec<String>,
+        /// Only events at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many events (default 50, at most 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage users.
     User {
         /// The user operation.
@@ -144,7 +164,75 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keygen { alg, out, force } => keygen(&alg, out, force).await,
         Command::FlushExpired => flush(&settings).await,
         Command::User { command } => user(&settings, command).await,
+        Command::Audit { user, kind, since, limit, json } => {
+            audit(&settings, AuditArgs { user, kinds: kind, since, limit, json }).await
+        }
     }
+}
+
+struct AuditArgs {
+    user: Option<String>,
+    kinds: Vec<String>,
+    since: Option<String>,
+    limit: usize,
+    json: bool,
+}
+
+async fn audit(settings: &Settings, args: AuditArgs) -> ExitCode {
+    let mut query = AuditQuery::new().limit(args.limit.clamp(1, portcullis::core::audit::MAX_LIMIT));
+    let mut kinds = Vec::new();
+    for kind in &args.kinds {
+        match kind.trim().parse::<AuditKind>() {
+            Ok(kind) => kinds.push(kind),
+            Err(_) => {
+                let known: Vec<&str> = AuditKind::ALL.iter().map(|k| k.as_str()).collect();
+                return fail(format!("unknown kind `{kind}`; one of: {}", known.join(", ")));
+            }
+        }
+    }
+    query = query.kinds(kinds);
+    if let Some(since) = &args.since {
+        match chrono::DateTime::parse_from_rfc3339(since) {
+            Ok(at) => query = query.since(at.with_timezone(&chrono::Utc)),
+            Err(_) => return fail(format!("--since `{since}` is not an RFC 3339 time")),
+        }
+    }
+    let db = match app::open_database(settings).await {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    if let Some(login) = &args.user {
+        let users = portcullis::sea_orm::SeaOrmUserStore::new(db.clone());
+        match users.find_by_login(login).await {
+            Ok(Some(user)) => query = query.user(&user.id()),
+            Ok(None) => return fail(format!("no user `{login}`")),
+            Err(e) => return fail(describe(&e)),
+        }
+    }
+    let store = portcullis::sea_orm::SeaOrmAuditStore::new(db);
+    let events = match store.list(&query).await {
+        Ok(events) => events,
+        Err(e) => return fail(describe(&e)),
+    };
+    let mut out = std::io::stdout().lock();
+    for event in events {
+        let line = if args.json {
+            serde_json::to_string(&event).unwrap_or_default()
+        } else {
+            format!(
+                "{}  {:<26} user={} ip={} {}",
+                event.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                event.kind.as_str(),
+                event.user_id.as_ref().map_or("-", |u| u.as_str()),
+                event.ip.as_deref().unwrap_or("-"),
+                serde_json::Value::Object(event.detail.clone()),
+            )
+        };
+        if writeln!(out, "{line}").is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 async fn flush(settings: &Settings) -> ExitCode {
@@ -156,7 +244,7 @@ async fn flush(settings: &Settings) -> ExitCode {
         Ok(auth) => auth,
         Err(e) => return fail(e),
     };
-    match app::flush_expired(&auth).await {
+    match app::flush_expired(&auth, settings).await {
         Ok(rows) => {
             println!("deleted {rows} expired rows");
             ExitCode::SUCCESS
@@ -223,7 +311,7 @@ async fn user(settings: &Settings, command: UserCommand) -> ExitCode {
                 Err(e) => return fail(e),
             };
             let registration = Registration::new(username, email, password).staff(staff).superuser(superuser);
-            match auth.accounts().register(registration).await {
+            match auth.create_user(registration).await {
                 Ok(user) => {
                     println!("created user {} ({})", user.username(), user.id());
                     ExitCode::SUCCESS

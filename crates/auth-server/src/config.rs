@@ -175,6 +175,47 @@ pub struct Settings {
     /// `PORTCULLIS_MFA_REVOKE_ON_RECOVERY_CODE` / `mfa_revoke_on_recovery_code`: a sign-in with a
     /// recovery code signs the user's other sessions out (default false).
     pub mfa_revoke_on_recovery_code: bool,
+    /// `PORTCULLIS_EMAIL_BACKEND` / `email_backend`: `smtp://[user:password@]host[:port][?tls=starttls|opportunistic|none]`,
+    /// `smtps://...`, `file:DIR` (one `.eml` per message) or `console`. Unset: no account emails
+    /// (password reset and email verification answer 404).
+    pub email_backend: Option<Secret>,
+    /// `PORTCULLIS_EMAIL_FROM` / `email_from`: the From address (required with a backend).
+    pub email_from: Option<String>,
+    /// `PORTCULLIS_FRONTEND_URL` / `frontend_url`: the base of every link in an email (required
+    /// with a backend): `https://app.example.com` (plain http only for localhost).
+    pub frontend_url: Option<String>,
+    /// `PORTCULLIS_EMAIL_VERIFICATION` / `email_verification`: `off`, `optional` (default) or
+    /// `mandatory` (unverified users cannot sign in).
+    pub email_verification: String,
+    /// `PORTCULLIS_PASSWORD_RESET_TTL` / `password_reset_ttl`: reset-link lifetime in seconds
+    /// (default 3600, 300-86400).
+    pub password_reset_ttl: i64,
+    /// `PORTCULLIS_EMAIL_VERIFICATION_TTL` / `email_verification_ttl`: verification-link lifetime
+    /// in seconds (default 86400, 300-604800).
+    pub email_verification_ttl: i64,
+    /// `PORTCULLIS_PASSWORD_MIN_LENGTH` / `password_min_length`: minimum password length in
+    /// characters (default 8; 15 is recommended when MFA is not used; 8-64).
+    pub password_min_length: usize,
+    /// `PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT` / `signin_limit_per_account`: failed sign-ins per
+    /// account per window before it is locked until the window ends (default 50, at most 100).
+    pub signin_limit_per_account: u32,
+    /// `PORTCULLIS_SIGNIN_LIMIT_PER_IP` / `signin_limit_per_ip`: failed sign-ins per client IP per
+    /// window (default 20; must be below the per-account limit, so one address cannot lock an
+    /// account).
+    pub signin_limit_per_ip: u32,
+    /// `PORTCULLIS_SIGNIN_WINDOW` / `signin_window`: the window of the sign-in limits in seconds
+    /// (default 900).
+    pub signin_window: i64,
+    /// `PORTCULLIS_RATE_LIMIT_STORE` / `rate_limit_store`: where the counters live: `memory`
+    /// (default, this process only), `database` (shared by every process on the database) or a
+    /// `redis://` URL (shared; needs the `redis` feature).
+    pub rate_limit_store: Secret,
+    /// `PORTCULLIS_TRUSTED_PROXIES` / `trusted_proxies`: comma-separated addresses or CIDR ranges
+    /// of reverse proxies whose `X-Forwarded-For` is believed (default none).
+    pub trusted_proxies: String,
+    /// `PORTCULLIS_AUDIT_RETENTION_DAYS` / `audit_retention_days`: audit events older than this
+    /// are deleted by the periodic flush (default 365; 0 keeps them forever).
+    pub audit_retention_days: i64,
 }
 
 impl Default for Settings {
@@ -220,6 +261,19 @@ impl Default for Settings {
             mfa_revoke_on_enable: false,
             mfa_revoke_on_disable: true,
             mfa_revoke_on_recovery_code: false,
+            email_backend: None,
+            email_from: None,
+            frontend_url: None,
+            email_verification: "optional".to_owned(),
+            password_reset_ttl: 3600,
+            email_verification_ttl: 86_400,
+            password_min_length: 8,
+            signin_limit_per_account: 50,
+            signin_limit_per_ip: 20,
+            signin_window: 900,
+            rate_limit_store: Secret::new("memory"),
+            trusted_proxies: String::new(),
+            audit_retention_days: 365,
         }
     }
 }
@@ -268,6 +322,27 @@ struct FileSettings {
     mfa_revoke_on_enable: Option<bool>,
     mfa_revoke_on_disable: Option<bool>,
     mfa_revoke_on_recovery_code: Option<bool>,
+    email_backend: Option<Secret>,
+    email_from: Option<String>,
+    frontend_url: Option<String>,
+    email_verification: Option<String>,
+    password_reset_ttl: Option<i64>,
+    email_verification_ttl: Option<i64>,
+    password_min_length: Option<usize>,
+    signin_limit_per_account: Option<u32>,
+    signin_limit_per_ip: Option<u32>,
+    signin_window: Option<i64>,
+    rate_limit_store: Option<Secret>,
+    trusted_proxies: Option<TrustedProxiesValue>,
+    audit_retention_days: Option<i64>,
+}
+
+/// `trusted_proxies` in the file: a list or one comma-separated string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TrustedProxiesValue {
+    List(Vec<String>),
+    Text(String),
 }
 
 fn parse<T: std::str::FromStr>(setting: &str, value: &str) -> Result<T, ConfigError>
@@ -435,6 +510,47 @@ impl Settings {
         if let Some(v) = f.mfa_revoke_on_recovery_code {
             self.mfa_revoke_on_recovery_code = v;
         }
+        if f.email_backend.is_some() {
+            self.email_backend = f.email_backend;
+        }
+        if f.email_from.is_some() {
+            self.email_from = f.email_from;
+        }
+        if f.frontend_url.is_some() {
+            self.frontend_url = f.frontend_url;
+        }
+        if let Some(v) = f.email_verification {
+            self.email_verification = v.trim().to_ascii_lowercase();
+        }
+        if let Some(v) = f.password_reset_ttl {
+            self.password_reset_ttl = v;
+        }
+        if let Some(v) = f.email_verification_ttl {
+            self.email_verification_ttl = v;
+        }
+        if let Some(v) = f.password_min_length {
+            self.password_min_length = v;
+        }
+        if let Some(v) = f.signin_limit_per_account {
+            self.signin_limit_per_account = v;
+        }
+        if let Some(v) = f.signin_limit_per_ip {
+            self.signin_limit_per_ip = v;
+        }
+        if let Some(v) = f.signin_window {
+            self.signin_window = v;
+        }
+        if let Some(v) = f.rate_limit_store {
+            self.rate_limit_store = v;
+        }
+        match f.trusted_proxies {
+            Some(TrustedProxiesValue::List(list)) => self.trusted_proxies = list.join(","),
+            Some(TrustedProxiesValue::Text(text)) => self.trusted_proxies = text,
+            None => {}
+        }
+        if let Some(v) = f.audit_retention_days {
+            self.audit_retention_days = v;
+        }
         Ok(())
     }
 
@@ -560,6 +676,139 @@ impl Settings {
         }
         if let Some(v) = env("PORTCULLIS_MFA_REVOKE_ON_RECOVERY_CODE") {
             self.mfa_revoke_on_recovery_code = parse_bool("PORTCULLIS_MFA_REVOKE_ON_RECOVERY_CODE", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_BACKEND") {
+            self.email_backend = Some(Secret::new(v));
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_FROM") {
+            self.email_from = Some(v);
+        }
+        if let Some(v) = get("PORTCULLIS_FRONTEND_URL") {
+            self.frontend_url = Some(v);
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_VERIFICATION") {
+            self.email_verification = v.trim().to_ascii_lowercase();
+        }
+        if let Some(v) = get("PORTCULLIS_PASSWORD_RESET_TTL") {
+            self.password_reset_ttl = parse("PORTCULLIS_PASSWORD_RESET_TTL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_VERIFICATION_TTL") {
+            self.email_verification_ttl = parse("PORTCULLIS_EMAIL_VERIFICATION_TTL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_PASSWORD_MIN_LENGTH") {
+            self.password_min_length = parse("PORTCULLIS_PASSWORD_MIN_LENGTH", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT") {
+            self.signin_limit_per_account = parse("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_SIGNIN_LIMIT_PER_IP") {
+            self.signin_limit_per_ip = parse("PORTCULLIS_SIGNIN_LIMIT_PER_IP", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_SIGNIN_WINDOW") {
+            self.signin_window = parse("PORTCULLIS_SIGNIN_WINDOW", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_RATE_LIMIT_STORE") {
+            self.rate_limit_store = Secret::new(v);
+        }
+        if let Some(v) = get("PORTCULLIS_TRUSTED_PROXIES") {
+            self.trusted_proxies = v;
+        }
+        if let Some(v) = get("PORTCULLIS_AUDIT_RETENTION_DAYS") {
+            self.audit_retention_days = parse("PORTCULLIS_AUDIT_RETENTION_DAYS", &v)?;
+        }
+        Ok(())
+    }
+
+    /// The email verification mode.
+    pub fn email_verification_mode(&self) -> Result<portcullis::jwt::EmailVerification, ConfigError> {
+        parse("PORTCULLIS_EMAIL_VERIFICATION", &self.email_verification)
+    }
+
+    /// The trusted proxies.
+    pub fn trusted_proxies(&self) -> Result<portcullis::core::http_support::TrustedProxies, ConfigError> {
+        portcullis::core::http_support::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| ConfigError::new("PORTCULLIS_TRUSTED_PROXIES", e))
+    }
+
+    /// The checks of the account-lifecycle and abuse-protection settings.
+    fn validate_accounts(&self) -> Result<(), ConfigError> {
+        let mode = self.email_verification_mode()?;
+        match (&self.email_backend, &self.email_from, &self.frontend_url) {
+            (None, _, _) if mode == portcullis::jwt::EmailVerification::Mandatory => {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_EMAIL_VERIFICATION",
+                    "mandatory verification needs PORTCULLIS_EMAIL_BACKEND (users could never verify)",
+                ));
+            }
+            (None, _, _) => {}
+            (Some(backend), from, frontend) => {
+                portcullis::mail::EmailBackend::parse(backend.expose())
+                    .map_err(|e| ConfigError::new("PORTCULLIS_EMAIL_BACKEND", e.to_string()))?;
+                if from.is_none() {
+                    return Err(ConfigError::new(
+                        "PORTCULLIS_EMAIL_FROM",
+                        "is required with an email backend",
+                    ));
+                }
+                let Some(frontend) = frontend else {
+                    return Err(ConfigError::new(
+                        "PORTCULLIS_FRONTEND_URL",
+                        "is required with an email backend: every link in an email points to the frontend",
+                    ));
+                };
+                portcullis::jwt::AccountEmailConfig::new(frontend).map_err(|e| {
+                    let detail = e.body().detail;
+                    ConfigError::new("PORTCULLIS_FRONTEND_URL", detail.trim_start_matches("frontend_url: "))
+                })?;
+            }
+        }
+        if !(300..=86_400).contains(&self.password_reset_ttl) {
+            return Err(ConfigError::new("PORTCULLIS_PASSWORD_RESET_TTL", "must be 300 to 86400 seconds"));
+        }
+        if !(300..=604_800).contains(&self.email_verification_ttl) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_EMAIL_VERIFICATION_TTL",
+                "must be 300 to 604800 seconds",
+            ));
+        }
+        if !(8..=64).contains(&self.password_min_length) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_PASSWORD_MIN_LENGTH",
+                "must be 8 to 64 characters (NIST SP 800-63B: at least 8, 15 without MFA)",
+            ));
+        }
+        if !(1..=100).contains(&self.signin_limit_per_account) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT",
+                "must be 1 to 100 (NIST SP 800-63B: at most 100 failed attempts)",
+            ));
+        }
+        if self.signin_limit_per_ip == 0 || self.signin_limit_per_ip >= self.signin_limit_per_account {
+            return Err(ConfigError::new(
+                "PORTCULLIS_SIGNIN_LIMIT_PER_IP",
+                "must be at least 1 and below PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT (else one address could lock accounts)",
+            ));
+        }
+        if !(60..=86_400).contains(&self.signin_window) {
+            return Err(ConfigError::new("PORTCULLIS_SIGNIN_WINDOW", "must be 60 to 86400 seconds"));
+        }
+        let store = self.rate_limit_store.expose();
+        if !(store == "memory"
+            || store == "database"
+            || store.starts_with("redis://")
+            || store.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "PORTCULLIS_RATE_LIMIT_STORE",
+                "must be `memory`, `database` or a redis:// URL",
+            ));
+        }
+        self.trusted_proxies()?;
+        if self.audit_retention_days < 0 {
+            return Err(ConfigError::new(
+                "PORTCULLIS_AUDIT_RETENTION_DAYS",
+                "must be 0 (forever) or more days",
+            ));
         }
         Ok(())
     }
@@ -688,6 +937,7 @@ impl Settings {
                 "the server signs tokens: PORTCULLIS_JWT_PRIVATE_KEY_FILE is required with a public key",
             ));
         }
+        self.validate_accounts()?;
         for origin in &self.allowed_origins {
             let valid = origin != "*"
                 && (origin.starts_with("https://") || origin.starts_with("http://"))
@@ -807,5 +1057,113 @@ mod tests {
         let s = load(&[("PORTCULLIS_JWT_ALGORITHM", "HS256"), ("PORTCULLIS_JWT_SECRET", "supersecretvalue")])
             .unwrap();
         assert!(!format!("{s:?}").contains("supersecretvalue"));
+    }
+
+    const MAIL: [(&str, &str); 3] = [
+        ("PORTCULLIS_EMAIL_BACKEND", "smtp://mailer:hunter2@mail.example.com:587"),
+        ("PORTCULLIS_EMAIL_FROM", "Portcullis <no-reply@example.com>"),
+        ("PORTCULLIS_FRONTEND_URL", "https://app.example.com"),
+    ];
+
+    fn with_mail(extra: &[(&'static str, &'static str)]) -> Result<Settings, ConfigError> {
+        let mut vars = MAIL.to_vec();
+        vars.extend_from_slice(extra);
+        load(&vars)
+    }
+
+    #[test]
+    fn account_settings_load_and_default() {
+        let s = load(&[]).unwrap();
+        assert!(s.email_backend.is_none(), "no account emails unless configured");
+        assert_eq!((s.signin_limit_per_account, s.signin_limit_per_ip, s.signin_window), (50, 20, 900));
+        assert_eq!(s.email_verification_mode().unwrap(), portcullis::jwt::EmailVerification::Optional);
+        assert_eq!(s.rate_limit_store.expose(), "memory");
+        assert!(s.trusted_proxies().unwrap().is_empty());
+        let s = with_mail(&[
+            ("PORTCULLIS_EMAIL_VERIFICATION", "Mandatory"),
+            ("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", "100"),
+            ("PORTCULLIS_SIGNIN_LIMIT_PER_IP", "30"),
+            ("PORTCULLIS_SIGNIN_WINDOW", "600"),
+            ("PORTCULLIS_RATE_LIMIT_STORE", "redis://127.0.0.1:6379"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ("PORTCULLIS_PASSWORD_MIN_LENGTH", "15"),
+        ])
+        .unwrap();
+        assert_eq!(s.email_verification_mode().unwrap(), portcullis::jwt::EmailVerification::Mandatory);
+        assert_eq!((s.signin_limit_per_account, s.signin_limit_per_ip, s.signin_window), (100, 30, 600));
+        assert!(s.trusted_proxies().unwrap().contains("10.1.2.3".parse().unwrap()));
+        assert_eq!(s.password_min_length, 15);
+        assert!(!format!("{s:?}").contains("hunter2"), "the SMTP password is redacted");
+    }
+
+    #[test]
+    fn unsafe_or_inconsistent_account_settings_are_refused() {
+        let setting = |r: Result<Settings, ConfigError>| r.unwrap_err().setting;
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_EMAIL_VERIFICATION", "mandatory")])),
+            "PORTCULLIS_EMAIL_VERIFICATION",
+            "mandatory verification without a way to send the links"
+        );
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_EMAIL_VERIFICATION", "sometimes")])),
+            "PORTCULLIS_EMAIL_VERIFICATION"
+        );
+        assert_eq!(setting(load(&MAIL[..2])), "PORTCULLIS_FRONTEND_URL", "links need a frontend");
+        assert_eq!(setting(load(&[MAIL[0], MAIL[2]])), "PORTCULLIS_EMAIL_FROM");
+        for frontend in ["http://app.example.com", "app.example.com", "https://app.example.com/?x=1"] {
+            assert_eq!(
+                setting(with_mail(&[("PORTCULLIS_FRONTEND_URL", frontend)])),
+                "PORTCULLIS_FRONTEND_URL",
+                "{frontend}"
+            );
+        }
+        for backend in ["smtp://mail.example.com?tls=none", "ftp://x", "file:"] {
+            assert_eq!(
+                setting(with_mail(&[("PORTCULLIS_EMAIL_BACKEND", backend)])),
+                "PORTCULLIS_EMAIL_BACKEND"
+            );
+        }
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", "101")])),
+            "PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT",
+            "NIST: at most 100"
+        );
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_SIGNIN_LIMIT_PER_IP", "50")])),
+            "PORTCULLIS_SIGNIN_LIMIT_PER_IP",
+            "one address must not be able to lock an account"
+        );
+        assert_eq!(setting(load(&[("PORTCULLIS_SIGNIN_WINDOW", "10")])), "PORTCULLIS_SIGNIN_WINDOW");
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_RATE_LIMIT_STORE", "memcached")])),
+            "PORTCULLIS_RATE_LIMIT_STORE"
+        );
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/99")])),
+            "PORTCULLIS_TRUSTED_PROXIES"
+        );
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_PASSWORD_MIN_LENGTH", "6")])),
+            "PORTCULLIS_PASSWORD_MIN_LENGTH"
+        );
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_PASSWORD_RESET_TTL", "60")])),
+            "PORTCULLIS_PASSWORD_RESET_TTL"
+        );
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_AUDIT_RETENTION_DAYS", "-1")])),
+            "PORTCULLIS_AUDIT_RETENTION_DAYS"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_from_the_file_as_a_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.1\", \"192.168.0.0/16\"]\nsignin_window = 120\n")
+            .unwrap();
+        let s = Settings::load(Some(&file), |_| None).unwrap();
+        assert!(s.trusted_proxies().unwrap().contains("192.168.3.4".parse().unwrap()));
+        assert_eq!(s.signin_window, 120);
     }
 }

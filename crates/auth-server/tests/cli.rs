@@ -295,3 +295,132 @@ async fn user_admin_commands() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("deleted"));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn audit_lists_security_events_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("audit.db").display());
+    let admin = |args: &[&str]| {
+        let mut cmd = portcullis(dir.path());
+        cmd.args(args)
+            .env("PORTCULLIS_DATABASE_URL", &db)
+            .env("PORTCULLIS_JWT_ALGORITHM", "HS256")
+            .env("PORTCULLIS_JWT_SECRET", SECRET);
+        cmd
+    };
+    let out = run_with_stdin(
+        admin(&["user", "create", "--username", "root", "--email", "root@example.com"]),
+        "root password 1\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // "created user root (<id>)"
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let root_id = stdout.trim().rsplit_once('(').unwrap().1.trim_end_matches(')').to_owned();
+
+    // Events written by a server on the same database, at times of its manual clock.
+    let mut settings = Settings::default();
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = db.clone();
+    settings.keys_dir = dir.path().join("keys");
+    settings.jwt_algorithm = "HS256".parse().unwrap();
+    settings.jwt_secret = Some(auth_server::config::Secret::new(SECRET));
+    let clock = ManualClock::starting_now();
+    let server = auth_server::app::start(&settings, Arc::new(clock.clone())).await.unwrap();
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", server.url()))
+            .header("user-agent", "audit-cli-test/1.0")
+            .json(&body)
+            .send()
+    };
+    let r = post("/api/auth/register", json!({"username": "webby", "password": "webby password 1"})).await;
+    assert_eq!(r.unwrap().status(), 201);
+    clock.advance(chrono::Duration::seconds(60));
+    let wrong = json!({"username": "root", "password": "not the password"});
+    assert_eq!(post("/api/auth/mobile/sign-in", wrong).await.unwrap().status(), 401);
+    clock.advance(chrono::Duration::seconds(30));
+    let since = clock.now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    clock.advance(chrono::Duration::seconds(30));
+    let ghost = json!({"username": "ghost", "password": "not the password"});
+    assert_eq!(post("/api/auth/mobile/sign-in", ghost).await.unwrap().status(), 401);
+    clock.advance(chrono::Duration::seconds(60));
+    let right = json!({"username": "root", "password": "root password 1"});
+    assert_eq!(post("/api/auth/mobile/sign-in", right).await.unwrap().status(), 200);
+    server.shutdown().await.unwrap();
+
+    let audit = |args: &[&str]| {
+        let mut full = vec!["audit"];
+        full.extend_from_slice(args);
+        let out = admin(&full).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect::<Vec<String>>()
+    };
+    let kinds = |lines: &[String]| -> Vec<String> {
+        lines.iter().map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_owned()).collect()
+    };
+
+    // One line per event, newest first: time, kind, user, IP, detail.
+    let full = audit(&[]);
+    // The oldest: `user create` recorded root's registration (by an administrator).
+    let (all, created) = full.split_at(4.min(full.len()));
+    assert_eq!(
+        kinds(all),
+        ["sign_in_succeeded", "sign_in_failed", "sign_in_failed", "registered"],
+        "{full:#?}"
+    );
+    assert_eq!(created.len(), 1, "{full:#?}");
+    assert!(created[0].contains(" registered ") && created[0].contains(&root_id), "{full:#?}");
+    assert!(created[0].contains(r#""by":"administrator""#), "{}", created[0]);
+    assert!(all[0].contains(&format!("user={root_id}")) && all[0].contains("ip=127.0.0.1"), "{}", all[0]);
+    assert!(all[0].contains(r#""flow":"mobile""#), "{}", all[0]);
+    assert!(all[1].contains("user=-"), "an unknown login has no user: {}", all[1]);
+    assert!(all[2].contains(&format!("user={root_id}")), "{}", all[2]);
+    assert!(!all[3].contains(&root_id), "webby's registration: {}", all[3]);
+    assert!(!full.iter().any(|l| l.contains("ghost") || l.contains("not the password")), "{full:#?}");
+
+    // Filters: kinds (comma-separated), user (username or email), since, limit.
+    let failed = audit(&["--kind", "sign_in_failed"]);
+    assert_eq!(failed, all[1..3]);
+    let some_kinds = audit(&["--kind", "registered,sign_in_succeeded"]);
+    assert_eq!(some_kinds, [&all[..1], &all[3..], created].concat());
+    let root = audit(&["--user", "root"]);
+    assert_eq!(root, [&all[..1], &all[2..3], created].concat());
+    assert_eq!(audit(&["--user", "ROOT@example.com", "--kind", "sign_in_failed"]), all[2..3]);
+    assert_eq!(audit(&["--user", "webby"]), all[3..]);
+    assert_eq!(audit(&["--since", &since]), all[..2]);
+    assert_eq!(audit(&["--limit", "2"]), all[..2]);
+
+    // --json: one JSON object per line, with the whole event.
+    let json_lines = audit(&["--json"]);
+    assert_eq!(json_lines.len(), full.len());
+    let events: Vec<Value> = json_lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let json_kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(json_kinds, kinds(&full));
+    assert_eq!(events[0]["user_id"], root_id.as_str());
+    assert_eq!(events[0]["ip"], "127.0.0.1");
+    assert_eq!(events[0]["user_agent"], "audit-cli-test/1.0");
+    assert_eq!(events[0]["detail"]["flow"], "mobile");
+    assert!(events[1]["user_id"].is_null(), "{}", events[1]);
+    assert_eq!(events[2]["detail"]["reason"], "password");
+    let ats: Vec<chrono::DateTime<chrono::Utc>> =
+        events.iter().map(|e| e["at"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(ats.windows(2).all(|w| w[0] > w[1]), "newest first: {ats:?}");
+    assert!(events.iter().all(|e| e["id"].as_str().is_some_and(|id| !id.is_empty())));
+    assert_eq!(audit(&["--json", "--kind", "sign_in_failed", "--limit", "1"]), json_lines[1..2]);
+
+    // Mistakes are errors that say what is wrong.
+    let out = admin(&["audit", "--kind", "sign_in_failed,bogus"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bogus"), "{stderr}");
+    for known in ["sign_in_succeeded", "sign_in_failed", "refresh_reuse_detected", "locked_out"] {
+        assert!(stderr.contains(known), "names the known kinds: {stderr}");
+    }
+    let out = admin(&["audit", "--user", "ghost"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ghost"));
+    let out = admin(&["audit", "--since", "yesterday"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+}

@@ -11,12 +11,13 @@
 //!
 //! | feature    | default | what it adds |
 //! |------------|---------|--------------|
-//! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`); [`blacklist`]: grants, rotation, revocation (`auth-blacklist`); [`token`], [`session`]: opaque tokens, API keys, cookie sessions; [`mfa`]: TOTP and recovery codes (`auth-mfa`) |
+//! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`); [`blacklist`]: grants, rotation, revocation (`auth-blacklist`); [`token`], [`session`]: opaque tokens, API keys, cookie sessions; [`mfa`]: TOTP and recovery codes (`auth-mfa`); [`mail`]: account emails (`auth-mail`); [`ratelimit`]: rate limits and lockout (`auth-ratelimit`) |
+//! | `redis`    | no      | rate-limit counters in Redis, shared by every server process |
 //! | `axum`     | yes     | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
 //! | `poem`     | no      | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
 //! | `sqlite`   | yes     | [`sea_orm`]: sea-orm stores and migrator on SQLite (`auth-sea-orm`) |
 //! | `postgres` | no      | [`sea_orm`]: the same stores on PostgreSQL |
-//! | `testing`  | no      | [`core::testing`]: the store conformance suite |
+//! | `testing`  | no      | [`core::testing`]: the store conformance suites; a real SMTP server for tests (`mail::testing`) |
 //!
 //! [`core`] (`auth-core`: users, stores, principal, password hashing, clock, errors) is always there.
 //!
@@ -72,6 +73,14 @@ pub use auth_session as session;
 /// Multi-factor authentication: TOTP, recovery codes, MFA challenges, factor stores (`auth-mfa`).
 #[cfg(feature = "jwt")]
 pub use auth_mfa as mfa;
+
+/// Mail delivery for account emails: SMTP, `.eml` files, console; templates (`auth-mail`).
+#[cfg(feature = "jwt")]
+pub use auth_mail as mail;
+
+/// Rate limiting and lockout: counters, limits, in-memory and Redis stores (`auth-ratelimit`).
+#[cfg(feature = "jwt")]
+pub use auth_ratelimit as ratelimit;
 
 /// The axum adapter (`auth-axum`).
 #[cfg(feature = "axum")]
