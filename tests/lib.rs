@@ -53,6 +53,11 @@ pub async fn fresh_postgres_database(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// The From address of test emails.
+pub const MAIL_FROM: &str = "Portcullis <no-reply@example.test>";
+/// The frontend every link in a test email points to.
+pub const FRONTEND_URL: &str = "https://app.example.test";
+
 /// A running test server.
 pub struct TestServer {
     pub server: RunningServer,
@@ -74,6 +79,11 @@ impl TestServer {
         s.argon2_memory_kib = 64;
         s.argon2_iterations = 1;
         s.log = "warn".into();
+        // Account emails as `.eml` files in the test's directory (see `TestServer::mail_to`).
+        s.email_backend =
+            Some(auth_server::config::Secret::new(format!("file:{}", dir.join("mail").display())));
+        s.email_from = Some(MAIL_FROM.to_owned());
+        s.frontend_url = Some(FRONTEND_URL.to_owned());
         s.database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
             Backend::Postgres => fresh_postgres_database(&postgres_url()?).await,
@@ -118,6 +128,29 @@ impl TestServer {
     pub async fn stop(self) -> (Settings, tempfile::TempDir) {
         self.server.shutdown().await.unwrap();
         (self.settings, self._dir)
+    }
+
+    /// The test's temporary directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Where the file mail backend of the default test settings writes.
+    pub fn mail_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("mail")
+    }
+
+    /// The first email to `to` (waits up to 10 s for the background sender); panics when none came.
+    pub async fn mail_to(&self, to: &str) -> portcullis::mail::testing::ReceivedMail {
+        let timeout = std::time::Duration::from_secs(10);
+        portcullis::mail::testing::wait_for_eml(&self.mail_dir(), to, timeout)
+            .await
+            .unwrap_or_else(|| panic!("no email to {to}"))
+    }
+
+    /// Every email written so far, oldest first.
+    pub fn mails(&self) -> Vec<portcullis::mail::testing::ReceivedMail> {
+        portcullis::mail::testing::read_eml_dir(&self.mail_dir()).unwrap_or_default()
     }
 
     pub fn auth(&self) -> &Arc<ServerAuth> {

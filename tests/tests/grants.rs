@@ -44,9 +44,11 @@ http_test!(refresh_rotates_and_reuse_revokes_the_grant, |srv: TestServer| async 
 
     // A security event was recorded; other sign-ins are unaffected.
     let user = srv.auth().store().find_by_login("rosa").await.unwrap().unwrap();
-    let events = srv.auth().grants().security_events(&user.id()).await.unwrap();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].kind, "refresh_token_reuse");
+    let query = portcullis::core::audit::AuditQuery::new()
+        .user(&user.id())
+        .kinds(vec![portcullis::core::audit::AuditKind::RefreshReuseDetected]);
+    let events = srv.auth().audit_log().list(&query).await.unwrap();
+    assert_eq!(events.len(), 1, "one reuse recorded in the audit log");
     let fresh = srv.sign_in("rosa", "correct horse battery").await;
     assert_eq!(me_status(&srv, &fresh).await, 200);
 });

@@ -36,6 +36,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/mfa/totp/disable"),
     ("post", "/api/auth/mfa/recovery-codes"),
     ("post", "/api/auth/mfa/verify"),
+    ("patch", "/api/auth/me"),
+    ("delete", "/api/auth/me"),
+    ("post", "/api/auth/password/change"),
+    ("post", "/api/auth/web/password/change"),
+    ("post", "/api/auth/password/reset"),
+    ("post", "/api/auth/password/reset/confirm"),
+    ("post", "/api/auth/email/verify"),
+    ("post", "/api/auth/email/resend"),
+    ("get", "/api/auth/activity"),
 ];
 
 /// The routes that take a JSON body.
@@ -52,6 +61,12 @@ const WITH_BODY: &[&str] = &[
     "/api/auth/mfa/totp/confirm",
     "/api/auth/mfa/totp/disable",
     "/api/auth/mfa/recovery-codes",
+    "/api/auth/password/change",
+    "/api/auth/web/password/change",
+    "/api/auth/password/reset",
+    "/api/auth/password/reset/confirm",
+    "/api/auth/email/verify",
+    "/api/auth/email/resend",
     "/api/auth/mfa/verify",
 ];
 
@@ -137,6 +152,7 @@ http_test!(openapi_document_is_valid_and_complete, |srv: TestServer| async move 
         let request = match method.as_str() {
             "get" => srv.client.get(srv.url(path)),
             "delete" => srv.client.delete(srv.url(path)),
+            "patch" => srv.client.patch(srv.url(path)).header("content-type", "application/json").body("{}"),
             _ => srv.client.post(srv.url(path)).header("content-type", "application/json").body("{}"),
         };
         let status = request.send().await.unwrap().status().as_u16();
