@@ -177,15 +177,15 @@ EOF
 }
 
 ROWS=()
-declare -A RPS CPU
+declare -A RPS CPU USER
 CLK_TCK="$(getconf CLK_TCK)"
 
-# Total CPU ticks (utime + stime) the server process has used so far.
+# CPU ticks the server process has used so far: "user system".
 server_cpu_ticks() {
     # utime and stime are fields 14 and 15 of /proc/PID/stat, i.e. 12 and 13 after "pid (comm) ".
     local stat
     stat="$(cat "/proc/${SERVER_PID}/stat")"
-    awk '{print $12 + $13}' <<<"${stat##*) }"
+    awk '{print $12, $13}' <<<"${stat##*) }"
 }
 
 # run_wrk NAME ALG LABEL wrk-args...
@@ -194,24 +194,32 @@ run_wrk() {
     shift 3
     local out="${RESULTS_DIR}/wrk-${name}.txt"
     log "wrk ${label} (${alg}, ${DURATION}, ${THREADS} threads, ${CONNECTIONS} connections)"
-    local cpu_before cpu_after
-    cpu_before="$(server_cpu_ticks)"
+    local user_before sys_before user_after sys_after
+    read -r user_before sys_before <<<"$(server_cpu_ticks)"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$out"
-    cpu_after="$(server_cpu_ticks)"
-    local rps latency errors requests cpu_us
+    read -r user_after sys_after <<<"$(server_cpu_ticks)"
+    local rps latency errors requests cpu_us user_us
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
     requests="$(awk '/requests in/ {print $1; exit}' "$out")"
     # Server CPU time (user + system) per request, independent of wrk's own CPU use.
-    cpu_us="$(awk -v d="$((cpu_after - cpu_before))" -v hz="$CLK_TCK" -v n="$requests" \
-        'BEGIN {if (n > 0) printf "%.1f", d / hz * 1e6 / n; else print "-"}')"
+    per_request() { # per_request TICKS: microseconds per request
+        awk -v d="$1" -v hz="$CLK_TCK" -v n="$requests" \
+            'BEGIN {if (n > 0) printf "%.1f", d / hz * 1e6 / n; else print "-"}'
+    }
+    cpu_us="$(per_request "$((user_after - user_before + sys_after - sys_before))")"
+    # User-space time alone: the work of hyper, axum and Portcullis. The kernel's share per
+    # request grows when the request rate falls (less batching per wake-up while wrk competes
+    # for the same cores), so it is reported apart.
+    user_us="$(per_request "$((user_after - user_before))")"
     CPU["$name"]="$cpu_us"
+    USER["$name"]="$user_us"
     latency="$(awk '$1 == "Latency" {print $2; exit}' "$out")"
     errors="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")"
     local sockerr
     sockerr="$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' "$out")"
     errors="${errors:-0}${sockerr:+ (socket: ${sockerr})}"
     RPS["$name"]="$rps"
-    ROWS+=("| ${label} | ${alg} | ${rps} | ${latency} | ${cpu_us} | ${errors} |")
+    ROWS+=("| ${label} | ${alg} | ${rps} | ${latency} | ${cpu_us} | ${user_us} | ${errors} |")
 }
 
 FIRST=1
@@ -244,8 +252,8 @@ done
 echo
 echo "## wrk: ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} per run ($(nproc) cores shared by wrk and the server)"
 echo
-echo "| request | algorithm | req/s | avg latency | server CPU µs/req | non-2xx |"
-echo "|---------|-----------|------:|------------:|------------------:|--------:|"
+echo "| request | algorithm | req/s | avg latency | server CPU µs/req | of which user space | non-2xx |"
+echo "|---------|-----------|------:|------------:|------------------:|--------------------:|--------:|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "| ratio | value |"
@@ -260,6 +268,7 @@ for alg in $ALGS; do
         sl="${RPS[stateless-${alg}]:-}"
         [ -n "$sl" ] && echo "| protected (revocation + user-state checks) / protected-stateless (signature and claims only) req/s (${alg}) | $(awk -v a="$prot" -v b="$sl" 'BEGIN {printf "%.1f%%", 100 * a / b}') |"
         echo "| public / protected server CPU per request (${alg}) | $(awk -v a="${CPU[public-${alg}]}" -v b="${CPU[protected-${alg}]}" 'BEGIN {if (b > 0) printf "%.1f%%", 100 * a / b; else print "-"}') |"
+        echo "| user-space µs added by authentication, protected - public with header (${alg}) | $(awk -v a="${USER[protected-${alg}]}" -v b="${USER[public-hdr-${alg}]}" 'BEGIN {printf "%.1f", a - b}') |"
     fi
 done
 echo
