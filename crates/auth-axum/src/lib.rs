@@ -38,7 +38,7 @@ mod layer;
 mod router;
 
 pub use auth_core::Principal;
-pub use auth_jwt::endpoints::RouterConfig;
+pub use auth_flows::endpoints::RouterConfig;
 pub use extract::{ApiError, Auth, AuthContext, CurrentUser};
 pub use layer::{RequireAuth, RequireAuthLayer};
 pub use router::{cors_layer, cors_layer_for, routes};

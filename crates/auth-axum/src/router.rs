@@ -3,9 +3,9 @@ use std::sync::Arc;
 use auth_core::http_support::ClientAddr;
 use auth_core::http_support::error_response;
 use auth_core::{AuthError, UserStore};
-use auth_jwt::JwtEndpoints;
-use auth_jwt::endpoints::RouterConfig;
-use auth_jwt::endpoints::paths;
+use auth_flows::JwtEndpoints;
+use auth_flows::endpoints::RouterConfig;
+use auth_flows::endpoints::paths;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -184,20 +184,20 @@ async fn health() -> Response {
 
 #[cfg(feature = "openapi")]
 async fn openapi_document() -> Response {
-    into_axum(auth_jwt::openapi::document_response())
+    into_axum(auth_flows::openapi::document_response())
 }
 
 #[cfg(feature = "openapi")]
 async fn docs(request: Request) -> Response {
-    let tail = request.uri().path().strip_prefix(auth_jwt::openapi::DOCS_PATH).unwrap_or("");
-    into_axum(auth_jwt::openapi::docs_response(tail))
+    let tail = request.uri().path().strip_prefix(auth_flows::openapi::DOCS_PATH).unwrap_or("");
+    into_axum(auth_flows::openapi::docs_response(tail))
 }
 
 async fn not_found() -> Response {
     into_axum(error_response(&AuthError::NotFound))
 }
 
-/// The routes of the HTTP contract (see [`auth_jwt::endpoints::paths`]): register, the mobile and
+/// The routes of the HTTP contract (see [`auth_flows::endpoints::paths`]): register, the mobile and
 /// web flows, token verification, `me`, JWKS and `/healthz`; with the `openapi` feature (default)
 /// also `/api/openapi.json` and the Swagger UI at `/api/docs/`. `context` authenticates `me` and is
 /// made available to the extractors of routes merged into the returned router.
@@ -244,10 +244,10 @@ pub fn routes<S: UserStore>(
         .route("/healthz", get(health));
     #[cfg(feature = "openapi")]
     let router = router
-        .route(auth_jwt::openapi::OPENAPI_PATH, get(openapi_document))
-        .route(auth_jwt::openapi::DOCS_PATH, get(docs))
-        .route(&format!("{}/", auth_jwt::openapi::DOCS_PATH), get(docs))
-        .route(&format!("{}/{{*file}}", auth_jwt::openapi::DOCS_PATH), get(docs));
+        .route(auth_flows::openapi::OPENAPI_PATH, get(openapi_document))
+        .route(auth_flows::openapi::DOCS_PATH, get(docs))
+        .route(&format!("{}/", auth_flows::openapi::DOCS_PATH), get(docs))
+        .route(&format!("{}/{{*file}}", auth_flows::openapi::DOCS_PATH), get(docs));
     let router = router
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), client_scope::<S>))

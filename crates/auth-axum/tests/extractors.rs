@@ -10,9 +10,8 @@ use auth_core::{
     Accounts, AuthError, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration,
     User,
 };
-use auth_jwt::{
-    ClaimMap, JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig,
-};
+use auth_flows::{ClaimMap, JwtAuth, JwtEndpoints, WebFlowConfig};
+use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use axum::Router;
 use axum::routing::{delete, get};
 use reqwest::StatusCode;

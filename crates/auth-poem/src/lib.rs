@@ -29,7 +29,8 @@
 //! use auth_blacklist::MemoryGrantStore;
 //!
 //! use auth_core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
-//! use auth_jwt::{JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig};
+//! use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
+//! use auth_flows::{JwtAuth, JwtEndpoints, WebFlowConfig};
 //! use auth_poem::{Auth, AuthContext, MaybeAuth, RouterConfig, routes};
 //! use poem::http::StatusCode;
 //! use poem::{Endpoint, EndpointExt, Request, Route, get, handler};
@@ -76,7 +77,7 @@ mod middleware;
 mod router;
 
 pub use auth_core::Principal;
-pub use auth_jwt::endpoints::RouterConfig;
+pub use auth_flows::endpoints::RouterConfig;
 pub use cors::{Cors, CorsEndpoint, cors, cors_for};
 pub use extract::{
     ApiError, Auth, AuthContext, AuthContextEndpoint, CurrentUser, MaybeAuth, MaybeCurrentUser,

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use auth_core::http_support::error_response;
 use auth_core::{AuthError, UserStore};
-use auth_jwt::JwtEndpoints;
-use auth_jwt::endpoints::RouterConfig;
-use auth_jwt::endpoints::paths;
+use auth_flows::JwtEndpoints;
+use auth_flows::endpoints::RouterConfig;
+use auth_flows::endpoints::paths;
 use poem::endpoint::BoxEndpoint;
 use poem::http::header::{ALLOW, CONTENT_LENGTH, HeaderValue};
 use poem::http::{Method, StatusCode};
@@ -224,17 +224,17 @@ where
 #[cfg(feature = "openapi")]
 fn docs() -> Handler {
     Box::new(|request| {
-        let tail = request.uri().path().strip_prefix(auth_jwt::openapi::DOCS_PATH).unwrap_or("").to_owned();
-        Box::pin(async move { auth_jwt::openapi::docs_response(&tail) })
+        let tail = request.uri().path().strip_prefix(auth_flows::openapi::DOCS_PATH).unwrap_or("").to_owned();
+        Box::pin(async move { auth_flows::openapi::docs_response(&tail) })
     })
 }
 
-/// The routes of the HTTP contract (see [`auth_jwt::endpoints::paths`]): register, the mobile and
+/// The routes of the HTTP contract (see [`auth_flows::endpoints::paths`]): register, the mobile and
 /// web flows, token verification, `me`, JWKS and `/healthz`; with the `openapi` feature (default)
 /// also `/api/openapi.json` and the Swagger UI at `/api/docs/`. Every other path is a JSON `404`
 /// (`not_found`), a known path with another method a `405` with an `Allow` header, a body over
 /// [`RouterConfig::body_limit`] a JSON `413` (`payload_too_large`). With
-/// [`WebFlowConfig::allowed_origins`](auth_jwt::WebFlowConfig::allowed_origins) set, the routes
+/// [`WebFlowConfig::allowed_origins`](auth_flows::WebFlowConfig::allowed_origins) set, the routes
 /// answer CORS as [`cors`](crate::cors) describes.
 ///
 /// The answers are those of `auth_axum::routes`, byte for byte (the `tests/parity.rs` suite
@@ -255,7 +255,7 @@ fn docs() -> Handler {
 ///     format!("hello, user {}", principal.user_id)
 /// }
 ///
-/// # async fn run<S: auth_core::UserStore>(endpoints: auth_jwt::JwtEndpoints<S>, context: AuthContext)
+/// # async fn run<S: auth_core::UserStore>(endpoints: auth_flows::JwtEndpoints<S>, context: AuthContext)
 /// # -> std::io::Result<()> {
 /// let app = Route::new()
 ///     .at("/hello", get(hello))
@@ -458,9 +458,9 @@ pub fn routes<S: UserStore>(
         .at("/healthz", get(constant(auth_core::http_support::health)));
     #[cfg(feature = "openapi")]
     let route = {
-        let docs_path = auth_jwt::openapi::DOCS_PATH;
+        let docs_path = auth_flows::openapi::DOCS_PATH;
         route
-            .at(auth_jwt::openapi::OPENAPI_PATH, get(constant(auth_jwt::openapi::document_response)))
+            .at(auth_flows::openapi::OPENAPI_PATH, get(constant(auth_flows::openapi::document_response)))
             .at(docs_path, get(docs()))
             .at(format!("{docs_path}/"), get(docs()))
             .at(format!("{docs_path}/*file"), get(docs()))

@@ -10,9 +10,8 @@ use auth_core::{
     Accounts, AuthError, Authenticator, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig,
     Principal, Registration, User,
 };
-use auth_jwt::{
-    ClaimMap, JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig,
-};
+use auth_flows::{ClaimMap, JwtAuth, JwtEndpoints, WebFlowConfig};
+use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use auth_poem::{
     ApiError, Auth, AuthContext, CurrentUser, MaybeAuth, MaybeCurrentUser, RequireAuth, RouterConfig, routes,
 };

@@ -13,10 +13,8 @@ use auth_blacklist::MemoryGrantStore;
 use auth_core::{
     Accounts, Clock as _, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration,
 };
-use auth_jwt::{
-    JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, SignInRequest, TokenPair,
-    WebFlowConfig,
-};
+use auth_flows::{JwtAuth, JwtEndpoints, SignInRequest, TokenPair, WebFlowConfig};
+use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use poem::listener::TcpAcceptor;
 use serde_json::{Value, json};
 
@@ -43,19 +41,22 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
     let auth = Arc::new(
         JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
-            .with_api_keys(Arc::new(auth_token::MemoryApiKeyStore::new()), auth_jwt::ApiKeyConfig::default())
+            .with_api_keys(
+                Arc::new(auth_token::MemoryApiKeyStore::new()),
+                auth_flows::ApiKeyConfig::default(),
+            )
             .with_mfa(
                 auth_mfa::MfaService::new(
                     Arc::new(auth_mfa::MemoryMfaStore::new()),
                     auth_mfa::MfaKey::generate(),
                     auth_mfa::MfaConfig::default(),
                 ),
-                auth_jwt::MfaPolicy::default(),
+                auth_flows::MfaPolicy::default(),
             )
             .with_account_emails(
                 Arc::new(auth_core::account_tokens::MemoryAccountTokenStore::new()),
                 Arc::new(auth_mail::MemoryMailer::new()),
-                auth_jwt::AccountEmailConfig::new("https://app.example.test").unwrap(),
+                auth_flows::AccountEmailConfig::new("https://app.example.test").unwrap(),
             ),
     );
     // API keys first, then JWTs: the scope guard below limits keys to their scopes.
@@ -143,7 +144,7 @@ impl Pair {
     async fn fresh(&self, username: &str) -> (TokenPair, TokenPair) {
         let user =
             auth_core::UserStore::find_by_login(self.auth.store().as_ref(), username).await.unwrap().unwrap();
-        let client = auth_jwt::ClientInfo::default();
+        let client = auth_flows::ClientInfo::default();
         (
             self.auth.tokens_for(&user, &client).await.unwrap(),
             self.auth.tokens_for(&user, &client).await.unwrap(),
@@ -160,7 +161,7 @@ impl Pair {
         self.auth.accounts().register(Registration::new(username, None, "hunter2-but-longer")).await.unwrap();
         let request: SignInRequest =
             serde_json::from_value(json!({"username": username, "password": "hunter2-but-longer"})).unwrap();
-        self.auth.sign_in(&request, &auth_jwt::ClientInfo::default()).await.unwrap().complete().unwrap()
+        self.auth.sign_in(&request, &auth_flows::ClientInfo::default()).await.unwrap().complete().unwrap()
     }
 }
 
@@ -680,7 +681,7 @@ async fn scope_guard_limits_api_keys_only() {
     let owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
     let mut keys = Vec::new();
     for scope in ["notes:read", "notes:write"] {
-        let request: auth_jwt::CreateApiKeyRequest =
+        let request: auth_flows::CreateApiKeyRequest =
             serde_json::from_value(json!({"name": "k", "scopes": [scope]})).unwrap();
         keys.push(pair.auth.create_api_key(&owner, request).await.unwrap().key);
     }
@@ -727,16 +728,16 @@ async fn otp_tokens(pair: &Pair, username: &str) -> TokenPair {
     pair.clock.advance(chrono::Duration::seconds(30));
     let request: SignInRequest =
         serde_json::from_value(json!({"username": username, "password": "hunter2-but-longer"})).unwrap();
-    let auth_jwt::SignInOutcome::MfaRequired(step) =
-        pair.auth.sign_in(&request, &auth_jwt::ClientInfo::default()).await.unwrap()
+    let auth_flows::SignInOutcome::MfaRequired(step) =
+        pair.auth.sign_in(&request, &auth_flows::ClientInfo::default()).await.unwrap()
     else {
         panic!("a user with MFA gets the MFA step");
     };
-    let verify: auth_jwt::MfaVerifyRequest =
+    let verify: auth_flows::MfaVerifyRequest =
         serde_json::from_value(json!({"mfa_token": step.mfa_token, "code": code(pair.clock.unix_seconds())}))
             .unwrap();
     match pair.auth.complete_mfa(&verify).await.unwrap() {
-        auth_jwt::CompletedSignIn::Mobile(tokens) => tokens,
+        auth_flows::CompletedSignIn::Mobile(tokens) => tokens,
         other => panic!("a mobile MFA step completes as mobile: {other:?}"),
     }
 }

@@ -9,11 +9,11 @@ use portcullis::core::{
     AccountPolicy, Accounts, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator,
     SharedClock, User,
 };
-use portcullis::jwt::{
-    AbuseLimits, AccountEmailConfig, ApiKeyConfig, ClaimMap, FileKeyStore, FlowConfig, JwtAuth, JwtConfig,
-    JwtEndpoints, JwtKey, JwtService, KeyError, KeySet, MfaPolicy, OpaqueTokenConfig, SessionConfig,
-    WebFlowConfig, load_or_generate,
+use portcullis::flows::{
+    AbuseLimits, AccountEmailConfig, ApiKeyConfig, ClaimMap, FlowConfig, JwtAuth, JwtEndpoints, MfaPolicy,
+    OpaqueTokenConfig, SessionConfig, WebFlowConfig,
 };
+use portcullis::jwt::{FileKeyStore, JwtConfig, JwtKey, JwtService, KeyError, KeySet, load_or_generate};
 use portcullis::mail::EmailBackend;
 use portcullis::mfa::{MfaConfig, MfaKey, MfaService};
 use portcullis::ratelimit::RateLimiter;

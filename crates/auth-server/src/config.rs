@@ -720,7 +720,7 @@ impl Settings {
     }
 
     /// The email verification mode.
-    pub fn email_verification_mode(&self) -> Result<portcullis::jwt::EmailVerification, ConfigError> {
+    pub fn email_verification_mode(&self) -> Result<portcullis::flows::EmailVerification, ConfigError> {
         parse("PORTCULLIS_EMAIL_VERIFICATION", &self.email_verification)
     }
 
@@ -734,7 +734,7 @@ impl Settings {
     fn validate_accounts(&self) -> Result<(), ConfigError> {
         let mode = self.email_verification_mode()?;
         match (&self.email_backend, &self.email_from, &self.frontend_url) {
-            (None, _, _) if mode == portcullis::jwt::EmailVerification::Mandatory => {
+            (None, _, _) if mode == portcullis::flows::EmailVerification::Mandatory => {
                 return Err(ConfigError::new(
                     "PORTCULLIS_EMAIL_VERIFICATION",
                     "mandatory verification needs PORTCULLIS_EMAIL_BACKEND (users could never verify)",
@@ -756,7 +756,7 @@ impl Settings {
                         "is required with an email backend: every link in an email points to the frontend",
                     ));
                 };
-                portcullis::jwt::AccountEmailConfig::new(frontend).map_err(|e| {
+                portcullis::flows::AccountEmailConfig::new(frontend).map_err(|e| {
                     let detail = e.body().detail;
                     ConfigError::new("PORTCULLIS_FRONTEND_URL", detail.trim_start_matches("frontend_url: "))
                 })?;
@@ -1076,7 +1076,7 @@ mod tests {
         let s = load(&[]).unwrap();
         assert!(s.email_backend.is_none(), "no account emails unless configured");
         assert_eq!((s.signin_limit_per_account, s.signin_limit_per_ip, s.signin_window), (50, 20, 900));
-        assert_eq!(s.email_verification_mode().unwrap(), portcullis::jwt::EmailVerification::Optional);
+        assert_eq!(s.email_verification_mode().unwrap(), portcullis::flows::EmailVerification::Optional);
         assert_eq!(s.rate_limit_store.expose(), "memory");
         assert!(s.trusted_proxies().unwrap().is_empty());
         let s = with_mail(&[
@@ -1089,7 +1089,7 @@ mod tests {
             ("PORTCULLIS_PASSWORD_MIN_LENGTH", "15"),
         ])
         .unwrap();
-        assert_eq!(s.email_verification_mode().unwrap(), portcullis::jwt::EmailVerification::Mandatory);
+        assert_eq!(s.email_verification_mode().unwrap(), portcullis::flows::EmailVerification::Mandatory);
         assert_eq!((s.signin_limit_per_account, s.signin_limit_per_ip, s.signin_window), (100, 30, 600));
         assert!(s.trusted_proxies().unwrap().contains("10.1.2.3".parse().unwrap()));
         assert_eq!(s.password_min_length, 15);

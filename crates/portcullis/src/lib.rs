@@ -30,7 +30,8 @@
 //! use portcullis::blacklist::MemoryGrantStore;
 //! use portcullis::axum::{Auth, AuthContext, RouterConfig, routes};
 //! use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
-//! use portcullis::jwt::{JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig, JwtAlgorithm};
+//! use portcullis::jwt::{JwtConfig, JwtKey, JwtService, KeySet, JwtAlgorithm};
+//! use portcullis::flows::{JwtAuth, JwtEndpoints, WebFlowConfig};
 //!
 //! async fn hello(Auth(principal): Auth) -> String {
 //!     format!("hello, {}", principal.user_id)
@@ -54,9 +55,13 @@
 /// Framework-free traits and types (`auth-core`).
 pub use auth_core as core;
 
-/// JSON Web Tokens and the sign-in flows (`auth-jwt`).
+/// JSON Web Tokens: keys, issuing and verification (`auth-jwt`).
 #[cfg(feature = "jwt")]
 pub use auth_jwt as jwt;
+
+/// The sign-in flows and their framework-free HTTP endpoints (`auth-flows`).
+#[cfg(feature = "jwt")]
+pub use auth_flows as flows;
 
 /// Grants, refresh-token rotation with reuse detection, revocation (`auth-blacklist`).
 #[cfg(feature = "jwt")]

@@ -26,10 +26,8 @@ use portcullis::core::{
     Accounts, AuthError, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator,
     SystemClock,
 };
-use portcullis::jwt::{
-    ClaimMap, JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, SessionConfig,
-    WebFlowConfig,
-};
+use portcullis::flows::{ClaimMap, JwtAuth, JwtEndpoints, SessionConfig, WebFlowConfig};
+use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmSessionStore, SeaOrmUserStore, connect, migrate};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;

@@ -7,9 +7,8 @@ use portcullis::blacklist::MemoryGrantStore;
 use axum::{Router, routing::get};
 use portcullis::axum::{Auth, AuthContext, RouterConfig, routes};
 use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
-use portcullis::jwt::{
-    JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig,
-};
+use portcullis::flows::{JwtAuth, JwtEndpoints, WebFlowConfig};
+use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 
 /// Answers only requests with a valid access token.
 async fn hello(Auth(principal): Auth) -> String {

@@ -22,9 +22,8 @@ use poem::http::StatusCode;
 use poem::web::{Data, Json, Path};
 use poem::{Endpoint, EndpointExt, Route, get, handler};
 use portcullis::core::{Accounts, AuthError, PasswordHasher, PasswordHasherConfig, SystemClock};
-use portcullis::jwt::{
-    JwtAlgorithm, JwtAuth, JwtConfig, JwtEndpoints, JwtKey, JwtService, KeySet, WebFlowConfig,
-};
+use portcullis::flows::{JwtAuth, JwtEndpoints, WebFlowConfig};
+use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use portcullis::poem::{ApiError, Auth, AuthContext, CurrentUser, RouterConfig, routes};
 use portcullis::sea_orm::connect;
 use serde::{Deserialize, Serialize};

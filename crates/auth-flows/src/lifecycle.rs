@@ -18,10 +18,11 @@
 //! use auth_core::account_tokens::MemoryAccountTokenStore;
 //! use auth_core::audit::AuditLog;
 //! use auth_core::{Accounts, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig};
-//! use auth_jwt::{
-//!     AbuseLimits, AccountEmailConfig, EmailVerification, JwtAlgorithm, JwtAuth, JwtConfig, JwtKey,
-//!     JwtService, KeySet, PasswordResetConfirmRequest, PasswordResetRequest, RegisterRequest,
+//! use auth_flows::{
+//!     AbuseLimits, AccountEmailConfig, EmailVerification, JwtAuth, PasswordResetConfirmRequest,
+//!     PasswordResetRequest, RegisterRequest,
 //! };
+//! use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 //! use auth_mail::MemoryMailer;
 //! use auth_ratelimit::RateLimiter;
 //!

@@ -54,7 +54,7 @@ impl<U> fmt::Debug for ClaimSource<U> {
 /// `TOKEN_CLAIM_USER_ATTRIBUTE_MAP`).
 ///
 /// ```
-/// use auth_jwt::ClaimMap;
+/// use auth_flows::ClaimMap;
 /// use auth_core::{AuthUser, User};
 ///
 /// let map: ClaimMap<User> = ClaimMap::new()
@@ -448,15 +448,12 @@ impl<S: UserStore> JwtAuth<S> {
     }
 
     fn contents_for(&self, user: &S::User, sid: &str, amr: Vec<String>, auth_time: i64) -> TokenContents {
-        TokenContents {
-            sid: Some(sid.to_owned()),
-            cfp: Some(user.credential_fingerprint()),
-            amr,
-            auth_time: Some(auth_time),
-            extra: Map::new(),
-            jti: None,
-            not_after: None,
-        }
+        let mut contents = TokenContents::default();
+        contents.sid = Some(sid.to_owned());
+        contents.cfp = Some(user.credential_fingerprint());
+        contents.amr = amr;
+        contents.auth_time = Some(auth_time);
+        contents
     }
 
     fn issue_pair(
