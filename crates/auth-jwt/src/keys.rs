@@ -938,10 +938,12 @@ pub fn key_from_private_text(alg: JwtAlgorithm, text: &[u8]) -> Result<JwtKey, K
 // ---------------------------------------------------------------------------------------------------
 
 /// Several keys: one signs, all verify. Rotate by making the new key the signing key and keeping the
-/// old one as a verification key until the tokens it signed have expired.
+/// old one as a verification key until the tokens it signed have expired. A set built by
+/// [`KeySet::verification_only`] has no signing key: it verifies another issuer's tokens (a
+/// resource server) and issues none.
 #[derive(Debug, Clone)]
 pub struct KeySet {
-    signing: JwtKey,
+    signing: Option<JwtKey>,
     verification: Vec<JwtKey>,
 }
 
@@ -952,7 +954,23 @@ impl KeySet {
         if !signing.can_sign() {
             return Err(KeyError::NotASigningKey);
         }
-        Ok(Self { signing, verification: Vec::new() })
+        Ok(Self { signing: Some(signing), verification: Vec::new() })
+    }
+
+    /// A set that only verifies, with these keys (public keys, or HMAC secrets shared with the
+    /// issuer). Fails with [`KeyError::InvalidKey`] when `keys` is empty. A [`JwtService`] over it
+    /// refuses to issue.
+    ///
+    /// [`JwtService`]: crate::JwtService
+    pub fn verification_only(keys: impl IntoIterator<Item = JwtKey>) -> Result<Self, KeyError> {
+        let mut set = Self { signing: None, verification: Vec::new() };
+        for key in keys {
+            set = set.with_verification_key(key);
+        }
+        if set.verification.is_empty() {
+            return Err(KeyError::InvalidKey("a key set needs at least one key".to_owned()));
+        }
+        Ok(set)
     }
 
     /// Adds a key that only verifies (an older key, or another issuer's public key). A key with the
@@ -964,9 +982,9 @@ impl KeySet {
         self
     }
 
-    /// The key new tokens are signed with.
-    pub fn signing_key(&self) -> &JwtKey {
-        &self.signing
+    /// The key new tokens are signed with (`None` for a verification-only set).
+    pub fn signing_key(&self) -> Option<&JwtKey> {
+        self.signing.as_ref()
     }
 
     /// All keys, the signing key first.
@@ -975,7 +993,7 @@ impl KeySet {
     }
 
     fn keys(&self) -> impl Iterator<Item = &JwtKey> {
-        std::iter::once(&self.signing).chain(self.verification.iter())
+        self.signing.iter().chain(self.verification.iter())
     }
 
     /// The keys of algorithm `alg` whose `kid` is `kid` (all keys of that algorithm when `kid` is
@@ -1646,7 +1664,7 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYbtEghRI381nDQzl
             .with_verification_key(hmac.clone())
             .with_verification_key(public_only)
             .with_verification_key(old.clone());
-        assert_eq!(set.signing_key().kid(), current.kid());
+        assert_eq!(set.signing_key().map(JwtKey::kid), Some(current.kid()));
         assert_eq!(set.all_keys().len(), 4, "the duplicate is ignored");
         let all_es256: Vec<&str> = set.find(None, JwtAlgorithm::ES256).iter().map(|k| k.kid()).collect();
         assert_eq!(all_es256, [current.kid(), old.kid()]);

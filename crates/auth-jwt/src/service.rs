@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::Header as JwtHeader;
 use serde_json::{Map, Value};
 
-use crate::{Audience, ClaimRequirement, Claims, JwtAlgorithm, KeyError, KeySet, TokenKind};
+use crate::{Audience, ClaimRequirement, Claims, JwtAlgorithm, JwtKey, KeyError, KeySet, TokenKind};
 
 /// How tokens are issued and verified.
 #[derive(Debug, Clone)]
@@ -158,9 +158,9 @@ impl JwtService {
         &self.clock
     }
 
-    /// The algorithm tokens are signed with.
-    pub fn algorithm(&self) -> JwtAlgorithm {
-        self.keys.signing_key().algorithm()
+    /// The algorithm tokens are signed with (`None` for a verification-only key set).
+    pub fn algorithm(&self) -> Option<JwtAlgorithm> {
+        self.keys.signing_key().map(JwtKey::algorithm)
     }
 
     /// The JWKS document of the public verification keys.
@@ -200,7 +200,7 @@ impl JwtService {
             auth_time: contents.auth_time,
             extra: contents.extra,
         };
-        let key = self.keys.signing_key();
+        let key = self.keys.signing_key().ok_or_else(|| AuthError::backend(KeyError::NotASigningKey))?;
         let encoding = key.encoding_key().ok_or_else(|| AuthError::backend(KeyError::NotASigningKey))?;
         let mut header = JwtHeader::new(key.algorithm().to_jsonwebtoken());
         header.kid = Some(key.kid().to_owned());

@@ -48,7 +48,7 @@ fn every_algorithm_round_trips_and_kinds_never_mix() {
         let access = jwt.issue(TokenKind::Access, &UserId::new("u1"), TokenContents::default()).unwrap();
         let header = jsonwebtoken::decode_header(&access.token).unwrap();
         assert_eq!(format!("{:?}", header.alg), alg.as_str(), "{alg}");
-        assert_eq!(header.kid.as_deref(), Some(jwt.keys().signing_key().kid()));
+        assert_eq!(header.kid.as_deref(), jwt.keys().signing_key().map(JwtKey::kid));
         assert_eq!(jwt.verify(&access.token, TokenKind::Access).unwrap().sub, "u1", "{alg}");
         assert_eq!(rejection(jwt.verify(&access.token, TokenKind::Refresh)), TokenRejection::WrongKind);
         let refresh = jwt.issue(TokenKind::Refresh, &UserId::new("u1"), TokenContents::default()).unwrap();
@@ -155,4 +155,23 @@ fn public_only_key_verifies_tokens_of_its_private_half() {
         .with_verification_key(public);
     let (verifier, _) = service(verifier_keys, JwtConfig::default());
     assert!(verifier.verify(&token, TokenKind::Access).is_ok());
+}
+
+#[test]
+fn a_verification_only_key_set_verifies_and_never_issues() {
+    let generated = generate_key(JwtAlgorithm::ES256).unwrap();
+    let (signer, _) = service(KeySet::new(generated.to_key().unwrap()).unwrap(), JwtConfig::default());
+    let token = signer.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).unwrap().token;
+    let public =
+        JwtKey::from_public_pem(JwtAlgorithm::ES256, generated.public_pem.as_deref().unwrap().as_bytes())
+            .unwrap();
+    assert!(KeySet::new(public.clone()).is_err(), "a public key cannot be a signing key");
+    assert!(KeySet::verification_only(Vec::new()).is_err(), "an empty set verifies nothing");
+    let keys = KeySet::verification_only([public]).unwrap();
+    assert!(keys.signing_key().is_none());
+    let (verifier, _) = service(keys, JwtConfig::default());
+    assert_eq!(verifier.algorithm(), None);
+    assert_eq!(verifier.verify(&token, TokenKind::Access).unwrap().sub, "u");
+    assert!(verifier.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).is_err());
+    assert_eq!(verifier.jwks()["keys"].as_array().unwrap().len(), 1, "the public key is published");
 }
