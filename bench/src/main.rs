@@ -59,7 +59,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .route("/bench/protected", get(protected).layer(context.layer()))
         .route(
             "/bench/protected-stateless",
-            get(protected).layer(AuthContext::new(Arc::new(StatelessBearer(app.auth.jwt().clone()))).layer()),
+            get(protected).layer(
+                AuthContext::new(Arc::new(StatelessBearer(
+                    app.auth.jwt().ok_or("the bench server signs JWTs")?.clone(),
+                )))
+                .layer(),
+            ),
         );
     let router = app.router.merge(bench);
     let listener = tokio::net::TcpListener::bind(settings.bind).await?;

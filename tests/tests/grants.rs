@@ -244,12 +244,19 @@ http_test!(deactivation_and_password_change_revoke_sessions, |srv: TestServer| a
     let user = srv.auth().store().find_by_login("bo").await.unwrap().unwrap();
     let now = srv.clock.now();
     let idle = chrono::Duration::days(1);
-    assert_eq!(srv.auth().grants().active_grants(&user.id(), now, idle).await.unwrap().len(), 1);
+    assert_eq!(
+        srv.auth().grants().expect("grants").active_grants(&user.id(), now, idle).await.unwrap().len(),
+        1
+    );
     srv.auth().set_password(&user.id(), "another long password").await.unwrap();
-    assert!(srv.auth().grants().active_grants(&user.id(), now, idle).await.unwrap().is_empty());
+    assert!(
+        srv.auth().grants().expect("grants").active_grants(&user.id(), now, idle).await.unwrap().is_empty()
+    );
     assert_eq!(me_status(&srv, &tokens).await, 401);
     let tokens = srv.sign_in("bo", "another long password").await;
     srv.auth().set_active(&user.id(), false).await.unwrap();
-    assert!(srv.auth().grants().active_grants(&user.id(), now, idle).await.unwrap().is_empty());
+    assert!(
+        srv.auth().grants().expect("grants").active_grants(&user.id(), now, idle).await.unwrap().is_empty()
+    );
     assert_error(refresh(&srv, &tokens["refresh"]).await, 401, "token_not_valid").await;
 });

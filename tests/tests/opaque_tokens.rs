@@ -76,6 +76,7 @@ http_test!(opaque_token_sign_in_and_both_schemes, |srv: TestServer| async move {
     let sessions = srv
         .auth()
         .grants()
+        .expect("grants")
         .active_grants(&user.id(), portcullis::core::Clock::now(&srv.clock), chrono::Duration::days(1))
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use auth_core::{
     Accounts, AuthError, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration,
     User,
 };
-use auth_flows::{ClaimMap, JwtAuth, JwtEndpoints, WebFlowConfig};
+use auth_flows::{AuthEndpoints, AuthService, ClaimMap};
 use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use axum::Router;
 use axum::routing::{delete, get};
@@ -21,7 +21,7 @@ struct Harness {
     base: String,
     client: reqwest::Client,
     clock: ManualClock,
-    auth: Arc<JwtAuth<MemoryUserStore>>,
+    auth: Arc<AuthService<MemoryUserStore>>,
 }
 
 async fn whoami(Auth(principal): Auth) -> String {
@@ -52,12 +52,15 @@ async fn start() -> Harness {
     let store = Arc::new(MemoryUserStore::with_clock(Arc::new(clock.clone())));
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
     let auth = Arc::new(
-        JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
-            .with_claims(ClaimMap::new().attribute("is_staff", "is_staff"))
+        AuthService::builder(Accounts::new(Arc::clone(&store), hasher))
+            .grants(Arc::new(MemoryGrantStore::new()))
+            .jwt(jwt)
+            .claims(ClaimMap::new().attribute("is_staff", "is_staff"))
+            .build()
             .unwrap(),
     );
     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
-    let endpoints = JwtEndpoints::new(Arc::clone(&auth), WebFlowConfig::new(86_400));
+    let endpoints = AuthEndpoints::new(Arc::clone(&auth));
     let app: Router = Router::new()
         .route("/whoami", get(whoami))
         .route("/maybe", get(maybe))

@@ -16,7 +16,7 @@ use http::HeaderName;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 
-use crate::JwtAuth;
+use crate::AuthService;
 
 /// Settings of API keys.
 #[derive(Debug, Clone)]
@@ -94,13 +94,7 @@ impl fmt::Debug for CreatedApiKey {
     }
 }
 
-impl<S: UserStore> JwtAuth<S> {
-    /// Enables API keys, kept in `store`.
-    pub fn with_api_keys(mut self, store: Arc<dyn ApiKeyStore>, config: ApiKeyConfig) -> Self {
-        self.api_keys = Some(ApiKeys { store, config });
-        self
-    }
-
+impl<S: UserStore> AuthService<S> {
     fn api_keys(&self) -> Result<&ApiKeys, AuthError> {
         self.api_keys.as_ref().ok_or(AuthError::NotFound)
     }
@@ -132,7 +126,7 @@ impl<S: UserStore> JwtAuth<S> {
         if !problems.is_empty() {
             return Err(AuthError::InvalidInput(problems));
         }
-        let now = self.jwt.clock().now();
+        let now = self.clock.now();
         let expires_at = request.expires_in.map(|s| now + Duration::seconds(s));
         let secret = keys.config.format.generate();
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -168,7 +162,7 @@ impl<S: UserStore> JwtAuth<S> {
     /// [`AuthError::NotFound`].
     pub async fn revoke_api_key(&self, principal: &Principal, id: &str) -> Result<(), AuthError> {
         Self::manager(principal)?;
-        let now = self.jwt.clock().now();
+        let now = self.clock.now();
         if self.api_keys()?.store.revoke(&principal.user_id, id, now).await? {
             self.audit(AuditKind::ApiKeyRevoked, Some(&principal.user_id), &[("key_id", id)]).await;
             Ok(())
@@ -183,7 +177,7 @@ impl<S: UserStore> JwtAuth<S> {
         let revoked = || AuthError::InvalidToken(TokenRejection::Revoked);
         let hash = keys.config.format.parse(key).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
         let record = keys.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
-        let now = self.jwt.clock().now();
+        let now = self.clock.now();
         record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
         match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
             Some(state) if state.is_active => {}
@@ -205,9 +199,9 @@ impl<S: UserStore> JwtAuth<S> {
     }
 }
 
-/// Authenticates API keys; see [`JwtAuth::api_key_authenticator`].
+/// Authenticates API keys; see [`AuthService::api_key_authenticator`].
 pub struct ApiKeyAuthenticator<S: UserStore> {
-    auth: Arc<JwtAuth<S>>,
+    auth: Arc<AuthService<S>>,
 }
 
 impl<S: UserStore> fmt::Debug for ApiKeyAuthenticator<S> {

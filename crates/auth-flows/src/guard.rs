@@ -1,6 +1,6 @@
 //! Abuse protection and the audit trail of the flows: rate limits on sign-in (every path), MFA
-//! verification, password reset and verification-email requests; the client (IP, user agent) of
-//! the current request; and the audit log every flow writes to.
+//! verification, password reset and verification-email requests (feature `rate-limit`); the client
+//! (IP, user agent) of the current request; and the audit log every flow writes to.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,11 +9,14 @@ use async_trait::async_trait;
 use auth_core::audit::{AuditEvent, AuditKind, AuditLog, AuditQuery, AuditStore};
 use auth_core::http_support::TrustedProxies;
 use auth_core::{AuthError, UserId, UserStore};
+#[cfg(feature = "rate-limit")]
 use auth_ratelimit::{BlockReason, Limit, RateLimiter};
-use chrono::{DateTime, Duration, Utc};
+#[cfg(feature = "rate-limit")]
+use chrono::Duration;
+use chrono::{DateTime, Utc};
 use http::request::Parts;
 
-use crate::{ClientInfo, JwtAuth};
+use crate::{AuthService, ClientInfo};
 
 tokio::task_local! {
     static CURRENT_CLIENT: ClientInfo;
@@ -41,6 +44,7 @@ impl ClientInfo {
 /// address is blocked long before it could lock an account, while an attack spread over many
 /// addresses is still slowed and then stopped by the per-account limit. Reset and
 /// verification-email requests count per address and per IP, whether the address is known or not.
+#[cfg(feature = "rate-limit")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AbuseLimits {
@@ -56,14 +60,17 @@ pub struct AbuseLimits {
 }
 
 /// The default sign-in window (15 minutes).
+#[cfg(feature = "rate-limit")]
 pub const DEFAULT_SIGNIN_WINDOW: Duration = Duration::minutes(15);
 
+#[cfg(feature = "rate-limit")]
 impl Default for AbuseLimits {
     fn default() -> Self {
         Self::signin(50, 20, DEFAULT_SIGNIN_WINDOW)
     }
 }
 
+#[cfg(feature = "rate-limit")]
 impl AbuseLimits {
     /// Sign-in limits of `per_account` and `per_ip` failures per `window` (progressive delay after
     /// 10 failures, up to a minute), and the default email-request limits.
@@ -85,26 +92,36 @@ impl AbuseLimits {
     }
 }
 
-/// Rate limiting and auditing of a [`JwtAuth`].
+/// Rate limiting and auditing of an [`AuthService`].
 pub(crate) struct Guard {
+    #[cfg(feature = "rate-limit")]
     pub(crate) limiter: RateLimiter,
+    #[cfg(feature = "rate-limit")]
     pub(crate) limits: AbuseLimits,
     pub(crate) audit: AuditLog,
+    /// Whether `audit` persists events (else they go to `tracing` only).
+    #[cfg_attr(not(feature = "audit"), allow(dead_code))]
+    pub(crate) audit_persisted: bool,
     pub(crate) trusted_proxies: TrustedProxies,
+    clock: auth_core::SharedClock,
 }
 
 impl Guard {
-    pub(crate) fn new(clock: auth_core::SharedClock) -> Self {
+    pub(crate) fn new(clock: auth_core::SharedClock, trusted_proxies: TrustedProxies) -> Self {
         Self {
-            limiter: RateLimiter::memory(clock),
+            #[cfg(feature = "rate-limit")]
+            limiter: RateLimiter::memory(clock.clone()),
+            #[cfg(feature = "rate-limit")]
             limits: AbuseLimits::default(),
             audit: AuditLog::new(Arc::new(TracingOnly)),
-            trusted_proxies: TrustedProxies::none(),
+            audit_persisted: false,
+            trusted_proxies,
+            clock,
         }
     }
 }
 
-/// The audit store of a [`JwtAuth`] without one: events go to `tracing` only.
+/// The audit store of an [`AuthService`] without one: events go to `tracing` only.
 #[derive(Debug)]
 struct TracingOnly;
 
@@ -125,8 +142,9 @@ impl AuditStore for TracingOnly {
 
 /// What a failed attempt was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// A wrong password at sign-in (or an unknown login, or an inactive account).
+#[non_exhaustive]
+pub enum Failure {
+    /// A wrong first factor at sign-in (a wrong password, an unknown login, an inactive account).
     SignIn,
     /// A wrong second factor.
     SecondFactor,
@@ -155,42 +173,25 @@ pub(crate) fn audit_event(
     event
 }
 
+#[cfg(feature = "rate-limit")]
 fn account_key(account: &str) -> String {
     format!("signin:acct:{account}")
 }
 
+#[cfg(feature = "rate-limit")]
 fn ip_key(ip: &str) -> String {
     format!("signin:ip:{ip}")
 }
 
-impl<S: UserStore> JwtAuth<S> {
-    /// Uses `limiter` (e.g. over the database or Redis, shared by every server process) with
-    /// `limits`. The default is an in-process limiter with [`AbuseLimits::default`].
-    pub fn with_rate_limits(mut self, limiter: RateLimiter, limits: AbuseLimits) -> Self {
-        self.guard.limiter = limiter;
-        self.guard.limits = limits;
-        self
-    }
-
-    /// Persists audit events to `log` (they always go to `tracing` too, target
-    /// `portcullis::audit`). Without it events go to `tracing` only.
-    pub fn with_audit_log(mut self, log: AuditLog) -> Self {
-        self.guard.audit = log;
-        self
-    }
-
-    /// Believes `X-Forwarded-For` from these proxies (default: none).
-    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
-        self.guard.trusted_proxies = proxies;
-        self
-    }
-
-    /// The audit log.
+impl<S: UserStore> AuthService<S> {
+    /// The audit log (events go to `tracing` only unless one was configured with
+    /// [`AuthServiceBuilder::audit`](crate::AuthServiceBuilder::audit)).
     pub fn audit_log(&self) -> &AuditLog {
         &self.guard.audit
     }
 
     /// The rate limiter.
+    #[cfg(feature = "rate-limit")]
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.guard.limiter
     }
@@ -198,25 +199,23 @@ impl<S: UserStore> JwtAuth<S> {
     /// The client of a request: its `User-Agent` and IP, the IP from `X-Forwarded-For` only when
     /// the peer is a trusted proxy.
     pub fn client_info(&self, parts: &Parts) -> ClientInfo {
-        let mut client = ClientInfo::from_parts(parts);
-        if let Some(peer) = parts.extensions.get::<auth_core::http_support::ClientAddr>() {
-            client.ip = Some(self.guard.trusted_proxies.client_ip(peer.0.ip(), &parts.headers).to_string());
-        }
-        client
+        client_info(&self.guard.trusted_proxies, parts)
     }
 
     /// Records an audit event, with the client of the current request.
     pub(crate) async fn audit(&self, kind: AuditKind, user: Option<&UserId>, detail: &[(&str, &str)]) {
         let client = ClientInfo::current();
-        let event = audit_event(kind, self.jwt.clock().now(), user, client.as_ref(), detail);
+        let event = audit_event(kind, self.guard.clock.now(), user, client.as_ref(), detail);
         self.guard.audit.record(event).await;
     }
 
+    #[cfg(feature = "rate-limit")]
     fn current_ip() -> Option<String> {
         ClientInfo::current().and_then(|c| c.ip)
     }
 
     /// The sign-in counters of `account` and of the current client's IP.
+    #[cfg(feature = "rate-limit")]
     fn sign_in_keys(&self, account: &str) -> Vec<(String, &Limit)> {
         let limits = &self.guard.limits;
         let mut keys = vec![(account_key(account), &limits.signin_per_account)];
@@ -228,47 +227,78 @@ impl<S: UserStore> JwtAuth<S> {
 
     /// Refuses with a 429 when the account or the client IP is blocked. `account` is the user id,
     /// or the normalised login of an unknown user (so that guessing unknown names is counted too).
-    pub(crate) async fn check_sign_in_limits(&self, account: &str) -> Result<(), AuthError> {
-        let keys = self.sign_in_keys(account);
-        let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-        if let Some(blocked) = self.guard.limiter.blocked(&keys).await? {
-            return Err(blocked.into());
+    /// A first factor calls it before it checks anything (see [`AuthService::sign_in_with`]).
+    /// Without the `rate-limit` feature nothing is ever blocked.
+    pub async fn check_sign_in_limits(&self, account: &str) -> Result<(), AuthError> {
+        #[cfg(feature = "rate-limit")]
+        {
+            let keys = self.sign_in_keys(account);
+            let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+            if let Some(blocked) = self.guard.limiter.blocked(&keys).await? {
+                return Err(blocked.into());
+            }
         }
+        #[cfg(not(feature = "rate-limit"))]
+        let _ = account;
         Ok(())
     }
 
     /// Counts a failure against the account and the client IP, and audits it (and a lockout when
-    /// this failure reached a hard limit).
-    pub(crate) async fn sign_in_failed(&self, account: &str, user: Option<&UserId>, failure: Failure) {
-        let keys = self.sign_in_keys(account);
-        let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+    /// this failure reached a hard limit). A first factor calls it for every wrong credential.
+    pub async fn sign_in_failed(&self, account: &str, user: Option<&UserId>, failure: Failure) {
         let (kind, reason) = match failure {
             Failure::SignIn => (AuditKind::SignInFailed, "password"),
             Failure::SecondFactor => (AuditKind::MfaFailed, "second_factor"),
             Failure::Reauthentication => (AuditKind::SignInFailed, "current_password"),
         };
         self.audit(kind, user, &[("reason", reason)]).await;
-        match self.guard.limiter.record(&keys).await {
-            Ok(()) => {}
-            Err(error) => tracing::error!(error = %error, "could not count a failed sign-in"),
-        }
-        if let Ok(Some(blocked)) = self.guard.limiter.blocked(&keys).await
-            && blocked.reason == BlockReason::LimitReached
+        #[cfg(feature = "rate-limit")]
         {
-            let scope = if blocked.key.starts_with("signin:ip:") { "ip" } else { "account" };
-            self.audit(AuditKind::LockedOut, user, &[("scope", scope)]).await;
+            let keys = self.sign_in_keys(account);
+            let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+            match self.guard.limiter.record(&keys).await {
+                Ok(()) => {}
+                Err(error) => tracing::error!(error = %error, "could not count a failed sign-in"),
+            }
+            if let Ok(Some(blocked)) = self.guard.limiter.blocked(&keys).await
+                && blocked.reason == BlockReason::LimitReached
+            {
+                let scope = if blocked.key.starts_with("signin:ip:") { "ip" } else { "account" };
+                self.audit(AuditKind::LockedOut, user, &[("scope", scope)]).await;
+            }
         }
+        #[cfg(not(feature = "rate-limit"))]
+        let _ = account;
     }
 
     /// Counts an email request (reset, verification resend) per address and IP; 429 past the
     /// limits. Known and unknown addresses count alike.
+    #[cfg(feature = "account-emails")]
     pub(crate) async fn count_email_request(&self, purpose: &str, email: &str) -> Result<(), AuthError> {
-        let limits = &self.guard.limits;
-        let mut keys = vec![(format!("{purpose}:email:{}", email.to_lowercase()), &limits.email_per_address)];
-        if let Some(ip) = Self::current_ip() {
-            keys.push((format!("{purpose}:ip:{ip}"), &limits.email_per_ip));
+        #[cfg(feature = "rate-limit")]
+        {
+            let limits = &self.guard.limits;
+            let mut keys =
+                vec![(format!("{purpose}:email:{}", email.to_lowercase()), &limits.email_per_address)];
+            if let Some(ip) = Self::current_ip() {
+                keys.push((format!("{purpose}:ip:{ip}"), &limits.email_per_ip));
+            }
+            let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+            self.guard.limiter.hit_and_check(&keys).await
         }
-        let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-        self.guard.limiter.hit_and_check(&keys).await
+        #[cfg(not(feature = "rate-limit"))]
+        {
+            let _ = (purpose, email);
+            Ok(())
+        }
     }
+}
+
+/// The client of a request under `proxies` (see [`AuthService::client_info`]).
+pub(crate) fn client_info(proxies: &TrustedProxies, parts: &Parts) -> ClientInfo {
+    let mut client = ClientInfo::from_parts(parts);
+    if let Some(peer) = parts.extensions.get::<auth_core::http_support::ClientAddr>() {
+        client.ip = Some(proxies.client_ip(peer.0.ip(), &parts.headers).to_string());
+    }
+    client
 }

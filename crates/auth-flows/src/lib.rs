@@ -1,55 +1,103 @@
 //! # auth-flows
 //!
-//! The sign-in flows of Portcullis over the JWT engine (`auth-jwt`) and the capability crates:
-//! register, sign in, refresh, verify over any [`auth_core::UserStore`]; opaque tokens, API keys,
-//! cookie sessions, MFA, the account lifecycle, rate limits and audit; and the framework-free HTTP
-//! endpoints the adapters mount.
+//! The flow engine of Portcullis: [`AuthService`], assembled by [`AuthServiceBuilder`] from the
+//! capabilities an application picks, and the framework-free HTTP layer ([`AuthEndpoints`],
+//! [`RouteTable`]) that the axum and poem adapters mount. It depends on no web framework and no
+//! ORM: stores come in as trait objects (memory stores in each capability crate, sea-orm stores in
+//! `auth-sea-orm`).
 //!
-//! - [`JwtAuth`]: the flows; [`BearerAuthenticator`] authenticates `Authorization: Bearer` requests.
-//! - Account lifecycle ([`lifecycle`]): password change, reset by email, email verification,
-//!   profile changes, account deletion; abuse protection ([`AbuseLimits`]: per-account and per-IP
-//!   rate limits with progressive delay) and the audit log of every flow.
-//! - [`JwtEndpoints`]: the HTTP contract as `http::Response`s; see [`endpoints::paths`].
+//! - **The sign-in pipeline** ([`pipeline`]): a first factor (the password today) proves "this
+//!   user, these `amr`, this `auth_time`" ([`FirstFactor`]); [`AuthService::sign_in_with`] applies
+//!   the account checks, the rate limits and the MFA step, and issues the credential of the
+//!   requested [`SignInFlow`]. New first factors plug in here, from their own crates.
+//! - **Credentials**, each in a grant (`auth-blacklist`) and each behind a feature: JWT pairs
+//!   (mobile and web flows, refresh rotation with reuse detection), opaque tokens, cookie
+//!   sessions, API keys; an [`auth_core::Authenticator`] for each.
+//! - **MFA** (TOTP, recovery codes) as a step of every sign-in path; the **account lifecycle**
+//!   (registration, password change, profile, deletion; reset and verification by email); **rate
+//!   limits** and the **audit log**.
+//! - **HTTP**: [`AuthEndpoints`] answers each endpoint of the contract; [`RouterConfig`] chooses the
+//!   prefix and the route sets.
 //!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
-//! | `openapi` | no    | `openapi`: the OpenAPI 3.1 document of the contract and the vendored Swagger UI |
+//! | `jwt` | no | JWT access and refresh tokens: mobile and web flows, refresh, verify, JWKS (`auth-jwt`) |
+//! | `opaque-tokens` | no | opaque tokens, each its own grant (`auth-token`) |
+//! | `api-keys` | no | API keys with scopes (`auth-token`) |
+//! | `sessions` | no | server-side cookie sessions with CSRF protection (`auth-session`) |
+//! | `mfa` | no | TOTP and recovery codes, the MFA step in every sign-in path (`auth-mfa`) |
+//! | `account-emails` | no | password reset by email, email verification, security notices (`auth-mail`) |
+//! | `rate-limit` | no | per-account and per-IP sign-in limits with progressive delay (`auth-ratelimit`) |
+//! | `audit` | no | a persisted audit log and `GET /api/auth/activity` |
+//! | `openapi` | no | the OpenAPI 3.1 document of the mounted routes and the vendored Swagger UI |
+//!
+//! Grants (sign-in sessions, `auth-blacklist`), registration, the profile endpoints and the
+//! sessions list are always there. Applications normally take these features through the
+//! `portcullis` facade.
 
 #![forbid(unsafe_code)]
 
-mod abuse;
+/// `Debug` that shows only the named fields (request and response bodies carrying secrets).
+macro_rules! redacted_debug {
+    ($ty:ident, $($shown:ident),*) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))$(.field(stringify!($shown), &self.$shown))*.finish_non_exhaustive()
+            }
+        }
+    };
+}
+pub(crate) use redacted_debug;
+
+mod account;
+#[cfg(feature = "api-keys")]
 mod api_keys;
-pub mod endpoints;
-mod flows;
-pub mod lifecycle;
+#[cfg(feature = "account-emails")]
+pub mod emails;
+mod grants;
+mod guard;
+pub mod http;
+#[cfg(feature = "jwt")]
+mod jwt;
+#[cfg(feature = "mfa")]
 pub mod mfa;
+#[cfg(feature = "opaque-tokens")]
 mod opaque;
-#[cfg(feature = "openapi")]
-pub mod openapi;
+pub mod pipeline;
+mod service;
+#[cfg(feature = "sessions")]
 mod sessions;
 
-#[allow(unused_imports)]
-use auth_jwt::{
-    Claims, JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet, RESERVED_CLAIMS, TokenContents, TokenKind,
+pub use account::{
+    DeleteAccountRequest, EmailVerification, PasswordChangeRequest, PasswordChanged, ProfileUpdateRequest,
+    RegisterRequest,
 };
-
-pub use abuse::{AbuseLimits, DEFAULT_SIGNIN_WINDOW};
+#[cfg(feature = "api-keys")]
 pub use api_keys::{ApiKeyAuthenticator, ApiKeyConfig, CreateApiKeyRequest, CreatedApiKey};
-pub use endpoints::{JwtEndpoints, WebFlowConfig};
-pub use flows::{
-    AccessToken, BearerAuthenticator, ClaimFn, ClaimMap, ClaimSource, ClientInfo, FlowConfig, JwtAuth,
-    RefreshRequest, RegisterRequest, SessionInfo, SignInRequest, TokenPair, VerifyRequest,
+#[cfg(feature = "account-emails")]
+pub use emails::{
+    AccountEmailConfig, EmailResendRequest, EmailVerifyRequest, PasswordResetConfirmRequest,
+    PasswordResetRequest,
 };
-pub use lifecycle::{
-    AccountEmailConfig, DeleteAccountRequest, EmailResendRequest, EmailVerification, EmailVerifyRequest,
-    PasswordChangeRequest, PasswordChanged, PasswordResetConfirmRequest, PasswordResetRequest,
-    ProfileUpdateRequest,
+pub use grants::SessionInfo;
+pub use guard::Failure;
+#[cfg(feature = "rate-limit")]
+pub use guard::{AbuseLimits, DEFAULT_SIGNIN_WINDOW};
+pub use http::{
+    AuthEndpoints, Route, RouteFuture, RouteRequest, RouteSet, RouteTable, RouterConfig, WebFlowConfig, paths,
 };
-pub use mfa::{
-    CompletedSignIn, MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaRequired, MfaVerifyRequest,
-    RecoveryCodes, SignInFlow, SignInOutcome,
+#[cfg(feature = "jwt")]
+pub use jwt::{
+    AccessToken, BearerAuthenticator, ClaimFn, ClaimMap, ClaimSource, RefreshRequest, TokenPair,
+    VerifyRequest,
 };
+#[cfg(feature = "mfa")]
+pub use mfa::{MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaVerifyRequest, RecoveryCodes};
+#[cfg(feature = "opaque-tokens")]
 pub use opaque::{IssuedOpaqueToken, OpaqueTokenAuthenticator, OpaqueTokenConfig, TokenSignInRequest};
+pub use pipeline::{CompletedSignIn, FirstFactor, MfaRequired, SignInFlow, SignInOutcome, SignInRequest};
+pub use service::{AuthService, AuthServiceBuilder, BuildError, Capability, ClientInfo, FlowConfig};
+#[cfg(feature = "sessions")]
 pub use sessions::{SessionAuthenticator, SessionConfig, StartedSession};

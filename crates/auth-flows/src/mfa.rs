@@ -1,24 +1,27 @@
 //! Multi-factor authentication in every sign-in path: for a user with an active factor, a correct
 //! password yields an MFA step (`{mfa_required, mfa_token, methods}`) instead of a credential, and
-//! [`JwtAuth::complete_mfa`] finishes the very flow that started it (mobile tokens, web cookie,
+//! [`AuthService::complete_mfa`] finishes the very flow that started it (mobile tokens, web cookie,
 //! opaque token or cookie session) once a TOTP code or a recovery code is right. Enrolment,
 //! status, recovery-code regeneration and disabling live here too; the factor logic itself is
 //! [`auth_mfa::MfaService`].
 
+// Without a credential feature no sign-in flow exists: code after a flow is unreachable.
+#![cfg_attr(
+    not(any(feature = "jwt", feature = "opaque-tokens", feature = "sessions")),
+    allow(unreachable_code, unused_variables)
+)]
+
 use std::fmt;
 
 use auth_core::audit::AuditKind;
-use auth_core::{AuthError, AuthUser, CredentialMethod, FieldError, Principal, UserId, UserStore};
+use auth_core::{AuthError, AuthUser, FieldError, Principal, UserId, UserStore};
 use auth_mfa::{FactorUsed, MfaService, MfaStatus, SecondFactor, TotpSetup};
 use serde::{Deserialize, Serialize};
 
-use crate::abuse::Failure;
-use crate::{ClientInfo, IssuedOpaqueToken, JwtAuth, StartedSession, TokenPair};
-
-/// `["pwd"]`: how a password-only sign-in authenticated.
-pub(crate) fn pwd() -> Vec<String> {
-    vec!["pwd".to_owned()]
-}
+use crate::guard::Failure;
+use crate::pipeline::pwd;
+use crate::service::user_credential;
+use crate::{AuthService, ClientInfo, CompletedSignIn, MfaRequired, SignInFlow};
 
 /// What MFA changes do to the user's *other* sessions (grants, opaque tokens, cookie sessions;
 /// the one making the change survives).
@@ -65,109 +68,16 @@ pub(crate) struct Mfa {
     pub(crate) policy: MfaPolicy,
 }
 
-/// What a password sign-in yields: the credential, or the MFA step.
-#[derive(Debug)]
-pub enum SignInOutcome<T> {
-    /// The user has no second factor: the flow's credential.
-    Complete(T),
-    /// The password was right and a second factor is due: send it to `POST /api/auth/mfa/verify`.
-    MfaRequired(MfaRequired),
-}
-
-impl<T> SignInOutcome<T> {
-    /// The credential, when no MFA step is due.
-    pub fn complete(self) -> Option<T> {
-        match self {
-            Self::Complete(value) => Some(value),
-            Self::MfaRequired(_) => None,
-        }
-    }
-}
-
-/// The body of a sign-in that needs a second factor: `{mfa_required: true, mfa_token, methods,
-/// expires_in}`. No credential is issued yet.
-#[derive(Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct MfaRequired {
-    /// Always `true`.
-    pub mfa_required: bool,
-    /// The single-use token to send back with the code (short-lived, bound to this sign-in flow,
-    /// dead after the configured number of wrong codes).
-    pub mfa_token: String,
-    /// The second factors the user can give: `totp`, `recovery_code`.
-    pub methods: Vec<String>,
-    /// Seconds until the `mfa_token` expires.
-    pub expires_in: i64,
-}
-
-impl fmt::Debug for MfaRequired {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MfaRequired").field("methods", &self.methods).finish_non_exhaustive()
-    }
-}
-
-/// The sign-in flow an MFA step completes, stored with the challenge (so an `mfa_token` from the
-/// session sign-in can only ever yield a session).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "flow", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum SignInFlow {
-    /// `POST /api/auth/mobile/sign-in`: tokens in the body.
-    Mobile,
-    /// `POST /api/auth/web/sign-in`: access token in the body, refresh token in the cookie.
-    Web,
-    /// `POST /api/auth/token/sign-in`: an opaque token with this name.
-    Token {
-        /// The token's name.
-        name: Option<String>,
-    },
-    /// `POST /api/auth/session/sign-in`: a cookie session.
-    Session,
-}
-
-impl SignInFlow {
-    fn tag(&self) -> &'static str {
-        match self {
-            Self::Mobile => "mobile",
-            Self::Web => "web",
-            Self::Token { .. } => "token",
-            Self::Session => "session",
-        }
-    }
-}
-
-/// What the challenge stores besides the flow: who was signing in (never a secret).
+/// What the challenge stores besides the flow: who was signing in, and how they passed the first
+/// factor (never a secret). Challenges stored before `amr` was recorded were password sign-ins.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ChallengeContext {
     #[serde(flatten)]
     flow: SignInFlow,
     user_agent: Option<String>,
     ip: Option<String>,
-}
-
-/// A sign-in completed by [`JwtAuth::complete_mfa`]: the credential of the flow that started it.
-#[non_exhaustive]
-pub enum CompletedSignIn<U> {
-    /// Mobile flow: the token pair, in the body.
-    Mobile(TokenPair),
-    /// Web flow: the access token in the body, the refresh token in the cookie.
-    Web(TokenPair),
-    /// An opaque token.
-    Token(IssuedOpaqueToken),
-    /// A cookie session.
-    Session(StartedSession<U>),
-}
-
-impl<U> fmt::Debug for CompletedSignIn<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flow = match self {
-            Self::Mobile(_) => "Mobile",
-            Self::Web(_) => "Web",
-            Self::Token(_) => "Token",
-            Self::Session(_) => "Session",
-        };
-        f.debug_tuple("CompletedSignIn").field(&flow).finish()
-    }
+    #[serde(default = "pwd")]
+    amr: Vec<String>,
 }
 
 /// `POST /api/auth/mfa/verify` body: the `mfa_token` and exactly one of `code` (TOTP) and
@@ -244,13 +154,7 @@ fn methods() -> Vec<String> {
     vec!["totp".to_owned(), "recovery_code".to_owned()]
 }
 
-impl<S: UserStore> JwtAuth<S> {
-    /// Enables MFA: TOTP enrolment and the MFA step in every sign-in path.
-    pub fn with_mfa(mut self, service: MfaService, policy: MfaPolicy) -> Self {
-        self.mfa = Some(Mfa { service, policy });
-        self
-    }
-
+impl<S: UserStore> AuthService<S> {
     /// The MFA service, when MFA is enabled.
     pub fn mfa(&self) -> Option<&MfaService> {
         self.mfa.as_ref().map(|m| &m.service)
@@ -260,46 +164,34 @@ impl<S: UserStore> JwtAuth<S> {
         self.mfa.as_ref().ok_or(AuthError::NotFound)
     }
 
-    /// The password step of every sign-in path: the user when no second factor is due (the
-    /// sign-in is recorded), else a new challenge bound to `flow`.
-    pub(crate) async fn password_step(
+    /// The MFA step of the sign-in pipeline: for a user with an active factor, a new challenge
+    /// bound to `flow` (and to the first factor's `amr`), else `None`.
+    pub(crate) async fn mfa_step(
         &self,
-        login: &str,
-        password: &str,
-        flow: SignInFlow,
+        user: &S::User,
+        flow: &SignInFlow,
+        amr: &[String],
         client: &ClientInfo,
-    ) -> Result<Result<S::User, MfaRequired>, AuthError> {
-        let found = self.store().find_by_login(login).await?;
-        // Failures count per account: the user id, or the login of an unknown user.
-        let account =
-            found.as_ref().map_or_else(|| format!("login:{}", login.to_lowercase()), |u| u.id().to_string());
-        let found_id = found.as_ref().map(AuthUser::id);
-        self.check_sign_in_limits(&account).await?;
-        let Some(user) = self.accounts.check_password_of(found, password).await? else {
-            self.sign_in_failed(&account, found_id.as_ref(), Failure::SignIn).await;
-            return Err(AuthError::InvalidCredentials);
-        };
-        // Only after the right password, so it reveals nothing to a guesser.
-        self.check_email_verified(&user)?;
-        let now = self.jwt.clock().now();
-        let tag = flow.tag();
-        if let Some(mfa) = &self.mfa
-            && mfa.service.is_enabled(&user.id()).await?
-        {
-            let context =
-                ChallengeContext { flow, user_agent: client.user_agent.clone(), ip: client.ip.clone() };
-            let context = serde_json::to_value(context).map_err(AuthError::backend)?;
-            let mfa_token = mfa.service.create_challenge(&user.id(), tag, context, now).await?;
-            return Ok(Err(MfaRequired {
-                mfa_required: true,
-                mfa_token,
-                methods: methods(),
-                expires_in: mfa.service.config().challenge_ttl.num_seconds(),
-            }));
+    ) -> Result<Option<MfaRequired>, AuthError> {
+        let Some(mfa) = &self.mfa else { return Ok(None) };
+        if !mfa.service.is_enabled(&user.id()).await? {
+            return Ok(None);
         }
-        self.accounts.record_login(&user.id(), now).await?;
-        self.audit(AuditKind::SignInSucceeded, Some(&user.id()), &[("flow", tag), ("amr", "pwd")]).await;
-        Ok(Ok(user))
+        let context = ChallengeContext {
+            flow: flow.clone(),
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.clone(),
+            amr: amr.to_vec(),
+        };
+        let context = serde_json::to_value(context).map_err(AuthError::backend)?;
+        let now = self.clock.now();
+        let mfa_token = mfa.service.create_challenge(&user.id(), flow.tag(), context, now).await?;
+        Ok(Some(MfaRequired {
+            mfa_required: true,
+            mfa_token,
+            methods: methods(),
+            expires_in: mfa.service.config().challenge_ttl.num_seconds(),
+        }))
     }
 
     /// Completes an MFA step: checks the code (or recovery code) against the challenge of
@@ -313,7 +205,7 @@ impl<S: UserStore> JwtAuth<S> {
     ) -> Result<CompletedSignIn<S::User>, AuthError> {
         let mfa = self.mfa_enabled()?;
         let factor = second_factor(request.code.as_deref(), request.recovery_code.as_deref())?;
-        let now = self.jwt.clock().now();
+        let now = self.clock.now();
         let attempt = mfa.service.begin_attempt(&request.mfa_token, now).await?;
         let user_id = attempt.user_id().clone();
         self.check_sign_in_limits(user_id.as_str()).await?;
@@ -339,48 +231,36 @@ impl<S: UserStore> JwtAuth<S> {
             }
         }
         self.accounts.record_login(&user.id(), now).await?;
-        let amr = vec!["pwd".to_owned(), completed.factor.amr().to_owned()];
+        let mut amr = context.amr;
+        amr.push(completed.factor.amr().to_owned());
         let detail = [("flow", completed.flow.as_str()), ("amr", completed.factor.amr())];
         self.audit(AuditKind::SignInSucceeded, Some(&user.id()), &detail).await;
         let client = ClientInfo { user_agent: context.user_agent, ip: context.ip };
-        Ok(match context.flow {
-            SignInFlow::Mobile => CompletedSignIn::Mobile(self.issue_tokens(&user, &client, amr).await?),
-            SignInFlow::Web => CompletedSignIn::Web(self.issue_tokens(&user, &client, amr).await?),
-            SignInFlow::Token { name } => {
-                CompletedSignIn::Token(self.issue_opaque_token(&user, name, &client, amr).await?)
-            }
-            SignInFlow::Session => CompletedSignIn::Session(self.start_session(user, &client, amr).await?),
-        })
-    }
-
-    /// MFA is managed with the user's own credentials: an API key gets 403.
-    fn user_credential(principal: &Principal) -> Result<(), AuthError> {
-        if principal.method == CredentialMethod::ApiKey { Err(AuthError::Forbidden) } else { Ok(()) }
+        self.issue_credential(user, context.flow, &client, amr, now).await
     }
 
     /// The principal's MFA status.
     pub async fn mfa_status(&self, principal: &Principal) -> Result<MfaStatus, AuthError> {
-        Self::user_credential(principal)?;
+        user_credential(principal)?;
         self.mfa_enabled()?.service.status(&principal.user_id).await
     }
 
     /// Starts TOTP enrolment: a new pending secret (replacing a pending one), with its
     /// `otpauth://` URI and QR code. 409 when MFA is already on.
     pub async fn begin_totp_setup(&self, principal: &Principal) -> Result<TotpSetup, AuthError> {
-        Self::user_credential(principal)?;
+        user_credential(principal)?;
         let mfa = self.mfa_enabled()?;
         let user = self.current_user(principal).await?;
-        mfa.service.begin_totp_setup(&user.id(), user.username(), self.jwt.clock().now()).await
+        mfa.service.begin_totp_setup(&user.id(), user.username(), self.clock.now()).await
     }
 
     /// Confirms enrolment with a first code: MFA is on, and the returned recovery codes are shown
     /// once. Recorded as a security event; revokes the user's other sessions when
     /// [`MfaPolicy::revoke_on_enable`].
     pub async fn confirm_totp(&self, principal: &Principal, code: &str) -> Result<RecoveryCodes, AuthError> {
-        Self::user_credential(principal)?;
+        user_credential(principal)?;
         let mfa = self.mfa_enabled()?;
-        let recovery_codes =
-            mfa.service.confirm_totp(&principal.user_id, code, self.jwt.clock().now()).await?;
+        let recovery_codes = mfa.service.confirm_totp(&principal.user_id, code, self.clock.now()).await?;
         self.audit(AuditKind::MfaEnabled, Some(&principal.user_id), &[]).await;
         if mfa.policy.revoke_on_enable {
             self.revoke_other_sessions(&principal.user_id, principal.grant_id.as_deref()).await?;
@@ -395,11 +275,11 @@ impl<S: UserStore> JwtAuth<S> {
         principal: &Principal,
         request: &MfaReauthRequest,
     ) -> Result<(), AuthError> {
-        Self::user_credential(principal)?;
+        user_credential(principal)?;
         let mfa = self.mfa_enabled()?;
         let factor = second_factor(request.code.as_deref(), request.recovery_code.as_deref())?;
         self.check_current_password(&principal.user_id, &request.password, "password").await?;
-        let now = self.jwt.clock().now();
+        let now = self.clock.now();
         match mfa.service.verify(&principal.user_id, &factor, now).await? {
             None => {
                 let id = &principal.user_id;
@@ -449,7 +329,7 @@ impl<S: UserStore> JwtAuth<S> {
         self.reauthenticate(principal, request).await?;
         let mfa = self.mfa_enabled()?;
         let recovery_codes =
-            mfa.service.regenerate_recovery_codes(&principal.user_id, self.jwt.clock().now()).await?;
+            mfa.service.regenerate_recovery_codes(&principal.user_id, self.clock.now()).await?;
         self.audit(AuditKind::RecoveryCodesRegenerated, Some(&principal.user_id), &[]).await;
         Ok(RecoveryCodes { recovery_codes })
     }
@@ -462,26 +342,5 @@ impl<S: UserStore> JwtAuth<S> {
         self.audit(AuditKind::MfaReset, Some(user_id), &[("by", "administrator")]).await;
         self.sign_out_all(user_id).await?;
         Ok(was_enabled)
-    }
-
-    /// Revokes every session (grant) of the user but `keep` — with its opaque tokens and cookie
-    /// sessions, in every process. API keys are machine credentials and are left alone. Returns
-    /// how many grants were revoked.
-    pub async fn revoke_other_sessions(
-        &self,
-        user_id: &UserId,
-        keep: Option<&str>,
-    ) -> Result<u64, AuthError> {
-        let now = self.jwt.clock().now();
-        let mut revoked = 0;
-        for grant in self.grants.active_grants(user_id, now, self.idle_ttl()).await? {
-            if Some(grant.id.as_str()) == keep {
-                continue;
-            }
-            self.revoke_grant(&grant.id).await?;
-            self.delete_grant_credentials(&grant.id).await?;
-            revoked += 1;
-        }
-        Ok(revoked)
     }
 }

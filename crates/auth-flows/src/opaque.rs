@@ -14,8 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 
-use crate::mfa::{SignInFlow, SignInOutcome, pwd};
-use crate::{ClientInfo, JwtAuth};
+use crate::pipeline::another_credential;
+use crate::service::revoked;
+use crate::{AuthService, ClientInfo, CompletedSignIn, SignInFlow, SignInOutcome, SignInRequest};
 
 /// Settings of opaque tokens.
 #[derive(Debug, Clone)]
@@ -99,36 +100,25 @@ impl fmt::Debug for IssuedOpaqueToken {
     }
 }
 
-fn invalid() -> AuthError {
-    AuthError::InvalidToken(TokenRejection::Revoked)
-}
-
-impl<S: UserStore> JwtAuth<S> {
-    /// Enables opaque tokens, kept in `store`.
-    pub fn with_opaque_tokens(mut self, store: Arc<dyn OpaqueTokenStore>, config: OpaqueTokenConfig) -> Self {
-        self.opaque = Some(OpaqueTokens { store, config });
-        self
-    }
-
+impl<S: UserStore> AuthService<S> {
     fn opaque(&self) -> Result<&OpaqueTokens, AuthError> {
         self.opaque.as_ref().ok_or(AuthError::NotFound)
     }
 
     /// Signs in with a password and issues an opaque token in a new grant — or, for a user with
-    /// MFA, the MFA step that [`JwtAuth::complete_mfa`] finishes with the token.
+    /// MFA, the MFA step that [`AuthService::complete_mfa`] finishes with the token.
     pub async fn token_sign_in(
         &self,
         request: &TokenSignInRequest,
         client: &ClientInfo,
     ) -> Result<SignInOutcome<IssuedOpaqueToken>, AuthError> {
-        self.opaque()?;
         let flow = SignInFlow::Token { name: request.name.clone() };
-        match self.password_step(&request.username, &request.password, flow, client).await? {
-            Ok(user) => {
-                let issued = self.issue_opaque_token(&user, request.name.clone(), client, pwd()).await?;
-                Ok(SignInOutcome::Complete(issued))
-            }
-            Err(step) => Ok(SignInOutcome::MfaRequired(step)),
+        let password =
+            SignInRequest { username: request.username.clone(), password: request.password.clone() };
+        match self.password_sign_in(&password, flow, client).await? {
+            SignInOutcome::Complete(CompletedSignIn::Token(issued)) => Ok(SignInOutcome::Complete(issued)),
+            SignInOutcome::Complete(_) => Err(another_credential()),
+            SignInOutcome::MfaRequired(step) => Ok(SignInOutcome::MfaRequired(step)),
         }
     }
 
@@ -144,7 +134,8 @@ impl<S: UserStore> JwtAuth<S> {
         if !user.is_active() {
             return Err(AuthError::InvalidCredentials);
         }
-        let now = self.jwt.clock().now();
+        let grants = self.grants.as_ref().ok_or(AuthError::NotFound)?;
+        let now = self.clock.now();
         let expires_at = now + opaque.config.ttl.min(self.config.grant_max_age);
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
         let token_id = uuid::Uuid::new_v4().simple().to_string();
@@ -154,7 +145,7 @@ impl<S: UserStore> JwtAuth<S> {
         // The grant's first credential record is the token's: it is never presented for rotation
         // (only signed JWTs are), it only ties the token's id to its grant.
         let credential = RefreshRecord::new(token_id.clone(), grant_id.clone(), user.id(), now, expires_at);
-        self.grants.create_grant(grant, credential).await?;
+        grants.store.create_grant(grant, credential).await?;
         let secret = opaque.config.format.generate();
         let record = OpaqueTokenRecord::from_secret(token_id, &secret, user.id(), grant_id, now, expires_at)
             .name(name)
@@ -168,15 +159,15 @@ impl<S: UserStore> JwtAuth<S> {
         let opaque = self.opaque()?;
         let hash =
             opaque.config.format.parse(token).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
-        let record = opaque.store.find_by_hash(&hash).await?.ok_or_else(invalid)?;
-        let now = self.jwt.clock().now();
+        let record = opaque.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
+        let now = self.clock.now();
         record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
-        if self.revocations.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
-            return Err(invalid());
+        if self.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
+            return Err(revoked());
         }
         match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
             Some(state) if state.is_active => {}
-            _ => return Err(invalid()),
+            _ => return Err(revoked()),
         }
         if record.needs_touch(now) {
             opaque.store.touch(&record.id, now).await?;
@@ -212,7 +203,7 @@ impl<S: UserStore> JwtAuth<S> {
     }
 
     /// The opaque token an `Authorization` header presents, if any (see
-    /// [`JwtAuth::opaque_token_authenticator`]).
+    /// [`AuthService::opaque_token_authenticator`]).
     pub fn presented_opaque_token<'h>(&self, parts: &'h Parts) -> Option<Result<&'h str, AuthError>> {
         let opaque = self.opaque.as_ref()?;
         let value = parts.headers.get(http::header::AUTHORIZATION)?;
@@ -233,9 +224,9 @@ impl<S: UserStore> JwtAuth<S> {
     }
 }
 
-/// Authenticates opaque tokens; see [`JwtAuth::opaque_token_authenticator`].
+/// Authenticates opaque tokens; see [`AuthService::opaque_token_authenticator`].
 pub struct OpaqueTokenAuthenticator<S: UserStore> {
-    auth: Arc<JwtAuth<S>>,
+    auth: Arc<AuthService<S>>,
 }
 
 impl<S: UserStore> fmt::Debug for OpaqueTokenAuthenticator<S> {

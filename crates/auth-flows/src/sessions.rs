@@ -17,8 +17,9 @@ use auth_session::{
 use chrono::Duration;
 use http::request::Parts;
 
-use crate::mfa::{SignInFlow, SignInOutcome, pwd};
-use crate::{ClientInfo, JwtAuth, SignInRequest};
+use crate::pipeline::another_credential;
+use crate::service::revoked;
+use crate::{AuthService, ClientInfo, CompletedSignIn, SignInFlow, SignInOutcome, SignInRequest};
 
 /// Settings of cookie sessions.
 #[derive(Debug, Clone)]
@@ -103,17 +104,7 @@ impl<U> fmt::Debug for StartedSession<U> {
     }
 }
 
-fn revoked() -> AuthError {
-    AuthError::InvalidToken(TokenRejection::Revoked)
-}
-
-impl<S: UserStore> JwtAuth<S> {
-    /// Enables cookie sessions, kept in `store`.
-    pub fn with_sessions(mut self, store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
-        self.sessions = Some(Sessions { store, config });
-        self
-    }
-
+impl<S: UserStore> AuthService<S> {
     fn sessions_enabled(&self) -> Result<&Sessions, AuthError> {
         self.sessions.as_ref().ok_or(AuthError::NotFound)
     }
@@ -124,16 +115,18 @@ impl<S: UserStore> JwtAuth<S> {
     }
 
     /// Signs in with a password and starts a new session (always a new id: no fixation) — or, for
-    /// a user with MFA, the MFA step that [`JwtAuth::complete_mfa`] finishes with the session.
+    /// a user with MFA, the MFA step that [`AuthService::complete_mfa`] finishes with the session.
     pub async fn session_sign_in(
         &self,
         request: &SignInRequest,
         client: &ClientInfo,
     ) -> Result<SignInOutcome<StartedSession<S::User>>, AuthError> {
-        self.sessions_enabled()?;
-        match self.password_step(&request.username, &request.password, SignInFlow::Session, client).await? {
-            Ok(user) => Ok(SignInOutcome::Complete(self.start_session(user, client, pwd()).await?)),
-            Err(step) => Ok(SignInOutcome::MfaRequired(step)),
+        match self.password_sign_in(request, SignInFlow::Session, client).await? {
+            SignInOutcome::Complete(CompletedSignIn::Session(started)) => {
+                Ok(SignInOutcome::Complete(started))
+            }
+            SignInOutcome::Complete(_) => Err(another_credential()),
+            SignInOutcome::MfaRequired(step) => Ok(SignInOutcome::MfaRequired(step)),
         }
     }
 
@@ -148,7 +141,8 @@ impl<S: UserStore> JwtAuth<S> {
         if !user.is_active() {
             return Err(AuthError::InvalidCredentials);
         }
-        let now = self.jwt.clock().now();
+        let grants = self.grants.as_ref().ok_or(AuthError::NotFound)?;
+        let now = self.clock.now();
         let expires_at = now + sessions.config.ttl.min(self.config.grant_max_age);
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
         let record_id = uuid::Uuid::new_v4().simple().to_string();
@@ -157,7 +151,7 @@ impl<S: UserStore> JwtAuth<S> {
         grant.ip = client.ip.clone();
         // The grant's first credential record is the session's: it only ties the id to the grant.
         let credential = RefreshRecord::new(record_id.clone(), grant_id.clone(), user.id(), now, expires_at);
-        self.grants.create_grant(grant, credential).await?;
+        grants.store.create_grant(grant, credential).await?;
         let (cookie_value, hash) = SessionId::generate();
         let record = SessionRecord::new(
             record_id,
@@ -191,7 +185,7 @@ impl<S: UserStore> JwtAuth<S> {
             return Ok(None);
         };
         let (cookie_value, new) = SessionId::generate();
-        if sessions.store.rotate(&old, &new, self.jwt.clock().now()).await?.is_none() {
+        if sessions.store.rotate(&old, &new, self.clock.now()).await?.is_none() {
             return Ok(None);
         }
         let csrf = generate_csrf_token();
@@ -212,9 +206,9 @@ impl<S: UserStore> JwtAuth<S> {
         };
         let hash = SessionId::parse(value).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
         let record = sessions.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
-        let now = self.jwt.clock().now();
+        let now = self.clock.now();
         record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
-        if self.revocations.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
+        if self.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
             return Err(revoked());
         }
         match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
@@ -279,9 +273,9 @@ impl<S: UserStore> JwtAuth<S> {
     }
 }
 
-/// Authenticates the session cookie; see [`JwtAuth::session_authenticator`].
+/// Authenticates the session cookie; see [`AuthService::session_authenticator`].
 pub struct SessionAuthenticator<S: UserStore> {
-    auth: Arc<JwtAuth<S>>,
+    auth: Arc<AuthService<S>>,
 }
 
 impl<S: UserStore> fmt::Debug for SessionAuthenticator<S> {

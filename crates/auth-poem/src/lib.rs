@@ -1,6 +1,6 @@
 //! # auth-poem
 //!
-//! The poem adapter of Portcullis: it translates HTTP to the framework-free flows of `auth-jwt` and
+//! The poem adapter of Portcullis: it translates HTTP to the framework-free flows of `auth-flows` and
 //! `auth-core`, and their errors back to HTTP, and nothing more. It answers exactly as `auth-axum`
 //! does: same statuses, headers and bodies.
 //!
@@ -10,14 +10,15 @@
 //! - Middleware: [`AuthContext`] makes an authenticator available to the extractors (`.with(context)`);
 //!   [`RequireAuth`] protects a whole route; [`CurrentUser::middleware`] registers the user loader;
 //!   [`cors`] is the CORS policy of the routes.
-//! - Routes: [`routes`] mounts the JWT flows (mobile, web, register, me, verify, JWKS, health).
+//! - Routes: [`routes`] mounts the HTTP contract of the configured capabilities (under a
+//!   configurable prefix, a choice of route sets, the JSON 404 only when asked for); [`mount`]
+//!   mounts any [`auth_flows::RouteTable`], e.g. one extended with an application's own first factor.
 //! - [`ApiError`]: return it from handlers; it renders the shared JSON error body.
 //!
 //! ## Features
 //!
-//! | feature | default | what it adds |
-//! |---------|---------|--------------|
-//! | `openapi` | yes   | `/api/openapi.json` and the Swagger UI at `/api/docs/` in [`routes`] |
+//! None: which routes exist is decided by the capabilities of the `auth-flows` service (and its
+//! features, `openapi` among them), not by the adapter.
 //!
 //! ## Quick start
 //!
@@ -30,7 +31,7 @@
 //!
 //! use auth_core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
 //! use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
-//! use auth_flows::{JwtAuth, JwtEndpoints, WebFlowConfig};
+//! use auth_flows::{AuthEndpoints, AuthService};
 //! use auth_poem::{Auth, AuthContext, MaybeAuth, RouterConfig, routes};
 //! use poem::http::StatusCode;
 //! use poem::{Endpoint, EndpointExt, Request, Route, get, handler};
@@ -50,9 +51,10 @@
 //! let key = JwtKey::hmac(JwtAlgorithm::HS256, b"a secret of at least thirty-two bytes")?;
 //! let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
 //! let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
-//! let auth = Arc::new(JwtAuth::new(Accounts::new(Arc::new(MemoryUserStore::new()), hasher), jwt, Arc::new(MemoryGrantStore::new())));
+//! let accounts = Accounts::new(Arc::new(MemoryUserStore::new()), hasher);
+//! let auth = Arc::new(AuthService::builder(accounts).grants(Arc::new(MemoryGrantStore::new())).jwt(jwt).build()?);
 //! let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
-//! let endpoints = JwtEndpoints::new(Arc::clone(&auth), WebFlowConfig::new(86_400));
+//! let endpoints = AuthEndpoints::new(Arc::clone(&auth));
 //!
 //! let app = Route::new()
 //!     .at("/hello", get(hello))
@@ -77,13 +79,13 @@ mod middleware;
 mod router;
 
 pub use auth_core::Principal;
-pub use auth_flows::endpoints::RouterConfig;
+pub use auth_flows::{RouteSet, RouterConfig};
 pub use cors::{Cors, CorsEndpoint, cors, cors_for};
 pub use extract::{
     ApiError, Auth, AuthContext, AuthContextEndpoint, CurrentUser, MaybeAuth, MaybeCurrentUser,
 };
 pub use middleware::{RequireAuth, RequireAuthEndpoint};
-pub use router::routes;
+pub use router::{mount, routes};
 
 /// Turns a framework-free `http::Response<Vec<u8>>` into a poem response (status, headers, body).
 pub fn into_poem(response: http::Response<Vec<u8>>) -> poem::Response {

@@ -10,7 +10,7 @@ use auth_core::{
     Accounts, AuthError, Authenticator, ManualClock, MemoryUserStore, PasswordHasher, PasswordHasherConfig,
     Principal, Registration, User,
 };
-use auth_flows::{ClaimMap, JwtAuth, JwtEndpoints, WebFlowConfig};
+use auth_flows::{AuthEndpoints, AuthService, ClaimMap};
 use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use auth_poem::{
     ApiError, Auth, AuthContext, CurrentUser, MaybeAuth, MaybeCurrentUser, RequireAuth, RouterConfig, routes,
@@ -40,7 +40,7 @@ struct Harness {
     base: String,
     client: reqwest::Client,
     clock: ManualClock,
-    auth: Arc<JwtAuth<MemoryUserStore>>,
+    auth: Arc<AuthService<MemoryUserStore>>,
 }
 
 #[handler]
@@ -97,8 +97,11 @@ async fn start() -> Harness {
     let store = Arc::new(MemoryUserStore::with_clock(Arc::new(clock.clone())));
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
     let auth = Arc::new(
-        JwtAuth::new(Accounts::new(Arc::clone(&store), hasher), jwt, Arc::new(MemoryGrantStore::new()))
-            .with_claims(ClaimMap::new().attribute("is_staff", "is_staff"))
+        AuthService::builder(Accounts::new(Arc::clone(&store), hasher))
+            .grants(Arc::new(MemoryGrantStore::new()))
+            .jwt(jwt)
+            .claims(ClaimMap::new().attribute("is_staff", "is_staff"))
+            .build()
             .unwrap(),
     );
     let calls = Arc::new(AtomicUsize::new(0));
@@ -106,7 +109,7 @@ async fn start() -> Harness {
     let api_key: auth_core::SharedAuthenticator = Arc::new(auth.api_key_authenticator());
     let context =
         AuthContext::new(Arc::new(auth_core::FirstPresented::new(vec![api_key, Arc::new(counting)])));
-    let endpoints = JwtEndpoints::new(Arc::clone(&auth), WebFlowConfig::new(86_400));
+    let endpoints = AuthEndpoints::new(Arc::clone(&auth));
     let app = Route::new()
         .at("/whoami", get(whoami))
         .at("/maybe", get(maybe))
@@ -122,7 +125,7 @@ async fn start() -> Harness {
                 .at("/many", get(many))
                 .with(RequireAuth::new(context.clone())),
         )
-        .nest("/", routes(endpoints, context.clone(), RouterConfig::default()))
+        .nest("/", routes(endpoints, context.clone(), RouterConfig::default().json_fallback(true)))
         .with(CurrentUser::<User>::middleware(store))
         .with(context);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

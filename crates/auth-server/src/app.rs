@@ -10,8 +10,8 @@ use portcullis::core::{
     SharedClock, User,
 };
 use portcullis::flows::{
-    AbuseLimits, AccountEmailConfig, ApiKeyConfig, ClaimMap, FlowConfig, JwtAuth, JwtEndpoints, MfaPolicy,
-    OpaqueTokenConfig, SessionConfig, WebFlowConfig,
+    AbuseLimits, AccountEmailConfig, ApiKeyConfig, AuthEndpoints, AuthService, ClaimMap, FlowConfig,
+    MfaPolicy, OpaqueTokenConfig, SessionConfig, WebFlowConfig,
 };
 use portcullis::jwt::{FileKeyStore, JwtConfig, JwtKey, JwtService, KeyError, KeySet, load_or_generate};
 use portcullis::mail::EmailBackend;
@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Adapter, ConfigError, Settings};
 
 /// The flows as the server runs them.
-pub type ServerAuth = JwtAuth<SeaOrmUserStore>;
+pub type ServerAuth = AuthService<SeaOrmUserStore>;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -221,10 +221,11 @@ pub async fn build_auth(
     }
     let jwt =
         JwtService::new(config, keys, clock.clone()).map_err(|e| key_error("PORTCULLIS_JWT_ALGORITHM", e))?;
+    let clock = jwt.clock().clone();
     let grants = Arc::new(SeaOrmGrantStore::new(db.clone()));
     let opaque_db = db.clone();
     let db_for_mfa = db.clone();
-    let store = Arc::new(SeaOrmUserStore::with_clock(db, clock));
+    let store = Arc::new(SeaOrmUserStore::with_clock(db, clock.clone()));
     let policy = AccountPolicy::default().min_password_chars(settings.password_min_length);
     let accounts = Accounts::new(store, password_hasher(settings)?).with_policy(policy);
     let mut flow = FlowConfig::default()
@@ -244,35 +245,39 @@ pub async fn build_auth(
         .revoke_on_enable(settings.mfa_revoke_on_enable)
         .revoke_on_disable(settings.mfa_revoke_on_disable)
         .revoke_on_recovery_code(settings.mfa_revoke_on_recovery_code);
-    let limiter = rate_limiter(settings, &opaque_db, jwt.clock().clone()).await?;
+    let limiter = rate_limiter(settings, &opaque_db, clock.clone()).await?;
     let limits = AbuseLimits::signin(
         settings.signin_limit_per_account,
         settings.signin_limit_per_ip,
         chrono::Duration::seconds(settings.signin_window),
     );
     let audit = AuditLog::new(Arc::new(SeaOrmAuditStore::new(opaque_db.clone())));
-    let mut auth = JwtAuth::new(accounts, jwt, grants)
-        .with_rate_limits(limiter, limits)
-        .with_audit_log(audit)
-        .with_trusted_proxies(settings.trusted_proxies()?)
-        .with_mfa(mfa, policy)
-        .with_opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db.clone())), opaque)
-        .with_api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db.clone())), api_key_config(settings)?)
-        .with_sessions(
+    let mut builder = AuthService::builder(accounts)
+        .clock(clock)
+        .config(flow)
+        .grants(grants)
+        .jwt(jwt)
+        .claims(default_claims())
+        .rate_limits(limiter, limits)
+        .audit(audit)
+        .trusted_proxies(settings.trusted_proxies()?)
+        .mfa(mfa, policy)
+        .opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db.clone())), opaque)
+        .api_keys(Arc::new(SeaOrmApiKeyStore::new(opaque_db.clone())), api_key_config(settings)?)
+        .sessions(
             Arc::new(SeaOrmSessionStore::new(opaque_db.clone())),
             SessionConfig::default()
                 .ttl(chrono::Duration::seconds(settings.session_ttl))
                 .idle_ttl(chrono::Duration::seconds(settings.session_idle_ttl))
                 .insecure_cookies(settings.insecure_cookies)
                 .allowed_origins(settings.allowed_origins.clone()),
-        )
-        .with_config(flow)
-        .with_claims(default_claims())
-        .map_err(|e| StartError::Config(ConfigError::new("claims", e.to_string())))?;
+        );
     if let Some(emails) = account_emails(settings)? {
         let (mailer, config) = emails;
-        auth = auth.with_account_emails(Arc::new(SeaOrmAccountTokenStore::new(opaque_db)), mailer, config);
+        builder = builder.account_emails(Arc::new(SeaOrmAccountTokenStore::new(opaque_db)), mailer, config);
     }
+    let auth =
+        builder.build().map_err(|e| StartError::Config(ConfigError::new("capabilities", e.to_string())))?;
     Ok(Arc::new(auth))
 }
 
@@ -341,7 +346,7 @@ fn account_emails(settings: &Settings) -> Result<Option<AccountEmails>, StartErr
 struct Parts {
     auth: Arc<ServerAuth>,
     db: DatabaseConnection,
-    endpoints: JwtEndpoints<SeaOrmUserStore>,
+    endpoints: AuthEndpoints<SeaOrmUserStore>,
     authenticator: SharedAuthenticator,
     clock: SharedClock,
 }
@@ -364,15 +369,21 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
     if settings.insecure_cookies {
         tracing::warn!("PORTCULLIS_INSECURE_COOKIES is on: cookies lack `Secure`; development only");
     }
-    let endpoints = JwtEndpoints::new(Arc::clone(&auth), web);
+    let endpoints = AuthEndpoints::new(Arc::clone(&auth)).with_web_flow(web);
     Ok(Parts { auth, db, endpoints, authenticator, clock })
+}
+
+/// The server's routes: every route set, the body limit of the settings, and the JSON 404 for
+/// every unknown path.
+fn router_config(settings: &Settings) -> RouterConfig {
+    RouterConfig::default().body_limit(settings.body_limit).json_fallback(true)
 }
 
 /// Builds the whole application on axum.
 pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, StartError> {
     let parts = build_parts(settings, clock).await?;
     let context = AuthContext::new(parts.authenticator).with_clock(parts.clock);
-    let router = routes(parts.endpoints, context, RouterConfig::default().body_limit(settings.body_limit))
+    let router = routes(parts.endpoints, context, router_config(settings))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(App { router, auth: parts.auth, db: parts.db })
 }
@@ -385,9 +396,8 @@ pub async fn build_poem(
     use poem::EndpointExt as _;
     let parts = build_parts(settings, clock).await?;
     let context = portcullis::poem::AuthContext::new(parts.authenticator).with_clock(parts.clock);
-    let config = portcullis::poem::RouterConfig::default().body_limit(settings.body_limit);
     let endpoint = poem::Route::new()
-        .nest("/", portcullis::poem::routes(parts.endpoints, context.clone(), config))
+        .nest("/", portcullis::poem::routes(parts.endpoints, context.clone(), router_config(settings)))
         .with(context)
         .with(poem::middleware::Tracing)
         .boxed();
@@ -447,9 +457,13 @@ pub async fn flush_expired(
     auth: &ServerAuth,
     settings: &Settings,
 ) -> Result<u64, portcullis::core::AuthError> {
-    let now = auth.jwt().clock().now();
-    let keep_events = auth.jwt().config().refresh_ttl.max(chrono::Duration::days(1));
-    let mut rows = auth.grants().flush_expired(now, now - keep_events).await?;
+    let now = auth.clock().now();
+    let refresh_ttl = auth.jwt().map_or_else(chrono::Duration::zero, |jwt| jwt.config().refresh_ttl);
+    let keep_events = refresh_ttl.max(chrono::Duration::days(1));
+    let mut rows = match auth.grants() {
+        Some(grants) => grants.flush_expired(now, now - keep_events).await?,
+        None => 0,
+    };
     if let Some(tokens) = auth.account_tokens() {
         rows += tokens.flush_expired(now).await?;
     }

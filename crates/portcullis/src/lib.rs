@@ -1,25 +1,39 @@
 //! # Portcullis
 //!
-//! Authentication for Rust web APIs: username/password with argon2id, JWT access and refresh
-//! tokens (web flow with an HttpOnly refresh cookie, mobile flow with tokens in the body), stores
-//! on SQLite and PostgreSQL, and adapters for web frameworks. Secure by default.
+//! Authentication for Rust web APIs: username/password with argon2id; JWT access and refresh
+//! tokens (web flow with an HttpOnly refresh cookie, mobile flow with tokens in the body); opaque
+//! tokens, API keys and cookie sessions; MFA in every sign-in path; the account lifecycle; rate
+//! limits and an audit log; stores on SQLite and PostgreSQL, and adapters for web frameworks.
+//! Secure by default.
 //!
-//! This is the crate applications depend on; it re-exports the capability crates behind one
-//! feature each, so you compile only what you use.
+//! This is the crate applications depend on: one Cargo feature per capability, so you compile
+//! only what you use. [`flows::AuthService::builder`] assembles the capabilities you configure;
+//! a capability you do not configure is absent (its routes are not mounted, its OpenAPI paths are
+//! not in the document).
 //!
 //! ## Features
 //!
-//! | feature    | default | what it adds |
-//! |------------|---------|--------------|
-//! | `jwt`      | yes     | [`jwt`]: JWT issuing/verification, keys, JWKS, the sign-in flows (`auth-jwt`); [`blacklist`]: grants, rotation, revocation (`auth-blacklist`); [`token`], [`session`]: opaque tokens, API keys, cookie sessions; [`mfa`]: TOTP and recovery codes (`auth-mfa`); [`mail`]: account emails (`auth-mail`); [`ratelimit`]: rate limits and lockout (`auth-ratelimit`) |
-//! | `redis`    | no      | rate-limit counters in Redis, shared by every server process |
-//! | `axum`     | yes     | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
-//! | `poem`     | no      | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
-//! | `sqlite`   | yes     | [`sea_orm`]: sea-orm stores and migrator on SQLite (`auth-sea-orm`) |
-//! | `postgres` | no      | [`sea_orm`]: the same stores on PostgreSQL |
-//! | `testing`  | no      | [`core::testing`]: the store conformance suites; a real SMTP server for tests (`mail::testing`) |
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `jwt` | yes | [`jwt`]: keys, JWKS, issuing and verification (`auth-jwt`); the mobile and web flows in [`flows`] |
+//! | `opaque-tokens` | yes | opaque tokens ([`token`], `auth-token`) |
+//! | `api-keys` | yes | API keys ([`token`], `auth-token`) |
+//! | `sessions` | yes | cookie sessions with CSRF protection ([`session`], `auth-session`) |
+//! | `mfa` | yes | TOTP and recovery codes, the MFA step of every sign-in ([`mfa`], `auth-mfa`) |
+//! | `account-emails` | yes | password reset and email verification by email ([`mail`], `auth-mail`) |
+//! | `rate-limit` | yes | per-account and per-IP sign-in limits ([`ratelimit`], `auth-ratelimit`) |
+//! | `audit` | yes | a persisted audit log and `GET /api/auth/activity` |
+//! | `openapi` | yes | the OpenAPI 3.1 document of the mounted routes and the Swagger UI |
+//! | `redis` | no | rate-limit counters in Redis, shared by every server process |
+//! | `axum` | yes | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
+//! | `poem` | no | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
+//! | `sqlite` | yes | [`sea_orm`]: sea-orm stores of the enabled capabilities and the migrator, on SQLite |
+//! | `postgres` | no | [`sea_orm`]: the same stores on PostgreSQL |
+//! | `testing` | no | the store conformance suites of every enabled capability ([`core::testing`], [`blacklist::testing`], `token::testing`, `session::testing`, `mfa::testing`, `ratelimit::testing`) and a real SMTP server for tests (`mail::testing`) |
 //!
-//! [`core`] (`auth-core`: users, stores, principal, password hashing, clock, errors) is always there.
+//! Always there: [`core`] (`auth-core`: users, stores, principal, password hashing, clock,
+//! errors), [`flows`] (`auth-flows`: the service, the sign-in pipeline, the HTTP layer) and
+//! [`blacklist`] (`auth-blacklist`: grants, rotation, revocation).
 //!
 //! ## Quick start (axum)
 //!
@@ -30,8 +44,8 @@
 //! use portcullis::blacklist::MemoryGrantStore;
 //! use portcullis::axum::{Auth, AuthContext, RouterConfig, routes};
 //! use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
-//! use portcullis::jwt::{JwtConfig, JwtKey, JwtService, KeySet, JwtAlgorithm};
-//! use portcullis::flows::{JwtAuth, JwtEndpoints, WebFlowConfig};
+//! use portcullis::flows::{AuthEndpoints, AuthService};
+//! use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 //!
 //! async fn hello(Auth(principal): Auth) -> String {
 //!     format!("hello, {}", principal.user_id)
@@ -41,10 +55,9 @@
 //!     let key = JwtKey::hmac(JwtAlgorithm::HS256, b"an HMAC secret of at least 32 bytes!")?;
 //!     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
 //!     let accounts = Accounts::new(Arc::new(MemoryUserStore::new()), PasswordHasher::new(PasswordHasherConfig::default())?);
-//!     let auth = Arc::new(JwtAuth::new(accounts, jwt, Arc::new(MemoryGrantStore::new())));
+//!     let auth = Arc::new(AuthService::builder(accounts).grants(Arc::new(MemoryGrantStore::new())).jwt(jwt).build()?);
 //!     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
-//!     let endpoints = JwtEndpoints::new(auth, WebFlowConfig::new(86_400));
-//!     Ok(routes(endpoints, context.clone(), RouterConfig::default())
+//!     Ok(routes(AuthEndpoints::new(auth), context.clone(), RouterConfig::default())
 //!         .merge(axum::Router::new().route("/hello", axum::routing::get(hello)).layer(context.layer())))
 //! }
 //! # }
@@ -55,36 +68,36 @@
 /// Framework-free traits and types (`auth-core`).
 pub use auth_core as core;
 
-/// JSON Web Tokens: keys, issuing and verification (`auth-jwt`).
+/// The flow engine: the service and its builder, the sign-in pipeline, the credentials, the
+/// framework-free HTTP layer (`auth-flows`).
+pub use auth_flows as flows;
+
+/// Grants (sign-in sessions), refresh-token rotation with reuse detection, revocation
+/// (`auth-blacklist`).
+pub use auth_blacklist as blacklist;
+
+/// JSON Web Tokens: keys, JWKS, issuing and verification (`auth-jwt`).
 #[cfg(feature = "jwt")]
 pub use auth_jwt as jwt;
 
-/// The sign-in flows and their framework-free HTTP endpoints (`auth-flows`).
-#[cfg(feature = "jwt")]
-pub use auth_flows as flows;
-
-/// Grants, refresh-token rotation with reuse detection, revocation (`auth-blacklist`).
-#[cfg(feature = "jwt")]
-pub use auth_blacklist as blacklist;
-
 /// Opaque tokens and API keys: formats, hashed stores (`auth-token`).
-#[cfg(feature = "jwt")]
+#[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
 pub use auth_token as token;
 
 /// Server-side cookie sessions: ids, records, cookie and CSRF helpers (`auth-session`).
-#[cfg(feature = "jwt")]
+#[cfg(feature = "sessions")]
 pub use auth_session as session;
 
 /// Multi-factor authentication: TOTP, recovery codes, MFA challenges, factor stores (`auth-mfa`).
-#[cfg(feature = "jwt")]
+#[cfg(feature = "mfa")]
 pub use auth_mfa as mfa;
 
 /// Mail delivery for account emails: SMTP, `.eml` files, console; templates (`auth-mail`).
-#[cfg(feature = "jwt")]
+#[cfg(feature = "account-emails")]
 pub use auth_mail as mail;
 
 /// Rate limiting and lockout: counters, limits, in-memory and Redis stores (`auth-ratelimit`).
-#[cfg(feature = "jwt")]
+#[cfg(feature = "rate-limit")]
 pub use auth_ratelimit as ratelimit;
 
 /// The axum adapter (`auth-axum`).

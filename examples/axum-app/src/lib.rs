@@ -26,14 +26,14 @@ use portcullis::core::{
     Accounts, AuthError, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator,
     SystemClock,
 };
-use portcullis::flows::{ClaimMap, JwtAuth, JwtEndpoints, SessionConfig, WebFlowConfig};
+use portcullis::flows::{AuthEndpoints, AuthService, ClaimMap, SessionConfig};
 use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use portcullis::sea_orm::{SeaOrmGrantStore, SeaOrmSessionStore, SeaOrmUserStore, connect, migrate};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
 /// The Portcullis flows of this app: JWT over the bundled SQLite user store.
-pub type AppAuth = JwtAuth<SeaOrmUserStore>;
+pub type AppAuth = AuthService<SeaOrmUserStore>;
 
 /// Any start-up error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -210,8 +210,13 @@ pub async fn auth(database_url: &str, secret: &[u8]) -> Result<Arc<AppAuth>, Box
     let sessions = Arc::new(SeaOrmSessionStore::new(db.clone()));
     let accounts = Accounts::new(Arc::new(SeaOrmUserStore::new(db)), hasher);
     let claims = ClaimMap::new().attribute("is_staff", "is_staff");
-    let auth = JwtAuth::new(accounts, jwt, grants).with_sessions(sessions, SessionConfig::default());
-    Ok(Arc::new(auth.with_claims(claims)?))
+    let auth = AuthService::builder(accounts)
+        .grants(grants)
+        .jwt(jwt)
+        .claims(claims)
+        .sessions(sessions, SessionConfig::default())
+        .build()?;
+    Ok(Arc::new(auth))
 }
 
 /// The notes routes next to Portcullis's routes, authenticating with `auth`.
@@ -227,8 +232,7 @@ pub fn router(auth: Arc<AppAuth>) -> Router {
         .route("/preferences", get(get_preferences).put(put_preferences))
         .with_state(state)
         .layer(context.clone().layer());
-    let web = WebFlowConfig::new(auth.jwt().config().refresh_ttl.num_seconds());
-    notes.merge(routes(JwtEndpoints::new(auth, web), context, RouterConfig::default()))
+    notes.merge(routes(AuthEndpoints::new(auth), context, RouterConfig::default()))
 }
 
 /// The whole application: [`auth`] then [`router`].

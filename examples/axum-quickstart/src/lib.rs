@@ -7,7 +7,7 @@ use portcullis::blacklist::MemoryGrantStore;
 use axum::{Router, routing::get};
 use portcullis::axum::{Auth, AuthContext, RouterConfig, routes};
 use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, SystemClock};
-use portcullis::flows::{JwtAuth, JwtEndpoints, WebFlowConfig};
+use portcullis::flows::{AuthEndpoints, AuthService};
 use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 
 /// Answers only requests with a valid access token.
@@ -21,9 +21,10 @@ pub fn app(secret: &[u8]) -> Result<Router, Box<dyn std::error::Error>> {
     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
     let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
     let accounts = Accounts::new(Arc::new(MemoryUserStore::new()), hasher);
-    let auth = Arc::new(JwtAuth::new(accounts, jwt, Arc::new(MemoryGrantStore::new())));
+    let auth = AuthService::builder(accounts).grants(Arc::new(MemoryGrantStore::new())).jwt(jwt).build()?;
+    let auth = Arc::new(auth);
     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
-    let endpoints = JwtEndpoints::new(auth, WebFlowConfig::new(86_400));
+    let endpoints = AuthEndpoints::new(auth);
     Ok(Router::new().route("/hello", get(hello)).layer(context.clone().layer()).merge(routes(
         endpoints,
         context,

@@ -22,7 +22,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Json, Path};
 use poem::{Endpoint, EndpointExt, Route, get, handler};
 use portcullis::core::{Accounts, AuthError, PasswordHasher, PasswordHasherConfig, SystemClock};
-use portcullis::flows::{JwtAuth, JwtEndpoints, WebFlowConfig};
+use portcullis::flows::{AuthEndpoints, AuthService};
 use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
 use portcullis::poem::{ApiError, Auth, AuthContext, CurrentUser, RouterConfig, routes};
 use portcullis::sea_orm::connect;
@@ -34,7 +34,7 @@ pub mod store;
 pub use store::{Account, AccountStore};
 
 /// The Portcullis flows of this app: JWT over [`AccountStore`].
-pub type AppAuth = JwtAuth<AccountStore>;
+pub type AppAuth = AuthService<AccountStore>;
 
 /// Any start-up error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -150,15 +150,15 @@ pub async fn auth(database_url: &str, secret: &[u8]) -> Result<Arc<AppAuth>, Box
     let key = JwtKey::hmac(JwtAlgorithm::HS256, secret)?;
     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key)?, SystemClock::shared())?;
     let hasher = PasswordHasher::new(PasswordHasherConfig::default())?;
-    Ok(Arc::new(JwtAuth::new(Accounts::new(Arc::new(store), hasher), jwt, Arc::new(MemoryGrantStore::new()))))
+    let accounts = Accounts::new(Arc::new(store), hasher);
+    Ok(Arc::new(AuthService::builder(accounts).grants(Arc::new(MemoryGrantStore::new())).jwt(jwt).build()?))
 }
 
 /// The notes routes with Portcullis's routes nested at `/`, authenticating with `auth`.
 pub fn router(auth: Arc<AppAuth>) -> impl Endpoint + 'static {
     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
     let loader = CurrentUser::<Account>::middleware(auth.store().clone());
-    let web = WebFlowConfig::new(auth.jwt().config().refresh_ttl.num_seconds());
-    let portcullis = routes(JwtEndpoints::new(auth, web), context.clone(), RouterConfig::default());
+    let portcullis = routes(AuthEndpoints::new(auth), context.clone(), RouterConfig::default());
     Route::new()
         .at("/notes", get(list_notes).post(create_note))
         .at("/notes/:id", get(get_note).put(update_note).delete(delete_note))

@@ -1,26 +1,42 @@
 //! The OpenAPI 3.1 document of the HTTP contract and the vendored Swagger UI, framework-free: both
-//! adapters serve these same bytes at `GET /api/openapi.json` and `GET /api/docs/`.
+//! adapters serve these same bytes at `GET /api/openapi.json` and `GET /api/docs/` (paths set by
+//! [`RouterConfig`]). The document lists exactly the routes of the table it is served with: a
+//! capability that is not configured, or a route set left out, is not in it, and its paths carry
+//! the configured prefix.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
+use auth_core::UserStore;
 use auth_core::http_support::json_response;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::table::{Route, RouteRequest};
+#[cfg(feature = "jwt")]
+use crate::{AccessToken, RefreshRequest, TokenPair, VerifyRequest};
+use crate::{AuthService, Capability, RouterConfig};
+#[cfg(feature = "api-keys")]
+use crate::{CreateApiKeyRequest, CreatedApiKey};
+#[allow(unused_imports)]
 use crate::{
-    AccessToken, CreateApiKeyRequest, CreatedApiKey, DeleteAccountRequest, EmailResendRequest,
-    EmailVerifyRequest, IssuedOpaqueToken, MfaConfirmRequest, MfaReauthRequest, MfaRequired,
-    MfaVerifyRequest, PasswordChangeRequest, PasswordResetConfirmRequest, PasswordResetRequest,
-    ProfileUpdateRequest, RecoveryCodes, RefreshRequest, RegisterRequest, SessionInfo, SignInRequest,
-    TokenPair, TokenSignInRequest, VerifyRequest,
+    DeleteAccountRequest, MfaRequired, PasswordChangeRequest, ProfileUpdateRequest, RegisterRequest,
+    SessionInfo, SignInRequest,
 };
+#[cfg(feature = "account-emails")]
+use crate::{EmailResendRequest, EmailVerifyRequest, PasswordResetConfirmRequest, PasswordResetRequest};
+#[cfg(feature = "opaque-tokens")]
+use crate::{IssuedOpaqueToken, TokenSignInRequest};
+#[cfg(feature = "mfa")]
+use crate::{MfaConfirmRequest, MfaReauthRequest, MfaVerifyRequest, RecoveryCodes};
 
-/// Path of the OpenAPI document.
-pub const OPENAPI_PATH: &str = "/api/openapi.json";
-/// Prefix of the interactive documentation (Swagger UI).
-pub const DOCS_PATH: &str = "/api/docs";
+/// Path of the OpenAPI document (default).
+pub const OPENAPI_PATH: &str = super::paths::OPENAPI;
+/// Prefix of the interactive documentation (Swagger UI, default).
+pub const DOCS_PATH: &str = super::paths::DOCS;
 /// Name of the Bearer JWT security scheme.
 pub const BEARER_SCHEME: &str = "bearer";
 /// Name of the opaque-token security scheme (`Authorization: Token <t>`).
@@ -94,6 +110,7 @@ pub struct UserProfile {
     last_login: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+#[cfg(feature = "jwt")]
 /// A JSON Web Key Set.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -102,6 +119,7 @@ pub struct JwkSet {
     keys: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
+#[cfg(feature = "api-keys")]
 /// An API key as listed (never the key itself).
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -122,6 +140,7 @@ pub struct ApiKeyListItem {
     last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+#[cfg(feature = "sessions")]
 /// A started session.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -138,6 +157,7 @@ pub struct Health {
     status: String,
 }
 
+#[cfg(feature = "jwt")]
 /// A mobile sign-in's answer: the tokens, or the MFA step for a user with MFA.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
@@ -149,6 +169,7 @@ pub enum MobileSignInResponse {
     MfaRequired(MfaRequired),
 }
 
+#[cfg(feature = "jwt")]
 /// A web sign-in's answer: the access token (and the refresh cookie), or the MFA step.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
@@ -160,6 +181,7 @@ pub enum WebSignInResponse {
     MfaRequired(MfaRequired),
 }
 
+#[cfg(feature = "opaque-tokens")]
 /// An opaque-token sign-in's answer: the token, or the MFA step.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
@@ -171,6 +193,7 @@ pub enum TokenSignInResponse {
     MfaRequired(MfaRequired),
 }
 
+#[cfg(feature = "sessions")]
 /// A session sign-in's answer: the user (and the cookies), or the MFA step.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
@@ -182,6 +205,7 @@ pub enum SessionSignInResponse {
     MfaRequired(MfaRequired),
 }
 
+#[cfg(feature = "mfa")]
 /// What `POST /api/auth/mfa/verify` completes: the credential of the sign-in that started the MFA
 /// step, exactly as that sign-in would have answered.
 #[derive(Debug, Serialize, ToSchema)]
@@ -189,15 +213,20 @@ pub enum SessionSignInResponse {
 #[allow(dead_code)]
 pub enum MfaVerifyResponse {
     /// Mobile sign-in: the tokens.
+    #[cfg(feature = "jwt")]
     Tokens(TokenPair),
     /// Web sign-in: the access token (the refresh token in the cookie).
+    #[cfg(feature = "jwt")]
     Access(AccessToken),
     /// Opaque-token sign-in: the token.
+    #[cfg(feature = "opaque-tokens")]
     Token(IssuedOpaqueToken),
     /// Session sign-in: the user (the session and CSRF cookies are set).
+    #[cfg(feature = "sessions")]
     Session(SessionSignedIn),
 }
 
+#[cfg(feature = "mfa")]
 /// The user's MFA status.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -214,6 +243,7 @@ pub struct MfaStatusResponse {
     enabled_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+#[cfg(feature = "mfa")]
 /// A pending TOTP factor: add it to an authenticator app, then confirm with a code.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -230,6 +260,7 @@ pub struct TotpSetupResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Empty {}
 
+#[cfg(feature = "account-emails")]
 /// The answer to a request whose outcome must not reveal whether an address is known.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -238,6 +269,7 @@ pub struct Accepted {
     detail: String,
 }
 
+#[cfg(feature = "audit")]
 /// One of the user's audit events.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -261,6 +293,7 @@ pub struct ActivityEvent {
     detail: serde_json::Value,
 }
 
+#[cfg(feature = "audit")]
 /// `GET /api/auth/activity`.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -270,7 +303,7 @@ pub struct Activity {
 }
 
 #[allow(dead_code)]
-mod operations {
+mod base_ops {
     use super::*;
 
     #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", operation_id = "register",
@@ -284,6 +317,129 @@ mod operations {
             (status = 415, description = "Not JSON", body = ErrorResponse),
         ))]
     fn register() {}
+
+    #[utoipa::path(get, path = "/api/auth/me", tag = "accounts", operation_id = "me",
+        summary = "The authenticated user",
+        security(("bearer" = []), ("token" = []), ("apiKey" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "The profile", body = UserProfile),
+            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse,
+                headers(("WWW-Authenticate" = String, description = "Bearer error=\"invalid_token\""))),
+        ))]
+    fn me() {}
+
+    #[utoipa::path(patch, path = "/api/auth/me", tag = "accounts", operation_id = "update_me",
+        summary = "Change the username or email (any other field is refused)",
+        description = "With email verification on, a new email replaces the old one only once the link sent to it is used (a notice goes to the old address).",
+        request_body = ProfileUpdateRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "The profile", body = UserProfile),
+            (status = 400, description = "Invalid value, or a field that cannot be changed (`is_staff`, ...)", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot change the profile", body = ErrorResponse),
+            (status = 409, description = "Username taken; or email taken, when email verification is off (with it on, a taken address is answered like a free one and its owner is told)", body = ErrorResponse),
+        ))]
+    fn update_me() {}
+
+    #[utoipa::path(delete, path = "/api/auth/me", tag = "accounts", operation_id = "delete_me",
+        summary = "Deactivate the account (password required); every credential is revoked",
+        request_body = DeleteAccountRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 204, description = "Deactivated"),
+            (status = 400, description = "Wrong password", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot delete the account", body = ErrorResponse),
+            (status = 429, description = "Too many wrong passwords", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        ))]
+    fn delete_me() {}
+
+    #[cfg(feature = "jwt")]
+    #[utoipa::path(post, path = "/api/auth/password/change", tag = "accounts", operation_id = "password_change",
+        summary = "Change the password; every other credential of the user is revoked",
+        description = "A cookie session or opaque token that asks survives (204). A JWT sign-in continues with the new pair in the body (200): its old tokens carried the old password's fingerprint.",
+        request_body = PasswordChangeRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "JWT sign-in: the new pair", body = TokenPair),
+            (status = 204, description = "Changed"),
+            (status = 400, description = "Wrong current password, or the new one fails the policy (the rule is named)", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot change the password", body = ErrorResponse),
+            (status = 429, description = "Too many wrong passwords", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        ))]
+    fn password_change() {}
+    #[cfg(not(feature = "jwt"))]
+    #[utoipa::path(post, path = "/api/auth/password/change", tag = "accounts", operation_id = "password_change",
+        summary = "Change the password; every other credential of the user is revoked",
+        description = "A cookie session or opaque token that asks survives (204). A JWT sign-in continues with the new pair in the body (200): its old tokens carried the old password's fingerprint.",
+        request_body = PasswordChangeRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 204, description = "Changed"),
+            (status = 400, description = "Wrong current password, or the new one fails the policy (the rule is named)", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot change the password", body = ErrorResponse),
+            (status = 429, description = "Too many wrong passwords", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        ))]
+    fn password_change() {}
+
+    #[utoipa::path(post, path = "/api/auth/sign-out-all", tag = "sessions", operation_id = "sign_out_all",
+        summary = "Revoke every session and token of the user",
+        security(("bearer" = []), ("token" = [])),
+        responses(
+            (status = 204, description = "Every session revoked"),
+            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+        ))]
+    fn sign_out_all() {}
+
+    #[utoipa::path(get, path = "/api/auth/sessions", tag = "sessions", operation_id = "sessions",
+        summary = "The user's active sessions",
+        security(("bearer" = []), ("token" = [])),
+        responses(
+            (status = 200, description = "Active sessions, newest first", body = Vec<SessionInfo>),
+            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+        ))]
+    fn sessions() {}
+
+    #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", operation_id = "delete_session",
+        summary = "Revoke one of the user's sessions",
+        params(("id" = String, Path, description = "Session (grant) id")),
+        security(("bearer" = []), ("token" = [])),
+        responses(
+            (status = 204, description = "Revoked"),
+            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+            (status = 404, description = "No such session of this user", body = ErrorResponse),
+        ))]
+    fn delete_session() {}
+
+    #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+        summary = "Liveness", responses((status = 200, description = "Alive", body = Health)))]
+    fn healthz() {}
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    base_ops::register,
+    base_ops::me,
+    base_ops::update_me,
+    base_ops::delete_me,
+    base_ops::password_change,
+    base_ops::sign_out_all,
+    base_ops::sessions,
+    base_ops::delete_session,
+    base_ops::healthz
+))]
+struct BaseDoc;
+
+#[cfg(feature = "jwt")]
+#[allow(dead_code)]
+mod jwt_ops {
+    use super::*;
 
     #[utoipa::path(post, path = "/api/auth/mobile/sign-in", tag = "mobile", operation_id = "mobile_sign_in",
         summary = "Sign in; tokens in the body",
@@ -354,59 +510,20 @@ mod operations {
         ))]
     fn verify() {}
 
-    #[utoipa::path(get, path = "/api/auth/me", tag = "accounts", operation_id = "me",
-        summary = "The authenticated user",
-        security(("bearer" = []), ("token" = []), ("apiKey" = []), ("sessionCookie" = [])),
-        responses(
-            (status = 200, description = "The profile", body = UserProfile),
-            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse,
-                headers(("WWW-Authenticate" = String, description = "Bearer error=\"invalid_token\""))),
-        ))]
-    fn me() {}
+    #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", operation_id = "jwks",
+        summary = "Public keys that verify the tokens",
+        responses((status = 200, description = "The key set", body = JwkSet)))]
+    fn jwks() {}
 
-    #[utoipa::path(patch, path = "/api/auth/me", tag = "accounts", operation_id = "update_me",
-        summary = "Change the username or email (any other field is refused)",
-        description = "With email verification on, a new email replaces the old one only once the link sent to it is used (a notice goes to the old address).",
-        request_body = ProfileUpdateRequest,
-        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+    #[utoipa::path(post, path = "/api/auth/mobile/sign-out", tag = "mobile", operation_id = "mobile_sign_out",
+        summary = "Revoke the refresh token's session (grant) and its access tokens",
+        request_body = RefreshRequest,
         responses(
-            (status = 200, description = "The profile", body = UserProfile),
-            (status = 400, description = "Invalid value, or a field that cannot be changed (`is_staff`, ...)", body = ErrorResponse),
-            (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "API keys cannot change the profile", body = ErrorResponse),
-            (status = 409, description = "Username taken; or email taken, when email verification is off (with it on, a taken address is answered like a free one and its owner is told)", body = ErrorResponse),
+            (status = 204, description = "Signed out"),
+            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 401, description = "Not a valid refresh token", body = ErrorResponse),
         ))]
-    fn update_me() {}
-
-    #[utoipa::path(delete, path = "/api/auth/me", tag = "accounts", operation_id = "delete_me",
-        summary = "Deactivate the account (password required); every credential is revoked",
-        request_body = DeleteAccountRequest,
-        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
-        responses(
-            (status = 204, description = "Deactivated"),
-            (status = 400, description = "Wrong password", body = ErrorResponse),
-            (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "API keys cannot delete the account", body = ErrorResponse),
-            (status = 429, description = "Too many wrong passwords", body = ErrorResponse,
-                headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        ))]
-    fn delete_me() {}
-
-    #[utoipa::path(post, path = "/api/auth/password/change", tag = "accounts", operation_id = "password_change",
-        summary = "Change the password; every other credential of the user is revoked",
-        description = "A cookie session or opaque token that asks survives (204). A JWT sign-in continues with the new pair in the body (200): its old tokens carried the old password's fingerprint.",
-        request_body = PasswordChangeRequest,
-        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
-        responses(
-            (status = 200, description = "JWT sign-in: the new pair", body = TokenPair),
-            (status = 204, description = "Changed"),
-            (status = 400, description = "Wrong current password, or the new one fails the policy (the rule is named)", body = ErrorResponse),
-            (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "API keys cannot change the password", body = ErrorResponse),
-            (status = 429, description = "Too many wrong passwords", body = ErrorResponse,
-                headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        ))]
-    fn password_change() {}
+    fn mobile_sign_out() {}
 
     #[utoipa::path(post, path = "/api/auth/web/password/change", tag = "web", operation_id = "web_password_change",
         summary = "Change the password in the web flow: the new refresh token goes into the cookie",
@@ -420,100 +537,27 @@ mod operations {
             (status = 429, description = "Too many wrong passwords", body = ErrorResponse),
         ))]
     fn web_password_change() {}
+}
 
-    #[utoipa::path(post, path = "/api/auth/password/reset", tag = "accounts", operation_id = "password_reset",
-        summary = "Email a password-reset link (202 whatever the address)",
-        description = "The link points to the configured frontend (`PORTCULLIS_FRONTEND_URL`), carries a single-use token valid for an hour, and dies when the password changes.",
-        request_body = PasswordResetRequest,
-        responses(
-            (status = 202, description = "Accepted, known address or not", body = Accepted),
-            (status = 400, description = "Not an email address", body = ErrorResponse),
-            (status = 429, description = "Too many requests for this address or from this client", body = ErrorResponse,
-                headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        ))]
-    fn password_reset() {}
+#[cfg(feature = "jwt")]
+#[derive(OpenApi)]
+#[openapi(paths(
+    jwt_ops::mobile_sign_in,
+    jwt_ops::mobile_refresh,
+    jwt_ops::web_sign_in,
+    jwt_ops::web_refresh,
+    jwt_ops::web_sign_out,
+    jwt_ops::verify,
+    jwt_ops::jwks,
+    jwt_ops::mobile_sign_out,
+    jwt_ops::web_password_change
+))]
+struct JwtDoc;
 
-    #[utoipa::path(post, path = "/api/auth/password/reset/confirm", tag = "accounts", operation_id = "password_reset_confirm",
-        summary = "Set a new password with a reset token (and a second factor for MFA users)",
-        request_body = PasswordResetConfirmRequest,
-        responses(
-            (status = 204, description = "Changed; every credential of the user is revoked"),
-            (status = 400, description = "Invalid, used or expired token; a missing or wrong code; a password that fails the policy", body = ErrorResponse),
-            (status = 429, description = "Too many wrong codes", body = ErrorResponse),
-        ))]
-    fn password_reset_confirm() {}
-
-    #[utoipa::path(post, path = "/api/auth/email/verify", tag = "accounts", operation_id = "email_verify",
-        summary = "Verify an email address with the token of a verification link",
-        request_body = EmailVerifyRequest,
-        responses(
-            (status = 204, description = "Verified (for an email change: the new address is now the account's)"),
-            (status = 400, description = "Invalid, used or expired token", body = ErrorResponse),
-            (status = 409, description = "The new address was taken meanwhile", body = ErrorResponse),
-        ))]
-    fn email_verify() {}
-
-    #[utoipa::path(post, path = "/api/auth/email/resend", tag = "accounts", operation_id = "email_resend",
-        summary = "Send a new verification link (202 whatever the address)",
-        request_body = EmailResendRequest,
-        responses(
-            (status = 202, description = "Accepted, known address or not", body = Accepted),
-            (status = 400, description = "Not an email address", body = ErrorResponse),
-            (status = 429, description = "Too many requests", body = ErrorResponse),
-        ))]
-    fn email_resend() {}
-
-    #[utoipa::path(get, path = "/api/auth/activity", tag = "accounts", operation_id = "activity",
-        summary = "The user's own security events, newest first",
-        params(("limit" = Option<u32>, Query, description = "1-100, default 50"),
-               ("before" = Option<String>, Query, description = "RFC 3339: only older events")),
-        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
-        responses(
-            (status = 200, description = "The events", body = Activity),
-            (status = 400, description = "Bad `limit` or `before`", body = ErrorResponse),
-            (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "API keys cannot read the activity", body = ErrorResponse),
-        ))]
-    fn activity() {}
-
-    #[utoipa::path(post, path = "/api/auth/mobile/sign-out", tag = "mobile", operation_id = "mobile_sign_out",
-        summary = "Revoke the refresh token's session (grant) and its access tokens",
-        request_body = RefreshRequest,
-        responses(
-            (status = 204, description = "Signed out"),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
-            (status = 401, description = "Not a valid refresh token", body = ErrorResponse),
-        ))]
-    fn mobile_sign_out() {}
-
-    #[utoipa::path(post, path = "/api/auth/sign-out-all", tag = "sessions", operation_id = "sign_out_all",
-        summary = "Revoke every session and token of the user",
-        security(("bearer" = []), ("token" = [])),
-        responses(
-            (status = 204, description = "Every session revoked"),
-            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
-        ))]
-    fn sign_out_all() {}
-
-    #[utoipa::path(get, path = "/api/auth/sessions", tag = "sessions", operation_id = "sessions",
-        summary = "The user's active sessions",
-        security(("bearer" = []), ("token" = [])),
-        responses(
-            (status = 200, description = "Active sessions, newest first", body = Vec<SessionInfo>),
-            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
-        ))]
-    fn sessions() {}
-
-    #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", operation_id = "delete_session",
-        summary = "Revoke one of the user's sessions",
-        params(("id" = String, Path, description = "Session (grant) id")),
-        security(("bearer" = []), ("token" = [])),
-        responses(
-            (status = 204, description = "Revoked"),
-            (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
-            (status = 404, description = "No such session of this user", body = ErrorResponse),
-        ))]
-    fn delete_session() {}
+#[cfg(feature = "opaque-tokens")]
+#[allow(dead_code)]
+mod opaque_tokens_ops {
+    use super::*;
 
     #[utoipa::path(post, path = "/api/auth/token/sign-in", tag = "tokens", operation_id = "token_sign_in",
         summary = "Sign in; an opaque token (shown once, stored only as a hash)",
@@ -537,6 +581,17 @@ mod operations {
             (status = 401, description = "No, or an invalid, opaque token", body = ErrorResponse),
         ))]
     fn token_sign_out() {}
+}
+
+#[cfg(feature = "opaque-tokens")]
+#[derive(OpenApi)]
+#[openapi(paths(opaque_tokens_ops::token_sign_in, opaque_tokens_ops::token_sign_out))]
+struct OpaqueTokensDoc;
+
+#[cfg(feature = "api-keys")]
+#[allow(dead_code)]
+mod api_keys_ops {
+    use super::*;
 
     #[utoipa::path(post, path = "/api/auth/api-keys", tag = "api-keys", operation_id = "create_api_key",
         summary = "Create an API key (the key is shown once)",
@@ -571,6 +626,17 @@ mod operations {
             (status = 404, description = "No such key of this user", body = ErrorResponse),
         ))]
     fn delete_api_key() {}
+}
+
+#[cfg(feature = "api-keys")]
+#[derive(OpenApi)]
+#[openapi(paths(api_keys_ops::create_api_key, api_keys_ops::list_api_keys, api_keys_ops::delete_api_key))]
+struct ApiKeysDoc;
+
+#[cfg(feature = "sessions")]
+#[allow(dead_code)]
+mod sessions_ops {
+    use super::*;
 
     #[utoipa::path(post, path = "/api/auth/session/sign-in", tag = "sessions", operation_id = "session_sign_in",
         summary = "Sign in; a server-side session in an HttpOnly cookie, plus the readable CSRF cookie",
@@ -595,6 +661,17 @@ mod operations {
             (status = 403, description = "CSRF check failed", body = ErrorResponse),
         ))]
     fn session_sign_out() {}
+}
+
+#[cfg(feature = "sessions")]
+#[derive(OpenApi)]
+#[openapi(paths(sessions_ops::session_sign_in, sessions_ops::session_sign_out))]
+struct SessionsDoc;
+
+#[cfg(feature = "mfa")]
+#[allow(dead_code)]
+mod mfa_ops {
+    use super::*;
 
     #[utoipa::path(get, path = "/api/auth/mfa", tag = "mfa", operation_id = "mfa_status",
         summary = "The user's MFA status",
@@ -669,16 +746,101 @@ mod operations {
                 headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
     fn mfa_verify() {}
-
-    #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", operation_id = "jwks",
-        summary = "Public keys that verify the tokens",
-        responses((status = 200, description = "The key set", body = JwkSet)))]
-    fn jwks() {}
-
-    #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
-        summary = "Liveness", responses((status = 200, description = "Alive", body = Health)))]
-    fn healthz() {}
 }
+
+#[cfg(feature = "mfa")]
+#[derive(OpenApi)]
+#[openapi(paths(
+    mfa_ops::mfa_status,
+    mfa_ops::mfa_totp_setup,
+    mfa_ops::mfa_totp_confirm,
+    mfa_ops::mfa_totp_disable,
+    mfa_ops::mfa_recovery_codes,
+    mfa_ops::mfa_verify
+))]
+struct MfaDoc;
+
+#[cfg(feature = "account-emails")]
+#[allow(dead_code)]
+mod account_emails_ops {
+    use super::*;
+
+    #[utoipa::path(post, path = "/api/auth/password/reset", tag = "accounts", operation_id = "password_reset",
+        summary = "Email a password-reset link (202 whatever the address)",
+        description = "The link points to the configured frontend (`PORTCULLIS_FRONTEND_URL`), carries a single-use token valid for an hour, and dies when the password changes.",
+        request_body = PasswordResetRequest,
+        responses(
+            (status = 202, description = "Accepted, known address or not", body = Accepted),
+            (status = 400, description = "Not an email address", body = ErrorResponse),
+            (status = 429, description = "Too many requests for this address or from this client", body = ErrorResponse,
+                headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        ))]
+    fn password_reset() {}
+
+    #[utoipa::path(post, path = "/api/auth/password/reset/confirm", tag = "accounts", operation_id = "password_reset_confirm",
+        summary = "Set a new password with a reset token (and a second factor for MFA users)",
+        request_body = PasswordResetConfirmRequest,
+        responses(
+            (status = 204, description = "Changed; every credential of the user is revoked"),
+            (status = 400, description = "Invalid, used or expired token; a missing or wrong code; a password that fails the policy", body = ErrorResponse),
+            (status = 429, description = "Too many wrong codes", body = ErrorResponse),
+        ))]
+    fn password_reset_confirm() {}
+
+    #[utoipa::path(post, path = "/api/auth/email/verify", tag = "accounts", operation_id = "email_verify",
+        summary = "Verify an email address with the token of a verification link",
+        request_body = EmailVerifyRequest,
+        responses(
+            (status = 204, description = "Verified (for an email change: the new address is now the account's)"),
+            (status = 400, description = "Invalid, used or expired token", body = ErrorResponse),
+            (status = 409, description = "The new address was taken meanwhile", body = ErrorResponse),
+        ))]
+    fn email_verify() {}
+
+    #[utoipa::path(post, path = "/api/auth/email/resend", tag = "accounts", operation_id = "email_resend",
+        summary = "Send a new verification link (202 whatever the address)",
+        request_body = EmailResendRequest,
+        responses(
+            (status = 202, description = "Accepted, known address or not", body = Accepted),
+            (status = 400, description = "Not an email address", body = ErrorResponse),
+            (status = 429, description = "Too many requests", body = ErrorResponse),
+        ))]
+    fn email_resend() {}
+}
+
+#[cfg(feature = "account-emails")]
+#[derive(OpenApi)]
+#[openapi(paths(
+    account_emails_ops::password_reset,
+    account_emails_ops::password_reset_confirm,
+    account_emails_ops::email_verify,
+    account_emails_ops::email_resend
+))]
+struct AccountEmailsDoc;
+
+#[cfg(feature = "audit")]
+#[allow(dead_code)]
+mod audit_ops {
+    use super::*;
+
+    #[utoipa::path(get, path = "/api/auth/activity", tag = "accounts", operation_id = "activity",
+        summary = "The user's own security events, newest first",
+        params(("limit" = Option<u32>, Query, description = "1-100, default 50"),
+               ("before" = Option<String>, Query, description = "RFC 3339: only older events")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
+        responses(
+            (status = 200, description = "The events", body = Activity),
+            (status = 400, description = "Bad `limit` or `before`", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot read the activity", body = ErrorResponse),
+        ))]
+    fn activity() {}
+}
+
+#[cfg(feature = "audit")]
+#[derive(OpenApi)]
+#[openapi(paths(audit_ops::activity))]
+struct AuditDoc;
 
 struct SecuritySchemes;
 
@@ -722,19 +884,6 @@ impl Modify for SecuritySchemes {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portcullis", description = "Authentication API: accounts, the web and mobile JWT flows, tokens."),
-    paths(
-        operations::register, operations::mobile_sign_in, operations::mobile_refresh, operations::web_sign_in,
-        operations::web_refresh, operations::web_sign_out, operations::verify, operations::me,
-        operations::jwks, operations::healthz, operations::mobile_sign_out, operations::sign_out_all,
-        operations::sessions, operations::delete_session, operations::token_sign_in, operations::token_sign_out,
-        operations::create_api_key, operations::list_api_keys, operations::delete_api_key,
-        operations::session_sign_in, operations::session_sign_out, operations::mfa_status,
-        operations::mfa_totp_setup, operations::mfa_totp_confirm, operations::mfa_totp_disable,
-        operations::mfa_recovery_codes, operations::mfa_verify, operations::update_me, operations::delete_me,
-        operations::password_change, operations::web_password_change, operations::password_reset,
-        operations::password_reset_confirm, operations::email_verify, operations::email_resend,
-        operations::activity,
-    ),
     components(schemas(ErrorResponse, FieldErrorResponse, Empty)),
     modifiers(&SecuritySchemes),
     tags(
@@ -750,37 +899,156 @@ impl Modify for SecuritySchemes {
 )]
 struct ApiDoc;
 
-/// The OpenAPI document as a value (extend it with your own paths before serving, if you like).
+/// The OpenAPI document of every route compiled in, at the default paths (extend it with your own
+/// paths before serving, if you like). The document served with a [`RouteTable`](crate::RouteTable)
+/// lists only that table's routes.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(BaseDoc::openapi());
+    #[cfg(feature = "jwt")]
+    doc.merge(JwtDoc::openapi());
+    #[cfg(feature = "opaque-tokens")]
+    doc.merge(OpaqueTokensDoc::openapi());
+    #[cfg(feature = "api-keys")]
+    doc.merge(ApiKeysDoc::openapi());
+    #[cfg(feature = "sessions")]
+    doc.merge(SessionsDoc::openapi());
+    #[cfg(feature = "mfa")]
+    doc.merge(MfaDoc::openapi());
+    #[cfg(feature = "account-emails")]
+    doc.merge(AccountEmailsDoc::openapi());
+    #[cfg(feature = "audit")]
+    doc.merge(AuditDoc::openapi());
+    doc
 }
 
-fn document_bytes() -> &'static [u8] {
-    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| document().to_pretty_json().map(String::into_bytes).unwrap_or_default())
+/// [`document`] as JSON, built once.
+fn full_document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(document()).unwrap_or(Value::Null))
+}
+
+/// The security schemes of the configured credential kinds.
+fn configured_schemes<S: UserStore>(auth: &AuthService<S>) -> BTreeSet<&'static str> {
+    let mut schemes = BTreeSet::new();
+    if auth.has(Capability::Jwt) {
+        schemes.extend([BEARER_SCHEME, REFRESH_COOKIE_SCHEME]);
+    }
+    if auth.has(Capability::OpaqueTokens) {
+        schemes.insert(TOKEN_SCHEME);
+    }
+    if auth.has(Capability::ApiKeys) {
+        schemes.insert(API_KEY_SCHEME);
+    }
+    if auth.has(Capability::Sessions) {
+        schemes.insert(SESSION_COOKIE_SCHEME);
+    }
+    schemes
+}
+
+/// The document of `routes`: their operations only, under `config`'s paths, with the security
+/// schemes of the configured credential kinds only.
+fn document_for<S: UserStore>(auth: &AuthService<S>, config: &RouterConfig, routes: &[Route]) -> Value {
+    let mut doc = full_document().clone();
+    let mounted: BTreeSet<(String, &str)> = routes
+        .iter()
+        .filter_map(|r| r.documented.map(|path| (r.method.as_str().to_ascii_lowercase(), path)))
+        .collect();
+    let schemes = configured_schemes(auth);
+    let mut paths = serde_json::Map::new();
+    if let Some(Value::Object(all)) = doc.get_mut("paths").map(Value::take) {
+        for (path, item) in all {
+            let Value::Object(item) = item else { continue };
+            let mut kept = serde_json::Map::new();
+            for (method, mut operation) in item {
+                if !mounted.contains(&(method.clone(), path.as_str())) {
+                    continue;
+                }
+                if let Some(Value::Array(requirements)) = operation.get_mut("security") {
+                    requirements.retain(|r| {
+                        r.as_object().is_some_and(|r| r.keys().all(|k| schemes.contains(k.as_str())))
+                    });
+                }
+                if !auth.has(Capability::Jwt)
+                    && let Some(Value::Object(responses)) = operation.get_mut("responses")
+                    && path == super::paths::PASSWORD_CHANGE
+                {
+                    // Without JWTs a password change never reissues a pair.
+                    responses.remove("200");
+                }
+                kept.insert(method, operation);
+            }
+            if !kept.is_empty() {
+                paths.insert(config.path(&path), Value::Object(kept));
+            }
+        }
+    }
+    doc["paths"] = Value::Object(paths);
+    if let Some(Value::Object(defined)) = doc.pointer_mut("/components/securitySchemes") {
+        defined.retain(|name, _| schemes.contains(name.as_str()));
+    }
+    doc
+}
+
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+/// The OpenAPI document and Swagger UI routes of a table whose other routes are `routes`.
+pub(crate) fn routes<S: UserStore>(
+    auth: &AuthService<S>,
+    config: &RouterConfig,
+    routes: &[Route],
+) -> Vec<Route> {
+    let bytes: Arc<Vec<u8>> = Arc::new(json_bytes(&document_for(auth, config, routes)));
+    let openapi_path = config.openapi_path.clone();
+    let docs_path = config.docs_path.clone();
+    let swagger =
+        Arc::new(utoipa_swagger_ui::Config::new([openapi_path.clone()]).persist_authorization(true));
+    let document = Route::docs(openapi_path, move |_| {
+        let bytes = Arc::clone(&bytes);
+        Box::pin(async move { document_response(&bytes) })
+    });
+    let docs = |path: String| {
+        let (swagger, prefix) = (Arc::clone(&swagger), docs_path.clone());
+        Route::docs(path, move |request: RouteRequest| {
+            let tail = request.parts.uri.path().strip_prefix(prefix.as_str()).unwrap_or("").to_owned();
+            let (swagger, prefix) = (Arc::clone(&swagger), prefix.clone());
+            Box::pin(async move { docs_response(&tail, &prefix, swagger) })
+        })
+    };
+    vec![
+        document,
+        docs(docs_path.clone()),
+        docs(format!("{docs_path}/")),
+        docs(format!("{docs_path}/{{*file}}")),
+    ]
 }
 
 /// `GET /api/openapi.json`.
-pub fn document_response() -> Response<Vec<u8>> {
-    let mut response = Response::new(document_bytes().to_vec());
+fn document_response(bytes: &[u8]) -> Response<Vec<u8>> {
+    let mut response = Response::new(bytes.to_vec());
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
 /// `GET /api/docs` and everything below it: the Swagger UI, with "Authorize" for Bearer tokens.
-/// `tail` is the request path after `/api/docs` (`""`, `"/"`, `"/swagger-ui.css"`, ...).
-pub fn docs_response(tail: &str) -> Response<Vec<u8>> {
+/// `tail` is the request path after the docs prefix (`""`, `"/"`, `"/swagger-ui.css"`, ...).
+fn docs_response(
+    tail: &str,
+    prefix: &str,
+    config: Arc<utoipa_swagger_ui::Config<'static>>,
+) -> Response<Vec<u8>> {
     if tail.is_empty() {
         let mut response = Response::new(Vec::new());
         *response.status_mut() = StatusCode::SEE_OTHER;
-        response.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/api/docs/"));
+        if let Ok(location) = HeaderValue::from_str(&format!("{prefix}/")) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
         return response;
     }
-    static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
-    let config = CONFIG
-        .get_or_init(|| Arc::new(utoipa_swagger_ui::Config::new([OPENAPI_PATH]).persist_authorization(true)));
     let file = tail.trim_start_matches('/');
-    match utoipa_swagger_ui::serve(file, Arc::clone(config)) {
+    match utoipa_swagger_ui::serve(file, config) {
         Ok(Some(file)) => {
             let mut response = Response::new(file.bytes.into_owned());
             if let Ok(value) = HeaderValue::from_str(&file.content_type) {

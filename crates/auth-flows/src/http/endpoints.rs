@@ -1,0 +1,799 @@
+//! [`AuthEndpoints`]: each endpoint of the contract as a function of the request head (and body)
+//! to an `http::Response`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use auth_core::http_support::{
+    RefreshCookie, error_response, json_response, no_content, no_store, parse_json_body,
+};
+use auth_core::{AuthError, AuthUser, Principal, UserStore};
+use http::request::Parts;
+use http::{Response, StatusCode};
+
+use super::paths;
+use crate::{
+    AuthService, ClientInfo, CompletedSignIn, DeleteAccountRequest, PasswordChangeRequest,
+    ProfileUpdateRequest, RegisterRequest, SignInFlow, SignInOutcome,
+};
+
+/// Settings of the web flow (refresh token in an HttpOnly cookie).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WebFlowConfig {
+    /// How the refresh cookie is written (its `Path` follows the routes' prefix:
+    /// `{prefix}/web`).
+    pub cookie: RefreshCookie,
+    /// Origins (`scheme://host[:port]`) allowed to make cookie-authenticated requests besides the
+    /// server's own.
+    pub allowed_origins: Vec<String>,
+}
+
+impl WebFlowConfig {
+    /// A secure cookie scoped to the web prefix, living as long as refresh tokens.
+    pub fn new(refresh_ttl_seconds: i64) -> Self {
+        Self {
+            cookie: RefreshCookie::new(paths::WEB_PREFIX, refresh_ttl_seconds),
+            allowed_origins: Vec::new(),
+        }
+    }
+
+    /// Development only: cookies without `Secure`.
+    pub fn insecure_cookies(mut self, insecure: bool) -> Self {
+        self.cookie = self.cookie.insecure_cookies(insecure);
+        self
+    }
+
+    /// Sets the allowed origins.
+    pub fn allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+}
+
+/// The endpoints of the HTTP contract over an [`AuthService`], framework-free. The adapters mount
+/// [`AuthEndpoints::route_table`]; an application's own first factor answers with
+/// [`AuthEndpoints::sign_in_response`].
+pub struct AuthEndpoints<S: UserStore> {
+    pub(crate) auth: Arc<AuthService<S>>,
+    pub(crate) web: WebFlowConfig,
+}
+
+impl<S: UserStore> Clone for AuthEndpoints<S> {
+    fn clone(&self) -> Self {
+        Self { auth: Arc::clone(&self.auth), web: self.web.clone() }
+    }
+}
+
+impl<S: UserStore> fmt::Debug for AuthEndpoints<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthEndpoints").field("web", &self.web).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn respond(result: Result<Response<Vec<u8>>, AuthError>) -> Response<Vec<u8>> {
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+#[cfg(any(feature = "jwt", feature = "sessions"))]
+fn with_cookie(mut response: Response<Vec<u8>>, cookie: &str) -> Result<Response<Vec<u8>>, AuthError> {
+    let value = http::HeaderValue::from_str(cookie).map_err(AuthError::backend)?;
+    response.headers_mut().append(http::header::SET_COOKIE, value);
+    Ok(response)
+}
+
+/// The 200 of a sign-in whose MFA step is due: `{mfa_required: true, mfa_token, methods,
+/// expires_in}`, never cached.
+fn mfa_step(step: &crate::MfaRequired) -> Response<Vec<u8>> {
+    no_store(json_response(StatusCode::OK, step))
+}
+
+/// The response for a request that needed a credential and had none (or an invalid one).
+pub fn unauthenticated(error: Option<AuthError>) -> Response<Vec<u8>> {
+    error_response(&error.unwrap_or(AuthError::MissingCredentials))
+}
+
+impl<S: UserStore> AuthEndpoints<S> {
+    /// Endpoints over `auth`. The web flow (with JWTs) writes a secure refresh cookie living as
+    /// long as refresh tokens; change it with [`AuthEndpoints::with_web_flow`].
+    pub fn new(auth: Arc<AuthService<S>>) -> Self {
+        #[cfg(feature = "jwt")]
+        let refresh_ttl = auth.jwt().map_or(0, |jwt| jwt.config().refresh_ttl.num_seconds());
+        #[cfg(not(feature = "jwt"))]
+        let refresh_ttl = 0;
+        Self { auth, web: WebFlowConfig::new(refresh_ttl) }
+    }
+
+    /// Sets the web flow's cookie and allowed origins.
+    pub fn with_web_flow(mut self, web: WebFlowConfig) -> Self {
+        self.web = web;
+        self
+    }
+
+    /// The flows.
+    pub fn auth(&self) -> &Arc<AuthService<S>> {
+        &self.auth
+    }
+
+    /// The web-flow settings.
+    pub fn web(&self) -> &WebFlowConfig {
+        &self.web
+    }
+
+    /// Every origin allowed to make cookie-authenticated requests besides the server's own (the
+    /// web flow's and the cookie sessions'); the CORS policy of the routes allows these.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        #[allow(unused_mut)]
+        let mut origins = self.web.allowed_origins.clone();
+        #[cfg(feature = "sessions")]
+        if let Some(config) = self.auth.session_config() {
+            for origin in &config.allowed_origins {
+                if !origins.contains(origin) {
+                    origins.push(origin.clone());
+                }
+            }
+        }
+        origins
+    }
+
+    /// The request headers a cross-origin client may send (for CORS preflights): `Authorization`,
+    /// `Content-Type`, the API-key header (`x-api-key` unless configured otherwise) and
+    /// `X-CSRF-Token`.
+    pub fn cors_allow_headers(&self) -> Vec<http::HeaderName> {
+        #[cfg(feature = "api-keys")]
+        let api_key = self
+            .auth
+            .api_keys
+            .as_ref()
+            .map_or_else(|| http::HeaderName::from_static("x-api-key"), |k| k.config.header.clone());
+        #[cfg(not(feature = "api-keys"))]
+        let api_key = http::HeaderName::from_static("x-api-key");
+        vec![
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            api_key,
+            http::HeaderName::from_static("x-csrf-token"),
+        ]
+    }
+
+    /// The request's client: the one the adapter's scope already resolved, else from the head.
+    fn client(&self, parts: &Parts) -> ClientInfo {
+        ClientInfo::current().unwrap_or_else(|| self.auth.client_info(parts))
+    }
+
+    /// Refuses a cross-origin request to a sign-in of `flow` that sets cookies (the web flow, a
+    /// cookie session): call it before anything else, as the built-in sign-ins do.
+    pub fn check_sign_in_origin(&self, parts: &Parts, flow: &SignInFlow) -> Result<(), AuthError> {
+        match flow {
+            #[cfg(feature = "jwt")]
+            SignInFlow::Web => auth_core::http_support::check_origin(parts, &self.web.allowed_origins),
+            #[cfg(feature = "sessions")]
+            SignInFlow::Session => {
+                let allowed =
+                    self.auth.session_config().map(|c| c.allowed_origins.clone()).unwrap_or_default();
+                auth_core::http_support::check_origin(parts, &allowed)
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                let _ = parts;
+                Ok(())
+            }
+        }
+    }
+
+    /// The answer to a sign-in, exactly as the built-in sign-ins give it: the MFA step, the
+    /// mobile pair in the body, the web flow's access token with the refresh cookie, an opaque
+    /// token, or the session and CSRF cookies with the user. Every one is `Cache-Control:
+    /// no-store`.
+    pub fn sign_in_response(
+        &self,
+        outcome: SignInOutcome<CompletedSignIn<S::User>>,
+    ) -> Result<Response<Vec<u8>>, AuthError> {
+        let completed = match outcome {
+            SignInOutcome::MfaRequired(step) => return Ok(mfa_step(&step)),
+            SignInOutcome::Complete(completed) => completed,
+        };
+        match completed {
+            #[cfg(feature = "jwt")]
+            CompletedSignIn::Mobile(pair) => Ok(no_store(json_response(StatusCode::OK, &pair))),
+            #[cfg(feature = "jwt")]
+            CompletedSignIn::Web(pair) => self.web_pair_response(pair),
+            #[cfg(feature = "opaque-tokens")]
+            CompletedSignIn::Token(issued) => Ok(no_store(json_response(StatusCode::OK, &issued))),
+            #[cfg(feature = "sessions")]
+            CompletedSignIn::Session(started) => session_response(started),
+            CompletedSignIn::_User(never, _) => match never {},
+        }
+    }
+
+    /// `POST /api/auth/register`.
+    pub async fn register(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: RegisterRequest = parse_json_body(&parts.headers, body)?;
+                if self.auth.prevents_enumeration() {
+                    // The same answer whether the address was free or already had an account.
+                    let (username, email) = (request.username.clone(), request.email.clone());
+                    self.auth.register_without_enumeration(request).await?;
+                    let detail = "Check your email to verify your address.";
+                    let body = serde_json::json!({"username": username, "email": email, "detail": detail});
+                    return Ok(json_response(StatusCode::CREATED, &body));
+                }
+                let user = self.auth.register(request).await?;
+                let body =
+                    serde_json::json!({"id": user.id(), "username": user.username(), "email": user.email()});
+                Ok(json_response(StatusCode::CREATED, &body))
+            }
+            .await,
+        )
+    }
+
+    /// A password sign-in of `flow` answered by [`AuthEndpoints::sign_in_response`].
+    #[allow(dead_code)]
+    async fn password_sign_in(&self, parts: &Parts, body: &[u8], flow: SignInFlow) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.check_sign_in_origin(parts, &flow)?;
+                let request: crate::SignInRequest = parse_json_body(&parts.headers, body)?;
+                let outcome = self.auth.password_sign_in(&request, flow, &self.client(parts)).await?;
+                self.sign_in_response(outcome)
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/sign-out-all` for an authenticated principal.
+    pub async fn sign_out_all(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.auth.sign_out_all(&principal.user_id).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/sessions` for an authenticated principal.
+    pub async fn sessions(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let sessions = self.auth.sessions(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &sessions)))
+            }
+            .await,
+        )
+    }
+
+    /// `DELETE /api/auth/sessions/{id}` for an authenticated principal.
+    pub async fn delete_session(&self, principal: &Principal, id: &str) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.auth.revoke_session(principal, id).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/me` for an authenticated principal.
+    pub async fn me(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let user = self.auth.current_user(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &user.profile())))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/password/change`: 204, or 200 with the new pair for a JWT sign-in.
+    pub async fn password_change(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: PasswordChangeRequest = parse_json_body(&parts.headers, body)?;
+                match self.auth.change_password(principal, &request).await? {
+                    #[cfg(feature = "jwt")]
+                    crate::PasswordChanged::Reissued(pair) => {
+                        Ok(no_store(json_response(StatusCode::OK, &pair)))
+                    }
+                    _ => Ok(no_content()),
+                }
+            }
+            .await,
+        )
+    }
+
+    /// `PATCH /api/auth/me`: 200 the profile.
+    pub async fn update_me(&self, principal: &Principal, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: ProfileUpdateRequest = parse_json_body(&parts.headers, body)?;
+                let user = self.auth.update_profile(principal, &request).await?;
+                Ok(no_store(json_response(StatusCode::OK, &user.profile())))
+            }
+            .await,
+        )
+    }
+
+    /// `DELETE /api/auth/me`: 204.
+    pub async fn delete_me(&self, principal: &Principal, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: DeleteAccountRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.delete_account(principal, &request).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+}
+
+/// The JWT flows' endpoints.
+#[cfg(feature = "jwt")]
+impl<S: UserStore> AuthEndpoints<S> {
+    fn web_pair_response(&self, pair: crate::TokenPair) -> Result<Response<Vec<u8>>, AuthError> {
+        let access = crate::AccessToken {
+            access: pair.access,
+            token_type: pair.token_type,
+            expires_in: pair.expires_in,
+        };
+        let response = no_store(json_response(StatusCode::OK, &access));
+        with_cookie(response, &self.web.cookie.set(&pair.refresh))
+    }
+
+    /// `POST /api/auth/mobile/sign-in`.
+    pub async fn mobile_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        self.password_sign_in(parts, body, SignInFlow::Mobile).await
+    }
+
+    /// `POST /api/auth/mobile/token-refresh`.
+    pub async fn mobile_refresh(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::RefreshRequest = parse_json_body(&parts.headers, body)?;
+                let pair = self.auth.refresh(&request.refresh).await?;
+                Ok(no_store(json_response(StatusCode::OK, &pair)))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/web/sign-in`: the access token in the body, the refresh token in the cookie.
+    pub async fn web_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        self.password_sign_in(parts, body, SignInFlow::Web).await
+    }
+
+    /// `POST /api/auth/web/token-refresh`: the refresh token comes from the cookie.
+    pub async fn web_refresh(&self, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                auth_core::http_support::check_origin(parts, &self.web.allowed_origins)?;
+                let refresh = self.web.cookie.read(&parts.headers).ok_or(AuthError::MissingCredentials)?;
+                let pair = self.auth.refresh(refresh).await?;
+                self.web_pair_response(pair)
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/web/sign-out`: revokes the cookie's grant (when the cookie is a valid
+    /// refresh token) and clears the cookie.
+    pub async fn web_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                auth_core::http_support::check_origin(parts, &self.web.allowed_origins)?;
+                if let Some(refresh) = self.web.cookie.read(&parts.headers) {
+                    match self.auth.sign_out(refresh).await {
+                        Ok(()) | Err(AuthError::InvalidToken(_)) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+                with_cookie(no_store(no_content()), &self.web.cookie.clear())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mobile/sign-out` `{refresh}`: revokes the token's grant.
+    pub async fn mobile_sign_out(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::RefreshRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.sign_out(&request.refresh).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/token/verify`: 200 `{}` when the token (access or refresh) is valid.
+    pub async fn verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::VerifyRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.verify_token(&request.token).await?;
+                Ok(json_response(StatusCode::OK, &serde_json::json!({})))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/web/password/change`: 204, or 200 `{access, ...}` and the new refresh
+    /// cookie for a JWT sign-in.
+    pub async fn web_password_change(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                auth_core::http_support::check_origin(parts, &self.web.allowed_origins)?;
+                let request: PasswordChangeRequest = parse_json_body(&parts.headers, body)?;
+                match self.auth.change_password(principal, &request).await? {
+                    crate::PasswordChanged::Reissued(pair) => self.web_pair_response(pair),
+                    _ => Ok(no_content()),
+                }
+            }
+            .await,
+        )
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    pub fn jwks(&self) -> Response<Vec<u8>> {
+        match self.auth.jwt() {
+            Some(jwt) => json_response(StatusCode::OK, &jwt.jwks()),
+            None => error_response(&AuthError::NotFound),
+        }
+    }
+}
+
+/// The opaque-token endpoints.
+#[cfg(feature = "opaque-tokens")]
+impl<S: UserStore> AuthEndpoints<S> {
+    /// `POST /api/auth/token/sign-in`: an opaque token.
+    pub async fn token_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::TokenSignInRequest = parse_json_body(&parts.headers, body)?;
+                let flow = SignInFlow::Token { name: request.name.clone() };
+                let password = crate::SignInRequest {
+                    username: request.username.clone(),
+                    password: request.password.clone(),
+                };
+                let outcome = self.auth.password_sign_in(&password, flow, &self.client(parts)).await?;
+                self.sign_in_response(outcome)
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/token/sign-out`: deletes the opaque token presented in `Authorization`.
+    pub async fn token_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let token = match self.auth.presented_opaque_token(parts) {
+                    Some(token) => token?,
+                    None if self.auth.opaque.is_none() => return Err(AuthError::NotFound),
+                    None => return Err(AuthError::MissingCredentials),
+                };
+                self.auth.token_sign_out(token).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+}
+
+/// The API-key endpoints.
+#[cfg(feature = "api-keys")]
+impl<S: UserStore> AuthEndpoints<S> {
+    /// `POST /api/auth/api-keys` for an authenticated principal.
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::CreateApiKeyRequest = parse_json_body(&parts.headers, body)?;
+                let created = self.auth.create_api_key(principal, request).await?;
+                Ok(no_store(json_response(StatusCode::CREATED, &created)))
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/api-keys` for an authenticated principal.
+    pub async fn list_api_keys(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let keys = self.auth.list_api_keys(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &keys)))
+            }
+            .await,
+        )
+    }
+
+    /// `DELETE /api/auth/api-keys/{id}` for an authenticated principal.
+    pub async fn delete_api_key(&self, principal: &Principal, id: &str) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.auth.revoke_api_key(principal, id).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+}
+
+#[cfg(feature = "sessions")]
+fn session_response<U: AuthUser>(started: crate::StartedSession<U>) -> Result<Response<Vec<u8>>, AuthError> {
+    let body = serde_json::json!({"user": started.user.profile()});
+    let response = no_store(json_response(StatusCode::OK, &body));
+    let response = with_cookie(response, &started.session_cookie)?;
+    with_cookie(response, &started.csrf_cookie)
+}
+
+/// The cookie-session endpoints.
+#[cfg(feature = "sessions")]
+impl<S: UserStore> AuthEndpoints<S> {
+    /// `POST /api/auth/session/sign-in`: a new server-side session.
+    pub async fn session_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        self.password_sign_in(parts, body, SignInFlow::Session).await
+    }
+
+    /// `POST /api/auth/session/sign-out`: ends the cookie's session and clears the cookies.
+    pub async fn session_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let [session, csrf] = self.auth.session_sign_out(parts).await?;
+                let response = with_cookie(no_store(no_content()), &session)?;
+                with_cookie(response, &csrf)
+            }
+            .await,
+        )
+    }
+}
+
+/// The MFA endpoints.
+#[cfg(feature = "mfa")]
+impl<S: UserStore> AuthEndpoints<S> {
+    /// `POST /api/auth/mfa/verify`: completes the MFA step of a sign-in with the credential of
+    /// the flow that started it. Cookie-setting completions (web, session) get the same origin
+    /// check as their sign-ins.
+    pub async fn mfa_verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                auth_core::http_support::check_origin(parts, &self.allowed_origins())?;
+                let request: crate::MfaVerifyRequest = parse_json_body(&parts.headers, body)?;
+                let completed = self.auth.complete_mfa(&request).await?;
+                self.sign_in_response(SignInOutcome::Complete(completed))
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/mfa` for an authenticated principal.
+    pub async fn mfa_status(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let status = self.auth.mfa_status(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &status)))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mfa/totp/setup` for an authenticated principal.
+    pub async fn mfa_totp_setup(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let setup = self.auth.begin_totp_setup(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &setup)))
+            }
+            .await,
+        )
+    }
+
+    /// A session's id changes with its privileges: after MFA is switched on or off, a request
+    /// authenticated by the session cookie gets a new session id and CSRF token.
+    async fn rotated(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        response: Response<Vec<u8>>,
+    ) -> Result<Response<Vec<u8>>, AuthError> {
+        #[cfg(feature = "sessions")]
+        if principal.method == auth_core::CredentialMethod::Session
+            && let Some([session, csrf]) = self.auth.rotate_session(parts).await?
+        {
+            return with_cookie(with_cookie(response, &session)?, &csrf);
+        }
+        let _ = (principal, parts);
+        Ok(response)
+    }
+
+    /// `POST /api/auth/mfa/totp/confirm` for an authenticated principal.
+    pub async fn mfa_totp_confirm(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::MfaConfirmRequest = parse_json_body(&parts.headers, body)?;
+                let codes = self.auth.confirm_totp(principal, &request.code).await?;
+                self.rotated(principal, parts, no_store(json_response(StatusCode::OK, &codes))).await
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mfa/totp/disable` for an authenticated principal.
+    pub async fn mfa_totp_disable(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::MfaReauthRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.disable_mfa(principal, &request).await?;
+                self.rotated(principal, parts, no_store(no_content())).await
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/mfa/recovery-codes` for an authenticated principal.
+    pub async fn mfa_recovery_codes(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::MfaReauthRequest = parse_json_body(&parts.headers, body)?;
+                let codes = self.auth.regenerate_recovery_codes(principal, &request).await?;
+                Ok(no_store(json_response(StatusCode::OK, &codes)))
+            }
+            .await,
+        )
+    }
+}
+
+/// A 202 with a `detail` that says the same for every address.
+#[cfg(feature = "account-emails")]
+fn accepted(detail: &str) -> Response<Vec<u8>> {
+    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "detail": detail }))
+}
+
+/// The account-email endpoints.
+#[cfg(feature = "account-emails")]
+impl<S: UserStore> AuthEndpoints<S> {
+    /// `POST /api/auth/password/reset`: 202 whether or not the address is known.
+    pub async fn password_reset(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::PasswordResetRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.request_password_reset(&request).await?;
+                Ok(accepted("If an account with this email address exists, a reset link is on its way."))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/password/reset/confirm`: 204.
+    pub async fn password_reset_confirm(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::PasswordResetConfirmRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.confirm_password_reset(&request).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/email/verify`: 204.
+    pub async fn email_verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::EmailVerifyRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.verify_email(&request).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/email/resend`: 202 whether or not the address is known.
+    pub async fn email_resend(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::EmailResendRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.resend_verification(&request).await?;
+                Ok(accepted("If an unverified account with this email address exists, a link is on its way."))
+            }
+            .await,
+        )
+    }
+}
+
+/// The activity endpoint.
+#[cfg(feature = "audit")]
+impl<S: UserStore> AuthEndpoints<S> {
+    /// `GET /api/auth/activity?limit=50&before=RFC3339`: the user's own audit events, newest first.
+    pub async fn activity(&self, principal: &Principal, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let (limit, before) = activity_query(parts.uri.query().unwrap_or(""))?;
+                let events = self.auth.activity(principal, limit, before).await?;
+                let events: Vec<serde_json::Value> = events
+                    .into_iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "id": e.id, "at": e.at, "kind": e.kind, "ip": e.ip,
+                            "user_agent": e.user_agent, "detail": e.detail,
+                        })
+                    })
+                    .collect();
+                Ok(no_store(json_response(StatusCode::OK, &serde_json::json!({ "events": events }))))
+            }
+            .await,
+        )
+    }
+}
+
+/// `limit` (1-100, default 50) and `before` (RFC 3339) of the activity query.
+#[cfg(feature = "audit")]
+fn activity_query(query: &str) -> Result<(usize, Option<chrono::DateTime<chrono::Utc>>), AuthError> {
+    let (mut limit, mut before) = (50, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| AuthError::invalid_field("limit", "must be a number from 1 to 100"))?;
+            }
+            "before" => {
+                let value =
+                    value.replace("%3A", ":").replace("%3a", ":").replace("%2B", "+").replace("%2b", "+");
+                let at = chrono::DateTime::parse_from_rfc3339(&value)
+                    .map_err(|_| AuthError::invalid_field("before", "must be an RFC 3339 timestamp"))?;
+                before = Some(at.with_timezone(&chrono::Utc));
+            }
+            _ => {}
+        }
+    }
+    Ok((limit, before))
+}
+
+#[cfg(all(test, feature = "audit"))]
+mod tests {
+    use super::activity_query;
+
+    #[test]
+    fn activity_query_parses_limit_and_before() {
+        assert_eq!(activity_query("").unwrap(), (50, None));
+        assert_eq!(activity_query("limit=7&other=x").unwrap().0, 7);
+        let (_, before) = activity_query("before=2026-11-23T10%3A00%3A00Z").unwrap();
+        assert_eq!(before.unwrap().to_rfc3339(), "2026-11-23T10:00:00+00:00");
+        for bad in ["limit=0", "limit=101", "limit=x", "before=yesterday"] {
+            assert!(activity_query(bad).is_err(), "{bad}");
+        }
+    }
+}

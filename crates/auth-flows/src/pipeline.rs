@@ -1,0 +1,348 @@
+//! The sign-in pipeline: the one place every sign-in goes through, whatever proved who the user
+//! is.
+//!
+//! A *first factor* (the password today; social login, passkeys and email links are further
+//! first factors, each in its own crate) turns a request into a [`FirstFactor`]: this user, these
+//! `amr` values (RFC 8176), this authentication time. [`AuthService::sign_in_with`] then applies
+//! what every sign-in must: the account checks (active; a verified email address where
+//! verification is mandatory), the rate limits, the MFA step for users with a second factor; it
+//! issues the credential of the requested [`SignInFlow`] (a mobile token pair, the web flow's
+//! refresh cookie, an opaque token or a cookie session), records the sign-in and audits it.
+//!
+//! ## Writing a first factor
+//!
+//! A first factor lives outside this crate and uses only its public API: check the sign-in limits
+//! before looking at the credential, count every wrong credential with
+//! [`AuthService::sign_in_failed`], and hand the user to [`AuthService::sign_in_with`]. Over HTTP,
+//! [`AuthEndpoints::sign_in_response`](crate::AuthEndpoints::sign_in_response) answers exactly as
+//! the built-in sign-ins do (tokens in the body, the refresh cookie, the session cookies, or the
+//! MFA step).
+//!
+//! This toy factor signs users in with a per-user PIN (amr `pin`); it is tested over HTTP
+//! completing each of the four flows and the MFA step (`tests/first_factor.rs`):
+//!
+#![doc = concat!("```\n", include_str!("pin_factor.rs"), "\n```")]
+// Without a credential feature no sign-in flow exists: the matches over flows are empty.
+#![cfg_attr(
+    not(any(feature = "jwt", feature = "opaque-tokens", feature = "sessions")),
+    allow(unreachable_code, unused_variables)
+)]
+
+use std::fmt;
+
+use auth_core::audit::AuditKind;
+use auth_core::{AuthError, AuthUser, UserStore};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::guard::Failure;
+use crate::{AuthService, ClientInfo};
+
+/// What a first factor proved: who signed in, how (`amr` values of RFC 8176, e.g. `pwd`), and
+/// when. Hand it to [`AuthService::sign_in_with`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct FirstFactor<U> {
+    /// The user the factor identified and authenticated.
+    pub user: U,
+    /// How (RFC 8176 `amr` values), e.g. `["pwd"]`.
+    pub amr: Vec<String>,
+    /// When the user authenticated.
+    pub auth_time: DateTime<Utc>,
+}
+
+impl<U> FirstFactor<U> {
+    /// `user` authenticated by `amr` at `auth_time`.
+    pub fn new<A: Into<String>>(user: U, amr: impl IntoIterator<Item = A>, auth_time: DateTime<Utc>) -> Self {
+        Self { user, amr: amr.into_iter().map(Into::into).collect(), auth_time }
+    }
+}
+
+impl<U: AuthUser> fmt::Debug for FirstFactor<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FirstFactor")
+            .field("user", &self.user.id())
+            .field("amr", &self.amr)
+            .field("auth_time", &self.auth_time)
+            .finish()
+    }
+}
+
+/// The credential a sign-in asks for. Stored with an MFA challenge, so that the `mfa_token` of a
+/// session sign-in can only ever yield a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "flow", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SignInFlow {
+    /// The mobile flow: access and refresh token in the body (`POST /api/auth/mobile/sign-in`).
+    #[cfg(feature = "jwt")]
+    Mobile,
+    /// The web flow: the access token in the body, the refresh token in an HttpOnly cookie
+    /// (`POST /api/auth/web/sign-in`).
+    #[cfg(feature = "jwt")]
+    Web,
+    /// An opaque token with this name (`POST /api/auth/token/sign-in`).
+    #[cfg(feature = "opaque-tokens")]
+    Token {
+        /// The token's name.
+        name: Option<String>,
+    },
+    /// A cookie session (`POST /api/auth/session/sign-in`).
+    #[cfg(feature = "sessions")]
+    Session,
+}
+
+impl SignInFlow {
+    /// Its name in audit events and MFA challenges: `mobile`, `web`, `token` or `session`.
+    pub fn tag(&self) -> &'static str {
+        match *self {
+            #[cfg(feature = "jwt")]
+            Self::Mobile => "mobile",
+            #[cfg(feature = "jwt")]
+            Self::Web => "web",
+            #[cfg(feature = "opaque-tokens")]
+            Self::Token { .. } => "token",
+            #[cfg(feature = "sessions")]
+            Self::Session => "session",
+        }
+    }
+}
+
+/// What a sign-in yields: the credential, or the MFA step.
+#[derive(Debug)]
+pub enum SignInOutcome<T> {
+    /// No second factor is due: the flow's credential.
+    Complete(T),
+    /// The first factor was right and a second factor is due: send it to `POST
+    /// /api/auth/mfa/verify`.
+    MfaRequired(MfaRequired),
+}
+
+impl<T> SignInOutcome<T> {
+    /// The credential, when no MFA step is due.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Self::Complete(value) => Some(value),
+            Self::MfaRequired(_) => None,
+        }
+    }
+
+    /// The outcome with its credential mapped by `f`.
+    pub fn map<V>(self, f: impl FnOnce(T) -> V) -> SignInOutcome<V> {
+        match self {
+            Self::Complete(value) => SignInOutcome::Complete(f(value)),
+            Self::MfaRequired(step) => SignInOutcome::MfaRequired(step),
+        }
+    }
+}
+
+/// The body of a sign-in that needs a second factor: `{mfa_required: true, mfa_token, methods,
+/// expires_in}`. No credential is issued yet.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MfaRequired {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// The single-use token to send back with the code (short-lived, bound to this sign-in flow,
+    /// dead after the configured number of wrong codes).
+    pub mfa_token: String,
+    /// The second factors the user can give: `totp`, `recovery_code`.
+    pub methods: Vec<String>,
+    /// Seconds until the `mfa_token` expires.
+    pub expires_in: i64,
+}
+
+impl fmt::Debug for MfaRequired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MfaRequired").field("methods", &self.methods).finish_non_exhaustive()
+    }
+}
+
+/// A completed sign-in: the credential of its [`SignInFlow`].
+#[non_exhaustive]
+pub enum CompletedSignIn<U> {
+    /// Mobile flow: the token pair, in the body.
+    #[cfg(feature = "jwt")]
+    Mobile(crate::TokenPair),
+    /// Web flow: the access token in the body, the refresh token in the cookie.
+    #[cfg(feature = "jwt")]
+    Web(crate::TokenPair),
+    /// An opaque token.
+    #[cfg(feature = "opaque-tokens")]
+    Token(crate::IssuedOpaqueToken),
+    /// A cookie session.
+    #[cfg(feature = "sessions")]
+    Session(crate::StartedSession<U>),
+    #[doc(hidden)]
+    #[allow(dead_code)]
+    _User(std::convert::Infallible, std::marker::PhantomData<U>),
+}
+
+impl<U> fmt::Debug for CompletedSignIn<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flow = match self {
+            #[cfg(feature = "jwt")]
+            Self::Mobile(_) => "Mobile",
+            #[cfg(feature = "jwt")]
+            Self::Web(_) => "Web",
+            #[cfg(feature = "opaque-tokens")]
+            Self::Token(_) => "Token",
+            #[cfg(feature = "sessions")]
+            Self::Session(_) => "Session",
+            Self::_User(never, _) => match *never {},
+        };
+        f.debug_tuple("CompletedSignIn").field(&flow).finish()
+    }
+}
+
+/// Sign-in body of the password flows: `username` may also be the email.
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignInRequest {
+    /// Username or email.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl fmt::Debug for SignInRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignInRequest").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// The pipeline issued the credential of another flow than it was asked for: it never does.
+#[cfg(any(feature = "jwt", feature = "opaque-tokens", feature = "sessions"))]
+pub(crate) fn another_credential() -> AuthError {
+    AuthError::backend(std::io::Error::other("the sign-in pipeline issued the credential of another flow"))
+}
+
+/// `["pwd"]`: how a password-only sign-in authenticated.
+pub(crate) fn pwd() -> Vec<String> {
+    vec!["pwd".to_owned()]
+}
+
+impl<S: UserStore> AuthService<S> {
+    /// The password first factor: checks the sign-in limits of the login (the user id, or the
+    /// login of an unknown user) and of the client IP, then the password (unknown users cost the
+    /// same as known ones). A wrong password, an unknown login and an inactive account are all
+    /// [`AuthError::InvalidCredentials`], counted as a failed sign-in.
+    pub async fn password_factor(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<FirstFactor<S::User>, AuthError> {
+        let found = self.store().find_by_login(login).await?;
+        // Failures count per account: the user id, or the login of an unknown user.
+        let account =
+            found.as_ref().map_or_else(|| format!("login:{}", login.to_lowercase()), |u| u.id().to_string());
+        let found_id = found.as_ref().map(AuthUser::id);
+        self.check_sign_in_limits(&account).await?;
+        let Some(user) = self.accounts.check_password_of(found, password).await? else {
+            self.sign_in_failed(&account, found_id.as_ref(), Failure::SignIn).await;
+            return Err(AuthError::InvalidCredentials);
+        };
+        Ok(FirstFactor::new(user, pwd(), self.clock.now()))
+    }
+
+    /// **The sign-in pipeline**, the extension point of every first factor: given what a first
+    /// factor proved, applies the account checks (an inactive user is
+    /// [`AuthError::InvalidCredentials`]; an unverified email address where verification is
+    /// mandatory is [`AuthError::EmailNotVerified`]), the sign-in limits of the account and the
+    /// client IP (429), and — for a user with a second factor — the MFA step, bound to `flow`
+    /// ([`SignInOutcome::MfaRequired`]; [`AuthService::complete_mfa`] finishes it). Otherwise it
+    /// records the sign-in, audits it (`sign_in_succeeded` with the flow and the `amr`) and issues
+    /// the credential of `flow` with the factor's `amr` and `auth_time`. A flow whose capability
+    /// is not configured is [`AuthError::NotFound`], checked before anything else.
+    pub async fn sign_in_with(
+        &self,
+        factor: FirstFactor<S::User>,
+        flow: SignInFlow,
+        client: &ClientInfo,
+    ) -> Result<SignInOutcome<CompletedSignIn<S::User>>, AuthError> {
+        self.flow_available(&flow)?;
+        if !factor.user.is_active() {
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.check_sign_in_limits(factor.user.id().as_str()).await?;
+        self.finish_sign_in(factor, flow, client).await
+    }
+
+    /// The password sign-in of `flow`: [`AuthService::password_factor`], then the pipeline.
+    pub async fn password_sign_in(
+        &self,
+        request: &SignInRequest,
+        flow: SignInFlow,
+        client: &ClientInfo,
+    ) -> Result<SignInOutcome<CompletedSignIn<S::User>>, AuthError> {
+        self.flow_available(&flow)?;
+        let factor = self.password_factor(&request.username, &request.password).await?;
+        // The password factor has just checked the account's limits.
+        self.finish_sign_in(factor, flow, client).await
+    }
+
+    /// The pipeline after the limits: account checks, the MFA step, the credential.
+    async fn finish_sign_in(
+        &self,
+        factor: FirstFactor<S::User>,
+        flow: SignInFlow,
+        client: &ClientInfo,
+    ) -> Result<SignInOutcome<CompletedSignIn<S::User>>, AuthError> {
+        let FirstFactor { user, amr, auth_time } = factor;
+        // Only after the first factor, so it reveals nothing to a guesser.
+        self.check_email_verified(&user)?;
+        #[cfg(feature = "mfa")]
+        if let Some(step) = self.mfa_step(&user, &flow, &amr, client).await? {
+            return Ok(SignInOutcome::MfaRequired(step));
+        }
+        self.accounts.record_login(&user.id(), self.clock.now()).await?;
+        let methods = amr.join(" ");
+        let detail = [("flow", flow.tag()), ("amr", methods.as_str())];
+        self.audit(AuditKind::SignInSucceeded, Some(&user.id()), &detail).await;
+        let credential = self.issue_credential(user, flow, client, amr, auth_time).await?;
+        Ok(SignInOutcome::Complete(credential))
+    }
+
+    /// [`AuthError::NotFound`] when the capability of `flow` is not configured.
+    pub(crate) fn flow_available(&self, flow: &SignInFlow) -> Result<(), AuthError> {
+        let available = match *flow {
+            #[cfg(feature = "jwt")]
+            SignInFlow::Mobile | SignInFlow::Web => self.jwt.is_some(),
+            #[cfg(feature = "opaque-tokens")]
+            SignInFlow::Token { .. } => self.opaque.is_some(),
+            #[cfg(feature = "sessions")]
+            SignInFlow::Session => self.sessions.is_some(),
+        };
+        if available { Ok(()) } else { Err(AuthError::NotFound) }
+    }
+
+    /// Issues the credential of `flow` for `user` (already authenticated), in a new grant.
+    pub(crate) async fn issue_credential(
+        &self,
+        user: S::User,
+        flow: SignInFlow,
+        client: &ClientInfo,
+        amr: Vec<String>,
+        auth_time: DateTime<Utc>,
+    ) -> Result<CompletedSignIn<S::User>, AuthError> {
+        // Opaque tokens and sessions take their creation as the authentication time.
+        #[cfg(not(feature = "jwt"))]
+        let _ = auth_time;
+        Ok(match flow {
+            #[cfg(feature = "jwt")]
+            SignInFlow::Mobile => CompletedSignIn::Mobile(
+                self.issue_tokens_at(&user, client, amr, auth_time.timestamp()).await?,
+            ),
+            #[cfg(feature = "jwt")]
+            SignInFlow::Web => {
+                CompletedSignIn::Web(self.issue_tokens_at(&user, client, amr, auth_time.timestamp()).await?)
+            }
+            #[cfg(feature = "opaque-tokens")]
+            SignInFlow::Token { name } => {
+                CompletedSignIn::Token(self.issue_opaque_token(&user, name, client, amr).await?)
+            }
+            #[cfg(feature = "sessions")]
+            SignInFlow::Session => CompletedSignIn::Session(self.start_session(user, client, amr).await?),
+        })
+    }
+}

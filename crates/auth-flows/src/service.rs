@@ -1,0 +1,601 @@
+//! [`AuthService`]: the flows over a user store, assembled by [`AuthServiceBuilder`] from the
+//! capabilities an application picks.
+
+use std::fmt;
+use std::sync::Arc;
+
+use auth_blacklist::{GrantStore, RevocationList, SyncTask};
+use auth_core::{
+    Accounts, AuthError, AuthUser, CredentialMethod, Principal, SharedClock, SystemClock, TokenRejection,
+    UserStateCache, UserStore,
+};
+use chrono::Duration;
+use http::request::Parts;
+
+use crate::guard::Guard;
+
+/// Tunables of the flows.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FlowConfig {
+    /// How long a cached user state (active flag, credential fingerprint) may be used to accept a
+    /// credential: the bound on how late a change made by *another* process takes effect
+    /// (default 1 s). Changes made through this process apply at once.
+    pub user_state_ttl: Duration,
+    /// A grant (sign-in session) not used for this long is dead. `None`: the refresh-token
+    /// lifetime with JWTs, else the grant's absolute lifetime.
+    pub grant_idle_ttl: Option<Duration>,
+    /// A grant's absolute lifetime: after it, sign in again however often it was refreshed
+    /// (default 30 days).
+    pub grant_max_age: Duration,
+    /// Reuse grace window (default zero: off). A refresh token replayed within this time of its
+    /// first use is refused *without* revoking its grant, for clients that race two tabs; the cost
+    /// is that a thief replaying within the window is not detected.
+    pub reuse_grace: Duration,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            user_state_ttl: Duration::seconds(1),
+            grant_idle_ttl: None,
+            grant_max_age: Duration::days(30),
+            reuse_grace: Duration::zero(),
+        }
+    }
+}
+
+impl FlowConfig {
+    /// Sets the grant idle timeout.
+    pub fn grant_idle_ttl(mut self, ttl: Duration) -> Self {
+        self.grant_idle_ttl = Some(ttl);
+        self
+    }
+
+    /// Sets the grant absolute lifetime.
+    pub fn grant_max_age(mut self, max_age: Duration) -> Self {
+        self.grant_max_age = max_age;
+        self
+    }
+
+    /// Sets the reuse grace window.
+    pub fn reuse_grace(mut self, grace: Duration) -> Self {
+        self.reuse_grace = grace;
+        self
+    }
+}
+
+/// Who is signing in: recorded on the grant and shown in the sessions list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientInfo {
+    /// The `User-Agent` header (at most 256 characters).
+    pub user_agent: Option<String>,
+    /// The client's IP address as the server saw it.
+    pub ip: Option<String>,
+}
+
+impl ClientInfo {
+    /// Client information from a request head: `User-Agent`, and the peer address the adapter put
+    /// into the extensions as [`auth_core::http_support::ClientAddr`].
+    pub fn from_parts(parts: &Parts) -> Self {
+        let user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect());
+        let ip = parts.extensions.get::<auth_core::http_support::ClientAddr>().map(|a| a.0.ip().to_string());
+        Self { user_agent, ip }
+    }
+}
+
+/// The grants (sign-in sessions) every issued credential lives in, and the in-process list of
+/// revocations every check consults.
+#[derive(Debug)]
+pub(crate) struct Grants {
+    pub(crate) store: Arc<dyn GrantStore>,
+    pub(crate) revocations: Arc<RevocationList>,
+}
+
+/// The flows of Portcullis over a [`UserStore`]: the sign-in pipeline (see
+/// [`AuthService::sign_in_with`]), the credentials it issues (JWT pairs, opaque tokens, cookie
+/// sessions, API keys), the MFA step, the account lifecycle, rate limits and the audit log — each
+/// present only when it was configured on the [`AuthServiceBuilder`] (and compiled in: one Cargo
+/// feature per capability).
+///
+/// Every credential lives in a *grant* (a sign-in session): refresh tokens rotate on every use and
+/// a replayed one revokes its grant; every credential check honours revocations.
+pub struct AuthService<S: UserStore> {
+    pub(crate) accounts: Accounts<S>,
+    pub(crate) clock: SharedClock,
+    pub(crate) config: FlowConfig,
+    pub(crate) user_state: UserStateCache,
+    pub(crate) grants: Option<Grants>,
+    #[cfg(feature = "jwt")]
+    pub(crate) jwt: Option<crate::jwt::JwtFlows<S::User>>,
+    #[cfg(feature = "opaque-tokens")]
+    pub(crate) opaque: Option<crate::opaque::OpaqueTokens>,
+    #[cfg(feature = "api-keys")]
+    pub(crate) api_keys: Option<crate::api_keys::ApiKeys>,
+    #[cfg(feature = "sessions")]
+    pub(crate) sessions: Option<crate::sessions::Sessions>,
+    #[cfg(feature = "mfa")]
+    pub(crate) mfa: Option<crate::mfa::Mfa>,
+    #[cfg(feature = "account-emails")]
+    pub(crate) emails: Option<crate::emails::AccountEmails>,
+    pub(crate) guard: Guard,
+}
+
+impl<S: UserStore> fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("accounts", &self.accounts)
+            .field("config", &self.config)
+            .field("grants", &self.grants)
+            .field("capabilities", &self.capabilities())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A capability of an [`AuthService`]: what [`AuthService::has`] asks about, and what
+/// [`BuildError::Missing`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// Grants (sign-in sessions): [`AuthServiceBuilder::grants`].
+    Grants,
+    /// JWT access and refresh tokens: [`AuthServiceBuilder::jwt`] (feature `jwt`).
+    Jwt,
+    /// Opaque tokens: [`AuthServiceBuilder::opaque_tokens`] (feature `opaque-tokens`).
+    OpaqueTokens,
+    /// API keys: [`AuthServiceBuilder::api_keys`] (feature `api-keys`).
+    ApiKeys,
+    /// Cookie sessions: [`AuthServiceBuilder::sessions`] (feature `sessions`).
+    Sessions,
+    /// TOTP and recovery codes, the MFA step: [`AuthServiceBuilder::mfa`] (feature `mfa`).
+    Mfa,
+    /// Password reset and email verification: [`AuthServiceBuilder::account_emails`] (feature
+    /// `account-emails`).
+    AccountEmails,
+    /// A persisted audit log: [`AuthServiceBuilder::audit`] (feature `audit`).
+    Audit,
+}
+
+impl Capability {
+    /// The builder call that configures it.
+    pub fn builder_call(self) -> &'static str {
+        match self {
+            Self::Grants => ".grants(..)",
+            Self::Jwt => ".jwt(..)",
+            Self::OpaqueTokens => ".opaque_tokens(..)",
+            Self::ApiKeys => ".api_keys(..)",
+            Self::Sessions => ".sessions(..)",
+            Self::Mfa => ".mfa(..)",
+            Self::AccountEmails => ".account_emails(..)",
+            Self::Audit => ".audit(..)",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Grants => "grants",
+            Self::Jwt => "JWTs",
+            Self::OpaqueTokens => "opaque tokens",
+            Self::ApiKeys => "API keys",
+            Self::Sessions => "cookie sessions",
+            Self::Mfa => "MFA",
+            Self::AccountEmails => "account emails",
+            Self::Audit => "the audit log",
+        })
+    }
+}
+
+/// Why [`AuthServiceBuilder::build`] refused a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A configured capability needs another that is not configured.
+    #[error("{capability} need {missing}: call `{}` on the builder", missing.builder_call())]
+    Missing {
+        /// The capability that was configured.
+        capability: Capability,
+        /// What it needs.
+        missing: Capability,
+    },
+    /// A setting that only makes sense with a capability that is not configured.
+    #[error("`{setting}` needs {missing}: call `{}` on the builder", missing.builder_call())]
+    Unused {
+        /// The builder call whose setting would be ignored.
+        setting: &'static str,
+        /// What it needs.
+        missing: Capability,
+    },
+    /// A custom claim would overwrite a registered claim.
+    #[error("`{0}` is a registered claim and cannot be mapped")]
+    ReservedClaim(String),
+}
+
+impl<S: UserStore> AuthService<S> {
+    /// Starts assembling the flows over `accounts`; add capabilities, then
+    /// [`build`](AuthServiceBuilder::build).
+    pub fn builder(accounts: Accounts<S>) -> AuthServiceBuilder<S> {
+        AuthServiceBuilder::new(accounts)
+    }
+
+    /// Whether `capability` is configured.
+    pub fn has(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::Grants => self.grants.is_some(),
+            #[cfg(feature = "jwt")]
+            Capability::Jwt => self.jwt.is_some(),
+            #[cfg(feature = "opaque-tokens")]
+            Capability::OpaqueTokens => self.opaque.is_some(),
+            #[cfg(feature = "api-keys")]
+            Capability::ApiKeys => self.api_keys.is_some(),
+            #[cfg(feature = "sessions")]
+            Capability::Sessions => self.sessions.is_some(),
+            #[cfg(feature = "mfa")]
+            Capability::Mfa => self.mfa.is_some(),
+            #[cfg(feature = "account-emails")]
+            Capability::AccountEmails => self.emails.is_some(),
+            #[cfg(feature = "audit")]
+            Capability::Audit => self.guard.audit_persisted,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The configured capabilities.
+    pub fn capabilities(&self) -> Vec<Capability> {
+        [
+            Capability::Grants,
+            Capability::Jwt,
+            Capability::OpaqueTokens,
+            Capability::ApiKeys,
+            Capability::Sessions,
+            Capability::Mfa,
+            Capability::AccountEmails,
+            Capability::Audit,
+        ]
+        .into_iter()
+        .filter(|c| self.has(*c))
+        .collect()
+    }
+
+    /// The user store.
+    pub fn store(&self) -> &Arc<S> {
+        self.accounts.store()
+    }
+
+    /// The account operations.
+    pub fn accounts(&self) -> &Accounts<S> {
+        &self.accounts
+    }
+
+    /// The clock every expiry is read from.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The flow tunables.
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    /// The grant store, when grants are configured.
+    pub fn grants(&self) -> Option<&Arc<dyn GrantStore>> {
+        self.grants.as_ref().map(|g| &g.store)
+    }
+
+    /// The in-process revocation cache every credential check consults, when grants are
+    /// configured.
+    pub fn revocations(&self) -> Option<&Arc<RevocationList>> {
+        self.grants.as_ref().map(|g| &g.revocations)
+    }
+
+    /// Loads the current revocations and follows the grant store every `interval`, so that
+    /// revocations made by other processes are enforced within about `interval`. Keep the returned
+    /// task alive (it stops when dropped). [`AuthError::NotFound`] without grants.
+    pub async fn start_revocation_sync(&self, interval: std::time::Duration) -> Result<SyncTask, AuthError> {
+        let grants = self.grants.as_ref().ok_or(AuthError::NotFound)?;
+        let snapshot = grants.store.revocation_snapshot(self.clock.now()).await?;
+        grants.revocations.load(&snapshot);
+        Ok(grants.revocations.spawn_sync(Arc::clone(&grants.store), interval))
+    }
+
+    /// How long an unused grant lives.
+    pub(crate) fn idle_ttl(&self) -> Duration {
+        if let Some(idle) = self.config.grant_idle_ttl {
+            return idle;
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(jwt) = &self.jwt {
+            return jwt.service.config().refresh_ttl;
+        }
+        self.config.grant_max_age
+    }
+
+    /// Loads the principal's user; a user who is gone or inactive is an invalid token.
+    pub async fn current_user(&self, principal: &Principal) -> Result<S::User, AuthError> {
+        self.store().find_by_id(&principal.user_id).await?.filter(AuthUser::is_active).ok_or_else(revoked)
+    }
+}
+
+/// The refusal of a credential that was revoked (or whose user can no longer use it).
+pub(crate) fn revoked() -> AuthError {
+    AuthError::InvalidToken(TokenRejection::Revoked)
+}
+
+/// Account endpoints are for the user's own interactive credentials: an API key gets 403.
+pub(crate) fn user_credential(principal: &Principal) -> Result<(), AuthError> {
+    if principal.method == CredentialMethod::ApiKey { Err(AuthError::Forbidden) } else { Ok(()) }
+}
+
+/// Assembles an [`AuthService`]: every capability is optional, and one that is not configured is
+/// absent (its routes are not mounted, its OpenAPI paths are not in the document).
+///
+/// ```
+/// use std::sync::Arc;
+/// use auth_core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig};
+/// use auth_flows::{AuthService, BuildError, Capability};
+///
+/// let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
+/// let accounts = Accounts::new(Arc::new(MemoryUserStore::new()), hasher);
+/// let auth = AuthService::builder(accounts).grants(Arc::new(auth_blacklist::MemoryGrantStore::new())).build().unwrap();
+/// assert_eq!(auth.capabilities(), vec![Capability::Grants]);
+/// ```
+pub struct AuthServiceBuilder<S: UserStore> {
+    accounts: Accounts<S>,
+    clock: Option<SharedClock>,
+    config: FlowConfig,
+    grants: Option<Arc<dyn GrantStore>>,
+    #[cfg(feature = "jwt")]
+    jwt: Option<auth_jwt::JwtService>,
+    #[cfg(feature = "jwt")]
+    claims: Option<crate::jwt::ClaimMap<S::User>>,
+    #[cfg(feature = "opaque-tokens")]
+    opaque: Option<crate::opaque::OpaqueTokens>,
+    #[cfg(feature = "api-keys")]
+    api_keys: Option<crate::api_keys::ApiKeys>,
+    #[cfg(feature = "sessions")]
+    sessions: Option<crate::sessions::Sessions>,
+    #[cfg(feature = "mfa")]
+    mfa: Option<crate::mfa::Mfa>,
+    #[cfg(feature = "account-emails")]
+    emails: Option<crate::emails::EmailSettings>,
+    #[cfg(feature = "account-emails")]
+    templates: Option<Arc<dyn auth_mail::MailTemplates>>,
+    #[cfg(feature = "rate-limit")]
+    rate_limits: Option<(auth_ratelimit::RateLimiter, crate::AbuseLimits)>,
+    #[cfg(feature = "audit")]
+    audit: Option<auth_core::audit::AuditLog>,
+    trusted_proxies: auth_core::http_support::TrustedProxies,
+}
+
+impl<S: UserStore> fmt::Debug for AuthServiceBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthServiceBuilder").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<S: UserStore> AuthServiceBuilder<S> {
+    fn new(accounts: Accounts<S>) -> Self {
+        Self {
+            accounts,
+            clock: None,
+            config: FlowConfig::default(),
+            grants: None,
+            #[cfg(feature = "jwt")]
+            jwt: None,
+            #[cfg(feature = "jwt")]
+            claims: None,
+            #[cfg(feature = "opaque-tokens")]
+            opaque: None,
+            #[cfg(feature = "api-keys")]
+            api_keys: None,
+            #[cfg(feature = "sessions")]
+            sessions: None,
+            #[cfg(feature = "mfa")]
+            mfa: None,
+            #[cfg(feature = "account-emails")]
+            emails: None,
+            #[cfg(feature = "account-emails")]
+            templates: None,
+            #[cfg(feature = "rate-limit")]
+            rate_limits: None,
+            #[cfg(feature = "audit")]
+            audit: None,
+            trusted_proxies: auth_core::http_support::TrustedProxies::none(),
+        }
+    }
+
+    /// The clock every expiry is read from. Default: the JWT service's clock when JWTs are
+    /// configured, else the system clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The flow tunables.
+    pub fn config(mut self, config: FlowConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Keeps grants (sign-in sessions) in `store`: `auth_blacklist::MemoryGrantStore` for one
+    /// process, the sea-orm store for several. JWTs, opaque tokens and cookie sessions need it.
+    pub fn grants(mut self, store: Arc<dyn GrantStore>) -> Self {
+        self.grants = Some(store);
+        self
+    }
+
+    /// Issues JWT access and refresh tokens with `service` (mobile and web flows, refresh with
+    /// rotation and reuse detection). Needs [`grants`](Self::grants).
+    #[cfg(feature = "jwt")]
+    pub fn jwt(mut self, service: auth_jwt::JwtService) -> Self {
+        self.jwt = Some(service);
+        self
+    }
+
+    /// Maps user attributes into access-token claims. Needs [`jwt`](Self::jwt).
+    #[cfg(feature = "jwt")]
+    pub fn claims(mut self, claims: crate::jwt::ClaimMap<S::User>) -> Self {
+        self.claims = Some(claims);
+        self
+    }
+
+    /// Issues opaque tokens kept in `store`. Needs [`grants`](Self::grants).
+    #[cfg(feature = "opaque-tokens")]
+    pub fn opaque_tokens(
+        mut self,
+        store: Arc<dyn auth_token::OpaqueTokenStore>,
+        config: crate::OpaqueTokenConfig,
+    ) -> Self {
+        self.opaque = Some(crate::opaque::OpaqueTokens { store, config });
+        self
+    }
+
+    /// Issues API keys kept in `store`.
+    #[cfg(feature = "api-keys")]
+    pub fn api_keys(mut self, store: Arc<dyn auth_token::ApiKeyStore>, config: crate::ApiKeyConfig) -> Self {
+        self.api_keys = Some(crate::api_keys::ApiKeys { store, config });
+        self
+    }
+
+    /// Starts cookie sessions kept in `store`. Needs [`grants`](Self::grants).
+    #[cfg(feature = "sessions")]
+    pub fn sessions(
+        mut self,
+        store: Arc<dyn auth_session::SessionStore>,
+        config: crate::SessionConfig,
+    ) -> Self {
+        self.sessions = Some(crate::sessions::Sessions { store, config });
+        self
+    }
+
+    /// TOTP enrolment and the MFA step in every sign-in path.
+    #[cfg(feature = "mfa")]
+    pub fn mfa(mut self, service: auth_mfa::MfaService, policy: crate::MfaPolicy) -> Self {
+        self.mfa = Some(crate::mfa::Mfa { service, policy });
+        self
+    }
+
+    /// Password reset and email verification: tokens in `tokens`, emails through `mailer`, links
+    /// under `config.frontend_url`.
+    #[cfg(feature = "account-emails")]
+    pub fn account_emails(
+        mut self,
+        tokens: Arc<dyn auth_core::account_tokens::AccountTokenStore>,
+        mailer: Arc<dyn auth_mail::Mailer>,
+        config: crate::AccountEmailConfig,
+    ) -> Self {
+        self.emails = Some(crate::emails::EmailSettings { tokens, mailer, config });
+        self
+    }
+
+    /// Replaces the email templates. Needs [`account_emails`](Self::account_emails).
+    #[cfg(feature = "account-emails")]
+    pub fn mail_templates(mut self, templates: Arc<dyn auth_mail::MailTemplates>) -> Self {
+        self.templates = Some(templates);
+        self
+    }
+
+    /// Counts failures in `limiter` (e.g. over the database or Redis, shared by every server
+    /// process) against `limits`. Default: an in-process limiter with
+    /// [`AbuseLimits::default`](crate::AbuseLimits::default).
+    #[cfg(feature = "rate-limit")]
+    pub fn rate_limits(mut self, limiter: auth_ratelimit::RateLimiter, limits: crate::AbuseLimits) -> Self {
+        self.rate_limits = Some((limiter, limits));
+        self
+    }
+
+    /// Persists audit events to `log` (they always go to `tracing` too, target
+    /// `portcullis::audit`). Without it events go to `tracing` only.
+    #[cfg(feature = "audit")]
+    pub fn audit(mut self, log: auth_core::audit::AuditLog) -> Self {
+        self.audit = Some(log);
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies (default: none).
+    pub fn trusted_proxies(mut self, proxies: auth_core::http_support::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Checks that the configured capabilities fit together and builds the flows.
+    pub fn build(self) -> Result<AuthService<S>, BuildError> {
+        let needs_grants = |capability| BuildError::Missing { capability, missing: Capability::Grants };
+        #[cfg(feature = "jwt")]
+        if self.jwt.is_some() && self.grants.is_none() {
+            return Err(needs_grants(Capability::Jwt));
+        }
+        #[cfg(feature = "opaque-tokens")]
+        if self.opaque.is_some() && self.grants.is_none() {
+            return Err(needs_grants(Capability::OpaqueTokens));
+        }
+        #[cfg(feature = "sessions")]
+        if self.sessions.is_some() && self.grants.is_none() {
+            return Err(needs_grants(Capability::Sessions));
+        }
+        let _ = needs_grants;
+        #[cfg(feature = "jwt")]
+        if self.claims.is_some() && self.jwt.is_none() {
+            return Err(BuildError::Unused { setting: ".claims(..)", missing: Capability::Jwt });
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(reserved) = self.claims.as_ref().and_then(|c| c.reserved_claim()) {
+            return Err(BuildError::ReservedClaim(reserved.to_owned()));
+        }
+        #[cfg(feature = "account-emails")]
+        if self.templates.is_some() && self.emails.is_none() {
+            return Err(BuildError::Unused {
+                setting: ".mail_templates(..)",
+                missing: Capability::AccountEmails,
+            });
+        }
+        #[cfg(feature = "jwt")]
+        let jwt_clock = self.jwt.as_ref().map(|j| j.clock().clone());
+        #[cfg(not(feature = "jwt"))]
+        let jwt_clock: Option<SharedClock> = None;
+        let clock = self.clock.or(jwt_clock).unwrap_or_else(SystemClock::shared);
+        let user_state = UserStateCache::new(self.config.user_state_ttl, clock.clone());
+        #[allow(unused_mut)]
+        let mut guard = Guard::new(clock.clone(), self.trusted_proxies);
+        #[cfg(feature = "rate-limit")]
+        if let Some((limiter, limits)) = self.rate_limits {
+            guard.limiter = limiter;
+            guard.limits = limits;
+        }
+        #[cfg(feature = "audit")]
+        if let Some(log) = self.audit {
+            guard.audit = log;
+            guard.audit_persisted = true;
+        }
+        let grants = self.grants.map(|store| Grants { store, revocations: Arc::new(RevocationList::new()) });
+        Ok(AuthService {
+            accounts: self.accounts,
+            clock,
+            config: self.config,
+            user_state,
+            grants,
+            #[cfg(feature = "jwt")]
+            jwt: self
+                .jwt
+                .map(|service| crate::jwt::JwtFlows { service, claims: self.claims.unwrap_or_default() }),
+            #[cfg(feature = "opaque-tokens")]
+            opaque: self.opaque,
+            #[cfg(feature = "api-keys")]
+            api_keys: self.api_keys,
+            #[cfg(feature = "sessions")]
+            sessions: self.sessions,
+            #[cfg(feature = "mfa")]
+            mfa: self.mfa,
+            #[cfg(feature = "account-emails")]
+            emails: self.emails.map(|settings| crate::emails::AccountEmails::new(settings, self.templates)),
+            guard,
+        })
+    }
+}
