@@ -27,10 +27,11 @@ for combo in "${combos[@]}"; do
     cargo clippy -q -p portcullis "${args[@]}" -- -D warnings
 done
 
-# Each example on its own, with exactly the features its manifest asks for.
-for example in axum-quickstart axum-app axum-sessions poem-app; do
-    echo "== example $example"
-    cargo clippy -q -p "$example" -- -D warnings
+# The server (the README's `cargo run -p auth-server`), the black-box tests and each example on
+# their own, with exactly the features their manifests ask for.
+for package in auth-server portcullis-tests portcullis-bench axum-quickstart axum-app axum-sessions poem-app; do
+    echo "== $package on its own"
+    cargo clippy -q -p "$package" --all-targets -- -D warnings
 done
 
 # What a capability pulls in.

@@ -166,7 +166,8 @@ pub struct TokenPair {
     pub expires_in: i64,
 }
 
-/// An access token alone, as the web flow returns it (the refresh token is in the cookie).
+/// An access token alone, as the web flow returns it at sign-in and refresh (the refresh token is
+/// in the cookie).
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessToken {

@@ -195,7 +195,7 @@ impl<U> fmt::Debug for CompletedSignIn<U> {
     }
 }
 
-/// Sign-in body of the password flows: `username` may also be the email.
+/// Sign-in body: `username` may also be the email.
 #[derive(Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignInRequest {

@@ -922,10 +922,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// [`document`] as JSON, built once.
-fn full_document() -> &'static Value {
-    static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| serde_json::to_value(document()).unwrap_or(Value::Null))
+/// [`document`], built once.
+fn full_document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(document)
 }
 
 /// The security schemes of the configured credential kinds.
@@ -946,52 +946,67 @@ fn configured_schemes<S: UserStore>(auth: &AuthService<S>) -> BTreeSet<&'static 
     schemes
 }
 
+/// Whether a security requirement names only configured schemes.
+fn satisfiable(
+    requirement: &utoipa::openapi::security::SecurityRequirement,
+    schemes: &BTreeSet<&str>,
+) -> bool {
+    match serde_json::to_value(requirement) {
+        Ok(Value::Object(names)) => names.keys().all(|name| schemes.contains(name.as_str())),
+        _ => false,
+    }
+}
+
 /// The document of `routes`: their operations only, under `config`'s paths, with the security
-/// schemes of the configured credential kinds only.
-fn document_for<S: UserStore>(auth: &AuthService<S>, config: &RouterConfig, routes: &[Route]) -> Value {
+/// schemes of the configured credential kinds only. With every route of every capability mounted
+/// at the default paths it is [`document`] as it is.
+fn document_for<S: UserStore>(
+    auth: &AuthService<S>,
+    config: &RouterConfig,
+    routes: &[Route],
+) -> utoipa::openapi::OpenApi {
     let mut doc = full_document().clone();
     let mounted: BTreeSet<(String, &str)> = routes
         .iter()
         .filter_map(|r| r.documented.map(|path| (r.method.as_str().to_ascii_lowercase(), path)))
         .collect();
     let schemes = configured_schemes(auth);
-    let mut paths = serde_json::Map::new();
-    if let Some(Value::Object(all)) = doc.get_mut("paths").map(Value::take) {
-        for (path, item) in all {
-            let Value::Object(item) = item else { continue };
-            let mut kept = serde_json::Map::new();
-            for (method, mut operation) in item {
-                if !mounted.contains(&(method.clone(), path.as_str())) {
-                    continue;
-                }
-                if let Some(Value::Array(requirements)) = operation.get_mut("security") {
-                    requirements.retain(|r| {
-                        r.as_object().is_some_and(|r| r.keys().all(|k| schemes.contains(k.as_str())))
-                    });
-                }
-                if !auth.has(Capability::Jwt)
-                    && let Some(Value::Object(responses)) = operation.get_mut("responses")
-                    && path == super::paths::PASSWORD_CHANGE
-                {
-                    // Without JWTs a password change never reissues a pair.
-                    responses.remove("200");
-                }
-                kept.insert(method, operation);
+    let all = std::mem::take(&mut doc.paths.paths);
+    for (path, mut item) in all {
+        let mut kept = false;
+        let methods = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("options", &mut item.options),
+            ("head", &mut item.head),
+            ("patch", &mut item.patch),
+            ("trace", &mut item.trace),
+        ];
+        for (method, slot) in methods {
+            if !mounted.contains(&(method.to_owned(), path.as_str())) {
+                *slot = None;
+                continue;
             }
-            if !kept.is_empty() {
-                paths.insert(config.path(&path), Value::Object(kept));
+            let Some(operation) = slot else { continue };
+            kept = true;
+            if let Some(requirements) = &mut operation.security {
+                requirements.retain(|r| satisfiable(r, &schemes));
+            }
+            if path == super::paths::PASSWORD_CHANGE && !auth.has(Capability::Jwt) {
+                // Without JWTs a password change never reissues a pair.
+                operation.responses.responses.remove("200");
             }
         }
+        if kept {
+            doc.paths.paths.insert(config.path(&path), item);
+        }
     }
-    doc["paths"] = Value::Object(paths);
-    if let Some(Value::Object(defined)) = doc.pointer_mut("/components/securitySchemes") {
-        defined.retain(|name, _| schemes.contains(name.as_str()));
+    if let Some(components) = &mut doc.components {
+        components.security_schemes.retain(|name, _| schemes.contains(name.as_str()));
     }
     doc
-}
-
-fn json_bytes(value: &Value) -> Vec<u8> {
-    serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
 /// The OpenAPI document and Swagger UI routes of a table whose other routes are `routes`.
@@ -1000,7 +1015,9 @@ pub(crate) fn routes<S: UserStore>(
     config: &RouterConfig,
     routes: &[Route],
 ) -> Vec<Route> {
-    let bytes: Arc<Vec<u8>> = Arc::new(json_bytes(&document_for(auth, config, routes)));
+    let document =
+        document_for(auth, config, routes).to_pretty_json().map(String::into_bytes).unwrap_or_default();
+    let bytes: Arc<Vec<u8>> = Arc::new(document);
     let openapi_path = config.openapi_path.clone();
     let docs_path = config.docs_path.clone();
     let swagger =
