@@ -187,3 +187,104 @@ async fn stored_hash(srv: &TestServer, username: &str) -> String {
     let user = srv.auth().store().find_by_login(username).await.unwrap().unwrap();
     user.password_hash().unwrap().to_owned()
 }
+
+/// A token with exactly this header and payload JSON (duplicates and unusual members kept as
+/// written), signed with `key` by `alg`.
+fn sign_raw(header: &str, payload: &str, key: &jsonwebtoken::EncodingKey, alg: Algorithm) -> String {
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let message = format!("{}.{}", engine.encode(header), engine.encode(payload));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, alg).unwrap();
+    format!("{message}.{signature}")
+}
+
+http_test!(header_members_that_change_the_meaning_of_a_token_are_refused, |srv: TestServer| async move {
+    let (claims, _) = real_claims(&srv, "mallory").await;
+    let payload = serde_json::to_string(&claims).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes());
+    let hs = |header: &str| sign_raw(header, &payload, &key, Algorithm::HS256);
+
+    // Controls: the header jsonwebtoken writes, `typ` in any case, no `typ`, `b64: true`.
+    for header in [
+        r#"{"typ":"JWT","alg":"HS256"}"#,
+        r#"{"alg":"HS256","typ":"jwt"}"#,
+        r#"{"alg":"HS256"}"#,
+        r#"{"alg":"HS256","b64":true}"#,
+    ] {
+        assert_eq!(srv.get_bearer("/api/auth/me", &hs(header)).await.status(), 200, "{header}");
+    }
+    for header in [
+        // RFC 7515 §4.1.11: a critical extension this server does not understand; an empty list;
+        // a list of registered names.
+        r#"{"alg":"HS256","crit":["x-unknown"],"x-unknown":true}"#,
+        r#"{"alg":"HS256","crit":[]}"#,
+        r#"{"alg":"HS256","crit":["exp"]}"#,
+        // RFC 7797: an unencoded payload, with and without its `crit`.
+        r#"{"alg":"HS256","b64":false,"crit":["b64"]}"#,
+        r#"{"alg":"HS256","b64":false}"#,
+        r#"{"alg":"HS256","b64":null}"#,
+        // Another type of token, a nested token.
+        r#"{"alg":"HS256","typ":"at+jwt"}"#,
+        r#"{"alg":"HS256","typ":"JOSE"}"#,
+        r#"{"alg":"HS256","cty":"JWT"}"#,
+        // A member twice.
+        r#"{"alg":"HS256","alg":"HS256"}"#,
+        r#"{"alg":"HS256","typ":"JWT","typ":"JWT"}"#,
+        r#"{"alg":"HS256","x":1,"x":2}"#,
+        // The algorithm's name must be exact.
+        r#"{"alg":"hs256"}"#,
+        r#"{"alg":" HS256"}"#,
+        r#"{"alg":"HS256 "}"#,
+    ] {
+        refused(&srv, &hs(header)).await;
+    }
+    // A claim twice in the payload: which one a parser keeps is not defined.
+    let mut object = claims.as_object().unwrap().clone();
+    let sub = object.remove("sub").unwrap();
+    let body = serde_json::to_string(&object).unwrap();
+    let duplicated = format!(r#"{{"sub":{sub},{},"sub":"someone-else"}}"#, &body[1..body.len() - 1]);
+    refused(&srv, &sign_raw(r#"{"alg":"HS256"}"#, &duplicated, &key, Algorithm::HS256)).await;
+    let nested = format!(r#"{{{},"extra":{{"a":1,"a":2}}}}"#, &payload[1..payload.len() - 1]);
+    refused(&srv, &sign_raw(r#"{"alg":"HS256"}"#, &nested, &key, Algorithm::HS256)).await;
+});
+
+http_test!(
+    keys_named_in_the_header_are_never_used,
+    |s: &mut auth_server::Settings| {
+        // The server's own RS256 key (generated into the keys directory).
+        s.jwt_secret = None;
+        s.jwt_algorithm = "RS256".parse().unwrap();
+    },
+    |srv: TestServer| async move {
+        let tokens = srv.user_with_tokens("mallory").await;
+        let access = tokens["access"].as_str().unwrap();
+        let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(access).unwrap().claims;
+        let server_kid = jsonwebtoken::decode_header(access).unwrap().kid.unwrap();
+        let payload = serde_json::to_string(&claims).unwrap();
+
+        // The attacker's own key pair, offered in every way a header can point at a key.
+        let attacker = portcullis::jwt::generate_key(portcullis::jwt::JwtAlgorithm::RS256).unwrap();
+        let attacker_key = attacker.to_key().unwrap();
+        let jwk = attacker_key.public_jwk().unwrap();
+        let private = jsonwebtoken::EncodingKey::from_rsa_pem(attacker.private_pem.as_bytes()).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let x5c = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA";
+        for header in [
+            json!({"alg": "RS256", "jwk": jwk}),
+            json!({"alg": "RS256", "kid": server_kid, "jwk": jwk}),
+            json!({"alg": "RS256", "jku": url}),
+            json!({"alg": "RS256", "kid": server_kid, "jku": url}),
+            json!({"alg": "RS256", "x5u": url}),
+            json!({"alg": "RS256", "kid": server_kid, "x5c": [x5c]}),
+        ] {
+            let token = sign_raw(&header.to_string(), &payload, &private, Algorithm::RS256);
+            refused(&srv, &token).await;
+        }
+        // Nothing was fetched from the URLs in the headers.
+        assert!(
+            matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the server connected to a URL named in a token header"
+        );
+    }
+);

@@ -31,6 +31,9 @@ pub enum TokenRejection {
     ClaimRequirement,
     /// The token was revoked, the password changed since it was issued, or the user is inactive.
     Revoked,
+    /// The header carries what this verifier refuses: a critical extension (`crit`), an unencoded
+    /// payload (`b64: false`), a nested token (`cty`), a `typ` other than `JWT`, or a member twice.
+    UnsupportedHeader,
 }
 
 impl TokenRejection {
@@ -47,6 +50,7 @@ impl TokenRejection {
             Self::WrongKind => "wrong token type",
             Self::ClaimRequirement => "a required claim is missing or has a wrong value",
             Self::Revoked => "the token has been revoked",
+            Self::UnsupportedHeader => "the token header is not accepted",
         }
     }
 }

@@ -133,10 +133,20 @@ impl JwtAlgorithm {
     }
 }
 
+impl JwtAlgorithm {
+    /// The algorithm a token header names: exactly its registered name (`RS256`, never `rs256`
+    /// or ` RS256`), and never `none`.
+    pub fn from_header(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|alg| alg.as_str() == name)
+    }
+}
+
 impl FromStr for JwtAlgorithm {
     type Err = KeyError;
 
-    /// Parses an algorithm name, ignoring ASCII case. `none` and unknown names are refused.
+    /// Parses an algorithm name from configuration, ignoring ASCII case and surrounding space.
+    /// `none` and unknown names are refused. (A token's header is read with
+    /// [`JwtAlgorithm::from_header`], which is exact.)
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let name = s.trim();
         Self::ALL.iter().copied().find(|alg| alg.as_str().eq_ignore_ascii_case(name)).ok_or_else(|| {

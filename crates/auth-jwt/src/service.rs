@@ -228,7 +228,11 @@ impl JwtService {
         let header_bytes = decode_part(header_b64)?;
         let header: Header<'_> =
             serde_json::from_slice(&header_bytes).map_err(|_| reject(TokenRejection::Malformed))?;
-        let alg: JwtAlgorithm = header.alg.parse().map_err(|_| reject(TokenRejection::WrongAlgorithm))?;
+        header.check()?;
+        if !no_duplicate_members(&header_bytes) {
+            return Err(reject(TokenRejection::UnsupportedHeader));
+        }
+        let alg = JwtAlgorithm::from_header(&header.alg).ok_or(reject(TokenRejection::WrongAlgorithm))?;
         if !self.accepted.contains(&alg) {
             return Err(reject(TokenRejection::WrongAlgorithm));
         }
@@ -243,6 +247,10 @@ impl JwtService {
         let payload = decode_part(payload_b64)?;
         let claims: Claims =
             serde_json::from_slice(&payload).map_err(|_| reject(TokenRejection::Malformed))?;
+        if !no_duplicate_members(&payload) {
+            // `{"sub": "alice", "sub": "bob"}`: which one a parser keeps is not defined.
+            return Err(reject(TokenRejection::Malformed));
+        }
         if !self.config.requirements.is_empty() {
             let raw: Map<String, Value> =
                 serde_json::from_slice(&payload).map_err(|_| reject(TokenRejection::Malformed))?;
@@ -276,13 +284,108 @@ impl JwtService {
     }
 }
 
-/// The two header members verification reads; everything else in the header is ignored.
+/// The header members verification reads. `alg` and `kid` find the key (the algorithm must be
+/// the key's, exactly); the members an attacker could use to point at another key (`jku`, `jwk`,
+/// `x5u`, `x5c`, `x5t`) are never read; and what would change how the token is to be understood is
+/// refused: any critical extension (`crit`: none is understood here, RFC 7515 §4.1.11), an
+/// unencoded payload (`b64: false`, RFC 7797), a nested token (`cty`), and a `typ` other than `JWT`
+/// (case-insensitive, or absent): Portcullis tokens are typed `JWT`, and another type (`at+jwt`, a
+/// logout token, ...) is another kind of token.
 #[derive(serde::Deserialize)]
 struct Header<'a> {
     #[serde(borrow)]
     alg: std::borrow::Cow<'a, str>,
     #[serde(default, borrow)]
     kid: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    typ: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    b64: Option<Value>,
+    #[serde(default)]
+    cty: Option<serde::de::IgnoredAny>,
+}
+
+/// A member's value, `Some` whenever the member is present (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+impl Header<'_> {
+    fn check(&self) -> Result<(), AuthError> {
+        let typ_ok = self.typ.as_deref().is_none_or(|typ| typ.eq_ignore_ascii_case("JWT"));
+        let b64_ok = self.b64.as_ref().is_none_or(|b64| *b64 == Value::Bool(true));
+        if typ_ok && b64_ok && self.crit.is_none() && self.cty.is_none() {
+            Ok(())
+        } else {
+            Err(reject(TokenRejection::UnsupportedHeader))
+        }
+    }
+}
+
+/// Whether no JSON object in `json` names a member twice (RFC 7515 §4 and RFC 7519 §4: a
+/// duplicate must be rejected, since parsers disagree on which one counts). `json` is valid JSON
+/// (it was parsed already).
+fn no_duplicate_members(json: &[u8]) -> bool {
+    use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
+
+    struct Unique;
+
+    impl<'de> serde::de::DeserializeSeed<'de> for Unique {
+        type Value = ();
+
+        fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON without duplicate members")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if seen.contains(&key) {
+                    return Err(serde::de::Error::custom("duplicate member"));
+                }
+                seen.push(key);
+                map.next_value_seed(Unique)?;
+            }
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Unique)?.is_some() {}
+            Ok(())
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    deserializer.deserialize_any(Unique).is_ok()
 }
 
 fn decode_part(part: &str) -> Result<Vec<u8>, AuthError> {
