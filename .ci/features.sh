@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,redis,axum,poem,sqlite,postgres,testing"
+all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,axum,poem,sqlite,postgres,testing"
 combos=(
     "default"
     "sessions,axum,sqlite"

@@ -23,11 +23,30 @@ pub struct AccountPolicy {
     /// Refuse passwords too similar to the username or email: contained in one of them, or
     /// mostly made of one (case-insensitive; default on).
     pub reject_similar_to_identity: bool,
+    /// The strength a password must reach, as the zxcvbn score (0-4) of Dropbox's pattern-aware
+    /// estimator, with the username and email as known inputs: keyboard walks (`qwertyuiopasdfgh`),
+    /// sequences, repeats, dates and dictionary words with common substitutions score low.
+    /// Passwords of [`STRONG_LENGTH`] characters or more need one point less, so long passphrases
+    /// stay welcome. Default 3 (2 for long passwords); 0 turns the rule off.
+    pub min_strength: u8,
 }
+
+/// From this many characters on, a password needs one zxcvbn point less (see
+/// [`AccountPolicy::min_strength`]).
+pub const STRONG_LENGTH: usize = 15;
+
+/// How much of a password the strength estimator looks at (its cost grows with the length; a
+/// weak start makes a weak password).
+const STRENGTH_CHARS: usize = 64;
 
 impl Default for AccountPolicy {
     fn default() -> Self {
-        Self { min_password_chars: 8, reject_common_passwords: true, reject_similar_to_identity: true }
+        Self {
+            min_password_chars: 8,
+            reject_common_passwords: true,
+            reject_similar_to_identity: true,
+            min_strength: 3,
+        }
     }
 }
 
@@ -49,6 +68,28 @@ impl AccountPolicy {
         self.reject_similar_to_identity = reject;
         self
     }
+
+    /// Sets the minimum zxcvbn score (0-4; values above 4 count as 4).
+    pub fn min_strength(mut self, score: u8) -> Self {
+        self.min_strength = score.min(4);
+        self
+    }
+}
+
+/// The zxcvbn score (0-4) of `password` and the estimator's advice, with `identity` (username,
+/// email) as known inputs.
+pub fn password_strength(password: &str, identity: &[&str]) -> (u8, String) {
+    let head: String = password.chars().take(STRENGTH_CHARS).collect();
+    let mut inputs: Vec<&str> = Vec::new();
+    for value in identity {
+        inputs.push(value);
+        if let Some((local, _)) = value.split_once('@') {
+            inputs.push(local);
+        }
+    }
+    let estimate = zxcvbn::zxcvbn(&head, &inputs);
+    let advice = estimate.feedback().map(ToString::to_string).unwrap_or_default();
+    (estimate.score() as u8, advice)
 }
 
 /// The shipped list of common passwords (Django's, from Royce Williams' list of 20,000 leaked
@@ -126,23 +167,62 @@ impl fmt::Debug for Registration {
     }
 }
 
+/// A source of known-breached passwords, asked about every new password (NIST SP 800-63B-4:
+/// refuse values known to be compromised). `auth-breach` implements it over the Have I Been Pwned
+/// range API (k-anonymity: only the first five hex digits of the password's SHA-1 leave the
+/// process).
+#[async_trait::async_trait]
+pub trait BreachedPasswords: fmt::Debug + Send + Sync + 'static {
+    /// How often `password` appears in known breaches (0: never seen). An error means the source
+    /// could not answer; [`BreachPolicy`] decides what happens then.
+    async fn times_breached(&self, password: &str) -> Result<u64, AuthError>;
+}
+
+/// What to do with a new password when the breach source cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BreachPolicy {
+    /// Accept the password (it passed the other rules); the failure is logged. The default:
+    /// sign-ups and password changes keep working while the source is down.
+    #[default]
+    FailOpen,
+    /// Refuse with 503 `service_unavailable` and `Retry-After`: no password is accepted unchecked.
+    FailClosed,
+}
+
 /// Account operations over a [`UserStore`] and a [`PasswordHasher`].
 pub struct Accounts<S: UserStore> {
     store: Arc<S>,
     hasher: PasswordHasher,
     policy: AccountPolicy,
+    breaches: Option<(Arc<dyn BreachedPasswords>, BreachPolicy)>,
 }
 
 impl<S: UserStore> fmt::Debug for Accounts<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Accounts").field("hasher", &self.hasher).field("policy", &self.policy).finish()
+        f.debug_struct("Accounts")
+            .field("hasher", &self.hasher)
+            .field("policy", &self.policy)
+            .field("breaches", &self.breaches)
+            .finish()
     }
 }
 
 impl<S: UserStore> Accounts<S> {
     /// Account operations with the default policy.
     pub fn new(store: Arc<S>, hasher: PasswordHasher) -> Self {
-        Self { store, hasher, policy: AccountPolicy::default() }
+        Self { store, hasher, policy: AccountPolicy::default(), breaches: None }
+    }
+
+    /// Also refuses new passwords that `source` knows from breaches (`password_breached`), failing
+    /// open or closed as `policy` says when the source cannot answer.
+    pub fn with_breached_passwords(
+        mut self,
+        source: Arc<dyn BreachedPasswords>,
+        policy: BreachPolicy,
+    ) -> Self {
+        self.breaches = Some((source, policy));
+        self
     }
 
     /// Sets the policy.
@@ -191,7 +271,8 @@ impl<S: UserStore> Accounts<S> {
 
     /// Checks a new password of an account with the given username and email against the
     /// policy. The error names the rule: `password_too_short`, `password_too_long`,
-    /// `password_too_common` or `password_too_similar`.
+    /// `password_too_common`, `password_too_similar` or `password_too_weak` (with the estimator's
+    /// advice).
     pub fn validate_password_for(&self, password: &str, identity: &[&str]) -> Result<(), AuthError> {
         let password = crate::password::normalize_password(password);
         let fail =
@@ -222,7 +303,39 @@ impl<S: UserStore> Accounts<S> {
                 }
             }
         }
+        if self.policy.min_strength > 0 {
+            let long = password.chars().count() >= STRONG_LENGTH;
+            let needed = if long { self.policy.min_strength - 1 } else { self.policy.min_strength };
+            let (score, advice) = password_strength(&password, identity);
+            if score < needed {
+                let advice = if advice.is_empty() { String::new() } else { format!(" {advice}") };
+                return fail("password_too_weak", format!("is too easy to guess.{advice}"));
+            }
+        }
         Ok(())
+    }
+
+    /// Every rule for a new password: [`Accounts::validate_password_for`], then the breach source
+    /// when one is configured (`password_breached`; 503 when it cannot answer and the policy fails
+    /// closed).
+    pub async fn check_new_password(&self, password: &str, identity: &[&str]) -> Result<(), AuthError> {
+        self.validate_password_for(password, identity)?;
+        let Some((source, policy)) = &self.breaches else { return Ok(()) };
+        let normalized = crate::password::normalize_password(password);
+        match source.times_breached(&normalized).await {
+            Ok(0) => Ok(()),
+            Ok(times) => Err(AuthError::invalid_field(
+                "password",
+                format!("password_breached: appears {times} times in known data breaches; choose another"),
+            )),
+            Err(error) => {
+                tracing::warn!(error = %error, policy = ?policy, "the breached-password check failed");
+                match policy {
+                    BreachPolicy::FailClosed => Err(AuthError::Unavailable { retry_after_seconds: 30 }),
+                    _ => Ok(()),
+                }
+            }
+        }
     }
 
     /// Creates an account. A taken username or email is a conflict naming the field; nothing is
@@ -235,7 +348,7 @@ impl<S: UserStore> Accounts<S> {
         }
         let mut identity = vec![registration.username.as_str()];
         identity.extend(email.as_deref());
-        self.validate_password_for(&registration.password, &identity)?;
+        self.check_new_password(&registration.password, &identity).await?;
         let hash = self.hasher.hash(&registration.password).await?;
         let new = NewUser::new(registration.username, email, hash)
             .staff(registration.is_staff)
@@ -306,7 +419,7 @@ impl<S: UserStore> Accounts<S> {
         };
         let mut identity = vec![user.username()];
         identity.extend(user.email());
-        self.validate_password_for(password, &identity)?;
+        self.check_new_password(password, &identity).await?;
         let hash = self.hasher.hash(password).await?;
         self.store.set_password_hash(id, &hash).await
     }
@@ -422,10 +535,44 @@ mod policy_tests {
     }
 
     #[test]
+    fn expected_passwords_are_too_weak_and_long_passphrases_stay_welcome() {
+        let a = accounts(AccountPolicy::default());
+        // Keyboard walks, sequences and repeats are not on the list but are what guessers try
+        // first (NIST SP 800-63B-4: "expected" values).
+        for weak in [
+            "qwertyuiopasdfgh",
+            "1qaz2wsx3edc4rfv5",
+            "zxcvbnmasdfghjkl",
+            "abcdefghijklmnop",
+            "aaaaaaaaaaaaaaaa",
+        ] {
+            assert_eq!(rule(a.validate_password_for(weak, &[])), "password_too_weak", "{weak}");
+            let Err(AuthError::InvalidInput(fields)) = a.validate_password_for(weak, &[]) else {
+                unreachable!()
+            };
+            assert!(fields[0].message.len() > "password_too_weak: is too easy to guess.".len(), "advice");
+        }
+        // The username and email count as known: a password built from them scores lower.
+        let identity = ["qezt", "vorpal@example.com"];
+        assert!(password_strength("vorpalqezt", &identity).0 < password_strength("vorpalqezt", &[]).0);
+        for fine in ["correct horse battery", "lantern-otter-9", "Tr0ub4dor&3", "violet-harbor-12"] {
+            a.validate_password_for(fine, &[]).unwrap();
+        }
+        let (score, _) = password_strength("correct horse battery staple", &[]);
+        assert_eq!(score, 4);
+        accounts(AccountPolicy::default().min_strength(0))
+            .validate_password_for("qwertyuiopasdfgh", &[])
+            .unwrap();
+        let strict = accounts(AccountPolicy::default().min_strength(4));
+        assert_eq!(rule(strict.validate_password_for("long enough", &[])), "password_too_weak");
+    }
+
+    #[test]
     fn the_list_has_at_least_ten_thousand_entries_and_rules_can_be_relaxed() {
         assert!(COMMON_PASSWORDS.lines().count() >= 10_000);
-        let relaxed =
-            accounts(AccountPolicy::default().reject_common_passwords(false).min_password_chars(15));
+        let relaxed = accounts(
+            AccountPolicy::default().reject_common_passwords(false).min_password_chars(15).min_strength(0),
+        );
         assert_eq!(rule(relaxed.validate_password_for("fourteen chars", &[])), "password_too_short");
         relaxed.validate_password_for("password1234567", &[]).unwrap();
     }

@@ -126,6 +126,13 @@ pub enum AuthError {
     /// verification before sign-in.
     #[error("The email address of this account is not verified")]
     EmailNotVerified,
+    /// A service the request needs is unavailable for now (a dependency down, a queue full): a
+    /// 503 with `Retry-After`. Nothing was changed.
+    #[error("The service is temporarily unavailable; try again later")]
+    Unavailable {
+        /// Seconds after which a retry may succeed (at least 1).
+        retry_after_seconds: u64,
+    },
     /// An infrastructure failure. Its source is logged, never sent to the client.
     #[error("Internal server error")]
     Backend(#[source] BoxError),
@@ -160,6 +167,7 @@ impl AuthError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -182,6 +190,7 @@ impl AuthError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::Conflict(_) => "conflict",
             Self::NotFound => "not_found",
+            Self::Unavailable { .. } => "service_unavailable",
             Self::Backend(_) => "internal_error",
         }
     }
@@ -210,10 +219,13 @@ impl AuthError {
         }
     }
 
-    /// The `Retry-After` value in seconds, for [`AuthError::RateLimited`].
+    /// The `Retry-After` value in seconds, for [`AuthError::RateLimited`] and
+    /// [`AuthError::Unavailable`].
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after_seconds } => Some((*retry_after_seconds).max(1)),
+            Self::RateLimited { retry_after_seconds } | Self::Unavailable { retry_after_seconds } => {
+                Some((*retry_after_seconds).max(1))
+            }
             _ => None,
         }
     }

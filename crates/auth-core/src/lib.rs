@@ -62,7 +62,10 @@ mod principal;
 pub mod testing;
 mod user;
 
-pub use accounts::{AccountPolicy, Accounts, Registration, is_common_password};
+pub use accounts::{
+    AccountPolicy, Accounts, BreachPolicy, BreachedPasswords, Registration, STRONG_LENGTH,
+    is_common_password, password_strength,
+};
 pub use authenticator::{Authenticator, FirstPresented, SharedAuthenticator};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{AuthError, BoxError, ErrorBody, FieldError, TokenRejection};

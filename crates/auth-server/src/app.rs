@@ -138,6 +138,27 @@ pub fn password_hasher(settings: &Settings) -> Result<PasswordHasher, StartError
         .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_ARGON2_MEMORY_KIB", e.to_string())))
 }
 
+/// A breached-password source and what to do when it cannot answer.
+type BreachCheck = (Arc<dyn portcullis::core::BreachedPasswords>, portcullis::core::BreachPolicy);
+
+/// The breached-password source the settings name, if any.
+fn breached_passwords(settings: &Settings) -> Result<Option<BreachCheck>, StartError> {
+    if settings.breached_passwords != "hibp" {
+        return Ok(None);
+    }
+    let timeout = std::time::Duration::from_millis(settings.breached_passwords_timeout_ms);
+    let source =
+        portcullis::breach::HibpRange::new(&settings.breached_passwords_url, timeout).map_err(|e| {
+            StartError::Config(ConfigError::new("PORTCULLIS_BREACHED_PASSWORDS_URL", e.to_string()))
+        })?;
+    let policy = if settings.breached_passwords_fail == "closed" {
+        portcullis::core::BreachPolicy::FailClosed
+    } else {
+        portcullis::core::BreachPolicy::FailOpen
+    };
+    Ok(Some((Arc::new(source), policy)))
+}
+
 /// The claims the server maps from users into access tokens.
 pub fn default_claims() -> ClaimMap<User> {
     ClaimMap::new()
@@ -226,8 +247,13 @@ pub async fn build_auth(
     let opaque_db = db.clone();
     let db_for_mfa = db.clone();
     let store = Arc::new(SeaOrmUserStore::with_clock(db, clock.clone()));
-    let policy = AccountPolicy::default().min_password_chars(settings.password_min_length);
-    let accounts = Accounts::new(store, password_hasher(settings)?).with_policy(policy);
+    let policy = AccountPolicy::default()
+        .min_password_chars(settings.password_min_length)
+        .min_strength(settings.password_min_strength);
+    let mut accounts = Accounts::new(store, password_hasher(settings)?).with_policy(policy);
+    if let Some((source, policy)) = breached_passwords(settings)? {
+        accounts = accounts.with_breached_passwords(source, policy);
+    }
     let mut flow = FlowConfig::default()
         .grant_max_age(chrono::Duration::seconds(settings.grant_max_age))
         .reuse_grace(chrono::Duration::seconds(settings.reuse_grace));

@@ -196,6 +196,21 @@ pub struct Settings {
     /// `PORTCULLIS_PASSWORD_MIN_LENGTH` / `password_min_length`: minimum password length in
     /// characters (default 8; 15 is recommended when MFA is not used; 8-64).
     pub password_min_length: usize,
+    /// `PORTCULLIS_PASSWORD_MIN_STRENGTH` / `password_min_strength`: the zxcvbn score (0-4) a new
+    /// password must reach; passwords of 15 characters or more need one point less (default 3; 0: off).
+    pub password_min_strength: u8,
+    /// `PORTCULLIS_BREACHED_PASSWORDS` / `breached_passwords`: `off` (default) or `hibp`: refuse new
+    /// passwords known from breaches (Have I Been Pwned range API, k-anonymity).
+    pub breached_passwords: String,
+    /// `PORTCULLIS_BREACHED_PASSWORDS_URL` / `breached_passwords_url`: the range API (default
+    /// `https://api.pwnedpasswords.com`; https, or http to a loopback host).
+    pub breached_passwords_url: String,
+    /// `PORTCULLIS_BREACHED_PASSWORDS_TIMEOUT_MS` / `breached_passwords_timeout_ms`: how long to wait
+    /// for the range API (default 2000, 100-10000).
+    pub breached_passwords_timeout_ms: u64,
+    /// `PORTCULLIS_BREACHED_PASSWORDS_FAIL` / `breached_passwords_fail`: when the range API cannot
+    /// answer, `open` (default: accept the password) or `closed` (503 `service_unavailable`).
+    pub breached_passwords_fail: String,
     /// `PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT` / `signin_limit_per_account`: failed sign-ins per
     /// account per window before it is locked until the window ends (default 50, at most 100).
     pub signin_limit_per_account: u32,
@@ -268,6 +283,11 @@ impl Default for Settings {
             password_reset_ttl: 3600,
             email_verification_ttl: 86_400,
             password_min_length: 8,
+            password_min_strength: 3,
+            breached_passwords: "off".to_owned(),
+            breached_passwords_url: "https://api.pwnedpasswords.com".to_owned(),
+            breached_passwords_timeout_ms: 2000,
+            breached_passwords_fail: "open".to_owned(),
             signin_limit_per_account: 50,
             signin_limit_per_ip: 20,
             signin_window: 900,
@@ -329,6 +349,11 @@ struct FileSettings {
     password_reset_ttl: Option<i64>,
     email_verification_ttl: Option<i64>,
     password_min_length: Option<usize>,
+    password_min_strength: Option<u8>,
+    breached_passwords: Option<String>,
+    breached_passwords_url: Option<String>,
+    breached_passwords_timeout_ms: Option<u64>,
+    breached_passwords_fail: Option<String>,
     signin_limit_per_account: Option<u32>,
     signin_limit_per_ip: Option<u32>,
     signin_window: Option<i64>,
@@ -531,6 +556,21 @@ impl Settings {
         if let Some(v) = f.password_min_length {
             self.password_min_length = v;
         }
+        if let Some(v) = f.password_min_strength {
+            self.password_min_strength = v;
+        }
+        if let Some(v) = f.breached_passwords {
+            self.breached_passwords = v;
+        }
+        if let Some(v) = f.breached_passwords_url {
+            self.breached_passwords_url = v;
+        }
+        if let Some(v) = f.breached_passwords_timeout_ms {
+            self.breached_passwords_timeout_ms = v;
+        }
+        if let Some(v) = f.breached_passwords_fail {
+            self.breached_passwords_fail = v;
+        }
         if let Some(v) = f.signin_limit_per_account {
             self.signin_limit_per_account = v;
         }
@@ -698,6 +738,21 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_PASSWORD_MIN_LENGTH") {
             self.password_min_length = parse("PORTCULLIS_PASSWORD_MIN_LENGTH", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_PASSWORD_MIN_STRENGTH") {
+            self.password_min_strength = parse("PORTCULLIS_PASSWORD_MIN_STRENGTH", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_BREACHED_PASSWORDS") {
+            self.breached_passwords = parse("PORTCULLIS_BREACHED_PASSWORDS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_BREACHED_PASSWORDS_URL") {
+            self.breached_passwords_url = parse("PORTCULLIS_BREACHED_PASSWORDS_URL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_BREACHED_PASSWORDS_TIMEOUT_MS") {
+            self.breached_passwords_timeout_ms = parse("PORTCULLIS_BREACHED_PASSWORDS_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_BREACHED_PASSWORDS_FAIL") {
+            self.breached_passwords_fail = parse("PORTCULLIS_BREACHED_PASSWORDS_FAIL", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT") {
             self.signin_limit_per_account = parse("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", &v)?;
         }
@@ -815,6 +870,24 @@ impl Settings {
 
     /// Refuses unsafe or inconsistent combinations, naming the setting at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.breached_passwords_fail.as_str(), "open" | "closed") {
+            return Err(ConfigError::new("PORTCULLIS_BREACHED_PASSWORDS_FAIL", "must be open or closed"));
+        }
+        if !(100..=10_000).contains(&self.breached_passwords_timeout_ms) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_BREACHED_PASSWORDS_TIMEOUT_MS",
+                "must be 100 to 10000 ms",
+            ));
+        }
+        if !matches!(self.breached_passwords.as_str(), "off" | "hibp") {
+            return Err(ConfigError::new("PORTCULLIS_BREACHED_PASSWORDS", "must be off or hibp"));
+        }
+        if self.password_min_strength > 4 {
+            return Err(ConfigError::new(
+                "PORTCULLIS_PASSWORD_MIN_STRENGTH",
+                "must be a zxcvbn score from 0 to 4",
+            ));
+        }
         let db = self.database_url.as_str();
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err(ConfigError::new(

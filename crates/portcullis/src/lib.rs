@@ -24,6 +24,7 @@
 //! | `rate-limit` | yes | per-account and per-IP sign-in limits ([`ratelimit`], `auth-ratelimit`) |
 //! | `audit` | yes | a persisted audit log and `GET /api/auth/activity` |
 //! | `openapi` | yes | the OpenAPI 3.1 document of the mounted routes and the Swagger UI |
+//! | `breached-passwords` | no | [`breach`]: refuse passwords known from breaches (Have I Been Pwned range API, k-anonymity; `auth-breach`) |
 //! | `redis` | no | rate-limit counters in Redis, shared by every server process |
 //! | `axum` | yes | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
 //! | `poem` | no | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
@@ -95,6 +96,10 @@ pub use auth_mfa as mfa;
 /// Mail delivery for account emails: SMTP, `.eml` files, console; templates (`auth-mail`).
 #[cfg(feature = "account-emails")]
 pub use auth_mail as mail;
+
+/// Breached-password checks over the Have I Been Pwned range API (`auth-breach`).
+#[cfg(feature = "breached-passwords")]
+pub use auth_breach as breach;
 
 /// Rate limiting and lockout: counters, limits, in-memory and Redis stores (`auth-ratelimit`).
 #[cfg(feature = "rate-limit")]
