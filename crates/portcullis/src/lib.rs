@@ -116,3 +116,16 @@ pub use auth_poem as poem;
 /// sea-orm stores and the migrator (`auth-sea-orm`).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use auth_sea_orm as sea_orm;
+
+/// The README's Rust examples, compiled as doctests (`cargo test --doc -p portcullis`), so they
+/// cannot drift from the API.
+#[cfg(all(
+    doctest,
+    feature = "jwt",
+    feature = "sessions",
+    feature = "axum",
+    feature = "poem",
+    feature = "sqlite"
+))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -172,3 +172,8 @@ pub fn router(auth: Arc<AppAuth>) -> impl Endpoint + 'static {
 pub async fn app(database_url: &str, secret: &[u8]) -> Result<impl Endpoint + 'static, BoxError> {
     Ok(router(auth(database_url, secret).await?))
 }
+
+/// The README's Rust examples, compiled as doctests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
