@@ -106,7 +106,8 @@ fn in_range(ip: std::net::IpAddr, net: std::net::IpAddr, bits: u8) -> bool {
 pub const NO_STORE: &str = "no-store";
 
 /// Parses a JSON request body. A missing or non-JSON `Content-Type` is a 415, malformed JSON or a
-/// missing/mistyped field a 400 naming the problem; never a 500.
+/// missing/mistyped field a 400 naming the problem, and so is a NUL character anywhere in it; never
+/// a 500.
 pub fn parse_json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, AuthError> {
     let is_json = headers
         .get(CONTENT_TYPE)
@@ -120,13 +121,36 @@ pub fn parse_json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) ->
     if !is_json {
         return Err(AuthError::UnsupportedMediaType);
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let parsed = serde_json::from_slice(body).map_err(|e| {
         let message = match e.classify() {
             serde_json::error::Category::Data => e.to_string(),
             _ => "the request body is not valid JSON".to_owned(),
         };
         AuthError::InvalidInput(vec![FieldError::new("body", message)])
-    })
+    })?;
+    // No text with a NUL character goes any further: PostgreSQL's text cannot hold one, and no
+    // username, password, token or name needs one.
+    if has_escaped_nul(body) {
+        return Err(AuthError::invalid_field("body", "must not contain NUL characters (\\u0000)"));
+    }
+    Ok(parsed)
+}
+
+/// Whether valid JSON `json` has a `\u0000` escape in a string (a NUL character once decoded). A
+/// raw NUL byte is not valid JSON, and an escaped backslash before `u0000` is not an escape.
+fn has_escaped_nul(json: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, byte) in json.iter().enumerate() {
+        if *byte == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if *byte == b'u' && backslashes % 2 == 1 && json.get(i + 1..i + 5) == Some(b"0000".as_slice()) {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
@@ -281,6 +305,26 @@ pub fn health() -> http::Response<Vec<u8>> {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn nul_characters_are_found_only_where_they_decode_to_nul() {
+        for (json, nul) in [
+            (r#"{"u": "a\u0000b"}"#, true),
+            (r#"{"a\u0000": 1}"#, true),
+            (r#"["\\\u0000"]"#, true),
+            (r#"{"u": "a\\u0000b"}"#, false),
+            (r#"{"u": "a\u00001"}"#, true),
+            (r#"{"u": "\u0001 u0000"}"#, false),
+            (r#"{"u": "plain"}"#, false),
+        ] {
+            assert_eq!(has_escaped_nul(json.as_bytes()), nul, "{json}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let error =
+            parse_json_body::<serde_json::Value>(&headers, br#"{"username": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(error.body().detail, "body: must not contain NUL characters (\\u0000)");
+    }
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
