@@ -244,3 +244,23 @@ http_test!(typed_session_data_for_applications, |srv: TestServer| async move {
         Err(portcullis::core::AuthError::Forbidden)
     ));
 });
+
+http_test!(
+    a_cookie_session_write_from_the_same_host_over_another_scheme_is_refused,
+    |srv: TestServer| async move {
+        srv.register("sid", "correct horse battery").await;
+        let browser = session_sign_in(&srv, "sid").await;
+        let write = |origin: &'static str| {
+            browser
+                .unsafe_send(srv.client.post(srv.url("/api/auth/sign-out-all")))
+                .header("host", "app.example.com")
+                .header("origin", origin)
+                .send()
+        };
+        let r = write("http://app.example.com").await.unwrap();
+        assert_error(r, 403, "cross_origin_refused").await;
+        assert_eq!(me(&srv, &browser).await, 200, "nothing was done");
+        assert_eq!(write("https://app.example.com").await.unwrap().status(), 204);
+        assert_eq!(me(&srv, &browser).await, 401, "signed out everywhere");
+    }
+);

@@ -172,3 +172,71 @@ http_test!(no_cors_headers_without_configuration, |srv: TestServer| async move {
         srv.client.get(srv.url("/healthz")).header("origin", "https://app.example.com").send().await.unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 });
+
+/// A web-flow request as a browser at `https://app.example.com` would send it, except for `origin`.
+async fn as_browser(
+    srv: &TestServer,
+    path: &str,
+    cookie: Option<&str>,
+    origin: &str,
+    proto: Option<&str>,
+) -> u16 {
+    let mut request = srv
+        .client
+        .post(srv.url(path))
+        .header("host", "app.example.com")
+        .header("origin", origin)
+        .json(&json!({"username": "olga", "password": "web password 1"}));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    if let Some(proto) = proto {
+        request = request.header("x-forwarded-proto", proto);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+http_test!(the_origin_check_compares_scheme_host_and_port, |srv: TestServer| async move {
+    let (_, cookie) = web_sign_in(&srv, "olga").await;
+    let pair = cookie_pair(&cookie);
+    // The cookie is `Secure`: a browser sends it over HTTPS only, so the request's own origin is
+    // https://app.example.com; http:// on the same host is another origin.
+    for origin in ["http://app.example.com", "https://app.example.com:8443", "https://app.example.com.evil"] {
+        assert_eq!(
+            as_browser(&srv, "/api/auth/web/token-refresh", Some(&pair), origin, None).await,
+            403,
+            "{origin}"
+        );
+        assert_eq!(as_browser(&srv, "/api/auth/web/sign-in", None, origin, None).await, 403, "{origin}");
+    }
+    assert_eq!(as_browser(&srv, "/api/auth/web/sign-in", None, "https://app.example.com", None).await, 200);
+    // X-Forwarded-Proto from an untrusted peer is not believed.
+    assert_eq!(
+        as_browser(&srv, "/api/auth/web/sign-in", None, "http://app.example.com", Some("http")).await,
+        403
+    );
+});
+
+http_test!(
+    a_trusted_proxy_or_the_public_url_says_which_scheme_the_browser_used,
+    |s: &mut auth_server::Settings| s.trusted_proxies = "127.0.0.1".into(),
+    |srv: TestServer| async move {
+        srv.register("olga", "web password 1").await;
+        let sign_in = "/api/auth/web/sign-in";
+        assert_eq!(as_browser(&srv, sign_in, None, "http://app.example.com", Some("http")).await, 200);
+        assert_eq!(as_browser(&srv, sign_in, None, "https://app.example.com", Some("http")).await, 403);
+        assert_eq!(as_browser(&srv, sign_in, None, "https://app.example.com", Some("https")).await, 200);
+        assert_eq!(as_browser(&srv, sign_in, None, "http://app.example.com", None).await, 403);
+    }
+);
+
+http_test!(
+    the_public_url_sets_the_expected_scheme,
+    |s: &mut auth_server::Settings| s.public_url = Some("http://app.example.com".into()),
+    |srv: TestServer| async move {
+        srv.register("olga", "web password 1").await;
+        let sign_in = "/api/auth/web/sign-in";
+        assert_eq!(as_browser(&srv, sign_in, None, "http://app.example.com", None).await, 200);
+        assert_eq!(as_browser(&srv, sign_in, None, "https://app.example.com", None).await, 403);
+    }
+);

@@ -233,29 +233,123 @@ impl RefreshCookie {
     }
 }
 
-/// Whether a cookie-authenticated request may proceed: it may when it has no `Origin` header
-/// (not a browser cross-site request), when the `Origin` is the request's own host (the `Host`
-/// header, or the URI authority of an HTTP/2 request), or when it is one of `allowed_origins`.
-/// Otherwise it is a cross-origin request and gets a 403.
+/// How the `Origin` of a cookie-authenticated (or cookie-setting) request is checked: it must be
+/// the request's own origin — scheme, host and port — or one of `allowed`.
+///
+/// The request's scheme is what a trusted proxy says (`X-Forwarded-Proto`, believed only from
+/// [`TrustedProxies`]), else the scheme of the configured public URL, else `https`: cookies are
+/// `Secure`, so a browser sends them only over HTTPS (and to loopback hosts, where `http` is
+/// accepted too). With `insecure_cookies` (development) either scheme is accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OriginCheck {
+    /// Origins (`scheme://host[:port]`) allowed besides the request's own.
+    pub allowed: Vec<String>,
+    /// The scheme of the server's public URL (`https`), when configured.
+    pub public_scheme: Option<String>,
+    /// The proxies whose `X-Forwarded-Proto` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Development only: cookies without `Secure`, so plain `http` is expected too.
+    pub insecure_cookies: bool,
+}
+
+impl OriginCheck {
+    /// Allows the request's own origin and `allowed`.
+    pub fn new(allowed: Vec<String>) -> Self {
+        Self { allowed, ..Self::default() }
+    }
+
+    /// Sets the scheme of the public URL.
+    pub fn public_scheme(mut self, scheme: Option<String>) -> Self {
+        self.public_scheme = scheme.map(|s| s.to_ascii_lowercase());
+        self
+    }
+
+    /// Sets the trusted proxies.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Development only: expect plain `http` too.
+    pub fn insecure_cookies(mut self, insecure: bool) -> Self {
+        self.insecure_cookies = insecure;
+        self
+    }
+
+    /// Whether `origin` is one of the allowed origins.
+    pub fn is_allowed(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.allowed.iter().any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+
+    /// The schemes the request may have come over.
+    fn schemes(&self, parts: &http::request::Parts, host: &str) -> Vec<String> {
+        let peer = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+        if let Some(peer) = peer
+            && self.trusted_proxies.contains(peer)
+            && let Some(proto) = parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok())
+        {
+            let proto = proto.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
+            if proto == "https" || proto == "http" {
+                return vec![proto];
+            }
+        }
+        if let Some(scheme) = &self.public_scheme {
+            return vec![scheme.clone()];
+        }
+        if self.insecure_cookies || is_loopback_host(host) {
+            return vec!["https".to_owned(), "http".to_owned()];
+        }
+        vec!["https".to_owned()]
+    }
+
+    /// Refuses ([`AuthError::CrossOrigin`]) a request whose `Origin` is neither its own origin nor
+    /// an allowed one. A request without `Origin` (not a browser's cross-site request) passes.
+    pub fn check(&self, parts: &http::request::Parts) -> Result<(), AuthError> {
+        let headers = &parts.headers;
+        let Some(origin) = headers.get(ORIGIN) else {
+            return Ok(());
+        };
+        let Ok(origin) = origin.to_str() else {
+            return Err(AuthError::CrossOrigin);
+        };
+        if self.is_allowed(origin) {
+            return Ok(());
+        }
+        let origin = origin.trim_end_matches('/');
+        let Some(host) = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        else {
+            return Err(AuthError::CrossOrigin);
+        };
+        let own = self.schemes(parts, host).into_iter().any(|scheme| {
+            let default_port = if scheme == "https" { ":443" } else { ":80" };
+            let host = host.strip_suffix(default_port).unwrap_or(host);
+            origin.eq_ignore_ascii_case(&format!("{scheme}://{host}"))
+        });
+        if own { Ok(()) } else { Err(AuthError::CrossOrigin) }
+    }
+}
+
+/// Whether a `Host` value (`name[:port]`, `[v6]:port`) names a loopback host.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => {
+            host.rsplit_once(':').filter(|(_, port)| port.parse::<u16>().is_ok()).map_or(host, |(n, _)| n)
+        }
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// [`OriginCheck::check`] with `allowed_origins` and the defaults (no proxy, no public URL,
+/// secure cookies).
 pub fn check_origin(parts: &http::request::Parts, allowed_origins: &[String]) -> Result<(), AuthError> {
-    let headers = &parts.headers;
-    let Some(origin) = headers.get(ORIGIN) else {
-        return Ok(());
-    };
-    let Ok(origin) = origin.to_str() else {
-        return Err(AuthError::CrossOrigin);
-    };
-    let origin = origin.trim_end_matches('/');
-    if allowed_origins.iter().any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
-        return Ok(());
-    }
-    let origin_host = origin.split_once("://").map(|(_, host)| host);
-    let host =
-        headers.get(HOST).and_then(|h| h.to_str().ok()).or_else(|| parts.uri.authority().map(|a| a.as_str()));
-    match (origin_host, host) {
-        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
-        _ => Err(AuthError::CrossOrigin),
-    }
+    OriginCheck::new(allowed_origins.to_vec()).check(parts)
 }
 
 /// A JSON response with `status`, built the same way by every adapter.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use auth_blacklist::{GrantStore, RevocationList, SyncTask};
+use auth_core::http_support::OriginCheck;
 use auth_core::{
     Accounts, AuthError, AuthUser, CredentialMethod, Principal, SharedClock, SystemClock, TokenRejection,
     UserStateCache, UserStore,
@@ -124,6 +125,8 @@ pub struct AuthService<S: UserStore> {
     #[cfg(feature = "account-emails")]
     pub(crate) emails: Option<crate::emails::AccountEmails>,
     pub(crate) guard: Guard,
+    /// The scheme of the server's public URL, when configured (for the `Origin` checks).
+    pub(crate) public_scheme: Option<String>,
 }
 
 impl<S: UserStore> fmt::Debug for AuthService<S> {
@@ -215,6 +218,14 @@ pub enum BuildError {
     /// A custom claim would overwrite a registered claim.
     #[error("`{0}` is a registered claim and cannot be mapped")]
     ReservedClaim(String),
+    /// A setting has a value that cannot be used.
+    #[error("`{setting}`: {message}")]
+    Invalid {
+        /// The builder call.
+        setting: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl<S: UserStore> AuthService<S> {
@@ -323,6 +334,17 @@ impl<S: UserStore> AuthService<S> {
     }
 }
 
+impl<S: UserStore> AuthService<S> {
+    /// The `Origin` check of cookie requests: the request's own origin (its scheme from a trusted
+    /// proxy's `X-Forwarded-Proto`, the public URL, or `https` with secure cookies) or `allowed`.
+    pub fn origin_check(&self, allowed: Vec<String>, insecure_cookies: bool) -> OriginCheck {
+        OriginCheck::new(allowed)
+            .public_scheme(self.public_scheme.clone())
+            .trusted_proxies(self.guard.trusted_proxies.clone())
+            .insecure_cookies(insecure_cookies)
+    }
+}
+
 /// The refusal of a credential that was revoked (or whose user can no longer use it).
 pub(crate) fn revoked() -> AuthError {
     AuthError::InvalidToken(TokenRejection::Revoked)
@@ -372,6 +394,7 @@ pub struct AuthServiceBuilder<S: UserStore> {
     #[cfg(feature = "audit")]
     audit: Option<auth_core::audit::AuditLog>,
     trusted_proxies: auth_core::http_support::TrustedProxies,
+    public_url: Option<String>,
 }
 
 impl<S: UserStore> fmt::Debug for AuthServiceBuilder<S> {
@@ -408,6 +431,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             #[cfg(feature = "audit")]
             audit: None,
             trusted_proxies: auth_core::http_support::TrustedProxies::none(),
+            public_url: None,
         }
     }
 
@@ -471,7 +495,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         store: Arc<dyn auth_session::SessionStore>,
         config: crate::SessionConfig,
     ) -> Self {
-        self.sessions = Some(crate::sessions::Sessions { store, config });
+        self.sessions = Some(crate::sessions::Sessions { store, config, origin: OriginCheck::default() });
         self
     }
 
@@ -525,6 +549,13 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         self
     }
 
+    /// The server's public URL (`https://auth.example.com`): its scheme is the one a browser's
+    /// `Origin` must carry on cookie requests when no trusted proxy says otherwise.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
     /// Checks that the configured capabilities fit together and builds the flows.
     pub fn build(self) -> Result<AuthService<S>, BuildError> {
         let needs_grants = |capability| BuildError::Missing { capability, missing: Capability::Grants };
@@ -574,6 +605,18 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             guard.audit = log;
             guard.audit_persisted = true;
         }
+        let public_scheme = match self.public_url.as_deref().map(|url| url.split_once("://")) {
+            None => None,
+            Some(Some((scheme, rest))) if matches!(scheme, "https" | "http") && !rest.is_empty() => {
+                Some(scheme.to_owned())
+            }
+            Some(_) => {
+                return Err(BuildError::Invalid {
+                    setting: ".public_url(..)",
+                    message: "must be an absolute http(s) URL".to_owned(),
+                });
+            }
+        };
         let grants = self.grants.map(|store| Grants { store, revocations: Arc::new(RevocationList::new()) });
         Ok(AuthService {
             accounts: self.accounts,
@@ -590,12 +633,19 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             #[cfg(feature = "api-keys")]
             api_keys: self.api_keys,
             #[cfg(feature = "sessions")]
-            sessions: self.sessions,
+            sessions: self.sessions.map(|mut sessions| {
+                sessions.origin = OriginCheck::new(sessions.config.allowed_origins.clone())
+                    .public_scheme(public_scheme.clone())
+                    .trusted_proxies(guard.trusted_proxies.clone())
+                    .insecure_cookies(sessions.config.insecure_cookies);
+                sessions
+            }),
             #[cfg(feature = "mfa")]
             mfa: self.mfa,
             #[cfg(feature = "account-emails")]
             emails: self.emails.map(|settings| crate::emails::AccountEmails::new(settings, self.templates)),
             guard,
+            public_scheme,
         })
     }
 }

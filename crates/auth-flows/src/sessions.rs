@@ -86,6 +86,8 @@ impl SessionConfig {
 pub(crate) struct Sessions {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) config: SessionConfig,
+    /// The `Origin` check of cookie requests (set when the service is built).
+    pub(crate) origin: auth_core::http_support::OriginCheck,
 }
 
 /// A started session: the user and the two `Set-Cookie` values.
@@ -112,6 +114,11 @@ impl<S: UserStore> AuthService<S> {
     /// The session settings, when sessions are enabled.
     pub fn session_config(&self) -> Option<&SessionConfig> {
         self.sessions.as_ref().map(|s| &s.config)
+    }
+
+    /// The `Origin` check of cookie-session requests, when sessions are enabled.
+    pub fn session_origin_check(&self) -> Option<&auth_core::http_support::OriginCheck> {
+        self.sessions.as_ref().map(|s| &s.origin)
     }
 
     /// Signs in with a password and starts a new session (always a new id: no fixation) — or, for
@@ -215,7 +222,7 @@ impl<S: UserStore> AuthService<S> {
             Some(state) if state.is_active => {}
             _ => return Err(revoked()),
         }
-        check_csrf(parts, &sessions.config.csrf_cookie(), &sessions.config.allowed_origins)?;
+        check_csrf(parts, &sessions.config.csrf_cookie(), &sessions.origin)?;
         if record.needs_touch(now) {
             sessions.store.touch(&record.id, now).await?;
         }

@@ -298,6 +298,9 @@ pub async fn build_auth(
                 .insecure_cookies(settings.insecure_cookies)
                 .allowed_origins(settings.allowed_origins.clone()),
         );
+    if let Some(url) = &settings.public_url {
+        builder = builder.public_url(url.clone());
+    }
     if let Some(emails) = account_emails(settings)? {
         let (mailer, config) = emails;
         builder = builder.account_emails(Arc::new(SeaOrmAccountTokenStore::new(opaque_db)), mailer, config);

@@ -141,6 +141,10 @@ pub struct Settings {
     /// `PORTCULLIS_ALLOWED_ORIGINS` / `allowed_origins`: comma-separated origins for CORS and the
     /// web flow's cross-origin check.
     pub allowed_origins: Vec<String>,
+    /// `PORTCULLIS_PUBLIC_URL` / `public_url`: the URL browsers reach this server at
+    /// (`https://auth.example.com`); its scheme is the one the `Origin` of cookie requests must carry
+    /// when no trusted proxy sends `X-Forwarded-Proto` (default: `https`, as cookies are `Secure`).
+    pub public_url: Option<String>,
     /// `PORTCULLIS_LOG` / `log`: tracing filter (default `info`).
     pub log: String,
     /// `PORTCULLIS_LOG_FORMAT` / `log_format`: `text` (default) or `json` (one object per line).
@@ -263,6 +267,7 @@ impl Default for Settings {
             flush_interval: 3600,
             insecure_cookies: false,
             allowed_origins: Vec::new(),
+            public_url: None,
             log: "info".to_owned(),
             log_json: false,
             argon2_memory_kib: 19_456,
@@ -329,6 +334,7 @@ struct FileSettings {
     flush_interval: Option<u64>,
     insecure_cookies: Option<bool>,
     allowed_origins: Option<Vec<String>>,
+    public_url: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
     argon2_memory_kib: Option<u32>,
@@ -495,6 +501,9 @@ impl Settings {
         }
         if let Some(v) = f.allowed_origins {
             self.allowed_origins = v;
+        }
+        if let Some(v) = f.public_url {
+            self.public_url = Some(v);
         }
         if let Some(v) = f.log {
             self.log = v;
@@ -677,6 +686,9 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_ALLOWED_ORIGINS") {
             self.allowed_origins =
                 v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
+        }
+        if let Some(v) = get("PORTCULLIS_PUBLIC_URL") {
+            self.public_url = Some(parse("PORTCULLIS_PUBLIC_URL", &v)?);
         }
         if let Some(v) = get("PORTCULLIS_LOG") {
             self.log = v;
@@ -870,6 +882,11 @@ impl Settings {
 
     /// Refuses unsafe or inconsistent combinations, naming the setting at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::new("PORTCULLIS_PUBLIC_URL", "must be an absolute http(s) URL"));
+        }
         if !matches!(self.breached_passwords_fail.as_str(), "open" | "closed") {
             return Err(ConfigError::new("PORTCULLIS_BREACHED_PASSWORDS_FAIL", "must be open or closed"));
         }

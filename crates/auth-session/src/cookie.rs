@@ -3,7 +3,7 @@
 use std::fmt::{self, Debug};
 
 use auth_core::AuthError;
-use auth_core::http_support::{check_origin, cookie_value};
+use auth_core::http_support::{OriginCheck, cookie_value};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
@@ -158,8 +158,8 @@ impl CsrfCookie {
     }
 
     /// [`check_csrf`] with this cookie.
-    pub fn check(&self, parts: &http::request::Parts, allowed_origins: &[String]) -> Result<(), AuthError> {
-        check_csrf(parts, self, allowed_origins)
+    pub fn check(&self, parts: &http::request::Parts, origin: &OriginCheck) -> Result<(), AuthError> {
+        check_csrf(parts, self, origin)
     }
 }
 
@@ -202,10 +202,10 @@ pub fn is_safe_method(method: &http::Method) -> bool {
 /// The CSRF check for a request authenticated by the session cookie. Safe methods
 /// ([`is_safe_method`]) pass. Any other method must satisfy, in this order:
 ///
-/// 1. `Origin`, when present, is the request's own origin or one of `allowed_origins`
-///    ([`check_origin`]); else [`AuthError::CrossOrigin`].
-/// 2. `Sec-Fetch-Site`, when present, is `same-origin` or `none`, unless the `Origin` is one of
-///    `allowed_origins` (a cross-site front end the application trusts); else
+/// 1. `Origin`, when present, is the request's own origin (scheme, host and port) or an allowed
+///    one ([`OriginCheck::check`]); else [`AuthError::CrossOrigin`].
+/// 2. `Sec-Fetch-Site`, when present, is `same-origin` or `none`, unless the `Origin` is an
+///    allowed one (a cross-site front end the application trusts); else
 ///    [`AuthError::CrossOrigin`].
 /// 3. The [`CSRF_HEADER`] and the CSRF cookie are both present, non-empty and equal (compared in
 ///    constant time); else [`AuthError::Forbidden`].
@@ -228,25 +228,30 @@ pub fn is_safe_method(method: &http::Method) -> bool {
 ///         .into_parts()
 ///         .0
 /// };
-/// assert!(check_csrf(&request("abc"), &cookie, &[]).is_ok());
-/// assert!(check_csrf(&request("abd"), &cookie, &[]).is_err());
+/// let origin = auth_core::http_support::OriginCheck::default();
+/// assert!(check_csrf(&request("abc"), &cookie, &origin).is_ok());
+/// assert!(check_csrf(&request("abd"), &cookie, &origin).is_err());
 /// ```
 pub fn check_csrf(
     parts: &http::request::Parts,
     cookie: &CsrfCookie,
-    allowed_origins: &[String],
+    origin: &OriginCheck,
 ) -> Result<(), AuthError> {
     if is_safe_method(&parts.method) {
         return Ok(());
     }
-    check_origin(parts, allowed_origins)?;
+    origin.check(parts)?;
     let headers = &parts.headers;
     if let Some(site) = headers.get("sec-fetch-site") {
         let same = site.to_str().is_ok_and(|site| {
             let site = site.trim();
             site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none")
         });
-        if !same && !origin_is_allowed(headers, allowed_origins) {
+        let allowed = headers
+            .get(http::header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .is_some_and(|o| origin.is_allowed(o));
+        if !same && !allowed {
             return Err(AuthError::CrossOrigin);
         }
     }
@@ -263,12 +268,6 @@ pub fn check_csrf(
 }
 
 /// Whether the request's `Origin` is explicitly one of `allowed_origins`.
-fn origin_is_allowed(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
-    let Some(origin) = headers.get(http::header::ORIGIN).and_then(|o| o.to_str().ok()) else { return false };
-    let origin = origin.trim_end_matches('/');
-    allowed_origins.iter().any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,19 +354,23 @@ mod tests {
         for method in ["GET", "HEAD", "OPTIONS", "TRACE"] {
             let request =
                 parts(method, &[HOST, ("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")]);
-            assert!(check_csrf(&request, &secure(), &[]).is_ok(), "{method}");
+            assert!(check_csrf(&request, &secure(), &OriginCheck::default()).is_ok(), "{method}");
         }
     }
 
     #[test]
     fn unsafe_methods_need_a_matching_token() {
         for method in ["POST", "PUT", "PATCH", "DELETE", "PURGE"] {
-            assert!(check_csrf(&parts(method, &[HOST, COOKIE, HEADER]), &secure(), &[]).is_ok(), "{method}");
+            assert!(
+                check_csrf(&parts(method, &[HOST, COOKIE, HEADER]), &secure(), &OriginCheck::default())
+                    .is_ok(),
+                "{method}"
+            );
             assert!(
                 check_csrf(
                     &parts(method, &[HOST, SAME_ORIGIN, ("sec-fetch-site", "same-origin"), COOKIE, HEADER]),
                     &secure(),
-                    &[]
+                    &OriginCheck::default()
                 )
                 .is_ok(),
                 "{method}"
@@ -382,28 +385,39 @@ mod tests {
                 vec![HOST, ("cookie", "__Host-csrftoken="), ("x-csrf-token", "")],
                 vec![HOST, ("cookie", "csrftoken=tok123"), HEADER],
             ] {
-                let result = check_csrf(&parts(method, &headers), &secure(), &[]);
+                let result = check_csrf(&parts(method, &headers), &secure(), &OriginCheck::default());
                 assert!(matches!(result, Err(AuthError::Forbidden)), "{method} {headers:?}: {result:?}");
                 assert_eq!(result.map_err(|e| e.status()).err(), Some(http::StatusCode::FORBIDDEN));
             }
         }
         let dev = secure().insecure_cookies(true);
         assert!(
-            check_csrf(&parts("POST", &[HOST, ("cookie", "csrftoken=tok123"), HEADER]), &dev, &[]).is_ok()
+            check_csrf(
+                &parts("POST", &[HOST, ("cookie", "csrftoken=tok123"), HEADER]),
+                &dev,
+                &OriginCheck::default()
+            )
+            .is_ok()
         );
-        assert!(dev.check(&parts("POST", &[HOST, COOKIE, HEADER]), &[]).is_err(), "the dev cookie name only");
+        assert!(
+            dev.check(&parts("POST", &[HOST, COOKIE, HEADER]), &OriginCheck::default()).is_err(),
+            "the dev cookie name only"
+        );
     }
 
     #[test]
     fn origin_must_be_same_or_allowed() {
         let allowed = vec!["https://front.example".to_owned()];
         let cross = parts("POST", &[HOST, ("origin", "https://evil.example"), COOKIE, HEADER]);
-        assert!(matches!(check_csrf(&cross, &secure(), &allowed), Err(AuthError::CrossOrigin)));
+        assert!(matches!(
+            check_csrf(&cross, &secure(), &OriginCheck::new(allowed.clone())),
+            Err(AuthError::CrossOrigin)
+        ));
         let front = parts("POST", &[HOST, ("origin", "https://front.example"), COOKIE, HEADER]);
-        assert!(check_csrf(&front, &secure(), &allowed).is_ok());
-        assert!(check_csrf(&front, &secure(), &[]).is_err());
+        assert!(check_csrf(&front, &secure(), &OriginCheck::new(allowed.clone())).is_ok());
+        assert!(check_csrf(&front, &secure(), &OriginCheck::default()).is_err());
         let null = parts("POST", &[HOST, ("origin", "null"), COOKIE, HEADER]);
-        assert!(check_csrf(&null, &secure(), &allowed).is_err());
+        assert!(check_csrf(&null, &secure(), &OriginCheck::new(allowed.clone())).is_err());
     }
 
     #[test]
@@ -411,14 +425,20 @@ mod tests {
         let allowed = vec!["https://front.example".to_owned()];
         for site in ["same-origin", "none", "Same-Origin"] {
             let request = parts("POST", &[HOST, ("sec-fetch-site", site), COOKIE, HEADER]);
-            assert!(check_csrf(&request, &secure(), &[]).is_ok(), "{site}");
+            assert!(check_csrf(&request, &secure(), &OriginCheck::default()).is_ok(), "{site}");
         }
         for site in ["same-site", "cross-site", "", "bogus"] {
             let request = parts("POST", &[HOST, ("sec-fetch-site", site), COOKIE, HEADER]);
-            assert!(matches!(check_csrf(&request, &secure(), &[]), Err(AuthError::CrossOrigin)), "{site}");
+            assert!(
+                matches!(
+                    check_csrf(&request, &secure(), &OriginCheck::default()),
+                    Err(AuthError::CrossOrigin)
+                ),
+                "{site}"
+            );
             let request = parts("POST", &[HOST, SAME_ORIGIN, ("sec-fetch-site", site), COOKIE, HEADER]);
             assert!(
-                check_csrf(&request, &secure(), &allowed).is_err(),
+                check_csrf(&request, &secure(), &OriginCheck::new(allowed.clone())).is_err(),
                 "{site}: same origin is not an allowed one"
             );
         }
@@ -426,13 +446,19 @@ mod tests {
             "POST",
             &[HOST, ("origin", "https://front.example"), ("sec-fetch-site", "cross-site"), COOKIE, HEADER],
         );
-        assert!(check_csrf(&request, &secure(), &allowed).is_ok(), "an allowed origin may be cross-site");
+        assert!(
+            check_csrf(&request, &secure(), &OriginCheck::new(allowed.clone())).is_ok(),
+            "an allowed origin may be cross-site"
+        );
         let request = parts(
             "POST",
             &[HOST, ("origin", "https://front.example"), ("sec-fetch-site", "cross-site"), COOKIE],
         );
         assert!(
-            matches!(check_csrf(&request, &secure(), &allowed), Err(AuthError::Forbidden)),
+            matches!(
+                check_csrf(&request, &secure(), &OriginCheck::new(allowed.clone())),
+                Err(AuthError::Forbidden)
+            ),
             "token still needed"
         );
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use auth_core::http_support::{
-    RefreshCookie, error_response, json_response, no_content, no_store, parse_json_body,
+    OriginCheck, RefreshCookie, error_response, json_response, no_content, no_store, parse_json_body,
 };
 use auth_core::{AuthError, AuthUser, Principal, UserStore};
 use http::request::Parts;
@@ -57,11 +57,13 @@ impl WebFlowConfig {
 pub struct AuthEndpoints<S: UserStore> {
     pub(crate) auth: Arc<AuthService<S>>,
     pub(crate) web: WebFlowConfig,
+    /// The `Origin` check of the web flow's cookie requests.
+    web_origin: OriginCheck,
 }
 
 impl<S: UserStore> Clone for AuthEndpoints<S> {
     fn clone(&self) -> Self {
-        Self { auth: Arc::clone(&self.auth), web: self.web.clone() }
+        Self { auth: Arc::clone(&self.auth), web: self.web.clone(), web_origin: self.web_origin.clone() }
     }
 }
 
@@ -101,11 +103,14 @@ impl<S: UserStore> AuthEndpoints<S> {
         let refresh_ttl = auth.jwt().map_or(0, |jwt| jwt.config().refresh_ttl.num_seconds());
         #[cfg(not(feature = "jwt"))]
         let refresh_ttl = 0;
-        Self { auth, web: WebFlowConfig::new(refresh_ttl) }
+        let web = WebFlowConfig::new(refresh_ttl);
+        let web_origin = auth.origin_check(web.allowed_origins.clone(), !web.cookie.secure);
+        Self { auth, web, web_origin }
     }
 
     /// Sets the web flow's cookie and allowed origins.
     pub fn with_web_flow(mut self, web: WebFlowConfig) -> Self {
+        self.web_origin = self.auth.origin_check(web.allowed_origins.clone(), !web.cookie.secure);
         self.web = web;
         self
     }
@@ -134,6 +139,19 @@ impl<S: UserStore> AuthEndpoints<S> {
             }
         }
         origins
+    }
+
+    /// The `Origin` check of a request that may set the cookies of either cookie flow (the MFA
+    /// step completes the web flow or a cookie session): every allowed origin of both.
+    #[cfg_attr(not(feature = "mfa"), allow(dead_code))]
+    fn any_cookie_origin(&self) -> OriginCheck {
+        #[allow(unused_mut)]
+        let mut insecure = !self.web.cookie.secure;
+        #[cfg(feature = "sessions")]
+        if let Some(config) = self.auth.session_config() {
+            insecure |= config.insecure_cookies;
+        }
+        self.auth.origin_check(self.allowed_origins(), insecure)
     }
 
     /// The request headers a cross-origin client may send (for CORS preflights): `Authorization`,
@@ -166,13 +184,12 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub fn check_sign_in_origin(&self, parts: &Parts, flow: &SignInFlow) -> Result<(), AuthError> {
         match flow {
             #[cfg(feature = "jwt")]
-            SignInFlow::Web => auth_core::http_support::check_origin(parts, &self.web.allowed_origins),
+            SignInFlow::Web => self.web_origin.check(parts),
             #[cfg(feature = "sessions")]
-            SignInFlow::Session => {
-                let allowed =
-                    self.auth.session_config().map(|c| c.allowed_origins.clone()).unwrap_or_default();
-                auth_core::http_support::check_origin(parts, &allowed)
-            }
+            SignInFlow::Session => match self.auth.session_origin_check() {
+                Some(origin) => origin.check(parts),
+                None => self.auth.origin_check(Vec::new(), false).check(parts),
+            },
             #[allow(unreachable_patterns)]
             _ => {
                 let _ = parts;
@@ -372,7 +389,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn web_refresh(&self, parts: &Parts) -> Response<Vec<u8>> {
         respond(
             async {
-                auth_core::http_support::check_origin(parts, &self.web.allowed_origins)?;
+                self.web_origin.check(parts)?;
                 let refresh = self.web.cookie.read(&parts.headers).ok_or(AuthError::MissingCredentials)?;
                 let pair = self.auth.refresh(refresh).await?;
                 self.web_pair_response(pair)
@@ -386,7 +403,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn web_sign_out(&self, parts: &Parts) -> Response<Vec<u8>> {
         respond(
             async {
-                auth_core::http_support::check_origin(parts, &self.web.allowed_origins)?;
+                self.web_origin.check(parts)?;
                 if let Some(refresh) = self.web.cookie.read(&parts.headers) {
                     match self.auth.sign_out(refresh).await {
                         Ok(()) | Err(AuthError::InvalidToken(_)) => {}
@@ -433,7 +450,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     ) -> Response<Vec<u8>> {
         respond(
             async {
-                auth_core::http_support::check_origin(parts, &self.web.allowed_origins)?;
+                self.web_origin.check(parts)?;
                 let request: PasswordChangeRequest = parse_json_body(&parts.headers, body)?;
                 match self.auth.change_password(principal, &request).await? {
                     crate::PasswordChanged::Reissued(pair) => self.web_pair_response(pair),
@@ -571,7 +588,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn mfa_verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                auth_core::http_support::check_origin(parts, &self.allowed_origins())?;
+                self.any_cookie_origin().check(parts)?;
                 let request: crate::MfaVerifyRequest = parse_json_body(&parts.headers, body)?;
                 let completed = self.auth.complete_mfa(&request).await?;
                 self.sign_in_response(SignInOutcome::Complete(completed))
