@@ -174,10 +174,21 @@ http_test!(every_credential_kind_is_listed_in_sessions, |srv: TestServer| async 
     assert_eq!(listed_key["user_agent"], "deploy bot");
     assert_eq!(listed_key["current"], false);
     assert!(!serde_json::to_string(&list).unwrap().contains(&key[4..]), "no secret in the list");
-    // Seen by the key itself, it is the current one.
+    // A key cannot see or end the user's sessions, nor sign the user out everywhere (which would
+    // revoke every key too): those are the user's own (#13.11).
     let r = srv.client.get(srv.url("/api/auth/sessions")).header("x-api-key", key).send().await.unwrap();
-    let seen: Vec<Value> = r.json().await.unwrap();
-    assert_eq!(seen.iter().find(|s| s["current"] == true).unwrap()["id"], key_id);
+    assert_error(r, 403, "permission_denied").await;
+    let r = srv
+        .client
+        .delete(srv.url(&format!("/api/auth/sessions/{key_id}")))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 403, "permission_denied").await;
+    let r = srv.client.post(srv.url("/api/auth/sign-out-all")).header("x-api-key", key).send().await.unwrap();
+    assert_error(r, 403, "permission_denied").await;
+    assert_eq!(me_with_key(&srv, key).await, 200, "nothing was revoked");
 
     // Revoked from the sessions list like any session.
     let r = srv

@@ -536,3 +536,43 @@ http_test!(the_audit_table_holds_no_secret, |srv: TestServer| async move {
         assert!(!lower.contains(&secret.to_lowercase()), "{secret} in the audit table:\n{audit}");
     }
 });
+
+http_test!(events_of_an_authenticated_request_name_the_credential_that_acted, |srv: TestServer| async move {
+    let tokens = srv.user_with_tokens("cred").await;
+    let access = tokens["access"].as_str().unwrap();
+    // An API key created with a JWT, then revoked with an opaque token.
+    let r = srv
+        .client
+        .post(srv.url("/api/auth/api-keys"))
+        .bearer_auth(access)
+        .json(&json!({"name": "bot", "scopes": []}))
+        .send()
+        .await
+        .unwrap();
+    let key: Value = r.json().await.unwrap();
+    let token: Value = srv
+        .post("/api/auth/token/sign-in", json!({"username": "cred", "password": "correct horse battery"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let opaque = token["token"].as_str().unwrap();
+    let r = srv
+        .client
+        .delete(srv.url(&format!("/api/auth/api-keys/{}", key["id"].as_str().unwrap())))
+        .header("authorization", format!("Token {opaque}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let events = activity_events(&srv, access, "").await;
+    let created = events.iter().find(|e| e["kind"] == "api_key_created").unwrap();
+    assert_eq!(created["detail"]["credential"], "jwt");
+    let sid = jsonwebtoken::dangerous::insecure_decode::<Value>(access).unwrap().claims["sid"].clone();
+    assert_eq!(created["detail"]["credential_id"], sid, "the grant that acted");
+    let revoked = events.iter().find(|e| e["kind"] == "api_key_revoked").unwrap();
+    assert_eq!(revoked["detail"]["credential"], "opaque_token");
+    // A sign-in is not an authenticated request: no acting credential.
+    let sign_in = events.iter().find(|e| e["kind"] == "sign_in_succeeded").unwrap();
+    assert!(sign_in["detail"].get("credential").is_none(), "{sign_in}");
+});

@@ -95,6 +95,18 @@ pub enum CredentialMethod {
     Session,
 }
 
+impl CredentialMethod {
+    /// Its name in audit events: `jwt`, `opaque_token`, `api_key`, `session`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::OpaqueToken => "opaque_token",
+            Self::ApiKey => "api_key",
+            Self::Session => "session",
+        }
+    }
+}
+
 /// The one authenticated identity every credential kind produces. Handlers receive it through the
 /// adapters' extractors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

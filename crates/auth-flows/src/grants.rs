@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::AuthService;
+use crate::service::user_credential;
 
 /// One of the user's sessions (grants) or API keys, as `GET /api/auth/sessions` lists them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,10 +125,18 @@ impl<S: UserStore> AuthService<S> {
         Ok(revoked)
     }
 
+    /// Signs the principal's user out everywhere ([`AuthService::sign_out_all`]): with the user's
+    /// own credentials only, an API key gets 403.
+    pub async fn sign_out_everywhere(&self, principal: &Principal) -> Result<(), AuthError> {
+        user_credential(principal)?;
+        self.sign_out_all(&principal.user_id).await
+    }
+
     /// The principal's user's active sessions (grants of every kind), then their usable API keys
     /// (when API keys are enabled; the key's name as `user_agent`), the principal's own marked
-    /// `current`.
+    /// `current`. Not with an API key: 403.
     pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>, AuthError> {
+        user_credential(principal)?;
         let now = self.clock.now();
         let mut sessions: Vec<SessionInfo> = Vec::new();
         if let Some(grants) = &self.grants {
@@ -166,6 +175,7 @@ impl<S: UserStore> AuthService<S> {
     /// Revokes one of the principal's user's sessions, or one of their API keys (not with an API
     /// key: 403); someone else's (or an unknown) id is [`AuthError::NotFound`].
     pub async fn revoke_session(&self, principal: &Principal, id: &str) -> Result<(), AuthError> {
+        user_credential(principal)?;
         if let Some(grants) = &self.grants
             && grants.store.revoke_user_grant(&principal.user_id, id, self.clock.now()).await?
         {

@@ -20,6 +20,22 @@ use crate::{AuthService, ClientInfo};
 
 tokio::task_local! {
     static CURRENT_CLIENT: ClientInfo;
+    static ACTING: Acting;
+}
+
+/// The credential an authenticated request acts with, recorded in its audit events.
+#[derive(Debug, Clone)]
+struct Acting {
+    method: &'static str,
+    id: Option<String>,
+}
+
+/// Runs `future` as an action of `principal`: every audit event it records names the credential
+/// that acted (`credential`: `jwt`, `opaque_token`, `api_key` or `session`; `credential_id`: the
+/// grant or key id). The route table does this for every authenticated route.
+pub async fn acting_as<F: Future>(principal: &auth_core::Principal, future: F) -> F::Output {
+    let id = principal.grant_id.clone().or_else(|| principal.credential_id.clone());
+    ACTING.scope(Acting { method: principal.method.as_str(), id }, future).await
 }
 
 impl ClientInfo {
@@ -202,10 +218,17 @@ impl<S: UserStore> AuthService<S> {
         client_info(&self.guard.trusted_proxies, parts)
     }
 
-    /// Records an audit event, with the client of the current request.
+    /// Records an audit event, with the client of the current request and, for an authenticated
+    /// request, the credential that acted (see [`acting_as`]).
     pub(crate) async fn audit(&self, kind: AuditKind, user: Option<&UserId>, detail: &[(&str, &str)]) {
         let client = ClientInfo::current();
-        let event = audit_event(kind, self.guard.clock.now(), user, client.as_ref(), detail);
+        let mut event = audit_event(kind, self.guard.clock.now(), user, client.as_ref(), detail);
+        if let Ok(acting) = ACTING.try_with(Clone::clone) {
+            event = event.detail("credential", acting.method);
+            if let Some(id) = &acting.id {
+                event = event.detail("credential_id", id.as_str());
+            }
+        }
         self.guard.audit.record(event).await;
     }
 

@@ -82,9 +82,9 @@ pub use emails::{
     PasswordResetRequest,
 };
 pub use grants::SessionInfo;
-pub use guard::Failure;
 #[cfg(feature = "rate-limit")]
 pub use guard::{AbuseLimits, DEFAULT_SIGNIN_WINDOW};
+pub use guard::{Failure, acting_as};
 pub use http::{
     AuthEndpoints, Route, RouteFuture, RouteRequest, RouteSet, RouteTable, RouterConfig, WebFlowConfig, paths,
 };

@@ -263,7 +263,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn sign_out_all(&self, principal: &Principal) -> Response<Vec<u8>> {
         respond(
             async {
-                self.auth.sign_out_all(&principal.user_id).await?;
+                self.auth.sign_out_everywhere(principal).await?;
                 Ok(no_content())
             }
             .await,

@@ -337,10 +337,10 @@ impl<S: UserStore> Builder<'_, S> {
     {
         self.add(set, method, documented, true, body, move |e, mut request: RouteRequest| {
             let principal = request.principal.take();
-            let answer = principal.map(|principal| f(e, principal, request));
+            let answer = principal.map(|principal| (principal.clone(), f(e, principal, request)));
             async move {
                 match answer {
-                    Some(answer) => answer.await,
+                    Some((principal, answer)) => crate::guard::acting_as(&principal, answer).await,
                     None => unauthenticated(None),
                 }
             }
