@@ -260,3 +260,60 @@ http_test!(deactivation_and_password_change_revoke_sessions, |srv: TestServer| a
     );
     assert_error(refresh(&srv, &tokens["refresh"]).await, 401, "token_not_valid").await;
 });
+
+http_test!(
+    opaque_tokens_and_sessions_past_the_grant_idle_time_are_listed_and_die_with_a_password_change,
+    |srv: TestServer| async move {
+        let password = "correct horse battery";
+        srv.register("ida", password).await;
+        let login = json!({"username": "ida", "password": password});
+        let token: Value = srv.post("/api/auth/token/sign-in", login.clone()).await.json().await.unwrap();
+        let token = format!("Token {}", token["token"].as_str().unwrap());
+        let r = srv.post("/api/auth/session/sign-in", login.clone()).await;
+        let session: String = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let with_token = |path: &str| srv.client.get(srv.url(path)).header("authorization", &token);
+        let with_session = |path: &str| srv.client.get(srv.url(path)).header("cookie", &session);
+
+        // Two days: past the grant idle time (the refresh lifetime, one day). The opaque token has
+        // no idle timeout; the session is used every twelve hours, within its own.
+        for _ in 0..4 {
+            srv.clock.advance(chrono::Duration::hours(12));
+            assert_eq!(with_session("/api/auth/me").send().await.unwrap().status(), 200);
+        }
+        assert_eq!(with_token("/api/auth/me").send().await.unwrap().status(), 200);
+
+        // Both are still live, so both are listed.
+        let access = srv.sign_in("ida", password).await["access"].as_str().unwrap().to_owned();
+        let listed: Vec<Value> = srv.get_bearer("/api/auth/sessions", &access).await.json().await.unwrap();
+        let mut kinds: Vec<&str> = listed.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+        kinds.sort_unstable();
+        assert_eq!(kinds, ["jwt", "session", "token"], "{listed:?}");
+        let session_entry = listed.iter().find(|s| s["kind"] == "session").unwrap();
+        let used: chrono::DateTime<chrono::Utc> =
+            session_entry["last_used_at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            srv.clock.now() - used < chrono::Duration::hours(1),
+            "last use kept current: {session_entry}"
+        );
+
+        // A password change ends every other credential, however long unused.
+        let change = json!({"current_password": password, "new_password": "a brand new password"});
+        let r = srv
+            .client
+            .post(srv.url("/api/auth/password/change"))
+            .bearer_auth(&access)
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(with_token("/api/auth/me").send().await.unwrap().status(), 401);
+        assert_eq!(with_session("/api/auth/me").send().await.unwrap().status(), 401);
+    }
+);

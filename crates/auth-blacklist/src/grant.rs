@@ -54,10 +54,14 @@ impl Grant {
         }
     }
 
-    /// Whether the grant is past its absolute end (`expires_at <= now`) or has been idle too long
-    /// (`last_used_at + idle_ttl <= now`). Revocation is not considered.
+    /// Whether the grant is past its absolute end (`expires_at <= now`) or, for a JWT grant, has
+    /// been idle too long (`last_used_at + idle_ttl <= now`: its refresh tokens went unused).
+    /// Grants of other kinds (opaque tokens, cookie sessions) do not idle here: their credentials
+    /// carry their own idle timeouts. Revocation is not considered.
     pub fn is_expired(&self, now: DateTime<Utc>, idle_ttl: Duration) -> bool {
-        self.expires_at <= now || idle_deadline(self.last_used_at, idle_ttl).is_some_and(|end| end <= now)
+        self.expires_at <= now
+            || (self.kind == GRANT_KIND_JWT
+                && idle_deadline(self.last_used_at, idle_ttl).is_some_and(|end| end <= now))
     }
 
     /// Whether the grant is neither revoked nor expired nor idle at `now`.

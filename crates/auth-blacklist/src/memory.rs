@@ -158,6 +158,17 @@ impl GrantStore for MemoryGrantStore {
         Ok(self.lock().grants.get(grant_id).cloned())
     }
 
+    async fn touch_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
+        let mut inner = self.lock();
+        if let Some(grant) = inner.grants.get_mut(grant_id)
+            && grant.revoked_at.is_none()
+            && grant.last_used_at < now
+        {
+            grant.last_used_at = now;
+        }
+        Ok(())
+    }
+
     async fn revoke_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<bool, AuthError> {
         Ok(self.lock().revoke(grant_id, None, now))
     }

@@ -53,6 +53,10 @@ pub trait GrantStore: Debug + Send + Sync + 'static {
     /// The grant with this id, whatever its state.
     async fn find_grant(&self, grant_id: &str) -> Result<Option<Grant>, AuthError>;
 
+    /// Records that a credential of the grant was used at `now` (an opaque token, a cookie
+    /// session): `last_used_at` moves forward, never back. Unknown or revoked grants are ignored.
+    async fn touch_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<(), AuthError>;
+
     /// Revokes a grant (and thereby its tokens) and records a [`RevocationEvent::Grant`].
     /// Returns `false` when the grant is unknown or already revoked.
     async fn revoke_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<bool, AuthError>;
@@ -72,8 +76,9 @@ pub trait GrantStore: Debug + Send + Sync + 'static {
     /// (and the event carries it).
     async fn revoke_all_for_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<(), AuthError>;
 
-    /// The user's grants that are not revoked, not expired and not idle at `now`, newest
-    /// (`created_at`) first.
+    /// The user's grants that are not revoked, not expired and — JWT grants only, see
+    /// [`Grant::is_expired`](crate::Grant::is_expired) — not idle at `now`, newest (`created_at`)
+    /// first.
     async fn active_grants(
         &self,
         user_id: &UserId,

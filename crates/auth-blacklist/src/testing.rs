@@ -349,6 +349,34 @@ pub async fn grant_store_conformance<S: GrantStore>(store: &S) {
     assert_eq!(longer.len(), 4, "with a longer idle timeout c5 counts again");
     assert_eq!(longer.last().map(|g| g.id.as_str()), Some(c5.as_str()));
 
+    // ---- touch_grant, and grants that are not JWT grants do not idle
+    let c7 = unique("c7");
+    store
+        .create_grant(
+            NewGrant::new(c7.clone(), carol.clone(), t - Duration::hours(2), t + month).kind("token"),
+            RefreshRecord::new(unique("c7t"), c7.clone(), carol.clone(), t - Duration::hours(2), t + month),
+        )
+        .await
+        .unwrap();
+    let listed = |grants: Vec<Grant>, id: &str| grants.iter().any(|g| g.id == id);
+    assert!(
+        listed(store.active_grants(&carol, now, idle).await.unwrap(), &c7),
+        "a token grant never idles here"
+    );
+    store.touch_grant(&c7, t + mins(7)).await.unwrap();
+    assert_eq!(store.find_grant(&c7).await.unwrap().unwrap().last_used_at, t + mins(7));
+    store.touch_grant(&c7, t + mins(6)).await.unwrap();
+    assert_eq!(store.find_grant(&c7).await.unwrap().unwrap().last_used_at, t + mins(7), "never back");
+    store.touch_grant(&c5, now).await.unwrap();
+    assert!(
+        listed(store.active_grants(&carol, now, idle).await.unwrap(), &c5),
+        "a touched JWT grant is live"
+    );
+    store.touch_grant(&unique("nope"), now).await.unwrap();
+    assert!(store.revoke_grant(&c7, now).await.unwrap());
+    store.touch_grant(&c7, now + mins(1)).await.unwrap();
+    assert_eq!(store.find_grant(&c7).await.unwrap().unwrap().last_used_at, t + mins(7), "revoked: untouched");
+
     // ---- revoke_all_for_user
     let d1 = unique("d1");
     let d1_token = new_grant(store, &d1, &dave, t, t + month).await;

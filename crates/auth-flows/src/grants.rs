@@ -42,6 +42,15 @@ impl<S: UserStore> AuthService<S> {
         Ok(())
     }
 
+    /// Records a use of a credential of the grant (`last_used_at` moves forward).
+    #[cfg_attr(not(any(feature = "opaque-tokens", feature = "sessions")), allow(dead_code))]
+    pub(crate) async fn touch_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
+        match &self.grants {
+            Some(grants) => grants.store.touch_grant(grant_id, now).await,
+            None => Ok(()),
+        }
+    }
+
     /// This process stops accepting the credentials of a grant revoked in the store.
     fn forget_grant(&self, grant_id: &str) {
         if let Some(grants) = &self.grants {

@@ -171,6 +171,8 @@ impl<S: UserStore> AuthService<S> {
         }
         if record.needs_touch(now) {
             opaque.store.touch(&record.id, now).await?;
+            // The grant's last use is the credential's: the sessions list shows it as used.
+            self.touch_grant(&record.grant_id, now).await?;
         }
         Ok(record)
     }

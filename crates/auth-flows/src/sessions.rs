@@ -225,6 +225,8 @@ impl<S: UserStore> AuthService<S> {
         check_csrf(parts, &sessions.config.csrf_cookie(), &sessions.origin)?;
         if record.needs_touch(now) {
             sessions.store.touch(&record.id, now).await?;
+            // The grant's last use is the credential's: the sessions list shows it as used.
+            self.touch_grant(&record.grant_id, now).await?;
         }
         Ok(Some(record))
     }

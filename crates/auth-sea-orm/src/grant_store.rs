@@ -509,6 +509,19 @@ impl GrantStore for SeaOrmGrantStore {
         Ok(row.map(into_grant))
     }
 
+    async fn touch_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
+        // One statement: concurrent touches never move it back.
+        grants::Entity::update_many()
+            .col_expr(grants::Column::LastUsedAt, Expr::value(now))
+            .filter(grants::Column::Id.eq(grant_id))
+            .filter(grants::Column::RevokedAt.is_null())
+            .filter(grants::Column::LastUsedAt.lt(now))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn revoke_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<bool, AuthError> {
         self.write(|txn| {
             let grant_id = grant_id.to_owned();
