@@ -1198,3 +1198,174 @@ http_test!(
         assert_field(r, 400, "invalid_input", "token").await;
     }
 );
+
+// ---------------------------------------------------------------------------------------------
+// Re-authentication for changes that decide who controls the account (#13.10)
+
+/// Each gated change, sent with `credential` and the extra body fields `proof`.
+async fn gated_changes(srv: &TestServer, cred: &Cred, proof: Value, n: usize) -> Vec<u16> {
+    let with = |body: Value| {
+        let mut body = body.as_object().unwrap().clone();
+        body.extend(proof.as_object().unwrap().clone());
+        Value::Object(body)
+    };
+    let key =
+        call(srv, Method::POST, "/api/auth/api-keys", cred, Some(with(json!({"name": "ci", "scopes": []}))));
+    let email = patch_me(srv, cred, with(json!({"email": format!("new{n}@example.com")})));
+    let setup = call(srv, Method::POST, "/api/auth/mfa/totp/setup", cred, Some(with(json!({}))));
+    let (key, email, setup) = (key.await, email.await, setup.await);
+    vec![key.status().as_u16(), email.status().as_u16(), setup.status().as_u16()]
+}
+
+http_test!(
+    changes_that_decide_who_controls_the_account_need_a_recent_sign_in,
+    |srv: TestServer| async move {
+        let password = "correct horse battery";
+        srv.register("rhea", password).await;
+        // Right after signing in, with each credential kind: no password needed.
+        let (access, refresh_token) = jwt(&srv, "rhea", password).await;
+        assert_eq!(gated_changes(&srv, &access, json!({}), 1).await, [201, 200, 200]);
+        let opaque = opaque_token(&srv, "rhea", password).await;
+        let browser = session(&srv, "rhea", password).await;
+
+        // Past the window (5 minutes), with a refreshed access token that keeps the old sign-in time.
+        srv.clock.advance(Duration::minutes(6));
+        let r = refresh(&srv, &refresh_token).await;
+        let fresh_token = Cred::Jwt(r.json::<Value>().await.unwrap()["access"].as_str().unwrap().to_owned());
+        for cred in [&fresh_token, &opaque, &browser] {
+            let r = call(
+                &srv,
+                Method::POST,
+                "/api/auth/api-keys",
+                cred,
+                Some(json!({"name": "ci", "scopes": []})),
+            )
+            .await;
+            let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+            assert!(challenge.contains("insufficient_user_authentication"), "{challenge}");
+            assert_error(r, 403, "reauthentication_required").await;
+            let r = patch_me(&srv, cred, json!({"email": "thief@example.com"})).await;
+            assert_error(r, 403, "reauthentication_required").await;
+            let r = call(&srv, Method::POST, "/api/auth/mfa/totp/setup", cred, None).await;
+            assert_error(r, 403, "reauthentication_required").await;
+            // A wrong password is a 400 on current_password (and counts as a failed sign-in).
+            let r = patch_me(&srv, cred, json!({"email": "thief@example.com", "current_password": "guess"}))
+                .await;
+            assert_field(r, 400, "invalid_input", "current_password").await;
+        }
+        // The username is not gated.
+        assert_eq!(patch_me(&srv, &fresh_token, json!({"username": "rhea2"})).await.status(), 200);
+        // The password proves presence.
+        let proof = json!({"current_password": password});
+        assert_eq!(gated_changes(&srv, &fresh_token, proof.clone(), 2).await, [201, 200, 200]);
+        assert_eq!(gated_changes(&srv, &browser, proof, 3).await, [201, 200, 200]);
+        // Nothing was changed by the refused attempts: no link went to the thief.
+        assert!(mails_to(&srv, "thief@example.com").is_empty());
+    }
+);
+
+http_test!(with_mfa_re_authentication_needs_the_second_factor_too, |srv: TestServer| async move {
+    let password = "correct horse battery";
+    srv.register("rufus", password).await;
+    let (access, _) = jwt(&srv, "rufus", password).await;
+    let (uri, _) = enrol_mfa(&srv, &access).await;
+    srv.clock.advance(Duration::minutes(6));
+    // Signed in again (with the second factor), then past the window.
+    let step: Value =
+        sign_in_response(&srv, "/api/auth/mobile/sign-in", "rufus", password).await.json().await.unwrap();
+    let verify = json!({"mfa_token": step["mfa_token"], "code": code_at(&uri, srv.now())});
+    let pair: Value = srv.post("/api/auth/mfa/verify", verify).await.json().await.unwrap();
+    srv.clock.advance(Duration::minutes(4));
+    let r = refresh(&srv, pair["refresh"].as_str().unwrap()).await;
+    let cred = Cred::Jwt(r.json::<Value>().await.unwrap()["access"].as_str().unwrap().to_owned());
+    srv.clock.advance(Duration::minutes(2));
+    let body = |extra: Value| {
+        let mut body = json!({"name": "ci", "scopes": []});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let r = call(
+        &srv,
+        Method::POST,
+        "/api/auth/api-keys",
+        &cred,
+        Some(body(json!({"current_password": password}))),
+    )
+    .await;
+    let message = assert_field(r, 400, "invalid_input", "code").await;
+    assert!(message.contains("two-factor"), "{message}");
+    let wrong = json!({"current_password": password, "code": wrong_code(&uri, srv.now())});
+    let r = call(&srv, Method::POST, "/api/auth/api-keys", &cred, Some(body(wrong))).await;
+    assert_field(r, 400, "invalid_input", "code").await;
+    let right = json!({"current_password": password, "code": code_at(&uri, srv.now() + 30)});
+    srv.clock.advance(Duration::seconds(30));
+    let r = call(&srv, Method::POST, "/api/auth/api-keys", &cred, Some(body(right))).await;
+    assert_eq!(r.status(), 201);
+});
+
+/// Asks for a change of `cred`'s address to `new`; returns the token of the verification link
+/// sent to `new` and of the cancel link sent to `old`.
+async fn change_address(srv: &TestServer, cred: &Cred, old: &str, new: &str) -> (String, String) {
+    let cancels = mails_with(srv, old, EMAIL_CHANGING).len();
+    assert_eq!(patch_me(srv, cred, json!({"email": new})).await.status(), 200);
+    let verify = verification_token(srv, new, 1).await;
+    let notices = wait_mails(srv, old, EMAIL_CHANGING, cancels + 1).await;
+    (verify, link_token(notices.last().unwrap(), "/cancel-email-change"))
+}
+
+http_test!(
+    a_pending_change_of_address_dies_with_the_remediations_and_can_be_cancelled,
+    |srv: TestServer| async move {
+        let password = "correct horse battery";
+        srv.register("nora", password).await;
+        let old = address("nora");
+        let (cred, _) = jwt(&srv, "nora", password).await;
+
+        // A password change kills the pending link (bound to the old password's fingerprint).
+        let (link, _) = change_address(&srv, &cred, &old, "nora.a@example.com").await;
+        let r = change_password(&srv, &cred, password, "a brand new password").await;
+        let cred = Cred::Jwt(r.json::<Value>().await.unwrap()["access"].as_str().unwrap().to_owned());
+        assert_field(verify_email(&srv, &link).await, 400, "invalid_input", "token").await;
+
+        // A newer change kills the older one.
+        let (first, _) = change_address(&srv, &cred, &old, "nora.b@example.com").await;
+        let (second, _) = change_address(&srv, &cred, &old, "nora.c@example.com").await;
+        assert_field(verify_email(&srv, &first).await, 400, "invalid_input", "token").await;
+
+        // Signing out everywhere kills it.
+        assert_eq!(call(&srv, Method::POST, "/api/auth/sign-out-all", &cred, None).await.status(), 204);
+        assert_field(verify_email(&srv, &second).await, 400, "invalid_input", "token").await;
+
+        // The old address cancels a change with the link in its notice.
+        let (cred, _) = jwt(&srv, "nora", "a brand new password").await;
+        let (link, cancel) = change_address(&srv, &cred, &old, "nora.d@example.com").await;
+        assert_eq!(srv.post("/api/auth/email/change/cancel", json!({"token": cancel})).await.status(), 204);
+        assert_field(verify_email(&srv, &link).await, 400, "invalid_input", "token").await;
+        let r = srv.post("/api/auth/email/change/cancel", json!({"token": cancel})).await;
+        assert_field(r, 400, "invalid_input", "token").await;
+        assert_eq!(profile(&srv, &cred).await["email"], old, "the address never changed");
+
+        // A reset kills it too.
+        let (link, _) = change_address(&srv, &cred, &old, "nora.e@example.com").await;
+        let token = reset_token(&srv, &old).await;
+        let r = confirm_reset(&srv, json!({"token": token, "new_password": "yet another password"})).await;
+        assert_eq!(r.status(), 204);
+        assert_field(verify_email(&srv, &link).await, 400, "invalid_input", "token").await;
+
+        // Untouched, a change still goes through.
+        let (cred, _) = jwt(&srv, "nora", "yet another password").await;
+        let (link, _) = change_address(&srv, &cred, &old, "nora.f@example.com").await;
+        assert_eq!(verify_email(&srv, &link).await.status(), 204);
+        assert_eq!(profile(&srv, &cred).await["email"], "nora.f@example.com");
+        let kinds: Vec<String> = srv
+            .auth()
+            .audit_log()
+            .list(&portcullis::core::audit::AuditQuery::new().limit(100))
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.as_str().to_owned())
+            .collect();
+        assert!(kinds.iter().any(|k| k == "email_change_cancelled"), "{kinds:?}");
+    }
+);

@@ -24,7 +24,13 @@ fn sample(schema: &Value, nul: bool) -> Value {
     }
 }
 
+/// The schema `schema` refers to; for an optional body (`oneOf: [null, {$ref}]`), the object's.
 fn resolve<'d>(doc: &'d Value, schema: &'d Value) -> &'d Value {
+    if let Some(variants) = schema["oneOf"].as_array()
+        && let Some(object) = variants.iter().find(|v| v.get("$ref").is_some())
+    {
+        return resolve(doc, object);
+    }
     match schema["$ref"].as_str() {
         Some(reference) => doc.pointer(reference.trim_start_matches('#')).unwrap(),
         None => schema,

@@ -44,6 +44,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/password/reset/confirm"),
     ("post", "/api/auth/email/verify"),
     ("post", "/api/auth/email/resend"),
+    ("post", "/api/auth/email/change/cancel"),
     ("get", "/api/auth/activity"),
 ];
 
@@ -67,6 +68,7 @@ const WITH_BODY: &[&str] = &[
     "/api/auth/password/reset/confirm",
     "/api/auth/email/verify",
     "/api/auth/email/resend",
+    "/api/auth/email/change/cancel",
     "/api/auth/mfa/verify",
 ];
 

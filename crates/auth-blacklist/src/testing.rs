@@ -410,7 +410,11 @@ pub async fn grant_store_conformance<S: GrantStore>(store: &S) {
     }
     assert!(store.active_grants(&dave, t + mins(7), idle).await.unwrap().is_empty());
     assert_eq!(store.find_grant(&g1).await.unwrap().unwrap().revoked_at, None, "other users are unaffected");
-    assert_eq!(store.active_grants(&carol, now, idle).await.unwrap().len(), 5, "c7, c6, c2, c1 and the touched c5");
+    assert_eq!(
+        store.active_grants(&carol, now, idle).await.unwrap().len(),
+        5,
+        "c7, c6, c2, c1 and the touched c5"
+    );
     // A not-before never moves back.
     store.revoke_all_for_user(&dave, t + mins(5)).await.unwrap();
     let after_all2 = store.revocation_cursor().await.unwrap();

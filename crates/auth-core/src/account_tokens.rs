@@ -28,14 +28,18 @@ pub enum AccountTokenPurpose {
     PasswordReset,
     /// Verifies an email address (`POST /api/auth/email/verify`).
     EmailVerification,
+    /// Cancels a pending change of address, from the old address (`POST
+    /// /api/auth/email/change/cancel`).
+    EmailChangeCancel,
 }
 
 impl AccountTokenPurpose {
-    /// The stored name: `password_reset` or `email_verification`.
+    /// The stored name: `password_reset`, `email_verification` or `email_change_cancel`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PasswordReset => "password_reset",
             Self::EmailVerification => "email_verification",
+            Self::EmailChangeCancel => "email_change_cancel",
         }
     }
 
@@ -44,6 +48,7 @@ impl AccountTokenPurpose {
         match name {
             "password_reset" => Some(Self::PasswordReset),
             "email_verification" => Some(Self::EmailVerification),
+            "email_change_cancel" => Some(Self::EmailChangeCancel),
             _ => None,
         }
     }

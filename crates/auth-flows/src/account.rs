@@ -73,7 +73,7 @@ crate::redacted_debug!(PasswordChangeRequest,);
 
 /// `PATCH /api/auth/me` body: only these fields can be changed by the user; any other field
 /// (`is_staff`, `roles`, ...) is refused with a 400 and nothing changes.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdateRequest {
@@ -81,10 +81,52 @@ pub struct ProfileUpdateRequest {
     #[serde(default)]
     pub username: Option<String>,
     /// A new email address: with verification on, it replaces the current one only once the
-    /// link sent to it is used.
+    /// link sent to it is used. Changing it needs a recent sign-in, or the current password (and
+    /// a second factor, with MFA) below.
     #[serde(default)]
     pub email: Option<String>,
+    /// The current password, when the sign-in is older than the re-authentication window.
+    #[serde(default)]
+    pub current_password: Option<String>,
+    /// With the current password, for an account with MFA: a current TOTP code...
+    #[serde(default)]
+    pub code: Option<String>,
+    /// ... or an unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
 }
+crate::redacted_debug!(ProfileUpdateRequest, username, email);
+
+impl ProfileUpdateRequest {
+    /// The re-authentication it carries.
+    pub fn reauthentication(&self) -> Reauthentication {
+        Reauthentication {
+            current_password: self.current_password.clone(),
+            code: self.code.clone(),
+            recovery_code: self.recovery_code.clone(),
+        }
+    }
+}
+
+/// Proof of presence for a change that decides who controls the account (a new email address, a
+/// new second factor, a new API key; ASVS 5.0 V7.5.1): needed when the credential's sign-in
+/// (`auth_time`) is older than [`FlowConfig::reauthentication_window`](crate::FlowConfig), and then
+/// the current password and, for an account with MFA, a current code or a recovery code.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Reauthentication {
+    /// The current password.
+    #[serde(default)]
+    pub current_password: Option<String>,
+    /// For an account with MFA: a current TOTP code...
+    #[serde(default)]
+    pub code: Option<String>,
+    /// ... or an unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+crate::redacted_debug!(Reauthentication,);
 
 /// `DELETE /api/auth/me` body.
 #[derive(Clone, Deserialize, Serialize)]
@@ -213,6 +255,37 @@ impl<S: UserStore> AuthService<S> {
         Ok(())
     }
 
+    /// The gate of a change that decides who controls the account: with the user's own
+    /// credentials only (an API key gets 403); then either the credential's sign-in is at most
+    /// [`FlowConfig::reauthentication_window`](crate::FlowConfig) old and `proof` is empty, or
+    /// `proof` has the right current password (400 on `current_password` otherwise, counted as a
+    /// failed sign-in) and, for an account with MFA, a right second factor. Neither: 403
+    /// `reauthentication_required` (RFC 9470's `insufficient_user_authentication`).
+    pub async fn require_recent_authentication(
+        &self,
+        principal: &Principal,
+        proof: &Reauthentication,
+    ) -> Result<(), AuthError> {
+        user_credential(principal)?;
+        let Some(password) = proof.current_password.as_deref() else {
+            let now = self.clock.now();
+            let recent = principal
+                .auth_time
+                .is_some_and(|at| at <= now && now - at <= self.config.reauthentication_window);
+            return if recent { Ok(()) } else { Err(AuthError::ReauthenticationRequired) };
+        };
+        self.check_current_password(&principal.user_id, password, "current_password").await?;
+        #[cfg(feature = "mfa")]
+        self.verify_second_factor_if_enabled(
+            &principal.user_id,
+            proof.code.as_deref(),
+            proof.recovery_code.as_deref(),
+            "reauthentication",
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Checks the current password of a signed-in user, counting a wrong one like a failed
     /// sign-in (rate limited per account and IP). A wrong password is a 400 on `field`.
     pub(crate) async fn check_current_password(
@@ -253,8 +326,9 @@ impl<S: UserStore> AuthService<S> {
         if let Some(mfa) = &self.mfa {
             mfa.service.store().delete_challenges_for_user(&user.id()).await?;
         }
+        // Every pending link dies with the old password: reset links, email changes.
         #[cfg(feature = "account-emails")]
-        self.delete_reset_tokens(&user.id()).await?;
+        self.delete_account_tokens(&user.id(), &[]).await?;
         self.audit(AuditKind::PasswordChanged, Some(&user.id()), &[]).await;
         #[cfg(feature = "account-emails")]
         self.notify_password_changed(&user);
@@ -299,6 +373,8 @@ impl<S: UserStore> AuthService<S> {
             Accounts::<S>::validate_email(email)?;
             let same = user.email().is_some_and(|current| current.to_lowercase() == email.to_lowercase());
             if !same {
+                // A new address decides where reset links go: a recent sign-in or the password.
+                self.require_recent_authentication(principal, &request.reauthentication()).await?;
                 if self.email_verification() == EmailVerification::Off {
                     update = update.email(Some(email.to_owned())).email_verified(false);
                 } else {
@@ -330,7 +406,7 @@ impl<S: UserStore> AuthService<S> {
         #[cfg(feature = "account-emails")]
         if let Some((new_email, owner)) = pending_email {
             changed.push("email_pending");
-            self.email_change_requested(&user, &new_email, owner).await;
+            self.email_change_requested(&user, &new_email, owner).await?;
         }
         if !changed.is_empty() {
             let fields = changed.join(",");
@@ -383,7 +459,7 @@ impl<S: UserStore> AuthService<S> {
         result?;
         self.sign_out_all(id).await?;
         #[cfg(feature = "account-emails")]
-        self.delete_reset_tokens(id).await?;
+        self.delete_account_tokens(id, &[]).await?;
         self.audit(AuditKind::PasswordChanged, Some(id), &[("by", "administrator")]).await;
         Ok(())
     }
@@ -419,6 +495,9 @@ mod tests {
     fn request_bodies_refuse_unknown_fields_and_hide_secrets() {
         let body = r#"{"username": "x", "is_staff": true}"#;
         assert!(serde_json::from_str::<ProfileUpdateRequest>(body).is_err(), "mass assignment refused");
+        let update: ProfileUpdateRequest =
+            serde_json::from_str(r#"{"email": "a@example.com", "current_password": "pw-secret"}"#).unwrap();
+        assert!(!format!("{update:?}").contains("secret"));
         let change: PasswordChangeRequest =
             serde_json::from_str(r#"{"current_password": "old-secret", "new_password": "new-secret"}"#)
                 .unwrap();

@@ -55,7 +55,7 @@ pub(crate) struct ApiKeys {
 }
 
 /// `POST /api/auth/api-keys` body.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateApiKeyRequest {
     /// A name for the key (1-128 characters).
@@ -66,6 +66,26 @@ pub struct CreateApiKeyRequest {
     /// Lifetime in seconds; none for a key that does not expire.
     #[serde(default)]
     pub expires_in: Option<i64>,
+    /// The current password, when the sign-in is older than the re-authentication window (a key
+    /// acts for the user without them).
+    #[serde(default)]
+    pub current_password: Option<String>,
+    /// With the current password, for an account with MFA: a current TOTP code...
+    #[serde(default)]
+    pub code: Option<String>,
+    /// ... or an unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+impl fmt::Debug for CreateApiKeyRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateApiKeyRequest")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A new API key: `key` is shown once and never again.
@@ -112,6 +132,12 @@ impl<S: UserStore> AuthService<S> {
     ) -> Result<CreatedApiKey, AuthError> {
         Self::manager(principal)?;
         let keys = self.api_keys()?;
+        let proof = crate::Reauthentication {
+            current_password: request.current_password.clone(),
+            code: request.code.clone(),
+            recovery_code: request.recovery_code.clone(),
+        };
+        self.require_recent_authentication(principal, &proof).await?;
         let mut problems = Vec::new();
         let name = request.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 128 {

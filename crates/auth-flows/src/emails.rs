@@ -68,8 +68,6 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-#[cfg(feature = "mfa")]
-use auth_core::FieldError;
 use auth_core::account_tokens::hash_account_token;
 use auth_core::account_tokens::{
     AccountToken, AccountTokenPurpose, AccountTokenStore, generate_account_token,
@@ -82,8 +80,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::account::on_new_password;
-#[cfg(feature = "mfa")]
-use crate::guard::Failure;
 use crate::{AuthService, ClientInfo, EmailVerification};
 
 /// Settings of the account emails.
@@ -98,6 +94,9 @@ pub struct AccountEmailConfig {
     pub reset_path: String,
     /// Path of the frontend's email-verification page (default `/verify-email`).
     pub verify_path: String,
+    /// Path of the frontend's page that cancels a change of address, linked from the notice to
+    /// the old address (default `/cancel-email-change`).
+    pub cancel_path: String,
     /// Lifetime of a reset link (default 1 hour).
     pub reset_ttl: Duration,
     /// Lifetime of a verification link (default 24 hours).
@@ -136,6 +135,7 @@ impl AccountEmailConfig {
             frontend_url: url,
             reset_path: "/reset-password".to_owned(),
             verify_path: "/verify-email".to_owned(),
+            cancel_path: "/cancel-email-change".to_owned(),
             reset_ttl: Duration::hours(1),
             verification_ttl: Duration::hours(24),
             verification: EmailVerification::Optional,
@@ -165,6 +165,12 @@ impl AccountEmailConfig {
     pub fn paths(mut self, reset_path: impl Into<String>, verify_path: impl Into<String>) -> Self {
         self.reset_path = reset_path.into();
         self.verify_path = verify_path.into();
+        self
+    }
+
+    /// Sets the frontend path of the page that cancels a change of address.
+    pub fn cancel_path(mut self, cancel_path: impl Into<String>) -> Self {
+        self.cancel_path = cancel_path.into();
         self
     }
 
@@ -259,23 +265,28 @@ impl<S: UserStore> MailContext<S> {
         }
     }
 
-    /// Issues a token and sends its link.
+    /// Issues a token and sends its link to `to` (for a cancel link, the old address; the token
+    /// remembers `new_address`).
     async fn send_link(
         &self,
         user: &S::User,
         purpose: AccountTokenPurpose,
         to: &str,
+        new_address: Option<&str>,
     ) -> Result<(), AuthError> {
         let now = self.clock.now();
         let (token, hash) = generate_account_token();
         let (ttl, path) = match purpose {
             AccountTokenPurpose::PasswordReset => (self.config.reset_ttl, &self.config.reset_path),
+            AccountTokenPurpose::EmailChangeCancel => {
+                (self.config.verification_ttl, &self.config.cancel_path)
+            }
             _ => (self.config.verification_ttl, &self.config.verify_path),
         };
         let mut record =
             AccountToken::new(hash, purpose, user.id(), user.credential_fingerprint(), now, now + ttl);
-        if purpose == AccountTokenPurpose::EmailVerification {
-            record = record.email(to);
+        if purpose != AccountTokenPurpose::PasswordReset {
+            record = record.email(new_address.unwrap_or(to));
         }
         self.tokens.create(&record).await?;
         if purpose == AccountTokenPurpose::EmailVerification {
@@ -285,6 +296,9 @@ impl<S: UserStore> MailContext<S> {
         let link = self.config.link(path, &token);
         let email = match purpose {
             AccountTokenPurpose::PasswordReset => self.templates.password_reset(to, &link, ttl),
+            AccountTokenPurpose::EmailChangeCancel => {
+                self.templates.email_change_requested(to, new_address.unwrap_or_default(), &link, ttl)
+            }
             _ => self.templates.email_verification(to, &link, ttl),
         };
         self.send(email).await;
@@ -305,7 +319,7 @@ impl<S: UserStore> MailContext<S> {
         };
         self.record(AuditKind::PasswordResetRequested, Some(&user.id())).await;
         let to = user.email().unwrap_or(&email).to_owned();
-        if let Err(error) = self.send_link(&user, AccountTokenPurpose::PasswordReset, &to).await {
+        if let Err(error) = self.send_link(&user, AccountTokenPurpose::PasswordReset, &to, None).await {
             tracing::error!(error = %error, "password reset: could not issue a token");
         }
     }
@@ -319,8 +333,24 @@ impl<S: UserStore> MailContext<S> {
                 return;
             }
         };
-        if let Err(error) = self.send_link(&user, AccountTokenPurpose::EmailVerification, &to).await {
+        if let Err(error) = self.send_link(&user, AccountTokenPurpose::EmailVerification, &to, None).await {
             tracing::error!(error = %error, "verification email: could not issue a token");
+        }
+    }
+
+    /// The notice to the old address of a requested change, with its cancel link.
+    async fn change_requested(self, user_id: UserId, old: String, new: String) {
+        let user = match self.store.find_by_id(&user_id).await {
+            Ok(Some(user)) if user.is_active() => user,
+            Ok(_) => return,
+            Err(error) => {
+                tracing::error!(error = %error, "email change notice: user lookup failed");
+                return;
+            }
+        };
+        let purpose = AccountTokenPurpose::EmailChangeCancel;
+        if let Err(error) = self.send_link(&user, purpose, &old, Some(&new)).await {
+            tracing::error!(error = %error, "email change notice: could not issue a token");
         }
     }
 
@@ -379,6 +409,16 @@ pub struct EmailResendRequest {
     /// The account's email address.
     pub email: String,
 }
+
+/// `POST /api/auth/email/change/cancel` body.
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EmailChangeCancelRequest {
+    /// The token from the cancel link sent to the old address.
+    pub token: String,
+}
+crate::redacted_debug!(EmailChangeCancelRequest,);
 
 impl fmt::Debug for PasswordResetConfirmRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -504,7 +544,8 @@ impl<S: UserStore> AuthService<S> {
             return Err(on_new_password(error));
         }
         self.sign_out_all(&user.id()).await?;
-        emails.tokens.delete_for_user(&user.id(), Some(AccountTokenPurpose::PasswordReset)).await?;
+        // Every pending link dies with the old password: other reset links, email changes.
+        emails.tokens.delete_for_user(&user.id(), None).await?;
         if !user.email_verified() && user.email().is_some() {
             // The link reached this address: it is verified.
             let update = UserUpdate::new().email_verified(true);
@@ -529,31 +570,13 @@ impl<S: UserStore> AuthService<S> {
         identity.extend(user.email());
         self.accounts.validate_password_for(&request.new_password, &identity).map_err(on_new_password)?;
         #[cfg(feature = "mfa")]
-        if let Some(mfa) = &self.mfa
-            && mfa.service.is_enabled(&id).await?
-        {
-            let (code, recovery) = (request.code.as_deref(), request.recovery_code.as_deref());
-            if code.is_none() && recovery.is_none() {
-                return Err(AuthError::InvalidInput(vec![FieldError::new(
-                    "code",
-                    "this account uses two-factor authentication: give a code or a recovery code",
-                )]));
-            }
-            let factor = crate::mfa::second_factor(code, recovery)?;
-            match mfa.service.verify(&id, &factor, self.clock.now()).await? {
-                Some(used) => {
-                    if used == auth_mfa::FactorUsed::RecoveryCode {
-                        self.audit(AuditKind::RecoveryCodeUsed, Some(&id), &[("during", "password_reset")])
-                            .await;
-                    }
-                }
-                None => {
-                    self.sign_in_failed(id.as_str(), Some(&id), Failure::SecondFactor).await;
-                    let field = if code.is_some() { "code" } else { "recovery_code" };
-                    return Err(AuthError::invalid_field(field, "the code is not valid"));
-                }
-            }
-        }
+        self.verify_second_factor_if_enabled(
+            &id,
+            request.code.as_deref(),
+            request.recovery_code.as_deref(),
+            "password_reset",
+        )
+        .await?;
         Ok(())
     }
 
@@ -565,7 +588,12 @@ impl<S: UserStore> AuthService<S> {
         let hash = hash_account_token(request.token.trim());
         let record = emails.tokens.consume(&hash, AccountTokenPurpose::EmailVerification, now).await?;
         let Some(record) = record else { return Err(invalid_token()) };
-        let user = self.store().find_by_id(&record.user_id).await?.filter(AuthUser::is_active);
+        // Bound to the credential fingerprint: a password change or reset since it was sent kills it.
+        let user = self
+            .store()
+            .find_by_id(&record.user_id)
+            .await?
+            .filter(|u| u.is_active() && u.credential_fingerprint() == record.fingerprint);
         let (Some(user), Some(address)) = (user, record.email) else { return Err(invalid_token()) };
         let changed = user.email().is_none_or(|current| current.to_lowercase() != address.to_lowercase());
         let mut update = UserUpdate::new().email_verified(true);
@@ -598,30 +626,62 @@ impl<S: UserStore> AuthService<S> {
         Ok(())
     }
 
-    /// Pending reset links die (a password change, an administrator's new password).
-    pub(crate) async fn delete_reset_tokens(&self, user: &UserId) -> Result<(), AuthError> {
-        if let Some(emails) = &self.emails {
-            emails.tokens.delete_for_user(user, Some(AccountTokenPurpose::PasswordReset)).await?;
+    /// Deletes the user's pending account tokens of `purposes` (every purpose when empty).
+    pub(crate) async fn delete_account_tokens(
+        &self,
+        user: &UserId,
+        purposes: &[AccountTokenPurpose],
+    ) -> Result<(), AuthError> {
+        let Some(emails) = &self.emails else { return Ok(()) };
+        if purposes.is_empty() {
+            emails.tokens.delete_for_user(user, None).await?;
+            return Ok(());
+        }
+        for purpose in purposes {
+            emails.tokens.delete_for_user(user, Some(*purpose)).await?;
         }
         Ok(())
     }
 
-    /// A user asked to change their address to `new_email` (verification on): a notice to the
-    /// old address, and a link to the new one — or, when it belongs to `owner`, a notice to its
-    /// owner instead.
+    /// A user asked to change their address to `new_email` (verification on): earlier pending
+    /// changes die; a notice with a cancel link goes to the old address, and a verification link
+    /// to the new one — or, when it belongs to `owner`, a notice to its owner instead.
     pub(crate) async fn email_change_requested(
         &self,
         user: &S::User,
         new_email: &str,
         owner: Option<UserId>,
-    ) {
+    ) -> Result<(), AuthError> {
+        let pending = [AccountTokenPurpose::EmailVerification, AccountTokenPurpose::EmailChangeCancel];
+        self.delete_account_tokens(&user.id(), &pending).await?;
         if let (Some(emails), Some(old)) = (&self.emails, user.email()) {
-            self.queue_notice(emails.templates.email_change_requested(old, new_email));
+            let context = self.mail_context(emails);
+            emails.enqueue(Box::pin(context.change_requested(
+                user.id(),
+                old.to_owned(),
+                new_email.to_owned(),
+            )));
         }
         match owner {
             None => self.queue_verification(&user.id(), new_email),
             Some(owner) => self.taken_email_attempt(&owner, new_email, "email_change").await,
         }
+        Ok(())
+    }
+
+    /// Cancels a pending change of address with the token of the cancel link sent to the old
+    /// address (single use, unexpired): the verification link of the new address dies.
+    pub async fn cancel_email_change(&self, request: &EmailChangeCancelRequest) -> Result<(), AuthError> {
+        let emails = self.emails_enabled()?;
+        let now = self.clock.now();
+        let hash = hash_account_token(request.token.trim());
+        let record = emails.tokens.consume(&hash, AccountTokenPurpose::EmailChangeCancel, now).await?;
+        let Some(record) = record else { return Err(invalid_token()) };
+        let user = self.store().find_by_id(&record.user_id).await?.filter(AuthUser::is_active);
+        let Some(user) = user else { return Err(invalid_token()) };
+        emails.tokens.delete_for_user(&user.id(), Some(AccountTokenPurpose::EmailVerification)).await?;
+        self.audit(AuditKind::EmailChangeCancelled, Some(&user.id()), &[]).await;
+        Ok(())
     }
 }
 

@@ -107,6 +107,16 @@ impl<S: UserStore> AuthService<S> {
             // A sign-in waiting for its second factor started before this: it must not complete.
             mfa.service.store().delete_challenges_for_user(user_id).await?;
         }
+        // A pending change of address asked for by whoever is being signed out dies too.
+        #[cfg(feature = "account-emails")]
+        self.delete_account_tokens(
+            user_id,
+            &[
+                auth_core::account_tokens::AccountTokenPurpose::EmailVerification,
+                auth_core::account_tokens::AccountTokenPurpose::EmailChangeCancel,
+            ],
+        )
+        .await?;
         self.user_state.invalidate(user_id);
         self.audit(AuditKind::SignedOutEverywhere, Some(user_id), &[]).await;
         Ok(())

@@ -72,14 +72,14 @@ mod sessions;
 
 pub use account::{
     DeleteAccountRequest, EmailVerification, PasswordChangeRequest, PasswordChanged, ProfileUpdateRequest,
-    RegisterRequest,
+    Reauthentication, RegisterRequest,
 };
 #[cfg(feature = "api-keys")]
 pub use api_keys::{ApiKeyAuthenticator, ApiKeyConfig, CreateApiKeyRequest, CreatedApiKey};
 #[cfg(feature = "account-emails")]
 pub use emails::{
-    AccountEmailConfig, EmailResendRequest, EmailVerifyRequest, PasswordResetConfirmRequest,
-    PasswordResetRequest,
+    AccountEmailConfig, EmailChangeCancelRequest, EmailResendRequest, EmailVerifyRequest,
+    PasswordResetConfirmRequest, PasswordResetRequest,
 };
 pub use grants::SessionInfo;
 #[cfg(feature = "rate-limit")]

@@ -247,9 +247,17 @@ impl<S: UserStore> AuthService<S> {
 
     /// Starts TOTP enrolment: a new pending secret (replacing a pending one), with its
     /// `otpauth://` URI and QR code. 409 when MFA is already on.
-    pub async fn begin_totp_setup(&self, principal: &Principal) -> Result<TotpSetup, AuthError> {
+    ///
+    /// Enrolling a factor decides who can sign in later, so it needs a recent sign-in or `proof`
+    /// (see [`AuthService::require_recent_authentication`]).
+    pub async fn begin_totp_setup(
+        &self,
+        principal: &Principal,
+        proof: &crate::Reauthentication,
+    ) -> Result<TotpSetup, AuthError> {
         user_credential(principal)?;
         let mfa = self.mfa_enabled()?;
+        self.require_recent_authentication(principal, proof).await?;
         let user = self.current_user(principal).await?;
         mfa.service.begin_totp_setup(&user.id(), user.username(), self.clock.now()).await
     }
@@ -266,6 +274,42 @@ impl<S: UserStore> AuthService<S> {
             self.revoke_other_sessions(&principal.user_id, principal.grant_id.as_deref()).await?;
         }
         Ok(RecoveryCodes { recovery_codes })
+    }
+
+    /// The second factor of a re-authentication, for a user with MFA on (without MFA: nothing to
+    /// check): exactly one of `code` and `recovery_code`, right (400 naming the field otherwise; a
+    /// wrong one counts as a failed second factor; a used recovery code is audited with `during`).
+    pub(crate) async fn verify_second_factor_if_enabled(
+        &self,
+        user_id: &UserId,
+        code: Option<&str>,
+        recovery: Option<&str>,
+        during: &str,
+    ) -> Result<(), AuthError> {
+        let Some(mfa) = &self.mfa else { return Ok(()) };
+        if !mfa.service.is_enabled(user_id).await? {
+            return Ok(());
+        }
+        if code.is_none() && recovery.is_none() {
+            return Err(AuthError::InvalidInput(vec![FieldError::new(
+                "code",
+                "this account uses two-factor authentication: give a code or a recovery code",
+            )]));
+        }
+        let factor = second_factor(code, recovery)?;
+        match mfa.service.verify(user_id, &factor, self.clock.now()).await? {
+            Some(used) => {
+                if used == FactorUsed::RecoveryCode {
+                    self.audit(AuditKind::RecoveryCodeUsed, Some(user_id), &[("during", during)]).await;
+                }
+                Ok(())
+            }
+            None => {
+                self.sign_in_failed(user_id.as_str(), Some(user_id), Failure::SecondFactor).await;
+                let field = if code.is_some() { "code" } else { "recovery_code" };
+                Err(AuthError::invalid_field(field, "the code is not valid"))
+            }
+        }
     }
 
     /// Re-authentication before a sensitive MFA change: the password (400 when wrong) and a

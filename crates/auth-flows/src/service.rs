@@ -33,6 +33,10 @@ pub struct FlowConfig {
     /// first use is refused *without* revoking its grant, for clients that race two tabs; the cost
     /// is that a thief replaying within the window is not detected.
     pub reuse_grace: Duration,
+    /// How recent a credential's sign-in must be for a change that decides who controls the
+    /// account (email address, second factor, API key) without the current password (default 5
+    /// minutes; zero: always ask). See [`AuthService::require_recent_authentication`].
+    pub reauthentication_window: Duration,
 }
 
 impl Default for FlowConfig {
@@ -42,6 +46,7 @@ impl Default for FlowConfig {
             grant_idle_ttl: None,
             grant_max_age: Duration::days(30),
             reuse_grace: Duration::zero(),
+            reauthentication_window: Duration::minutes(5),
         }
     }
 }
@@ -62,6 +67,12 @@ impl FlowConfig {
     /// Sets the reuse grace window.
     pub fn reuse_grace(mut self, grace: Duration) -> Self {
         self.reuse_grace = grace;
+        self
+    }
+
+    /// Sets the re-authentication window.
+    pub fn reauthentication_window(mut self, window: Duration) -> Self {
+        self.reauthentication_window = window;
         self
     }
 }

@@ -257,7 +257,11 @@ both_adapters!(a_wrong_pin_is_a_wrong_password, |app| {
 both_adapters!(the_mfa_step_applies_to_the_new_factor, |app| {
     let bob = auth_core::UserStore::find_by_login(app.auth.store().as_ref(), "bob").await.unwrap().unwrap();
     let principal = Principal::new(auth_core::AuthUser::id(&bob), auth_core::CredentialMethod::Session);
-    let setup = app.auth.begin_totp_setup(&principal).await.unwrap();
+    let proof = auth_flows::Reauthentication {
+        current_password: Some("long enough password".to_owned()),
+        ..Default::default()
+    };
+    let setup = app.auth.begin_totp_setup(&principal, &proof).await.unwrap();
     let totp = totp_rs::Totp::from_url(&setup.otpauth_uri).unwrap();
     let now = app.clock.now().timestamp();
     let code = |t: i64| totp.generate(u64::try_from(t).unwrap()).to_string();

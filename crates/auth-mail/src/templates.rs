@@ -96,8 +96,15 @@ pub trait MailTemplates: Send + Sync + fmt::Debug + 'static {
         .render(product, to)
     }
 
-    /// Notice to the OLD address that a change of address to `new_email` was requested.
-    fn email_change_requested(&self, to_old: &str, new_email: &str) -> Email {
+    /// Notice to the OLD address that a change of address to `new_email` was requested, with the
+    /// link that cancels the change (valid for `valid_for`).
+    fn email_change_requested(
+        &self,
+        to_old: &str,
+        new_email: &str,
+        cancel_link: &str,
+        valid_for: Duration,
+    ) -> Email {
         let product = self.product_name();
         Content {
             subject: "Your email address is being changed",
@@ -105,10 +112,17 @@ pub trait MailTemplates: Send + Sync + fmt::Debug + 'static {
                 "Someone asked to change the email address of your {product} account from {to_old} to \
                  {new_email}. The change takes effect once the new address is verified."
             ),
-            action: None,
+            action: Some(Action {
+                before: format!(
+                    "If this was not you, cancel the change with this link (within {}):",
+                    human_duration(valid_for)
+                ),
+                button: "Cancel the change",
+                link: cancel_link,
+            }),
             outro: vec![format!(
-                "If this was not you, reset your password now (\"Forgot password\" on the {product} \
-                 sign-in page) and contact support."
+                "Then reset your password (\"Forgot password\" on the {product} sign-in page) and contact \
+                 support."
             )],
         }
         .render(product, to_old)
@@ -298,7 +312,15 @@ mod tests {
             (templates.password_reset("alice@example.com", link, Duration::hours(1)), true),
             (templates.email_verification("alice@example.com", link, Duration::hours(24)), true),
             (templates.password_changed("alice@example.com"), false),
-            (templates.email_change_requested("alice@example.com", "new@example.com"), false),
+            (
+                templates.email_change_requested(
+                    "alice@example.com",
+                    "new@example.com",
+                    link,
+                    Duration::hours(24),
+                ),
+                true,
+            ),
             (templates.account_exists("alice@example.com"), false),
         ]
     }
@@ -347,9 +369,15 @@ mod tests {
         assert!(verify.text.contains("within 24 hours"), "{}", verify.text);
         let changed = templates.password_changed("a@example.com");
         assert!(changed.text.contains("reset your password"), "{}", changed.text);
-        let change = templates.email_change_requested("old@example.com", "new@example.com");
+        let change =
+            templates.email_change_requested("old@example.com", "new@example.com", LINK, Duration::hours(24));
         assert_eq!(change.to, "old@example.com");
         assert!(change.text.contains("new@example.com") && change.text.contains("old@example.com"));
+        assert!(
+            change.text.contains("cancel the change") && change.text.contains("within 24 hours"),
+            "{}",
+            change.text
+        );
         let exists = templates.account_exists("a@example.com");
         assert!(
             exists.text.contains("already belongs to an account") && exists.text.contains("Forgot password")
@@ -361,7 +389,7 @@ mod tests {
         let templates = DefaultTemplates::new("<script>alert(1)</script>");
         let evil = "x\"><script>alert(2)</script>@example.com";
         let mut emails: Vec<Email> = all(&templates, LINK).into_iter().map(|(e, _)| e).collect();
-        emails.push(templates.email_change_requested("old@example.com", evil));
+        emails.push(templates.email_change_requested("old@example.com", evil, LINK, Duration::hours(1)));
         for email in emails {
             let html = email.html.unwrap();
             assert!(!html.contains("<script>"), "{html}");

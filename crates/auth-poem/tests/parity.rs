@@ -680,7 +680,8 @@ async fn scope_guard_limits_api_keys_only() {
     let pair = start(Vec::new()).await;
     let tokens = pair.user("fay").await;
     let user = auth_core::UserStore::find_by_login(pair.auth.store().as_ref(), "fay").await.unwrap().unwrap();
-    let owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
+    let mut owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
+    owner.auth_time = Some(pair.clock.now());
     let mut keys = Vec::new();
     for scope in ["notes:read", "notes:write"] {
         let request: auth_flows::CreateApiKeyRequest =
@@ -721,8 +722,9 @@ async fn scope_guard_limits_api_keys_only() {
 async fn otp_tokens(pair: &Pair, username: &str) -> TokenPair {
     let user =
         auth_core::UserStore::find_by_login(pair.auth.store().as_ref(), username).await.unwrap().unwrap();
-    let owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
-    let setup = pair.auth.begin_totp_setup(&owner).await.unwrap();
+    let mut owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
+    owner.auth_time = Some(pair.clock.now());
+    let setup = pair.auth.begin_totp_setup(&owner, &auth_flows::Reauthentication::default()).await.unwrap();
     let uri = setup.otpauth_uri.clone();
     let code =
         |t: i64| totp_rs::Totp::from_url(&uri).unwrap().generate(u64::try_from(t).unwrap()).to_string();

@@ -256,7 +256,8 @@ pub async fn build_auth(
     }
     let mut flow = FlowConfig::default()
         .grant_max_age(chrono::Duration::seconds(settings.grant_max_age))
-        .reuse_grace(chrono::Duration::seconds(settings.reuse_grace));
+        .reuse_grace(chrono::Duration::seconds(settings.reuse_grace))
+        .reauthentication_window(chrono::Duration::seconds(settings.reauthentication_window));
     if let Some(idle) = settings.grant_idle_ttl {
         flow = flow.grant_idle_ttl(chrono::Duration::seconds(idle));
     }

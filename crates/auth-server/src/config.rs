@@ -112,6 +112,10 @@ pub struct Settings {
     /// `PORTCULLIS_REUSE_GRACE` / `reuse_grace`: seconds within which a replayed refresh token is
     /// refused without revoking its session (default 0: off).
     pub reuse_grace: i64,
+    /// `PORTCULLIS_REAUTHENTICATION_WINDOW` / `reauthentication_window`: seconds after a sign-in
+    /// during which a new email address, a new second factor or a new API key need no current password
+    /// (default 300, 0-3600; 0: always ask).
+    pub reauthentication_window: i64,
     /// `PORTCULLIS_REVOCATION_POLL_MS` / `revocation_poll_ms`: how often revocations made by other
     /// server processes are pulled, in milliseconds (default 1000; the enforcement bound).
     pub revocation_poll_ms: u64,
@@ -263,6 +267,7 @@ impl Default for Settings {
             token_prefix: "pct".to_owned(),
             grant_max_age: 2_592_000,
             reuse_grace: 0,
+            reauthentication_window: 300,
             revocation_poll_ms: 1000,
             flush_interval: 3600,
             insecure_cookies: false,
@@ -330,6 +335,7 @@ struct FileSettings {
     token_prefix: Option<String>,
     grant_max_age: Option<i64>,
     reuse_grace: Option<i64>,
+    reauthentication_window: Option<i64>,
     revocation_poll_ms: Option<u64>,
     flush_interval: Option<u64>,
     insecure_cookies: Option<bool>,
@@ -489,6 +495,9 @@ impl Settings {
         }
         if let Some(v) = f.reuse_grace {
             self.reuse_grace = v;
+        }
+        if let Some(v) = f.reauthentication_window {
+            self.reauthentication_window = v;
         }
         if let Some(v) = f.revocation_poll_ms {
             self.revocation_poll_ms = v;
@@ -673,6 +682,9 @@ impl Settings {
         }
         if let Some(v) = get("PORTCULLIS_REUSE_GRACE") {
             self.reuse_grace = parse("PORTCULLIS_REUSE_GRACE", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_REAUTHENTICATION_WINDOW") {
+            self.reauthentication_window = parse("PORTCULLIS_REAUTHENTICATION_WINDOW", &v)?;
         }
         if let Some(v) = get("PORTCULLIS_REVOCATION_POLL_MS") {
             self.revocation_poll_ms = parse("PORTCULLIS_REVOCATION_POLL_MS", &v)?;
@@ -882,6 +894,9 @@ impl Settings {
 
     /// Refuses unsafe or inconsistent combinations, naming the setting at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(0..=3600).contains(&self.reauthentication_window) {
+            return Err(ConfigError::new("PORTCULLIS_REAUTHENTICATION_WINDOW", "must be 0 to 3600 seconds"));
+        }
         if let Some(url) = &self.public_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {

@@ -120,6 +120,8 @@ audit_kinds! {
     EmailVerified => "email_verified",
     /// The email address changed.
     EmailChanged => "email_changed",
+    /// A pending change of address was cancelled from the old address.
+    EmailChangeCancelled => "email_change_cancelled",
     /// Profile fields changed.
     ProfileUpdated => "profile_updated",
     /// An account was created.

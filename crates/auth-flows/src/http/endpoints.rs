@@ -608,11 +608,22 @@ impl<S: UserStore> AuthEndpoints<S> {
         )
     }
 
-    /// `POST /api/auth/mfa/totp/setup` for an authenticated principal.
-    pub async fn mfa_totp_setup(&self, principal: &Principal) -> Response<Vec<u8>> {
+    /// `POST /api/auth/mfa/totp/setup` for an authenticated principal: no body within the
+    /// re-authentication window, else `{current_password, code?, recovery_code?}`.
+    pub async fn mfa_totp_setup(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
         respond(
             async {
-                let setup = self.auth.begin_totp_setup(principal).await?;
+                let proof: crate::Reauthentication = if body.is_empty() {
+                    crate::Reauthentication::default()
+                } else {
+                    parse_json_body(&parts.headers, body)?
+                };
+                let setup = self.auth.begin_totp_setup(principal, &proof).await?;
                 Ok(no_store(json_response(StatusCode::OK, &setup)))
             }
             .await,
@@ -728,6 +739,18 @@ impl<S: UserStore> AuthEndpoints<S> {
             async {
                 let request: crate::EmailVerifyRequest = parse_json_body(&parts.headers, body)?;
                 self.auth.verify_email(&request).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/email/change/cancel`: 204, the pending change of address is cancelled.
+    pub async fn email_change_cancel(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::EmailChangeCancelRequest = parse_json_body(&parts.headers, body)?;
+                self.auth.cancel_email_change(&request).await?;
                 Ok(no_content())
             }
             .await,

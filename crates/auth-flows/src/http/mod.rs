@@ -71,7 +71,8 @@ pub mod paths {
     pub const JWKS: &str = "/.well-known/jwks.json";
     /// `GET` (authenticated) → `{enabled, pending, methods, recovery_codes_remaining, enabled_at}`.
     pub const MFA: &str = "/api/auth/mfa";
-    /// `POST` (authenticated) → `{secret, otpauth_uri, qr_svg}`: a pending TOTP factor.
+    /// `POST` (authenticated; `{current_password, code?}` beyond the re-authentication window) →
+    /// `{secret, otpauth_uri, qr_svg}`: a pending TOTP factor.
     pub const MFA_TOTP_SETUP: &str = "/api/auth/mfa/totp/setup";
     /// `POST` `{code}` (authenticated) → `{recovery_codes}`: MFA is on.
     pub const MFA_TOTP_CONFIRM: &str = "/api/auth/mfa/totp/confirm";
@@ -96,6 +97,9 @@ pub mod paths {
     pub const EMAIL_VERIFY: &str = "/api/auth/email/verify";
     /// `POST` `{email}` → 202 always: a new verification link to an unverified account.
     pub const EMAIL_RESEND: &str = "/api/auth/email/resend";
+    /// `POST` `{token}` → 204: the pending change of address is cancelled (the link in the notice
+    /// to the old address).
+    pub const EMAIL_CHANGE_CANCEL: &str = "/api/auth/email/change/cancel";
     /// `GET` (authenticated) `?limit=&before=` → `{events}`: the user's own audit events.
     pub const ACTIVITY: &str = "/api/auth/activity";
 }

@@ -23,11 +23,14 @@ use crate::{AuthService, Capability, RouterConfig};
 use crate::{CreateApiKeyRequest, CreatedApiKey};
 #[allow(unused_imports)]
 use crate::{
-    DeleteAccountRequest, MfaRequired, PasswordChangeRequest, ProfileUpdateRequest, RegisterRequest,
-    SessionInfo, SignInRequest,
+    DeleteAccountRequest, MfaRequired, PasswordChangeRequest, ProfileUpdateRequest, Reauthentication,
+    RegisterRequest, SessionInfo, SignInRequest,
 };
 #[cfg(feature = "account-emails")]
-use crate::{EmailResendRequest, EmailVerifyRequest, PasswordResetConfirmRequest, PasswordResetRequest};
+use crate::{
+    EmailChangeCancelRequest, EmailResendRequest, EmailVerifyRequest, PasswordResetConfirmRequest,
+    PasswordResetRequest,
+};
 #[cfg(feature = "opaque-tokens")]
 use crate::{IssuedOpaqueToken, TokenSignInRequest};
 #[cfg(feature = "mfa")]
@@ -330,14 +333,14 @@ mod base_ops {
 
     #[utoipa::path(patch, path = "/api/auth/me", tag = "accounts", operation_id = "update_me",
         summary = "Change the username or email (any other field is refused)",
-        description = "With email verification on, a new email replaces the old one only once the link sent to it is used (a notice goes to the old address).",
+        description = "With email verification on, a new email replaces the old one only once the link sent to it is used (a notice with a cancel link goes to the old address). A new email needs a recent sign-in (the re-authentication window) or `current_password` (and `code` or `recovery_code` with MFA).",
         request_body = ProfileUpdateRequest,
         security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
         responses(
             (status = 200, description = "The profile", body = UserProfile),
-            (status = 400, description = "Invalid value, or a field that cannot be changed (`is_staff`, ...)", body = ErrorResponse),
+            (status = 400, description = "Invalid value, a field that cannot be changed (`is_staff`, ...), or a wrong current password or code", body = ErrorResponse),
             (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "API keys cannot change the profile", body = ErrorResponse),
+            (status = 403, description = "API keys cannot change the profile; `reauthentication_required`: a new email needs a recent sign-in or the current password", body = ErrorResponse),
             (status = 409, description = "Username taken; or email taken, when email verification is off (with it on, a taken address is answered like a free one and its owner is told)", body = ErrorResponse),
         ))]
     fn update_me() {}
@@ -595,13 +598,14 @@ mod api_keys_ops {
 
     #[utoipa::path(post, path = "/api/auth/api-keys", tag = "api-keys", operation_id = "create_api_key",
         summary = "Create an API key (the key is shown once)",
+        description = "Needs a recent sign-in (the re-authentication window) or `current_password` (and `code` or `recovery_code` with MFA).",
         request_body = CreateApiKeyRequest,
         security(("bearer" = []), ("token" = [])),
         responses(
             (status = 201, description = "Created", body = CreatedApiKey),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
+            (status = 400, description = "Invalid input, or a wrong current password or code", body = ErrorResponse),
             (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "API keys cannot manage API keys", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage API keys; `reauthentication_required`: the sign-in is older than the re-authentication window and no current password was given", body = ErrorResponse),
         ))]
     fn create_api_key() {}
 
@@ -685,12 +689,15 @@ mod mfa_ops {
 
     #[utoipa::path(post, path = "/api/auth/mfa/totp/setup", tag = "mfa", operation_id = "mfa_totp_setup",
         summary = "Start TOTP enrolment: a pending secret, its otpauth URI and QR code",
+        description = "No body within the re-authentication window; after it, the current password (and a code, for a second factor).",
+        request_body(content = Option<Reauthentication>, description = "Optional: `{current_password, code?, recovery_code?}`"),
         security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
         responses(
             (status = 200, description = "The pending factor (replaces a pending one)", body = TotpSetupResponse,
                 headers(("Cache-Control" = String, description = "no-store"))),
+            (status = 400, description = "A wrong current password", body = ErrorResponse),
             (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "API keys cannot manage MFA", body = ErrorResponse),
+            (status = 403, description = "API keys cannot manage MFA; `reauthentication_required`: the sign-in is older than the re-authentication window and no current password was given", body = ErrorResponse),
             (status = 409, description = "MFA is already enabled", body = ErrorResponse),
         ))]
     fn mfa_totp_setup() {}
@@ -806,6 +813,15 @@ mod account_emails_ops {
             (status = 429, description = "Too many requests", body = ErrorResponse),
         ))]
     fn email_resend() {}
+
+    #[utoipa::path(post, path = "/api/auth/email/change/cancel", tag = "accounts", operation_id = "email_change_cancel",
+        summary = "Cancel a pending change of address (the link in the notice to the old address)",
+        request_body = EmailChangeCancelRequest,
+        responses(
+            (status = 204, description = "Cancelled: the new address's verification link no longer works"),
+            (status = 400, description = "Invalid, used or expired token", body = ErrorResponse),
+        ))]
+    fn email_change_cancel() {}
 }
 
 #[cfg(feature = "account-emails")]
@@ -814,7 +830,8 @@ mod account_emails_ops {
     account_emails_ops::password_reset,
     account_emails_ops::password_reset_confirm,
     account_emails_ops::email_verify,
-    account_emails_ops::email_resend
+    account_emails_ops::email_resend,
+    account_emails_ops::email_change_cancel
 ))]
 struct AccountEmailsDoc;
 

@@ -470,8 +470,8 @@ impl<S: UserStore> AuthEndpoints<S> {
                 false,
                 |e, p, _| async move { e.mfa_status(&p).await },
             );
-            b.private(R::Mfa, post.clone(), paths::MFA_TOTP_SETUP, false, |e, p, _| async move {
-                e.mfa_totp_setup(&p).await
+            b.private(R::Mfa, post.clone(), paths::MFA_TOTP_SETUP, true, |e, p, r| async move {
+                e.mfa_totp_setup(&p, &r.parts, &r.body).await
             });
             b.private(R::Mfa, post.clone(), paths::MFA_TOTP_CONFIRM, true, |e, p, r| async move {
                 e.mfa_totp_confirm(&p, &r.parts, &r.body).await
@@ -519,6 +519,9 @@ impl<S: UserStore> AuthEndpoints<S> {
             });
             b.public(R::AccountEmails, post.clone(), paths::EMAIL_RESEND, true, |e, r| async move {
                 e.email_resend(&r.parts, &r.body).await
+            });
+            b.public(R::AccountEmails, post.clone(), paths::EMAIL_CHANGE_CANCEL, true, |e, r| async move {
+                e.email_change_cancel(&r.parts, &r.body).await
             });
         }
         #[cfg(feature = "audit")]
