@@ -102,8 +102,8 @@ mod store;
 pub mod testing;
 
 pub use limit::Limit;
-pub use limiter::{BlockReason, Blocked, RateLimiter};
+pub use limiter::{BlockReason, Blocked, RateLimiter, Reservation};
 pub use memory::MemoryLimitStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisLimitStore;
-pub use store::{Counter, LimitStore};
+pub use store::{Attempt, Counter, LimitStore};

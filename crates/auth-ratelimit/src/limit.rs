@@ -68,4 +68,24 @@ impl Limit {
         };
         (delay > Duration::zero()).then_some(delay)
     }
+
+    /// Whether a key with `counter` (none: nothing counted in the current window) refuses an
+    /// attempt at `now`, and until when: with `count >= max` in the window, until the window
+    /// ends; with a progressive delay due, until `last_hit + delay(count)`. See the
+    /// [crate docs](crate#decisions).
+    pub fn refuses(
+        &self,
+        counter: Option<&crate::Counter>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<(crate::BlockReason, chrono::DateTime<chrono::Utc>)> {
+        let counter = counter.filter(|c| !c.window_ended(now, self.window))?;
+        let window_end = counter.window_end(self.window);
+        if counter.count >= self.max {
+            return Some((crate::BlockReason::LimitReached, window_end));
+        }
+        let delay = self.delay(counter.count)?;
+        let ready_at =
+            counter.last_hit.checked_add_signed(delay).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        (now < ready_at).then_some((crate::BlockReason::Delay, ready_at))
+    }
 }

@@ -49,20 +49,13 @@ fn retry_after_seconds(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
 
 /// Whether `counter` (none: no hit counted in the current window) blocks an attempt at `now`.
 fn decide(key: &str, limit: &Limit, counter: Option<Counter>, now: DateTime<Utc>) -> Option<Blocked> {
-    let counter = counter?;
-    let blocked = |reason, until| Blocked {
+    let (reason, until) = limit.refuses(counter.as_ref(), now)?;
+    Some(Blocked {
         key: key.to_owned(),
         reason,
-        count: counter.count,
+        count: counter.map_or(0, |c| c.count),
         retry_after_seconds: retry_after_seconds(now, until),
-    };
-    let window_end = counter.window_end(limit.window);
-    if counter.count >= limit.max && now < window_end {
-        return Some(blocked(BlockReason::LimitReached, window_end));
-    }
-    let delay = limit.delay(counter.count)?;
-    let ready_at = counter.last_hit.checked_add_signed(delay).unwrap_or(DateTime::<Utc>::MAX_UTC);
-    (now < ready_at).then(|| blocked(BlockReason::Delay, ready_at))
+    })
 }
 
 /// Keeps the block with the longest wait (the first of equals).
@@ -73,6 +66,21 @@ fn longest(current: Option<Blocked>, candidate: Option<Blocked>) -> Option<Block
         }
         (None, candidate) => candidate,
         (current, _) => current,
+    }
+}
+
+/// An attempt counted by [`RateLimiter::attempt`] on every key: give it back with
+/// [`RateLimiter::release`] when the attempt succeeds (it was no failure); drop it when the
+/// attempt failed (the counts stay).
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    keys: Vec<(String, Duration)>,
+}
+
+impl Reservation {
+    /// The keys the attempt was counted on.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(key, _)| key.as_str())
     }
 }
 
@@ -172,6 +180,63 @@ impl RateLimiter {
         match self.hit_blocked(keys).await? {
             Some(blocked) => Err(blocked.into()),
             None => Ok(()),
+        }
+    }
+
+    /// Decides and counts an attempt on every `(key, limit)` pair, each key atomically
+    /// ([`LimitStore::attempt`]): the pairs are tried in order, and the first that refuses ends
+    /// the attempt (what the earlier pairs counted is taken back) with its block. Otherwise the
+    /// attempt is counted on every key: check the credential, then [`release`](Self::release)
+    /// the reservation when it was right. Concurrent attempts cannot slip through between a check
+    /// and a count: of a burst of wrong passwords, at most as many are evaluated as the limits
+    /// allow.
+    pub async fn attempt(&self, keys: &[(&str, &Limit)]) -> Result<Result<Reservation, Blocked>, AuthError> {
+        let now = self.clock.now();
+        let mut counted: Vec<(String, Duration)> = Vec::with_capacity(keys.len());
+        for (key, limit) in keys {
+            let outcome = match self.store.attempt(key, now, limit).await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    self.take_back(&counted, now).await;
+                    return Err(error);
+                }
+            };
+            match outcome {
+                crate::Attempt::Counted(_) => counted.push(((*key).to_owned(), limit.window)),
+                crate::Attempt::Refused(counter) => {
+                    self.take_back(&counted, now).await;
+                    let blocked = decide(key, limit, Some(counter), now).unwrap_or(Blocked {
+                        key: (*key).to_owned(),
+                        reason: BlockReason::LimitReached,
+                        count: counter.count,
+                        retry_after_seconds: 1,
+                    });
+                    return Ok(Err(blocked));
+                }
+            }
+        }
+        Ok(Ok(Reservation { keys: counted }))
+    }
+
+    /// [`attempt`](Self::attempt) as an error: `Err(AuthError::RateLimited)` when a pair refuses.
+    pub async fn try_attempt(&self, keys: &[(&str, &Limit)]) -> Result<Reservation, AuthError> {
+        self.attempt(keys).await?.map_err(AuthError::from)
+    }
+
+    /// Takes back the counts of a successful attempt.
+    pub async fn release(&self, reservation: Reservation) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        for (key, window) in &reservation.keys {
+            self.store.release(key, now, *window).await?;
+        }
+        Ok(())
+    }
+
+    async fn take_back(&self, counted: &[(String, Duration)], now: DateTime<Utc>) {
+        for (key, window) in counted {
+            if let Err(error) = self.store.release(key, now, *window).await {
+                tracing::warn!(%error, "could not take back a counted attempt");
+            }
         }
     }
 

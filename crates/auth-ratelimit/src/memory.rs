@@ -9,7 +9,7 @@ use auth_core::AuthError;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::store::window_ended;
-use crate::{Counter, LimitStore};
+use crate::{Attempt, Counter, Limit, LimitStore};
 
 /// Below this many counters the store never sweeps.
 const MIN_SWEEP_AT: usize = 1024;
@@ -36,7 +36,7 @@ struct State {
 /// per process and lost at exit). Clones share data; every method is one critical section, so
 /// hits are atomic. Its `Debug` shows only counts.
 ///
-/// ## Bounded memory
+/// ## Bounded memory, failing closed
 ///
 /// The store holds at most [`capacity`](Self::capacity) counters
 /// ([`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) unless set with
@@ -46,10 +46,12 @@ struct State {
 ///   `min(1024, capacity)`), the store drops every counter whose window ended. The next threshold
 ///   is twice what remains (at least 1024, at most the capacity), so sweeping costs amortised
 ///   O(1) per hit.
-/// - If the live counters still exceed 7/8 of the capacity, the least recently hit ones are
-///   dropped down to 7/8 of it. A flood of distinct keys larger than the capacity within one
-///   window can thus make the store forget counters; where that matters (or with several server
-///   processes), use a shared store: Redis, or `auth-sea-orm`'s SQL store.
+/// - A live counter is never dropped to make room (that would let a flood of new keys wipe a
+///   lockout). When the live counters fill the store, a new key is refused:
+///   [`AuthError::RateLimited`] — the attempt is refused, not let through unchecked. Give floods
+///   of request counters (reset mails, say) a store of their own, so they cannot fill the store of
+///   sign-in counters; with several server processes use a shared store (Redis, or
+///   `auth-sea-orm`'s SQL store).
 ///
 /// ```
 /// use auth_ratelimit::{LimitStore, MemoryLimitStore};
@@ -109,24 +111,26 @@ impl MemoryLimitStore {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes room for a new key: see the type's documentation.
-    fn sweep(&self, state: &mut State, now: DateTime<Utc>) {
-        state.counters.retain(|_, entry| !entry.dead(now));
-        let keep = self.capacity - self.capacity / 8;
-        if state.counters.len() > keep {
-            let excess = state.counters.len() - keep;
-            let mut by_age: Vec<(DateTime<Utc>, &String)> =
-                state.counters.iter().map(|(key, entry)| (entry.counter.last_hit, key)).collect();
-            // The `excess` least recently hit counters go (exactly that many, whatever the ties).
-            by_age.select_nth_unstable_by_key(excess - 1, |(last_hit, _)| *last_hit);
-            let doomed: Vec<String> = by_age[..excess].iter().map(|(_, key)| (*key).clone()).collect();
-            for key in doomed {
-                state.counters.remove(&key);
-            }
+    /// Makes room for a new key: drops the dead counters (see the type's documentation); a store
+    /// still full refuses the key.
+    fn make_room(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), AuthError> {
+        if state.counters.len() >= state.sweep_at {
+            state.counters.retain(|_, entry| !entry.dead(now));
+            state.sweep_at = (state.counters.len() * 2).clamp(MIN_SWEEP_AT.min(self.capacity), self.capacity);
         }
-        state.sweep_at = (state.counters.len() * 2).clamp(MIN_SWEEP_AT.min(self.capacity), self.capacity);
+        if state.counters.len() >= self.capacity {
+            tracing::warn!(
+                capacity = self.capacity,
+                "rate-limit store full of live counters: refusing a new key"
+            );
+            return Err(AuthError::RateLimited { retry_after_seconds: FULL_RETRY_AFTER_SECONDS });
+        }
+        Ok(())
     }
 }
+
+/// How long a client refused by a full store is told to wait.
+const FULL_RETRY_AFTER_SECONDS: u64 = 60;
 
 impl Default for MemoryLimitStore {
     fn default() -> Self {
@@ -157,12 +161,47 @@ impl LimitStore for MemoryLimitStore {
             entry.window = window;
             return Ok(entry.counter);
         }
-        if state.counters.len() >= state.sweep_at {
-            self.sweep(&mut state, now);
-        }
+        self.make_room(&mut state, now)?;
         let counter = Counter { count: 1, window_start: now, last_hit: now };
         state.counters.insert(key.to_owned(), Entry { counter, window });
         Ok(counter)
+    }
+
+    async fn attempt(&self, key: &str, now: DateTime<Utc>, limit: &Limit) -> Result<Attempt, AuthError> {
+        let mut state = self.state();
+        if let Some(entry) = state.counters.get_mut(key) {
+            if window_ended(entry.counter.window_start, now, limit.window) {
+                entry.counter = Counter { count: 1, window_start: now, last_hit: now };
+            } else if limit.refuses(Some(&entry.counter), now).is_some() {
+                return Ok(Attempt::Refused(entry.counter));
+            } else {
+                entry.counter.count = entry.counter.count.saturating_add(1);
+                entry.counter.last_hit = now;
+            }
+            entry.window = limit.window;
+            return Ok(Attempt::Counted(entry.counter));
+        }
+        self.make_room(&mut state, now)?;
+        let counter = Counter { count: 1, window_start: now, last_hit: now };
+        if limit.max == 0 {
+            return Ok(Attempt::Refused(counter));
+        }
+        state.counters.insert(key.to_owned(), Entry { counter, window: limit.window });
+        Ok(Attempt::Counted(counter))
+    }
+
+    async fn release(&self, key: &str, now: DateTime<Utc>, window: Duration) -> Result<(), AuthError> {
+        let mut state = self.state();
+        let Some(entry) = state.counters.get_mut(key) else { return Ok(()) };
+        if window_ended(entry.counter.window_start, now, window) {
+            return Ok(());
+        }
+        if entry.counter.count <= 1 {
+            state.counters.remove(key);
+        } else {
+            entry.counter.count -= 1;
+        }
+        Ok(())
     }
 
     async fn get(
@@ -224,34 +263,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_dead_counters_the_least_recently_hit_go() {
+    async fn a_full_store_refuses_new_keys_and_never_drops_live_ones() {
         let store = MemoryLimitStore::with_capacity(1_000);
         let w = Duration::hours(1);
+        let limit = Limit::new(5, w);
         store.hit("victim", t(0), w).await.unwrap();
-        store.hit("busy", t(0), w).await.unwrap();
+        let mut refused = 0;
         for i in 0..5_000_i64 {
-            store.hit(&format!("flood:{i}"), t(1) + Duration::milliseconds(i), w).await.unwrap();
-            store.hit("busy", t(1) + Duration::milliseconds(i), w).await.unwrap();
+            match store.hit(&format!("flood:{i}"), t(1) + Duration::milliseconds(i), w).await {
+                Ok(_) => {}
+                Err(AuthError::RateLimited { retry_after_seconds }) => {
+                    assert!(retry_after_seconds >= 1);
+                    refused += 1;
+                }
+                Err(other) => panic!("{other:?}"),
+            }
             assert!(store.len() <= 1_000);
         }
-        let now = t(10);
-        assert_eq!(
-            store.get("busy", now, w).await.unwrap().map(|c| c.count),
-            Some(5_001),
-            "hit recently: kept"
+        assert_eq!(refused, 4_001, "the store filled up, then refused every new key");
+        assert_eq!(store.get("victim", t(10), w).await.unwrap().map(|c| c.count), Some(1), "never evicted");
+        assert!(matches!(store.attempt("new", t(10), &limit).await, Err(AuthError::RateLimited { .. })));
+        assert!(
+            matches!(store.attempt("victim", t(10), &limit).await, Ok(Attempt::Counted(_))),
+            "known keys go on"
         );
-        assert_eq!(store.get("victim", now, w).await.unwrap(), None, "least recently hit: evicted");
-        assert!(store.len() > 1_000 * 7 / 8 - 1, "evicts down to 7/8, not more ({})", store.len());
-    }
-
-    #[tokio::test]
-    async fn ties_never_evict_more_than_needed() {
-        let store = MemoryLimitStore::with_capacity(64);
-        let w = Duration::hours(1);
-        for i in 0..65 {
-            store.hit(&format!("same-instant:{i}"), t(0), w).await.unwrap();
-        }
-        assert_eq!(store.len(), 64 - 64 / 8 + 1, "down to 7/8, plus the new key");
+        // Once the windows end, the dead counters make room again.
+        assert!(store.hit("later", t(0) + w + Duration::seconds(10), w).await.is_ok());
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Client, Script};
 
 use crate::store::window_ended;
-use crate::{Counter, LimitStore};
+use crate::{Attempt, Counter, Limit, LimitStore};
 
 /// How long a counter stays in Redis after its window ended (so that a Redis clock slightly ahead
 /// of the servers' never drops a live counter). The window itself is always decided from `now`.
@@ -39,6 +39,68 @@ local ttl = start + window - now + tonumber(ARGV[3])
 if ttl < 1 then ttl = 1 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return {count, start, now}
+";
+
+/// One attempt, atomically: decides as `Limit::refuses` does, and counts it when allowed.
+///
+/// KEYS[1]: the counter's hash. ARGV[1]: now (ms); ARGV[2]: the window (ms); ARGV[3]: the expiry
+/// grace (ms); ARGV[4]: the maximum; ARGV[5]: the count from which delays apply (-1: none);
+/// ARGV[6]: the longest delay (ms). Returns `{counted (1 or 0), count, window_start, last_hit}`.
+const ATTEMPT_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local max = tonumber(ARGV[4])
+local after = tonumber(ARGV[5])
+local max_delay = tonumber(ARGV[6])
+local fields = redis.call('HMGET', KEYS[1], 'count', 'window_start', 'last_hit')
+local count = tonumber(fields[1])
+local start = tonumber(fields[2])
+local last = tonumber(fields[3])
+if count == nil or start == nil or last == nil or start + window <= now then
+  count = 0
+  start = now
+  last = now
+end
+if count >= max then
+  return {0, count, start, last}
+end
+if after >= 0 and count >= after then
+  local exponent = count - after
+  local delay = max_delay
+  if exponent < 40 then
+    delay = math.min(math.pow(2, exponent) * 1000, max_delay)
+  end
+  if delay > 0 and now < last + delay then
+    return {0, count, start, last}
+  end
+end
+if count < 4294967295 then
+  count = count + 1
+end
+redis.call('HSET', KEYS[1], 'count', count, 'window_start', start, 'last_hit', now)
+local ttl = start + window - now + tonumber(ARGV[3])
+if ttl < 1 then ttl = 1 end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return {1, count, start, now}
+";
+
+/// Takes one count back. KEYS[1]: the counter's hash. ARGV[1]: now (ms); ARGV[2]: the window
+/// (ms).
+const RELEASE_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local fields = redis.call('HMGET', KEYS[1], 'count', 'window_start')
+local count = tonumber(fields[1])
+local start = tonumber(fields[2])
+if count == nil or start == nil or start + window <= now then
+  return 0
+end
+if count <= 1 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'count', count - 1)
+end
+return 1
 ";
 
 fn backend(error: redis::RedisError) -> AuthError {
@@ -87,6 +149,8 @@ pub struct RedisLimitStore {
     connection: ConnectionManager,
     prefix: String,
     script: Script,
+    attempt_script: Script,
+    release_script: Script,
 }
 
 impl RedisLimitStore {
@@ -102,7 +166,13 @@ impl RedisLimitStore {
     /// A store on an existing connection manager (to configure timeouts and retries yourself),
     /// keeping every counter under `prefix`.
     pub fn new(connection: ConnectionManager, prefix: impl Into<String>) -> Self {
-        Self { connection, prefix: prefix.into(), script: Script::new(HIT_SCRIPT) }
+        Self {
+            connection,
+            prefix: prefix.into(),
+            script: Script::new(HIT_SCRIPT),
+            attempt_script: Script::new(ATTEMPT_SCRIPT),
+            release_script: Script::new(RELEASE_SCRIPT),
+        }
     }
 
     /// The prefix of every Redis key of this store.
@@ -136,6 +206,45 @@ impl LimitStore for RedisLimitStore {
             .await
             .map_err(backend)?;
         counter(key, count, window_start, last_hit)
+    }
+
+    async fn attempt(&self, key: &str, now: DateTime<Utc>, limit: &Limit) -> Result<Attempt, AuthError> {
+        let window_ms = limit.window.num_milliseconds().clamp(-MAX_WINDOW_MS, MAX_WINDOW_MS);
+        let after = limit.delay_after.map_or(-1, i64::from);
+        let max_delay_ms = limit.max_delay.num_milliseconds().clamp(0, MAX_WINDOW_MS);
+        let mut connection = self.connection.clone();
+        let (counted, count, window_start, last_hit): (i64, i64, i64, i64) = self
+            .attempt_script
+            .key(self.redis_key(key))
+            .arg(now.timestamp_millis())
+            .arg(window_ms)
+            .arg(EXPIRY_GRACE_MS)
+            .arg(i64::from(limit.max))
+            .arg(after)
+            .arg(max_delay_ms)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        if counted == 1 {
+            Ok(Attempt::Counted(counter(key, count, window_start, last_hit)?))
+        } else {
+            // A refusal of an empty window (a maximum of 0) reports one hit, like the other stores.
+            Ok(Attempt::Refused(counter(key, count.max(1), window_start, last_hit)?))
+        }
+    }
+
+    async fn release(&self, key: &str, now: DateTime<Utc>, window: Duration) -> Result<(), AuthError> {
+        let window_ms = window.num_milliseconds().clamp(-MAX_WINDOW_MS, MAX_WINDOW_MS);
+        let mut connection = self.connection.clone();
+        let _: i64 = self
+            .release_script
+            .key(self.redis_key(key))
+            .arg(now.timestamp_millis())
+            .arg(window_ms)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn get(

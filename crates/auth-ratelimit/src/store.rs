@@ -31,6 +31,16 @@ impl Counter {
     }
 }
 
+/// What [`LimitStore::attempt`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Attempt {
+    /// The attempt may go ahead and was counted: the counter after it.
+    Counted(Counter),
+    /// The attempt is refused (and was not counted): the counter that refuses it.
+    Refused(Counter),
+}
+
 /// `window_start + window <= now`, without overflowing.
 pub(crate) fn window_ended(window_start: DateTime<Utc>, now: DateTime<Utc>, window: Duration) -> bool {
     match window_start.checked_add_signed(window) {
@@ -57,6 +67,24 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug + 'static {
     /// `now` (`window_start + window <= now`), starts a new window: count 1, `window_start` and
     /// `last_hit` both `now`. Otherwise the count goes up by one and `last_hit` becomes `now`.
     async fn hit(&self, key: &str, now: DateTime<Utc>, window: Duration) -> Result<Counter, AuthError>;
+
+    /// Decides and counts in one atomic step: with the key's counter in its current window, an
+    /// attempt at `now` is refused when [`Limit::refuses`](crate::Limit::refuses) says so (the
+    /// maximum is reached, or the progressive delay since the latest hit has not passed), and is
+    /// otherwise counted exactly as [`hit`](Self::hit) counts. Of any number of concurrent
+    /// attempts on one key, from any number of processes, at most as many are counted as the limit
+    /// allows: a burst cannot slip through between a check and a count.
+    async fn attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        limit: &crate::Limit,
+    ) -> Result<Attempt, AuthError>;
+
+    /// Takes back one counted attempt (it succeeded after all): the count of the key's current
+    /// window goes down by one (the counter goes when it reaches zero); `last_hit` stays. Nothing
+    /// happens when the key has no counter in its current window.
+    async fn release(&self, key: &str, now: DateTime<Utc>, window: Duration) -> Result<(), AuthError>;
 
     /// The key's counter; `None` when it has none or its window ended at or before `now`.
     async fn get(

@@ -70,6 +70,53 @@ pub async fn limit_store_conformance<S: LimitStore + ?Sized>(store: &S) {
     clearing(store).await;
     independent_keys(store).await;
     long_keys(store).await;
+    attempts(store).await;
+}
+
+/// [`LimitStore::attempt`] decides as [`Limit::refuses`](crate::Limit::refuses) does and counts
+/// only what it lets through; [`LimitStore::release`] takes one count back.
+async fn attempts<S: LimitStore + ?Sized>(store: &S) {
+    let (t, w) = (origin(), secs(600));
+    let limit = crate::Limit::new(3, w).progressive_delay(2, secs(30));
+    let key = unique("attempt");
+    let counted = |outcome: crate::Attempt| match outcome {
+        crate::Attempt::Counted(counter) => counter,
+        other => panic!("expected Counted, got {other:?}"),
+    };
+    let refused = |outcome: crate::Attempt| match outcome {
+        crate::Attempt::Refused(counter) => counter,
+        other => panic!("expected Refused, got {other:?}"),
+    };
+    assert_eq!(counted(store.attempt(&key, t, &limit).await.unwrap()), counter(1, t, t));
+    assert_eq!(counted(store.attempt(&key, t + secs(1), &limit).await.unwrap()), counter(2, t, t + secs(1)));
+    // Two counted: the next waits 2^0 = 1 s after the latest, and a refusal counts nothing.
+    assert_eq!(refused(store.attempt(&key, t + ms(1500), &limit).await.unwrap()), counter(2, t, t + secs(1)));
+    assert_eq!(store.get(&key, t + ms(1500), w).await.unwrap(), Some(counter(2, t, t + secs(1))));
+    assert_eq!(counted(store.attempt(&key, t + secs(2), &limit).await.unwrap()), counter(3, t, t + secs(2)));
+    // The maximum: refused until the window ends.
+    assert_eq!(refused(store.attempt(&key, t + secs(100), &limit).await.unwrap()).count, 3);
+    // A release takes one back (not the latest-hit time), which lets one more through.
+    store.release(&key, t + secs(100), w).await.unwrap();
+    assert_eq!(store.get(&key, t + secs(100), w).await.unwrap(), Some(counter(2, t, t + secs(2))));
+    assert_eq!(counted(store.attempt(&key, t + secs(100), &limit).await.unwrap()).count, 3);
+    // Down to nothing: the counter goes; releasing more does nothing.
+    for _ in 0..4 {
+        store.release(&key, t + secs(100), w).await.unwrap();
+    }
+    assert_eq!(store.get(&key, t + secs(100), w).await.unwrap(), None);
+    // A new window starts afresh.
+    let key = unique("attempt-window");
+    for i in 0..3 {
+        counted(store.attempt(&key, t + secs(i * 10), &crate::Limit::new(3, w)).await.unwrap());
+    }
+    refused(store.attempt(&key, t + w - ms(1), &crate::Limit::new(3, w)).await.unwrap());
+    assert_eq!(
+        counted(store.attempt(&key, t + w, &crate::Limit::new(3, w)).await.unwrap()),
+        counter(1, t + w, t + w)
+    );
+    // A release after the window ended touches nothing.
+    store.release(&key, t + w + w, w).await.unwrap();
+    assert_eq!(store.get(&key, t + w, w).await.unwrap(), Some(counter(1, t + w, t + w)));
 }
 
 async fn first_hits_and_counting<S: LimitStore + ?Sized>(store: &S) {
@@ -243,6 +290,29 @@ pub async fn concurrent_hits_conformance(store: Arc<dyn LimitStore>) {
     for key in &keys {
         assert_eq!(store.get(key, t, w).await.unwrap().map(|c| c.count), Some(per_key), "{key}");
     }
+}
+
+/// Races [`CONCURRENT_HITS`] spawned attempts on one key under a limit of 5: exactly 5 are
+/// counted, the rest refused (a check and its count are one step).
+pub async fn concurrent_attempts_conformance(store: Arc<dyn LimitStore>) {
+    let (t, w) = (origin(), secs(3600));
+    let key = unique("attempt-race");
+    let limit = crate::Limit::new(5, w);
+    let tasks: Vec<_> = (0..CONCURRENT_HITS)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move { store.attempt(&key, t, &limit).await })
+        })
+        .collect();
+    let mut counted = Vec::new();
+    for task in tasks {
+        if let crate::Attempt::Counted(counter) = task.await.expect("attempt task").expect("attempt") {
+            counted.push(counter.count);
+        }
+    }
+    counted.sort_unstable();
+    assert_eq!(counted, [1, 2, 3, 4, 5], "exactly the limit got through, each with its own count");
+    assert_eq!(store.get(&key, t, w).await.unwrap().map(|c| c.count), Some(5));
 }
 
 /// [`CONCURRENT_HITS`] spawned hits on `key` at `now`; their counts, sorted.

@@ -10,7 +10,9 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use auth_core::{AuthError, ManualClock};
-use auth_ratelimit::testing::{concurrent_hits_conformance, limit_store_conformance};
+use auth_ratelimit::testing::{
+    concurrent_attempts_conformance, concurrent_hits_conformance, limit_store_conformance,
+};
 use auth_ratelimit::{Limit, LimitStore, RateLimiter, RedisLimitStore};
 use chrono::{DateTime, Duration, Utc};
 
@@ -59,6 +61,7 @@ async fn redis_store_conforms() {
     limit_store_conformance(store.as_ref()).await;
     limit_store_conformance(store.as_ref()).await; // tolerates other data
     concurrent_hits_conformance(store.clone()).await;
+    concurrent_attempts_conformance(store.clone()).await;
     // Redis expires counters by itself.
     let before = DateTime::from_timestamp(2_100_000_000, 0).unwrap();
     assert_eq!(store.flush_expired(before).await.unwrap(), 0);

@@ -5,15 +5,21 @@ use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use auth_core::AuthError;
-use auth_ratelimit::{Counter, LimitStore};
+use auth_ratelimit::{Attempt, Counter, Limit, LimitStore};
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, ExprTrait, QueryFilter, QueryTrait, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, Value,
 };
 
 use crate::entity::rate_limits;
 use crate::transient::is_transient;
+
+/// The class of PostgreSQL's transaction-scoped advisory locks that serialise the attempts on one
+/// key ("rl  " in ASCII).
+const PG_RATE_LIMIT_LOCK: i32 = 0x726c_2020;
 
 /// How often a statement is attempted when the database reports a transient conflict.
 const MAX_ATTEMPTS: u32 = 10;
@@ -150,8 +156,150 @@ impl SeaOrmLimitStore {
     }
 }
 
+/// Starts the transaction of one attempt on `key`: `BEGIN IMMEDIATE` on SQLite (its write lock
+/// first); on PostgreSQL the transaction-scoped advisory lock of the key, which serialises the
+/// attempts on it also while its row does not exist yet.
+async fn begin_key_write(db: &DatabaseConnection, key: &str) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+        }
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                [Value::from(PG_RATE_LIMIT_LOCK), Value::from(key)],
+            ))
+            .await?;
+            Ok(txn)
+        }
+        _ => db.begin().await,
+    }
+}
+
+/// Commits `txn` when `result` is `Ok`, rolls it back otherwise.
+async fn finish<T>(txn: DatabaseTransaction, result: Result<T, DbErr>) -> Result<T, DbErr> {
+    match result {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = txn.rollback().await {
+                tracing::debug!(%rollback, "rate-limit store rollback failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The counter of `key` in its window at `now` (none when it has none or it ended).
+fn live(
+    row: Option<rate_limits::Model>,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> Result<Option<Counter>, AuthError> {
+    let Some(row) = row else { return Ok(None) };
+    let counter = into_counter(row)?;
+    Ok((!counter.window_ended(now, window)).then_some(counter))
+}
+
+/// One attempt inside its transaction: `Err` is a database error, `Ok(Err)` a corrupt row.
+async fn attempt_in(
+    txn: &DatabaseTransaction,
+    key: &str,
+    now: DateTime<Utc>,
+    limit: &Limit,
+) -> Result<Result<Attempt, AuthError>, DbErr> {
+    let row = rate_limits::Entity::find_by_id(key).one(txn).await?;
+    let existed = row.is_some();
+    let current = match live(row, now, limit.window) {
+        Ok(current) => current,
+        Err(error) => return Ok(Err(error)),
+    };
+    if let Some(counter) = current
+        && limit.refuses(Some(&counter), now).is_some()
+    {
+        return Ok(Ok(Attempt::Refused(counter)));
+    }
+    let next = match current {
+        Some(counter) => Counter {
+            count: Ord::min(counter.count.saturating_add(1), i32::MAX as u32),
+            last_hit: now,
+            ..counter
+        },
+        None => Counter { count: 1, window_start: now, last_hit: now },
+    };
+    if current.is_none() && limit.max == 0 {
+        return Ok(Ok(Attempt::Refused(next)));
+    }
+    let model = rate_limits::ActiveModel {
+        key: Set(key.to_owned()),
+        count: Set(i32::try_from(next.count).unwrap_or(i32::MAX)),
+        window_start: Set(next.window_start),
+        last_hit: Set(next.last_hit),
+    };
+    if existed {
+        rate_limits::Entity::update(model).exec(txn).await?;
+    } else {
+        rate_limits::Entity::insert(model).exec(txn).await?;
+    }
+    Ok(Ok(Attempt::Counted(next)))
+}
+
+/// One release inside its transaction.
+async fn release_in(
+    txn: &DatabaseTransaction,
+    key: &str,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> Result<(), DbErr> {
+    let Some(row) = rate_limits::Entity::find_by_id(key).one(txn).await? else { return Ok(()) };
+    let Ok(Some(counter)) = live(Some(row), now, window) else { return Ok(()) };
+    if counter.count <= 1 {
+        rate_limits::Entity::delete_by_id(key).exec(txn).await?;
+    } else {
+        rate_limits::Entity::update_many()
+            .col_expr(
+                rate_limits::Column::Count,
+                Expr::value(i32::try_from(counter.count - 1).unwrap_or(i32::MAX)),
+            )
+            .filter(rate_limits::Column::Key.eq(key))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl LimitStore for SeaOrmLimitStore {
+    async fn attempt(&self, key: &str, now: DateTime<Utc>, limit: &Limit) -> Result<Attempt, AuthError> {
+        let now = stored(now);
+        retrying(&self.db, || async {
+            let txn = begin_key_write(&self.db, key).await?;
+            let result = attempt_in(&txn, key, now, limit).await;
+            finish(txn, result).await
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn release(&self, key: &str, now: DateTime<Utc>, window: Duration) -> Result<(), AuthError> {
+        let now = stored(now);
+        retrying(&self.db, || async {
+            let txn = begin_key_write(&self.db, key).await?;
+            let result = release_in(&txn, key, now, window).await;
+            finish(txn, result).await
+        })
+        .await
+        .map_err(backend)
+    }
+
     async fn hit(&self, key: &str, now: DateTime<Utc>, window: Duration) -> Result<Counter, AuthError> {
         use rate_limits::Column;
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use auth_core::{AuthError, ManualClock};
 use auth_ratelimit::testing::{
-    concurrent_hits_conformance, flush_expired_conformance, limit_store_conformance,
+    concurrent_attempts_conformance, concurrent_hits_conformance, flush_expired_conformance,
+    limit_store_conformance,
 };
 use auth_ratelimit::{BlockReason, Limit, LimitStore, RateLimiter};
 use auth_sea_orm::SeaOrmLimitStore;
@@ -26,6 +27,7 @@ async fn run_suite(url: &str) {
     limit_store_conformance(&store).await; // tolerates other data
     concurrent_hits_conformance(Arc::new(store.clone())).await;
     concurrent_hits_conformance(Arc::new(store.clone())).await;
+    concurrent_attempts_conformance(Arc::new(store.clone())).await;
     flush_expired_conformance(&store).await;
     flush_expired_conformance(&store).await;
     sub_microsecond_times(&store).await;
