@@ -78,6 +78,9 @@ impl TestServer {
         s.keys_dir = dir.join("keys");
         s.argon2_memory_kib = 64;
         s.argon2_iterations = 1;
+        // Tests register many users from 127.0.0.1; the registration limits have their own tests.
+        s.register_limit_per_ip = 100_000;
+        s.register_limit_global = 100_000;
         s.log = "warn".into();
         // Account emails as `.eml` files in the test's directory (see `TestServer::mail_to`).
         s.email_backend =

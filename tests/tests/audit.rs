@@ -303,6 +303,7 @@ http_test!(
     |s: &mut auth_server::Settings| {
         trust_proxy(s);
         s.signin_limit_per_account = 3;
+        s.signin_limit_per_account_ip = 2;
         s.signin_limit_per_ip = 2;
     },
     |srv: TestServer| async move {

@@ -320,6 +320,11 @@ impl<S: UserStore> Accounts<S> {
     /// closed).
     pub async fn check_new_password(&self, password: &str, identity: &[&str]) -> Result<(), AuthError> {
         self.validate_password_for(password, identity)?;
+        self.check_breached(password).await
+    }
+
+    /// The breach source's verdict on a new password (nothing to check without one).
+    async fn check_breached(&self, password: &str) -> Result<(), AuthError> {
         let Some((source, policy)) = &self.breaches else { return Ok(()) };
         let normalized = crate::password::normalize_password(password);
         match source.times_breached(&normalized).await {
@@ -341,19 +346,29 @@ impl<S: UserStore> Accounts<S> {
     /// Creates an account. A taken username or email is a conflict naming the field; nothing is
     /// created on any error.
     pub async fn register(&self, registration: Registration) -> Result<S::User, AuthError> {
-        Self::validate_username(&registration.username)?;
+        self.validate_registration(&registration)?;
         let email = registration.email.filter(|e| !e.is_empty());
-        if let Some(email) = &email {
-            Self::validate_email(email)?;
-        }
-        let mut identity = vec![registration.username.as_str()];
-        identity.extend(email.as_deref());
-        self.check_new_password(&registration.password, &identity).await?;
-        let hash = self.hasher.hash(&registration.password).await?;
+        self.check_breached(&registration.password).await?;
+        let hash = self.hasher.hash_for_registration(&registration.password).await?;
         let new = NewUser::new(registration.username, email, hash)
             .staff(registration.is_staff)
             .superuser(registration.is_superuser);
         Ok(self.store.create_user(new).await?)
+    }
+
+    /// The checks of [`Accounts::register`] that need neither a store nor the network: the
+    /// username, the email address and the password policy (without the breached-password
+    /// check). Run them before counting a registration against its limits, so that bad input
+    /// changes nothing.
+    pub fn validate_registration(&self, registration: &Registration) -> Result<(), AuthError> {
+        Self::validate_username(&registration.username)?;
+        let email = registration.email.as_deref().filter(|e| !e.is_empty());
+        if let Some(email) = email {
+            Self::validate_email(email)?;
+        }
+        let mut identity = vec![registration.username.as_str()];
+        identity.extend(email);
+        self.validate_password_for(&registration.password, &identity)
     }
 
     /// Checks a username (or email) and password, records the sign-in and rehashes the password

@@ -186,6 +186,55 @@ pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The value of the cookie called `name` when the request carries it exactly once: `Ok(None)`
+/// without it, `Err(())` when two cookies of that name arrive. A second cookie of a name is what
+/// cookie tossing looks like (a sibling subdomain, or plain HTTP, planting a cookie that the
+/// browser sends beside the real one, and first), so a credential cookie carried twice decides
+/// nothing.
+#[allow(clippy::result_unit_err)]
+pub fn unique_cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ()> {
+    let mut found = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'));
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(());
+    }
+    Ok(first.filter(|v| !v.is_empty()))
+}
+
+/// The network a client address counts in for rate limits: an IPv4 address itself, an IPv6
+/// address's `/64` (one subscriber's allocation: a client rotating through its 2^64 addresses
+/// gets one budget), an IPv4-mapped IPv6 address as its IPv4 address. Anything that is not an IP
+/// address is returned as it is.
+///
+/// ```
+/// use auth_core::http_support::client_network;
+///
+/// assert_eq!(client_network("203.0.113.7"), "203.0.113.7");
+/// assert_eq!(client_network("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+/// assert_eq!(client_network("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+/// assert_eq!(client_network("::ffff:203.0.113.7"), "203.0.113.7");
+/// ```
+pub fn client_network(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", std::net::Ipv6Addr::from(prefix))
+            }
+        },
+        Err(_) => ip.to_owned(),
+    }
+}
+
 /// How the web flow's refresh-token cookie is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -53,8 +53,10 @@ mod accounts;
 pub mod audit;
 mod authenticator;
 mod clock;
+mod device;
 mod error;
 pub mod http_support;
+pub mod key_file;
 mod memory;
 mod password;
 mod principal;
@@ -68,13 +70,16 @@ pub use accounts::{
 };
 pub use authenticator::{Authenticator, FirstPresented, SharedAuthenticator};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use device::{
+    DEVICE_COOKIE_NAME, DEVICE_COOKIE_SECURE_NAME, DEVICE_LIFETIME, DeviceCookie, DeviceId, DeviceKey,
+};
 pub use error::{AuthError, BoxError, ErrorBody, FieldError, TokenRejection};
 pub use memory::MemoryUserStore;
 pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig, normalize_password};
 pub use principal::{CredentialMethod, Principal, Requirements, SECOND_FACTOR_AMR};
 pub use user::{
     AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserState, UserStateCache, UserStore,
-    UserUpdate, credential_fingerprint,
+    UserUpdate, credential_fingerprint, normalize_login,
 };
 
 pub use async_trait::async_trait;

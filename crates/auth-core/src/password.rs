@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::AuthError;
 
@@ -20,6 +21,14 @@ pub struct PasswordHasherConfig {
     pub parallelism: u32,
     /// How many hashes may run at once; further requests wait. Default: the CPU count.
     pub max_concurrency: usize,
+    /// How many requests may wait for a hashing slot; beyond that they are shed at once with
+    /// [`AuthError::Unavailable`] (a 503 with `Retry-After: 1`) instead of piling up. Default: 16
+    /// per slot.
+    pub max_queue: usize,
+    /// How many of the slots registrations may hold at once (the work of requests that prove
+    /// nothing): default half of `max_concurrency`, at least 1, so that a flood of registrations
+    /// leaves slots to sign-ins.
+    pub max_registration_concurrency: usize,
     /// Longest password accepted, in bytes (default 1024): longer ones are refused without hashing.
     pub max_password_bytes: usize,
 }
@@ -27,11 +36,14 @@ pub struct PasswordHasherConfig {
 impl Default for PasswordHasherConfig {
     /// argon2id with OWASP's parameters: m=19456 KiB, t=2, p=1.
     fn default() -> Self {
+        let max_concurrency = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Self {
             memory_kib: 19_456,
             iterations: 2,
             parallelism: 1,
-            max_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            max_concurrency,
+            max_queue: max_concurrency * 16,
+            max_registration_concurrency: (max_concurrency / 2).max(1),
             max_password_bytes: 1024,
         }
     }
@@ -61,9 +73,18 @@ impl PasswordHasherConfig {
         self
     }
 
-    /// Sets the concurrency cap.
+    /// Sets the concurrency cap, with a queue of 16 per slot and half the slots (at least one)
+    /// for registrations.
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = n.max(1);
+        self.max_queue = self.max_concurrency * 16;
+        self.max_registration_concurrency = (self.max_concurrency / 2).max(1);
+        self
+    }
+
+    /// Sets how many requests may wait for a slot before further ones are shed.
+    pub fn max_queue(mut self, n: usize) -> Self {
+        self.max_queue = n;
         self
     }
 }
@@ -101,7 +122,21 @@ struct Inner {
     params: Params,
     max_password_bytes: usize,
     permits: Arc<Semaphore>,
+    /// The slots registrations may hold (each also takes one of `permits`).
+    registration_permits: Arc<Semaphore>,
+    /// Requests waiting for a permit, and how many may.
+    waiting: AtomicUsize,
+    max_queue: usize,
     dummy_hash: OnceCell<String>,
+}
+
+/// Takes a request off the waiting count when it stops waiting (also when it is cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -124,6 +159,9 @@ impl PasswordHasher {
                 params,
                 max_password_bytes: config.max_password_bytes,
                 permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+                registration_permits: Arc::new(Semaphore::new(config.max_registration_concurrency.max(1))),
+                waiting: AtomicUsize::new(0),
+                max_queue: config.max_queue,
                 dummy_hash: OnceCell::new(),
             }),
         })
@@ -138,11 +176,26 @@ impl PasswordHasher {
         self.inner.max_password_bytes
     }
 
+    /// A permit of `pool`: at once when one is free, else after waiting in the bounded queue;
+    /// [`AuthError::Unavailable`] when the queue is full.
+    async fn permit(&self, pool: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, AuthError> {
+        if let Ok(permit) = Arc::clone(pool).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let ahead = self.inner.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.inner.waiting);
+        if ahead >= self.inner.max_queue {
+            tracing::warn!(waiting = ahead, "the password hasher is overloaded: shedding a request");
+            return Err(AuthError::Unavailable { retry_after_seconds: 1 });
+        }
+        Arc::clone(pool).acquire_owned().await.map_err(AuthError::backend)
+    }
+
     async fn run_blocking<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let permit = Arc::clone(&self.inner.permits).acquire_owned().await.map_err(AuthError::backend)?;
+        let permit = self.permit(&self.inner.permits).await?;
         tokio::task::spawn_blocking(move || {
             let result = job();
             drop(permit);
@@ -152,7 +205,16 @@ impl PasswordHasher {
         .map_err(AuthError::backend)
     }
 
-    /// Hashes a password into a PHC string. Passwords longer than the maximum are refused.
+    /// [`PasswordHasher::hash`] for a registration: it also takes one of the registration slots
+    /// (see [`PasswordHasherConfig::max_registration_concurrency`]), so that registrations never
+    /// hold every slot.
+    pub async fn hash_for_registration(&self, password: &str) -> Result<String, AuthError> {
+        let _slot = self.permit(&self.inner.registration_permits).await?;
+        self.hash(password).await
+    }
+
+    /// Hashes a password into a PHC string. Passwords longer than the maximum are refused; with
+    /// every slot busy and the queue full the request is shed ([`AuthError::Unavailable`]).
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         if password.len() > self.inner.max_password_bytes {
             return Err(AuthError::invalid_field(
@@ -259,6 +321,54 @@ mod tests {
 
     fn fast() -> PasswordHasher {
         PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap()
+    }
+
+    /// A hasher slow enough (tens of milliseconds per hash) that every request of a `join!` is
+    /// polled before the first hash ends.
+    fn slow(max_concurrency: usize, max_queue: usize) -> PasswordHasher {
+        let config = PasswordHasherConfig::default()
+            .memory_kib(32 * 1024)
+            .iterations(3)
+            .max_concurrency(max_concurrency)
+            .max_queue(max_queue);
+        PasswordHasher::new(config).unwrap()
+    }
+
+    fn shed(result: &Result<String, AuthError>) -> bool {
+        matches!(result, Err(AuthError::Unavailable { retry_after_seconds: 1 }))
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_sheds_requests_with_retry_after() {
+        let hasher = slow(1, 2);
+        let (a, b, c, d, e) = tokio::join!(
+            hasher.hash("one password"),
+            hasher.hash("two password"),
+            hasher.hash("three password"),
+            hasher.hash("four password"),
+            hasher.verify("five password", None),
+        );
+        // One runs, two wait, the rest are shed at once.
+        assert!(a.is_ok() && b.is_ok() && c.is_ok(), "{a:?} {b:?} {c:?}");
+        assert!(shed(&d), "{d:?}");
+        assert!(matches!(e, Err(AuthError::Unavailable { .. })), "{e:?}");
+        // Nothing is left waiting: the next request runs.
+        assert!(hasher.hash("six password").await.is_ok());
+        assert_eq!(AuthError::Unavailable { retry_after_seconds: 1 }.status().as_u16(), 503);
+    }
+
+    #[tokio::test]
+    async fn registrations_never_hold_every_slot() {
+        // Two slots, one of them for registrations; no queue.
+        let hasher = slow(2, 0);
+        let (first, second, sign_in) = tokio::join!(
+            hasher.hash_for_registration("first password"),
+            hasher.hash_for_registration("second password"),
+            hasher.hash("a sign-in's password"),
+        );
+        assert!(first.is_ok(), "{first:?}");
+        assert!(shed(&second), "the registration slot is taken: {second:?}");
+        assert!(sign_in.is_ok(), "the other slot stayed free: {sign_in:?}");
     }
 
     #[tokio::test]

@@ -498,7 +498,9 @@ impl AuthUser for User {
     }
 }
 
-/// Normalises a username or email for case-insensitive comparison.
-pub(crate) fn normalize_login(login: &str) -> String {
+/// A username or email as stores compare it (case-insensitively): a login typed at sign-in
+/// reaches the account whose normalised username or email equals its normalised form. Limits
+/// that count per login use it too, so that spellings of one login share one counter.
+pub fn normalize_login(login: &str) -> String {
     login.to_lowercase()
 }

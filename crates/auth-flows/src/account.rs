@@ -15,7 +15,6 @@ use auth_core::{Accounts, AuthError, FieldError, Principal, Registration, UserId
 use serde::{Deserialize, Serialize};
 
 use crate::AuthService;
-use crate::guard::Failure;
 use crate::service::user_credential;
 
 /// Whether email addresses must be verified.
@@ -192,6 +191,9 @@ impl<S: UserStore> AuthService<S> {
             return Err(AuthError::invalid_field("email", "is required: email addresses must be verified"));
         }
         let registration = Registration::new(request.username, request.email, request.password);
+        // Bad input is refused before it counts; the count comes before any hashing.
+        self.accounts.validate_registration(&registration)?;
+        self.count_registration().await?;
         let user = self.accounts.register(registration).await?;
         self.audit(AuditKind::Registered, Some(&user.id()), &[]).await;
         #[cfg(feature = "account-emails")]
@@ -286,20 +288,30 @@ impl<S: UserStore> AuthService<S> {
         Ok(())
     }
 
-    /// Checks the current password of a signed-in user, counting a wrong one like a failed
-    /// sign-in (rate limited per account and IP). A wrong password is a 400 on `field`.
+    /// Checks the current password of a signed-in user, counting a wrong one against the user's
+    /// consecutive re-authentication failures and the client's network (429 past the limits). A
+    /// wrong password is a 400 on `field`.
     pub(crate) async fn check_current_password(
         &self,
         user_id: &UserId,
         password: &str,
         field: &str,
     ) -> Result<(), AuthError> {
-        self.check_sign_in_limits(user_id.as_str()).await?;
-        if self.accounts.verify_password(user_id, password).await? {
-            return Ok(());
+        let attempt = self.begin_reauthentication(user_id).await?;
+        match self.accounts.verify_password(user_id, password).await {
+            Ok(true) => {
+                self.sign_in_succeeded(attempt).await;
+                Ok(())
+            }
+            Ok(false) => {
+                self.sign_in_failed(attempt).await;
+                Err(AuthError::invalid_field(field, "the password is not correct"))
+            }
+            Err(error) => {
+                self.sign_in_abandoned(attempt).await;
+                Err(error)
+            }
         }
-        self.sign_in_failed(user_id.as_str(), Some(user_id), Failure::Reauthentication).await;
-        Err(AuthError::invalid_field(field, "the password is not correct"))
     }
 
     /// Changes the signed-in user's password (the policy applies) after checking the current one.

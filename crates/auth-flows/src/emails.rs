@@ -512,8 +512,9 @@ impl<S: UserStore> AuthService<S> {
     /// password change), a second factor for users with MFA, and a new password that meets the
     /// policy. Every credential of the user is revoked; the address counts as verified.
     ///
-    /// A missing or wrong second factor, or a refused password, leaves the link usable (the
-    /// attempt counts against the account's sign-in limits).
+    /// A missing or wrong second factor, or a refused password, leaves the link usable (a wrong
+    /// second factor counts against the user's second-factor limit). A valid link is never
+    /// refused because of password failures on the account.
     pub async fn confirm_password_reset(
         &self,
         request: &PasswordResetConfirmRequest,
@@ -553,25 +554,26 @@ impl<S: UserStore> AuthService<S> {
                 tracing::warn!(error = %error, "could not mark the email verified after a reset");
             }
         }
+        self.clear_sign_in_failures(&user).await;
         self.audit(AuditKind::PasswordReset, Some(&user.id()), &[]).await;
         self.notify_password_changed(&user);
         Ok(())
     }
 
-    /// The checks of a reset before the password changes: rate limits, the policy, and MFA.
+    /// The checks of a reset before the password changes: the policy, and MFA.
     async fn reset_checks(
         &self,
         user: &S::User,
         request: &PasswordResetConfirmRequest,
     ) -> Result<(), AuthError> {
-        let id = user.id();
-        self.check_sign_in_limits(id.as_str()).await?;
+        // A valid link is a proof of its own: password failures elsewhere do not block it (a
+        // second factor is counted on its own).
         let mut identity = vec![user.username()];
         identity.extend(user.email());
         self.accounts.validate_password_for(&request.new_password, &identity).map_err(on_new_password)?;
         #[cfg(feature = "mfa")]
         self.verify_second_factor_if_enabled(
-            &id,
+            &user.id(),
             request.code.as_deref(),
             request.recovery_code.as_deref(),
             "password_reset",

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use auth_core::audit::{AuditEvent, AuditKind, AuditLog, AuditQuery, AuditStore};
 use auth_core::http_support::TrustedProxies;
-use auth_core::{AuthError, UserId, UserStore};
+use auth_core::{AuthError, AuthUser, UserId, UserStore};
 #[cfg(feature = "rate-limit")]
-use auth_ratelimit::{BlockReason, Limit, RateLimiter};
+use auth_ratelimit::{Limit, RateLimiter};
 #[cfg(feature = "rate-limit")]
 use chrono::Duration;
 use chrono::{DateTime, Utc};
@@ -53,51 +53,114 @@ impl ClientInfo {
 
 /// The thresholds of abuse protection (see the README's table for the server settings).
 ///
-/// Failures of a password or second factor count per account and per client IP, each in a fixed
-/// window: after `delay_after` failures every further attempt waits twice as long as the one
-/// before (1 s, 2 s, 4 s, ... up to `max_delay`), and at `max` failures the key is blocked until
-/// its window ends: 429 with `Retry-After`. The per-IP limit is below the per-account one, so one
-/// address is blocked long before it could lock an account, while an attack spread over many
-/// addresses is still slowed and then stopped by the per-account limit. Reset and
-/// verification-email requests count per address and per IP, whether the address is known or not.
+/// **Failures** of a password, second factor or current password are counted *before* the
+/// credential is checked: an attempt reserves a count on each of its keys atomically, a success
+/// gives the reservation back, a failure keeps it. Of any number of concurrent attempts, at most
+/// as many are evaluated as the limits allow. Each key is refused once its count reaches `max`
+/// (until its window ends) and, past `delay_after`, until twice as long as the previous wait has
+/// passed since its latest failure (1 s, 2 s, 4 s, ... up to `max_delay`): 429 with
+/// `Retry-After`.
+///
+/// A first-factor sign-in counts on:
+/// - the client's network ([`client_network`]: the IPv4 address, the IPv6 `/64`) —
+///   [`signin_per_ip`](Self::signin_per_ip);
+/// - the typed login from that network — [`signin_per_account_ip`](Self::signin_per_account_ip);
+/// - from an *unknown* device, the typed login's **consecutive** failures, which only a success
+///   resets — [`signin_per_account`](Self::signin_per_account); from a device that signed in as
+///   the user before (the device cookie), the device's own counter instead, so that guessing
+///   elsewhere never locks the user out of their own devices.
+///
+/// Logins are counted by the typed login, normalised, for known and unknown accounts alike: the
+/// counters of an account's username and of its email are two, so a refusal never tells which
+/// email belongs to which username (and an account takes at most `2 × signin_per_account`
+/// consecutive failures). A second factor counts consecutive failures per user
+/// ([`second_factor`](Self::second_factor)) and per network; it is never refused because of
+/// password failures, nor is a password reset whose link is valid.
+///
+/// **Requests** (password-reset and verification emails, registrations) are counted per network
+/// first and then per address (or globally): a request the network's limit refuses creates no
+/// further counter, and exactly `max` requests pass per window.
 #[cfg(feature = "rate-limit")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AbuseLimits {
-    /// Failed sign-ins (password, second factor, current password) per account: default 50 per
-    /// 15 minutes, progressive delay after 10. NIST SP 800-63B allows at most 100.
+    /// Consecutive failed sign-ins per login from unknown devices, reset only by a success:
+    /// default 50 in 30 days, delays from the 10th up to 15 minutes. NIST SP 800-63B allows at
+    /// most 100 per account (an account has two logins).
     pub signin_per_account: Limit,
-    /// Failed sign-ins per client IP: default 20 per 15 minutes, progressive delay after 10.
+    /// Failed sign-ins per login from one network (or from one known device): default 10 per 15
+    /// minutes, delays from the 5th.
+    pub signin_per_account_ip: Limit,
+    /// Failed sign-ins, second factors and current passwords per client network: default 20 per
+    /// 15 minutes, delays from the 10th.
     pub signin_per_ip: Limit,
+    /// Consecutive wrong second factors per user, reset only by a right one: default 100 in 30
+    /// days, delays from the 10th up to 15 minutes.
+    pub second_factor: Limit,
+    /// Consecutive wrong current passwords (re-authentication) per user: default 20 in 30 days,
+    /// delays from the 5th up to 15 minutes.
+    pub reauthentication: Limit,
     /// Password-reset and verification-email requests per email address: default 5 per hour.
     pub email_per_address: Limit,
-    /// Password-reset and verification-email requests per client IP: default 20 per hour.
+    /// Password-reset and verification-email requests per client network: default 20 per hour.
     pub email_per_ip: Limit,
+    /// Registrations per client network: default 20 per hour.
+    pub register_per_ip: Limit,
+    /// Registrations in all: default 1000 per hour.
+    pub register_global: Limit,
 }
 
-/// The default sign-in window (15 minutes).
+/// The default sign-in window of the per-network counters (15 minutes).
 #[cfg(feature = "rate-limit")]
 pub const DEFAULT_SIGNIN_WINDOW: Duration = Duration::minutes(15);
+
+/// The default memory of consecutive failures: 30 days from the first failure of a run.
+#[cfg(feature = "rate-limit")]
+pub const DEFAULT_CONSECUTIVE_WINDOW: Duration = Duration::days(30);
 
 #[cfg(feature = "rate-limit")]
 impl Default for AbuseLimits {
     fn default() -> Self {
-        Self::signin(50, 20, DEFAULT_SIGNIN_WINDOW)
+        let consecutive = |max, after| {
+            Limit::new(max, DEFAULT_CONSECUTIVE_WINDOW).progressive_delay(after, Duration::minutes(15))
+        };
+        let minute = Duration::seconds(60);
+        Self {
+            signin_per_account: consecutive(50, 10),
+            signin_per_account_ip: Limit::new(10, DEFAULT_SIGNIN_WINDOW).progressive_delay(5, minute),
+            signin_per_ip: Limit::new(20, DEFAULT_SIGNIN_WINDOW).progressive_delay(10, minute),
+            second_factor: consecutive(100, 10),
+            reauthentication: consecutive(20, 5),
+            email_per_address: Limit::new(5, Duration::hours(1)),
+            email_per_ip: Limit::new(20, Duration::hours(1)),
+            register_per_ip: Limit::new(20, Duration::hours(1)),
+            register_global: Limit::new(1000, Duration::hours(1)),
+        }
     }
 }
 
 #[cfg(feature = "rate-limit")]
 impl AbuseLimits {
-    /// Sign-in limits of `per_account` and `per_ip` failures per `window` (progressive delay after
-    /// 10 failures, up to a minute), and the default email-request limits.
-    pub fn signin(per_account: u32, per_ip: u32, window: Duration) -> Self {
-        let max_delay = Duration::seconds(60);
-        Self {
-            signin_per_account: Limit::new(per_account, window).progressive_delay(10, max_delay),
-            signin_per_ip: Limit::new(per_ip, window).progressive_delay(10, max_delay),
-            email_per_address: Limit::new(5, Duration::hours(1)),
-            email_per_ip: Limit::new(20, Duration::hours(1)),
+    /// The defaults with `per_account` consecutive failures per login (kept for
+    /// [`consecutive_window`](Self::consecutive_window)), and `per_account_ip` and `per_ip`
+    /// failures per `window`.
+    pub fn signin(per_account: u32, per_account_ip: u32, per_ip: u32, window: Duration) -> Self {
+        let mut limits = Self::default();
+        limits.signin_per_account.max = per_account;
+        limits.signin_per_account_ip.max = per_account_ip;
+        limits.signin_per_account_ip.window = window;
+        limits.signin_per_ip.max = per_ip;
+        limits.signin_per_ip.window = window;
+        limits
+    }
+
+    /// Remembers consecutive failures (sign-in, second factor, re-authentication) for `window`
+    /// from the first failure of a run, unless a success resets them first.
+    pub fn consecutive_window(mut self, window: Duration) -> Self {
+        for limit in [&mut self.signin_per_account, &mut self.second_factor, &mut self.reauthentication] {
+            limit.window = window;
         }
+        self
     }
 
     /// Sets the email-request limits.
@@ -106,14 +169,29 @@ impl AbuseLimits {
         self.email_per_ip = Limit::new(per_ip, window);
         self
     }
+
+    /// Sets the registration limits.
+    pub fn registrations(mut self, per_ip: u32, global: u32, window: Duration) -> Self {
+        self.register_per_ip = Limit::new(per_ip, window);
+        self.register_global = Limit::new(global, window);
+        self
+    }
 }
 
 /// Rate limiting and auditing of an [`AuthService`].
 pub(crate) struct Guard {
+    /// Failure counters (sign-in, second factor, re-authentication).
     #[cfg(feature = "rate-limit")]
     pub(crate) limiter: RateLimiter,
+    /// Request counters (emails, registrations): apart from the failure counters, so that a
+    /// flood of requests cannot crowd them out of an in-process store.
+    #[cfg(feature = "rate-limit")]
+    pub(crate) requests: RateLimiter,
     #[cfg(feature = "rate-limit")]
     pub(crate) limits: AbuseLimits,
+    /// Signs the device cookies of known devices.
+    #[cfg(feature = "rate-limit")]
+    pub(crate) devices: auth_core::DeviceKey,
     pub(crate) audit: AuditLog,
     /// Whether `audit` persists events (else they go to `tracing` only).
     #[cfg_attr(not(feature = "audit"), allow(dead_code))]
@@ -128,7 +206,11 @@ impl Guard {
             #[cfg(feature = "rate-limit")]
             limiter: RateLimiter::memory(clock.clone()),
             #[cfg(feature = "rate-limit")]
+            requests: RateLimiter::memory(clock.clone()),
+            #[cfg(feature = "rate-limit")]
             limits: AbuseLimits::default(),
+            #[cfg(feature = "rate-limit")]
+            devices: auth_core::DeviceKey::generate(),
             audit: AuditLog::new(Arc::new(TracingOnly)),
             audit_persisted: false,
             trusted_proxies,
@@ -156,16 +238,43 @@ impl AuditStore for TracingOnly {
     }
 }
 
-/// What a failed attempt was.
+/// What an attempt checks, and so what its failure is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Failure {
-    /// A wrong first factor at sign-in (a wrong password, an unknown login, an inactive account).
+    /// A first factor at sign-in (a wrong password, an unknown login, an inactive account).
     SignIn,
-    /// A wrong second factor.
+    /// A second factor.
     SecondFactor,
-    /// A wrong current password on an authenticated change.
+    /// The current password on an authenticated change.
     Reauthentication,
+}
+
+/// An attempt counted against the limits before its credential is checked (see
+/// [`AuthService::begin_sign_in`]). End it with [`AuthService::sign_in_succeeded`] or
+/// [`AuthService::sign_in_failed`]; one dropped without either stays counted as a failure.
+#[derive(Debug)]
+#[must_use = "end the attempt with sign_in_succeeded or sign_in_failed"]
+pub struct SignInAttempt {
+    kind: Failure,
+    user: Option<UserId>,
+    #[cfg(feature = "rate-limit")]
+    reservation: Option<auth_ratelimit::Reservation>,
+    /// Consecutive-failure counters a success resets.
+    #[cfg(feature = "rate-limit")]
+    consecutive: Vec<String>,
+}
+
+impl SignInAttempt {
+    /// What the attempt checks.
+    pub fn kind(&self) -> Failure {
+        self.kind
+    }
+
+    /// The user the attempt is about, when the login is known.
+    pub fn user(&self) -> Option<&UserId> {
+        self.user.as_ref()
+    }
 }
 
 /// An audit event of `kind` at `at`, about `user`, from `client`, with non-secret `detail`.
@@ -189,14 +298,24 @@ pub(crate) fn audit_event(
     event
 }
 
+/// A key part naming a login or an address without storing it: 128 bits of its SHA-256, hex.
 #[cfg(feature = "rate-limit")]
-fn account_key(account: &str) -> String {
-    format!("signin:acct:{account}")
+fn digest(text: &str) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(text.as_bytes());
+    hash[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The consecutive-failure counter of a login (normalised).
 #[cfg(feature = "rate-limit")]
-fn ip_key(ip: &str) -> String {
-    format!("signin:ip:{ip}")
+fn login_key(login: &str) -> String {
+    format!("signin:login:{}", digest(&auth_core::normalize_login(login)))
+}
+
+/// The network of the current request's client, when known.
+#[cfg(feature = "rate-limit")]
+fn current_network() -> Option<String> {
+    ClientInfo::current().and_then(|c| c.ip).map(|ip| auth_core::http_support::client_network(&ip))
 }
 
 impl<S: UserStore> AuthService<S> {
@@ -232,88 +351,234 @@ impl<S: UserStore> AuthService<S> {
         self.guard.audit.record(event).await;
     }
 
-    #[cfg(feature = "rate-limit")]
-    fn current_ip() -> Option<String> {
-        ClientInfo::current().and_then(|c| c.ip)
-    }
-
-    /// The sign-in counters of `account` and of the current client's IP.
-    #[cfg(feature = "rate-limit")]
-    fn sign_in_keys(&self, account: &str) -> Vec<(String, &Limit)> {
-        let limits = &self.guard.limits;
-        let mut keys = vec![(account_key(account), &limits.signin_per_account)];
-        if let Some(ip) = Self::current_ip() {
-            keys.push((ip_key(&ip), &limits.signin_per_ip));
-        }
-        keys
-    }
-
-    /// Refuses with a 429 when the account or the client IP is blocked. `account` is the user id,
-    /// or the normalised login of an unknown user (so that guessing unknown names is counted too).
-    /// A first factor calls it before it checks anything (see [`AuthService::sign_in_with`]).
-    /// Without the `rate-limit` feature nothing is ever blocked.
-    pub async fn check_sign_in_limits(&self, account: &str) -> Result<(), AuthError> {
+    /// Starts a first-factor sign-in with `login` (as typed; `user`: the account it names, if
+    /// any): counts the attempt on the client's network, on the login from that network, and on
+    /// the login's consecutive failures — or, from a device that signed in as `user` before, on
+    /// the device's own counter. 429 when a limit refuses; the credential must not be looked at
+    /// then. Check the credential next, then end the attempt with
+    /// [`sign_in_succeeded`](Self::sign_in_succeeded) or [`sign_in_failed`](Self::sign_in_failed).
+    /// Without the `rate-limit` feature nothing is counted and nothing refused.
+    pub async fn begin_sign_in(
+        &self,
+        login: &str,
+        user: Option<&S::User>,
+    ) -> Result<SignInAttempt, AuthError> {
+        let user_id = user.map(AuthUser::id);
         #[cfg(feature = "rate-limit")]
         {
-            let keys = self.sign_in_keys(account);
-            let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-            if let Some(blocked) = self.guard.limiter.blocked(&keys).await? {
-                return Err(blocked.into());
+            let limits = &self.guard.limits;
+            let network = current_network();
+            let device = ClientInfo::current()
+                .and_then(|c| c.device)
+                .zip(user_id.as_ref())
+                .and_then(|(token, id)| self.guard.devices.verify(&token, id, self.guard.clock.now()));
+            let typed = digest(&auth_core::normalize_login(login));
+            let mut keys: Vec<(String, &Limit)> = Vec::with_capacity(3);
+            if let Some(network) = &network {
+                keys.push((format!("signin:ip:{network}"), &limits.signin_per_ip));
+                keys.push((format!("signin:login-ip:{typed}:{network}"), &limits.signin_per_account_ip));
+            }
+            match &device {
+                Some(device) => {
+                    keys.push((format!("signin:device:{}", device.as_str()), &limits.signin_per_account_ip));
+                }
+                None => keys.push((login_key(login), &limits.signin_per_account)),
+            }
+            // A success resets the consecutive failures of each of the account's logins.
+            let mut consecutive = vec![login_key(login)];
+            if let Some(user) = user {
+                consecutive.push(login_key(user.username()));
+                consecutive.extend(user.email().map(login_key));
+            }
+            consecutive.dedup();
+            let reservation = self.reserve(&self.guard.limiter, &keys).await?;
+            Ok(SignInAttempt {
+                kind: Failure::SignIn,
+                user: user_id,
+                reservation: Some(reservation),
+                consecutive,
+            })
+        }
+        #[cfg(not(feature = "rate-limit"))]
+        {
+            let _ = login;
+            Ok(SignInAttempt { kind: Failure::SignIn, user: user_id })
+        }
+    }
+
+    /// Starts a check of `user`'s second factor: counted on the user's consecutive
+    /// second-factor failures and on the client's network (never on password failures).
+    #[cfg(feature = "mfa")]
+    pub(crate) async fn begin_second_factor(&self, user: &UserId) -> Result<SignInAttempt, AuthError> {
+        self.begin_user_attempt(user, Failure::SecondFactor).await
+    }
+
+    /// Starts a check of a signed-in `user`'s current password: counted on the user's consecutive
+    /// re-authentication failures and on the client's network.
+    pub(crate) async fn begin_reauthentication(&self, user: &UserId) -> Result<SignInAttempt, AuthError> {
+        self.begin_user_attempt(user, Failure::Reauthentication).await
+    }
+
+    async fn begin_user_attempt(&self, user: &UserId, kind: Failure) -> Result<SignInAttempt, AuthError> {
+        #[cfg(feature = "rate-limit")]
+        {
+            let limits = &self.guard.limits;
+            let (user_key, limit) = match kind {
+                Failure::SecondFactor => {
+                    (format!("mfa:user:{}", digest(user.as_str())), &limits.second_factor)
+                }
+                _ => (format!("reauth:user:{}", digest(user.as_str())), &limits.reauthentication),
+            };
+            let mut keys: Vec<(String, &Limit)> = Vec::with_capacity(2);
+            if let Some(network) = current_network() {
+                keys.push((format!("signin:ip:{network}"), &limits.signin_per_ip));
+            }
+            keys.push((user_key.clone(), limit));
+            let reservation = self.reserve(&self.guard.limiter, &keys).await?;
+            Ok(SignInAttempt {
+                kind,
+                user: Some(user.clone()),
+                reservation: Some(reservation),
+                consecutive: vec![user_key],
+            })
+        }
+        #[cfg(not(feature = "rate-limit"))]
+        Ok(SignInAttempt { kind, user: Some(user.clone()) })
+    }
+
+    /// Counts an attempt on every key atomically, or refuses it (429).
+    #[cfg(feature = "rate-limit")]
+    async fn reserve(
+        &self,
+        limiter: &RateLimiter,
+        keys: &[(String, &Limit)],
+    ) -> Result<auth_ratelimit::Reservation, AuthError> {
+        let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+        limiter.try_attempt(&keys).await
+    }
+
+    /// Ends an attempt whose credential was right: its counts are given back, and the
+    /// consecutive failures of the account (every login of it) or of the second factor reset.
+    pub async fn sign_in_succeeded(&self, attempt: SignInAttempt) {
+        #[cfg(feature = "rate-limit")]
+        {
+            if let Some(reservation) = attempt.reservation
+                && let Err(error) = self.guard.limiter.release(reservation).await
+            {
+                tracing::warn!(%error, "could not give back a successful attempt's counts");
+            }
+            for key in &attempt.consecutive {
+                if let Err(error) = self.guard.limiter.clear(key).await {
+                    tracing::warn!(%error, "could not reset consecutive failures");
+                }
             }
         }
         #[cfg(not(feature = "rate-limit"))]
-        let _ = account;
-        Ok(())
+        let _ = attempt;
     }
 
-    /// Counts a failure against the account and the client IP, and audits it (and a lockout when
-    /// this failure reached a hard limit). A first factor calls it for every wrong credential.
-    pub async fn sign_in_failed(&self, account: &str, user: Option<&UserId>, failure: Failure) {
-        let (kind, reason) = match failure {
+    /// Ends an attempt whose credential could not be checked (a store or the hasher failed): its
+    /// counts are given back, and nothing resets.
+    pub async fn sign_in_abandoned(&self, attempt: SignInAttempt) {
+        #[cfg(feature = "rate-limit")]
+        if let Some(reservation) = attempt.reservation
+            && let Err(error) = self.guard.limiter.release(reservation).await
+        {
+            tracing::warn!(%error, "could not give back an abandoned attempt's counts");
+        }
+        #[cfg(not(feature = "rate-limit"))]
+        let _ = attempt;
+    }
+
+    /// Ends an attempt whose credential was wrong: its counts stay; it is audited
+    /// (`sign_in_failed` or `mfa_failed` with the reason), and so is a lockout when this failure
+    /// reached a limit (`locked_out` with the scope: `ip`, `account` or `second_factor`).
+    pub async fn sign_in_failed(&self, attempt: SignInAttempt) {
+        let (kind, reason) = match attempt.kind {
             Failure::SignIn => (AuditKind::SignInFailed, "password"),
             Failure::SecondFactor => (AuditKind::MfaFailed, "second_factor"),
             Failure::Reauthentication => (AuditKind::SignInFailed, "current_password"),
         };
-        self.audit(kind, user, &[("reason", reason)]).await;
+        self.audit(kind, attempt.user.as_ref(), &[("reason", reason)]).await;
         #[cfg(feature = "rate-limit")]
-        {
-            let keys = self.sign_in_keys(account);
-            let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-            match self.guard.limiter.record(&keys).await {
-                Ok(()) => {}
-                Err(error) => tracing::error!(error = %error, "could not count a failed sign-in"),
-            }
-            if let Ok(Some(blocked)) = self.guard.limiter.blocked(&keys).await
-                && blocked.reason == BlockReason::LimitReached
-            {
-                let scope = if blocked.key.starts_with("signin:ip:") { "ip" } else { "account" };
-                self.audit(AuditKind::LockedOut, user, &[("scope", scope)]).await;
+        if let Some(key) = attempt.reservation.as_ref().and_then(|r| r.limit_reached()) {
+            let scope = if key.starts_with("signin:ip:") {
+                "ip"
+            } else if key.starts_with("mfa:") {
+                "second_factor"
+            } else {
+                "account"
+            };
+            self.audit(AuditKind::LockedOut, attempt.user.as_ref(), &[("scope", scope)]).await;
+        }
+    }
+
+    /// Resets the consecutive sign-in failures of every login of `user`: a password reset proved
+    /// control of the account by other means.
+    #[cfg_attr(not(feature = "account-emails"), allow(dead_code))]
+    pub(crate) async fn clear_sign_in_failures(&self, user: &S::User) {
+        #[cfg(feature = "rate-limit")]
+        for key in std::iter::once(login_key(user.username())).chain(user.email().map(login_key)) {
+            if let Err(error) = self.guard.limiter.clear(&key).await {
+                tracing::warn!(%error, "could not reset consecutive failures");
             }
         }
         #[cfg(not(feature = "rate-limit"))]
-        let _ = account;
+        let _ = user;
     }
 
-    /// Counts an email request (reset, verification resend) per address and IP; 429 past the
-    /// limits. Known and unknown addresses count alike.
+    /// A device token for `user`, to set as the device cookie with a completed sign-in: the
+    /// device is known for `user` from now on.
+    #[cfg(feature = "rate-limit")]
+    pub(crate) fn device_token(&self, user: &UserId) -> String {
+        self.guard.devices.issue(user, self.guard.clock.now())
+    }
+
+    /// Counts a request on the client's network first, then on `key` (429 past either limit;
+    /// the network's refusal creates no counter for `key`).
+    #[cfg(feature = "rate-limit")]
+    async fn count_request(
+        &self,
+        network_key: Option<(String, &Limit)>,
+        key: (String, &Limit),
+    ) -> Result<(), AuthError> {
+        let mut keys: Vec<(String, &Limit)> = network_key.into_iter().collect();
+        keys.push(key);
+        // Requests are never given back.
+        let _counted = self.reserve(&self.guard.requests, &keys).await?;
+        Ok(())
+    }
+
+    /// Counts an email request (reset, verification resend) per network and per address; 429
+    /// past the limits. Known and unknown addresses count alike.
     #[cfg(feature = "account-emails")]
     pub(crate) async fn count_email_request(&self, purpose: &str, email: &str) -> Result<(), AuthError> {
         #[cfg(feature = "rate-limit")]
         {
             let limits = &self.guard.limits;
-            let mut keys =
-                vec![(format!("{purpose}:email:{}", email.to_lowercase()), &limits.email_per_address)];
-            if let Some(ip) = Self::current_ip() {
-                keys.push((format!("{purpose}:ip:{ip}"), &limits.email_per_ip));
-            }
-            let keys: Vec<(&str, &Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-            self.guard.limiter.hit_and_check(&keys).await
+            let network = current_network().map(|n| (format!("{purpose}:ip:{n}"), &limits.email_per_ip));
+            let address =
+                (format!("{purpose}:email:{}", digest(&email.to_lowercase())), &limits.email_per_address);
+            self.count_request(network, address).await
         }
         #[cfg(not(feature = "rate-limit"))]
         {
             let _ = (purpose, email);
             Ok(())
         }
+    }
+
+    /// Counts a registration per network and globally, before any password is hashed; 429 past
+    /// the limits.
+    pub(crate) async fn count_registration(&self) -> Result<(), AuthError> {
+        #[cfg(feature = "rate-limit")]
+        {
+            let limits = &self.guard.limits;
+            let network = current_network().map(|n| (format!("register:ip:{n}"), &limits.register_per_ip));
+            self.count_request(network, ("register:all".to_owned(), &limits.register_global)).await
+        }
+        #[cfg(not(feature = "rate-limit"))]
+        Ok(())
     }
 }
 

@@ -277,9 +277,10 @@ impl<S: UserStore> AuthService<S> {
         flow: SignInFlow,
     ) -> Result<SignInOutcome<TokenPair>, AuthError> {
         match self.password_sign_in(request, flow, client).await? {
-            SignInOutcome::Complete(
-                crate::CompletedSignIn::Mobile(pair) | crate::CompletedSignIn::Web(pair),
-            ) => Ok(SignInOutcome::Complete(pair)),
+            SignInOutcome::Complete(crate::CompletedSignIn {
+                credential: crate::Credential::Mobile(pair) | crate::Credential::Web(pair),
+                ..
+            }) => Ok(SignInOutcome::Complete(pair)),
             SignInOutcome::Complete(_) => Err(crate::pipeline::another_credential()),
             SignInOutcome::MfaRequired(step) => Ok(SignInOutcome::MfaRequired(step)),
         }

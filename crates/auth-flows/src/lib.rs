@@ -83,8 +83,8 @@ pub use emails::{
 };
 pub use grants::SessionInfo;
 #[cfg(feature = "rate-limit")]
-pub use guard::{AbuseLimits, DEFAULT_SIGNIN_WINDOW};
-pub use guard::{Failure, acting_as};
+pub use guard::{AbuseLimits, DEFAULT_CONSECUTIVE_WINDOW, DEFAULT_SIGNIN_WINDOW};
+pub use guard::{Failure, SignInAttempt, acting_as};
 pub use http::{
     AuthEndpoints, Route, RouteFuture, RouteRequest, RouteSet, RouteTable, RouterConfig, WebFlowConfig, paths,
 };
@@ -97,7 +97,9 @@ pub use jwt::{
 pub use mfa::{MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaVerifyRequest, RecoveryCodes};
 #[cfg(feature = "opaque-tokens")]
 pub use opaque::{IssuedOpaqueToken, OpaqueTokenAuthenticator, OpaqueTokenConfig, TokenSignInRequest};
-pub use pipeline::{CompletedSignIn, FirstFactor, MfaRequired, SignInFlow, SignInOutcome, SignInRequest};
+pub use pipeline::{
+    CompletedSignIn, Credential, FirstFactor, MfaRequired, SignInFlow, SignInOutcome, SignInRequest,
+};
 pub use service::{AuthService, AuthServiceBuilder, BuildError, Capability, ClientInfo, FlowConfig};
 #[cfg(feature = "sessions")]
 pub use sessions::{SessionAuthenticator, SessionConfig, StartedSession};

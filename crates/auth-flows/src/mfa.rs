@@ -18,7 +18,6 @@ use auth_core::{AuthError, AuthUser, FieldError, Principal, UserId, UserStore};
 use auth_mfa::{FactorUsed, MfaService, MfaStatus, SecondFactor, TotpSetup};
 use serde::{Deserialize, Serialize};
 
-use crate::guard::Failure;
 use crate::pipeline::pwd;
 use crate::service::user_credential;
 use crate::{AuthService, ClientInfo, CompletedSignIn, MfaRequired, SignInFlow};
@@ -208,13 +207,20 @@ impl<S: UserStore> AuthService<S> {
         let now = self.clock.now();
         let attempt = mfa.service.begin_attempt(&request.mfa_token, now).await?;
         let user_id = attempt.user_id().clone();
-        self.check_sign_in_limits(user_id.as_str()).await?;
+        let limited = self.begin_second_factor(&user_id).await?;
         let completed = match mfa.service.finish_attempt(attempt, &factor, now).await {
+            Ok(completed) => {
+                self.sign_in_succeeded(limited).await;
+                completed
+            }
             Err(AuthError::InvalidCredentials) => {
-                self.sign_in_failed(user_id.as_str(), Some(&user_id), Failure::SecondFactor).await;
+                self.sign_in_failed(limited).await;
                 return Err(AuthError::InvalidCredentials);
             }
-            other => other?,
+            Err(error) => {
+                self.sign_in_abandoned(limited).await;
+                return Err(error);
+            }
         };
         let context: ChallengeContext =
             serde_json::from_value(completed.context.clone()).map_err(AuthError::backend)?;
@@ -235,7 +241,7 @@ impl<S: UserStore> AuthService<S> {
         amr.push(completed.factor.amr().to_owned());
         let detail = [("flow", completed.flow.as_str()), ("amr", completed.factor.amr())];
         self.audit(AuditKind::SignInSucceeded, Some(&user.id()), &detail).await;
-        let client = ClientInfo { user_agent: context.user_agent, ip: context.ip };
+        let client = ClientInfo { user_agent: context.user_agent, ip: context.ip, device: None };
         self.issue_credential(user, context.flow, &client, amr, now).await
     }
 
@@ -297,17 +303,37 @@ impl<S: UserStore> AuthService<S> {
             )]));
         }
         let factor = second_factor(code, recovery)?;
-        match mfa.service.verify(user_id, &factor, self.clock.now()).await? {
-            Some(used) => {
+        let field = if code.is_some() { "code" } else { "recovery_code" };
+        self.check_second_factor(mfa, user_id, &factor, field, during).await
+    }
+
+    /// Checks a signed-in (or link-holding) user's second factor, counted against the user's
+    /// consecutive second-factor failures: 400 on `field` when wrong; a used recovery code is
+    /// audited with `during`.
+    async fn check_second_factor(
+        &self,
+        mfa: &Mfa,
+        user_id: &UserId,
+        factor: &SecondFactor,
+        field: &str,
+        during: &str,
+    ) -> Result<(), AuthError> {
+        let attempt = self.begin_second_factor(user_id).await?;
+        match mfa.service.verify(user_id, factor, self.clock.now()).await {
+            Ok(Some(used)) => {
+                self.sign_in_succeeded(attempt).await;
                 if used == FactorUsed::RecoveryCode {
                     self.audit(AuditKind::RecoveryCodeUsed, Some(user_id), &[("during", during)]).await;
                 }
                 Ok(())
             }
-            None => {
-                self.sign_in_failed(user_id.as_str(), Some(user_id), Failure::SecondFactor).await;
-                let field = if code.is_some() { "code" } else { "recovery_code" };
+            Ok(None) => {
+                self.sign_in_failed(attempt).await;
                 Err(AuthError::invalid_field(field, "the code is not valid"))
+            }
+            Err(error) => {
+                self.sign_in_abandoned(attempt).await;
+                Err(error)
             }
         }
     }
@@ -323,27 +349,8 @@ impl<S: UserStore> AuthService<S> {
         let mfa = self.mfa_enabled()?;
         let factor = second_factor(request.code.as_deref(), request.recovery_code.as_deref())?;
         self.check_current_password(&principal.user_id, &request.password, "password").await?;
-        let now = self.clock.now();
-        match mfa.service.verify(&principal.user_id, &factor, now).await? {
-            None => {
-                let id = &principal.user_id;
-                self.sign_in_failed(id.as_str(), Some(id), Failure::SecondFactor).await;
-                Err(AuthError::InvalidInput(vec![FieldError::new(
-                    if matches!(factor, SecondFactor::Totp(_)) { "code" } else { "recovery_code" },
-                    "the code is not valid",
-                )]))
-            }
-            Some(FactorUsed::RecoveryCode) => {
-                self.audit(
-                    AuditKind::RecoveryCodeUsed,
-                    Some(&principal.user_id),
-                    &[("during", "reauthentication")],
-                )
-                .await;
-                Ok(())
-            }
-            Some(_) => Ok(()),
-        }
+        let field = if matches!(factor, SecondFactor::Totp(_)) { "code" } else { "recovery_code" };
+        self.check_second_factor(mfa, &principal.user_id, &factor, field, "reauthentication").await
     }
 
     /// Turns MFA off after re-authentication (password and a current code). Recorded as a

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pipeline::another_credential;
 use crate::service::revoked;
-use crate::{AuthService, ClientInfo, CompletedSignIn, SignInFlow, SignInOutcome, SignInRequest};
+use crate::{AuthService, ClientInfo, CompletedSignIn, Credential, SignInFlow, SignInOutcome, SignInRequest};
 
 /// Settings of opaque tokens.
 #[derive(Debug, Clone)]
@@ -116,7 +116,9 @@ impl<S: UserStore> AuthService<S> {
         let password =
             SignInRequest { username: request.username.clone(), password: request.password.clone() };
         match self.password_sign_in(&password, flow, client).await? {
-            SignInOutcome::Complete(CompletedSignIn::Token(issued)) => Ok(SignInOutcome::Complete(issued)),
+            SignInOutcome::Complete(CompletedSignIn { credential: Credential::Token(issued), .. }) => {
+                Ok(SignInOutcome::Complete(issued))
+            }
             SignInOutcome::Complete(_) => Err(another_credential()),
             SignInOutcome::MfaRequired(step) => Ok(SignInOutcome::MfaRequired(step)),
         }

@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use auth_core::{AuthError, AuthUser, UserStore};
-use auth_flows::{AuthService, ClientInfo, CompletedSignIn, Failure, FirstFactor, SignInFlow, SignInOutcome};
+use auth_core::{AuthError, UserStore};
+use auth_flows::{AuthService, ClientInfo, CompletedSignIn, FirstFactor, SignInFlow, SignInOutcome};
 
 /// A toy first factor: a user may set a PIN, and sign in with username and PIN (`amr` `pin`).
 /// PINs are stored as argon2id hashes made by the service's own hasher.
@@ -19,8 +19,9 @@ impl PinFactor {
         Ok(())
     }
 
-    /// The first factor: the limits are checked before the PIN is, a wrong PIN (or an unknown
-    /// user, at the same cost) is counted and answered like a wrong password.
+    /// The first factor: the attempt is counted before the PIN is looked at (429 when the limits
+    /// refuse), a wrong PIN (or an unknown user, at the same cost) is answered like a wrong
+    /// password, a right one resets the account's consecutive failures.
     pub async fn verify<S: UserStore>(
         &self,
         auth: &AuthService<S>,
@@ -28,22 +29,29 @@ impl PinFactor {
         pin: &str,
     ) -> Result<FirstFactor<S::User>, AuthError> {
         let user = auth.store().find_by_login(username).await?;
-        let account = user.as_ref().map_or_else(|| format!("login:{username}"), |u| u.id().to_string());
-        auth.check_sign_in_limits(&account).await?;
+        let attempt = auth.begin_sign_in(username, user.as_ref()).await?;
         let stored = self.hashes.lock().unwrap_or_else(|p| p.into_inner()).get(username).cloned();
-        let check = auth.accounts().hasher().verify(pin, stored.as_deref()).await?;
+        let check = match auth.accounts().hasher().verify(pin, stored.as_deref()).await {
+            Ok(check) => check,
+            Err(error) => {
+                auth.sign_in_abandoned(attempt).await;
+                return Err(error);
+            }
+        };
         match user {
-            Some(user) if check.is_valid() => Ok(FirstFactor::new(user, ["pin"], auth.clock().now())),
-            user => {
-                let id = user.map(|u| u.id());
-                auth.sign_in_failed(&account, id.as_ref(), Failure::SignIn).await;
+            Some(user) if check.is_valid() => {
+                auth.sign_in_succeeded(attempt).await;
+                Ok(FirstFactor::new(user, ["pin"], auth.clock().now()))
+            }
+            _ => {
+                auth.sign_in_failed(attempt).await;
                 Err(AuthError::InvalidCredentials)
             }
         }
     }
 
-    /// Signs in with a PIN through the pipeline: account checks, limits, the MFA step, and the
-    /// credential of `flow`.
+    /// Signs in with a PIN through the pipeline: account checks, the MFA step, and the credential
+    /// of `flow`.
     pub async fn sign_in<S: UserStore>(
         &self,
         auth: &AuthService<S>,

@@ -35,7 +35,6 @@ use auth_core::{AuthError, AuthUser, UserStore};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::guard::Failure;
 use crate::{AuthService, ClientInfo};
 
 /// What a first factor proved: who signed in, how (`amr` values of RFC 8176, e.g. `pwd`), and
@@ -158,9 +157,9 @@ impl fmt::Debug for MfaRequired {
     }
 }
 
-/// A completed sign-in: the credential of its [`SignInFlow`].
+/// The credential a completed sign-in issued, of its [`SignInFlow`].
 #[non_exhaustive]
-pub enum CompletedSignIn<U> {
+pub enum Credential<U> {
     /// Mobile flow: the token pair, in the body.
     #[cfg(feature = "jwt")]
     Mobile(crate::TokenPair),
@@ -178,9 +177,9 @@ pub enum CompletedSignIn<U> {
     _User(std::convert::Infallible, std::marker::PhantomData<U>),
 }
 
-impl<U> fmt::Debug for CompletedSignIn<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flow = match self {
+impl<U> Credential<U> {
+    fn flow_name(&self) -> &'static str {
+        match self {
             #[cfg(feature = "jwt")]
             Self::Mobile(_) => "Mobile",
             #[cfg(feature = "jwt")]
@@ -190,8 +189,41 @@ impl<U> fmt::Debug for CompletedSignIn<U> {
             #[cfg(feature = "sessions")]
             Self::Session(_) => "Session",
             Self::_User(never, _) => match *never {},
-        };
-        f.debug_tuple("CompletedSignIn").field(&flow).finish()
+        }
+    }
+}
+
+impl<U> fmt::Debug for Credential<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Credential").field(&self.flow_name()).finish()
+    }
+}
+
+/// A completed sign-in: the credential of its [`SignInFlow`], and the token of the device cookie
+/// that makes this client a known device of the user (see
+/// [`AbuseLimits`](crate::AbuseLimits)).
+#[non_exhaustive]
+pub struct CompletedSignIn<U> {
+    /// The credential.
+    pub credential: Credential<U>,
+    /// The device cookie's value ([`auth_core::DeviceCookie`]); `None` without the `rate-limit`
+    /// feature. [`AuthEndpoints::sign_in_response`](crate::AuthEndpoints::sign_in_response) sets it.
+    pub device_token: Option<String>,
+}
+
+impl<U> CompletedSignIn<U> {
+    /// A completed sign-in with `credential` and no device token.
+    pub fn new(credential: Credential<U>) -> Self {
+        Self { credential, device_token: None }
+    }
+}
+
+impl<U> fmt::Debug for CompletedSignIn<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompletedSignIn")
+            .field("credential", &self.credential)
+            .field("device_token", &self.device_token.as_ref().map(|_| ".."))
+            .finish()
     }
 }
 
@@ -223,37 +255,48 @@ pub(crate) fn pwd() -> Vec<String> {
 }
 
 impl<S: UserStore> AuthService<S> {
-    /// The password first factor: checks the sign-in limits of the login (the user id, or the
-    /// login of an unknown user) and of the client IP, then the password (unknown users cost the
-    /// same as known ones). A wrong password, an unknown login and an inactive account are all
-    /// [`AuthError::InvalidCredentials`], counted as a failed sign-in.
+    /// The password first factor: counts the attempt against the sign-in limits of the login
+    /// and the client (see [`AuthService::begin_sign_in`]; 429 when they refuse, before the
+    /// password is looked at), then checks the password (unknown users cost the same as known
+    /// ones). A wrong password, an unknown login and an inactive account are all
+    /// [`AuthError::InvalidCredentials`], counted as a failed sign-in; a right password resets the
+    /// account's consecutive failures.
     pub async fn password_factor(
         &self,
         login: &str,
         password: &str,
     ) -> Result<FirstFactor<S::User>, AuthError> {
         let found = self.store().find_by_login(login).await?;
-        // Failures count per account: the user id, or the login of an unknown user.
-        let account =
-            found.as_ref().map_or_else(|| format!("login:{}", login.to_lowercase()), |u| u.id().to_string());
-        let found_id = found.as_ref().map(AuthUser::id);
-        self.check_sign_in_limits(&account).await?;
-        let Some(user) = self.accounts.check_password_of(found, password).await? else {
-            self.sign_in_failed(&account, found_id.as_ref(), Failure::SignIn).await;
-            return Err(AuthError::InvalidCredentials);
-        };
-        Ok(FirstFactor::new(user, pwd(), self.clock.now()))
+        let attempt = self.begin_sign_in(login, found.as_ref()).await?;
+        match self.accounts.check_password_of(found, password).await {
+            Ok(Some(user)) => {
+                self.sign_in_succeeded(attempt).await;
+                Ok(FirstFactor::new(user, pwd(), self.clock.now()))
+            }
+            Ok(None) => {
+                self.sign_in_failed(attempt).await;
+                Err(AuthError::InvalidCredentials)
+            }
+            // Not evaluated (the hasher is overloaded, the store failed): nothing was learnt.
+            Err(error) => {
+                self.sign_in_abandoned(attempt).await;
+                Err(error)
+            }
+        }
     }
 
     /// **The sign-in pipeline**, the extension point of every first factor: given what a first
     /// factor proved, applies the account checks (an inactive user is
     /// [`AuthError::InvalidCredentials`]; an unverified email address where verification is
-    /// mandatory is [`AuthError::EmailNotVerified`]), the sign-in limits of the account and the
-    /// client IP (429), and — for a user with a second factor — the MFA step, bound to `flow`
-    /// ([`SignInOutcome::MfaRequired`]; [`AuthService::complete_mfa`] finishes it). Otherwise it
-    /// records the sign-in, audits it (`sign_in_succeeded` with the flow and the `amr`) and issues
-    /// the credential of `flow` with the factor's `amr` and `auth_time`. A flow whose capability
-    /// is not configured is [`AuthError::NotFound`], checked before anything else.
+    /// mandatory is [`AuthError::EmailNotVerified`]) and — for a user with a second factor — the
+    /// MFA step, bound to `flow` ([`SignInOutcome::MfaRequired`]; [`AuthService::complete_mfa`]
+    /// finishes it). Otherwise it records the sign-in, audits it (`sign_in_succeeded` with the
+    /// flow and the `amr`) and issues the credential of `flow` with the factor's `amr` and
+    /// `auth_time`, and a device token. A flow whose capability is not configured is
+    /// [`AuthError::NotFound`], checked before anything else.
+    ///
+    /// The rate limits belong to the first factor, which counted its attempt with
+    /// [`AuthService::begin_sign_in`] before it checked the credential.
     pub async fn sign_in_with(
         &self,
         factor: FirstFactor<S::User>,
@@ -264,7 +307,6 @@ impl<S: UserStore> AuthService<S> {
         if !factor.user.is_active() {
             return Err(AuthError::InvalidCredentials);
         }
-        self.check_sign_in_limits(factor.user.id().as_str()).await?;
         self.finish_sign_in(factor, flow, client).await
     }
 
@@ -277,11 +319,10 @@ impl<S: UserStore> AuthService<S> {
     ) -> Result<SignInOutcome<CompletedSignIn<S::User>>, AuthError> {
         self.flow_available(&flow)?;
         let factor = self.password_factor(&request.username, &request.password).await?;
-        // The password factor has just checked the account's limits.
         self.finish_sign_in(factor, flow, client).await
     }
 
-    /// The pipeline after the limits: account checks, the MFA step, the credential.
+    /// The pipeline after the first factor: account checks, the MFA step, the credential.
     async fn finish_sign_in(
         &self,
         factor: FirstFactor<S::User>,
@@ -316,7 +357,8 @@ impl<S: UserStore> AuthService<S> {
         if available { Ok(()) } else { Err(AuthError::NotFound) }
     }
 
-    /// Issues the credential of `flow` for `user` (already authenticated), in a new grant.
+    /// Issues the credential of `flow` for `user` (already authenticated), in a new grant, with a
+    /// device token.
     pub(crate) async fn issue_credential(
         &self,
         user: S::User,
@@ -328,21 +370,26 @@ impl<S: UserStore> AuthService<S> {
         // Opaque tokens and sessions take their creation as the authentication time.
         #[cfg(not(feature = "jwt"))]
         let _ = auth_time;
-        Ok(match flow {
+        #[cfg(feature = "rate-limit")]
+        let device_token = Some(self.device_token(&user.id()));
+        #[cfg(not(feature = "rate-limit"))]
+        let device_token = None;
+        let credential = match flow {
             #[cfg(feature = "jwt")]
-            SignInFlow::Mobile => CompletedSignIn::Mobile(
-                self.issue_tokens_at(&user, client, amr, auth_time.timestamp()).await?,
-            ),
+            SignInFlow::Mobile => {
+                Credential::Mobile(self.issue_tokens_at(&user, client, amr, auth_time.timestamp()).await?)
+            }
             #[cfg(feature = "jwt")]
             SignInFlow::Web => {
-                CompletedSignIn::Web(self.issue_tokens_at(&user, client, amr, auth_time.timestamp()).await?)
+                Credential::Web(self.issue_tokens_at(&user, client, amr, auth_time.timestamp()).await?)
             }
             #[cfg(feature = "opaque-tokens")]
             SignInFlow::Token { name } => {
-                CompletedSignIn::Token(self.issue_opaque_token(&user, name, client, amr).await?)
+                Credential::Token(self.issue_opaque_token(&user, name, client, amr).await?)
             }
             #[cfg(feature = "sessions")]
-            SignInFlow::Session => CompletedSignIn::Session(self.start_session(user, client, amr).await?),
-        })
+            SignInFlow::Session => Credential::Session(self.start_session(user, client, amr).await?),
+        };
+        Ok(CompletedSignIn { credential, device_token })
     }
 }

@@ -78,18 +78,31 @@ impl FlowConfig {
 }
 
 /// Who is signing in: recorded on the grant and shown in the sessions list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientInfo {
     /// The `User-Agent` header (at most 256 characters).
     pub user_agent: Option<String>,
     /// The client's IP address as the server saw it.
     pub ip: Option<String>,
+    /// The device cookie's token ([`auth_core::DeviceCookie::read`]): a device that signed in
+    /// before is exempt from its user's consecutive-failure lockout.
+    pub device: Option<String>,
+}
+
+impl fmt::Debug for ClientInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientInfo")
+            .field("user_agent", &self.user_agent)
+            .field("ip", &self.ip)
+            .field("device", &self.device.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 impl ClientInfo {
-    /// Client information from a request head: `User-Agent`, and the peer address the adapter put
-    /// into the extensions as [`auth_core::http_support::ClientAddr`].
+    /// Client information from a request head: `User-Agent`, the device cookie, and the peer
+    /// address the adapter put into the extensions as [`auth_core::http_support::ClientAddr`].
     pub fn from_parts(parts: &Parts) -> Self {
         let user_agent = parts
             .headers
@@ -97,7 +110,9 @@ impl ClientInfo {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(256).collect());
         let ip = parts.extensions.get::<auth_core::http_support::ClientAddr>().map(|a| a.0.ip().to_string());
-        Self { user_agent, ip }
+        let device =
+            auth_core::DeviceCookie::read(&parts.headers).map(|token| token.chars().take(128).collect());
+        Self { user_agent, ip, device }
     }
 }
 
@@ -402,6 +417,10 @@ pub struct AuthServiceBuilder<S: UserStore> {
     templates: Option<Arc<dyn auth_mail::MailTemplates>>,
     #[cfg(feature = "rate-limit")]
     rate_limits: Option<(auth_ratelimit::RateLimiter, crate::AbuseLimits)>,
+    #[cfg(feature = "rate-limit")]
+    request_limiter: Option<auth_ratelimit::RateLimiter>,
+    #[cfg(feature = "rate-limit")]
+    device_key: Option<auth_core::DeviceKey>,
     #[cfg(feature = "audit")]
     audit: Option<auth_core::audit::AuditLog>,
     trusted_proxies: auth_core::http_support::TrustedProxies,
@@ -439,6 +458,10 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             templates: None,
             #[cfg(feature = "rate-limit")]
             rate_limits: None,
+            #[cfg(feature = "rate-limit")]
+            request_limiter: None,
+            #[cfg(feature = "rate-limit")]
+            device_key: None,
             #[cfg(feature = "audit")]
             audit: None,
             trusted_proxies: auth_core::http_support::TrustedProxies::none(),
@@ -546,6 +569,28 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         self
     }
 
+    /// Counts requests (password-reset and verification emails, registrations) in `limiter`.
+    /// Default: an in-process limiter of its own, apart from the failure counters of
+    /// [`rate_limits`](Self::rate_limits), so that a flood of requests for random addresses can
+    /// never crowd a lockout out of a bounded in-process store. With several processes, pass a
+    /// shared one (it may be the same as the failure counters' when its store is a database or
+    /// Redis).
+    #[cfg(feature = "rate-limit")]
+    pub fn request_limiter(mut self, limiter: auth_ratelimit::RateLimiter) -> Self {
+        self.request_limiter = Some(limiter);
+        self
+    }
+
+    /// Signs device cookies with `key`: a device that signed in as a user is exempt from that
+    /// user's consecutive-failure lockout (see [`AbuseLimits`](crate::AbuseLimits)). Every process
+    /// of a deployment must share it. Default: a random key per process (devices are forgotten at
+    /// restart).
+    #[cfg(feature = "rate-limit")]
+    pub fn device_key(mut self, key: auth_core::DeviceKey) -> Self {
+        self.device_key = Some(key);
+        self
+    }
+
     /// Persists audit events to `log` (they always go to `tracing` too, target
     /// `portcullis::audit`). Without it events go to `tracing` only.
     #[cfg(feature = "audit")]
@@ -607,9 +652,17 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         #[allow(unused_mut)]
         let mut guard = Guard::new(clock.clone(), self.trusted_proxies);
         #[cfg(feature = "rate-limit")]
-        if let Some((limiter, limits)) = self.rate_limits {
-            guard.limiter = limiter;
-            guard.limits = limits;
+        {
+            if let Some((limiter, limits)) = self.rate_limits {
+                guard.limiter = limiter;
+                guard.limits = limits;
+            }
+            if let Some(limiter) = self.request_limiter {
+                guard.requests = limiter;
+            }
+            if let Some(key) = self.device_key {
+                guard.devices = key;
+            }
         }
         #[cfg(feature = "audit")]
         if let Some(log) = self.audit {

@@ -19,7 +19,7 @@ use http::request::Parts;
 
 use crate::pipeline::another_credential;
 use crate::service::revoked;
-use crate::{AuthService, ClientInfo, CompletedSignIn, SignInFlow, SignInOutcome, SignInRequest};
+use crate::{AuthService, ClientInfo, CompletedSignIn, Credential, SignInFlow, SignInOutcome, SignInRequest};
 
 /// Settings of cookie sessions.
 #[derive(Debug, Clone)]
@@ -129,7 +129,7 @@ impl<S: UserStore> AuthService<S> {
         client: &ClientInfo,
     ) -> Result<SignInOutcome<StartedSession<S::User>>, AuthError> {
         match self.password_sign_in(request, SignInFlow::Session, client).await? {
-            SignInOutcome::Complete(CompletedSignIn::Session(started)) => {
+            SignInOutcome::Complete(CompletedSignIn { credential: Credential::Session(started), .. }) => {
                 Ok(SignInOutcome::Complete(started))
             }
             SignInOutcome::Complete(_) => Err(another_credential()),

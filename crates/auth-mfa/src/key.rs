@@ -1,14 +1,13 @@
 //! The server key: seals TOTP secrets at rest and keys the recovery-code hashes.
 
 use std::fmt;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
-use std::time::Duration;
 
 use auth_core::UserId;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256};
 
@@ -66,11 +65,7 @@ impl MfaKey {
     /// A key from base64 (standard or URL-safe alphabet, padded or not; surrounding whitespace is
     /// ignored) of exactly 32 bytes, else [`MfaError::InvalidKey`].
     pub fn from_base64(text: &str) -> Result<Self, MfaError> {
-        let text = text.trim();
-        let decoded = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
-            .into_iter()
-            .find_map(|engine| engine.decode(text).ok())
-            .ok_or(MfaError::InvalidKey)?;
+        let decoded = auth_core::key_file::decode_key(text, Self::LEN).ok_or(MfaError::InvalidKey)?;
         Self::from_bytes(&decoded)
     }
 
@@ -89,52 +84,11 @@ impl MfaKey {
     /// [`MfaError::InvalidKey`], never replaced: losing the key disables every TOTP factor. This
     /// is blocking I/O: call it at start-up (or in `spawn_blocking`).
     pub fn load_or_generate(path: &Path) -> Result<Self, MfaError> {
-        match Self::read_file(path) {
-            Err(MfaError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {}
-            read => return read,
-        }
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.create(parent)?;
-        }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut file) => {
-                let key = Self::generate();
-                let written = file
-                    .write_all(format!("{}\n", key.to_base64()).as_bytes())
-                    .and_then(|()| file.sync_all());
-                if let Err(e) = written {
-                    drop(file);
-                    // Leave no half-written key behind for the next start.
-                    let _ = std::fs::remove_file(path);
-                    return Err(e.into());
-                }
-                Ok(key)
-            }
-            // Another process created it first.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::read_file(path),
+        match auth_core::key_file::load_or_generate(path, Self::LEN) {
+            Ok(bytes) => Self::from_bytes(&bytes),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(MfaError::InvalidKey),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Reads a key file. An empty file is one another process has just created and not written
-    /// yet: it is read again for up to a second before it counts as [`MfaError::InvalidKey`].
-    fn read_file(path: &Path) -> Result<Self, MfaError> {
-        for _ in 0..40 {
-            let text = std::fs::read_to_string(path)?;
-            if !text.trim().is_empty() {
-                return Self::from_base64(&text);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Err(MfaError::InvalidKey)
     }
 
     fn aead_key(&self) -> Result<LessSafeKey, MfaError> {
@@ -240,6 +194,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
     #[test]
     fn base64_forms_and_lengths() {

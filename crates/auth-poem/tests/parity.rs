@@ -740,8 +740,8 @@ async fn otp_tokens(pair: &Pair, username: &str) -> TokenPair {
     let verify: auth_flows::MfaVerifyRequest =
         serde_json::from_value(json!({"mfa_token": step.mfa_token, "code": code(pair.clock.unix_seconds())}))
             .unwrap();
-    match pair.auth.complete_mfa(&verify).await.unwrap() {
-        auth_flows::CompletedSignIn::Mobile(tokens) => tokens,
+    match pair.auth.complete_mfa(&verify).await.unwrap().credential {
+        auth_flows::Credential::Mobile(tokens) => tokens,
         other => panic!("a mobile MFA step completes as mobile: {other:?}"),
     }
 }

@@ -7,12 +7,16 @@
 //! appears here, and a refusal is [`AuthError::RateLimited`](auth_core::AuthError::RateLimited)
 //! (a 429 with `Retry-After` in the adapters).
 //!
-//! - [`RateLimiter`]: the paved road. [`check`](RateLimiter::check) /
-//!   [`blocked`](RateLimiter::blocked) before an attempt, [`record`](RateLimiter::record) a
-//!   failure, [`clear`](RateLimiter::clear) after a success; [`hit_and_check`](RateLimiter::hit_and_check)
-//!   / [`hit_blocked`](RateLimiter::hit_blocked) to count and cap requests. The `*_blocked` forms
-//!   say which key blocked ([`Blocked`], e.g. for an audit log's "locked out"), the others give the
-//!   error straight away.
+//! - [`RateLimiter`]: the paved road. [`attempt`](RateLimiter::attempt) /
+//!   [`try_attempt`](RateLimiter::try_attempt) decide and count in one atomic step before a
+//!   credential is checked, and [`release`](RateLimiter::release) gives the [`Reservation`] back
+//!   when it was right: of a concurrent burst, no more attempts are evaluated than the limits
+//!   allow. [`clear`](RateLimiter::clear) resets a consecutive-failure counter after a success.
+//!   [`check`](RateLimiter::check) / [`blocked`](RateLimiter::blocked) and
+//!   [`record`](RateLimiter::record) decide and count separately (for reporting, or counts that
+//!   nothing races); [`hit_and_check`](RateLimiter::hit_and_check) /
+//!   [`hit_blocked`](RateLimiter::hit_blocked) count and cap requests. The `*_blocked` forms say
+//!   which key blocked ([`Blocked`]), the others give the error straight away.
 //! - [`Limit`]: a maximum per fixed window, with an optional progressive delay.
 //! - [`LimitStore`]: atomic counters; [`MemoryLimitStore`] is the reference implementation (one
 //!   process, bounded memory), `RedisLimitStore` (feature `redis`) and `auth-sea-orm`'s

@@ -73,14 +73,35 @@ fn longest(current: Option<Blocked>, candidate: Option<Blocked>) -> Option<Block
 /// [`RateLimiter::release`] when the attempt succeeds (it was no failure); drop it when the
 /// attempt failed (the counts stay).
 #[derive(Debug, Clone)]
+#[must_use = "release a successful attempt's reservation"]
 pub struct Reservation {
-    keys: Vec<(String, Duration)>,
+    keys: Vec<Counted>,
+}
+
+/// One key of a [`Reservation`]: its window and the count after the attempt.
+#[derive(Debug, Clone)]
+struct Counted {
+    key: String,
+    window: Duration,
+    count: u32,
+    max: u32,
 }
 
 impl Reservation {
     /// The keys the attempt was counted on.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().map(|(key, _)| key.as_str())
+        self.keys.iter().map(|counted| counted.key.as_str())
+    }
+
+    /// The first key whose count reached its [`Limit::max`] with this attempt: when the attempt
+    /// fails, that key refuses the next one until its window ends (a lockout to record).
+    pub fn limit_reached(&self) -> Option<&str> {
+        self.keys.iter().find(|counted| counted.count >= counted.max).map(|counted| counted.key.as_str())
+    }
+
+    /// The count of `key` after the attempt, if the attempt was counted on it.
+    pub fn count(&self, key: &str) -> Option<u32> {
+        self.keys.iter().find(|counted| counted.key == key).map(|counted| counted.count)
     }
 }
 
@@ -192,7 +213,7 @@ impl RateLimiter {
     /// allow.
     pub async fn attempt(&self, keys: &[(&str, &Limit)]) -> Result<Result<Reservation, Blocked>, AuthError> {
         let now = self.clock.now();
-        let mut counted: Vec<(String, Duration)> = Vec::with_capacity(keys.len());
+        let mut counted: Vec<Counted> = Vec::with_capacity(keys.len());
         for (key, limit) in keys {
             let outcome = match self.store.attempt(key, now, limit).await {
                 Ok(outcome) => outcome,
@@ -202,7 +223,12 @@ impl RateLimiter {
                 }
             };
             match outcome {
-                crate::Attempt::Counted(_) => counted.push(((*key).to_owned(), limit.window)),
+                crate::Attempt::Counted(counter) => counted.push(Counted {
+                    key: (*key).to_owned(),
+                    window: limit.window,
+                    count: counter.count,
+                    max: limit.max,
+                }),
                 crate::Attempt::Refused(counter) => {
                     self.take_back(&counted, now).await;
                     let blocked = decide(key, limit, Some(counter), now).unwrap_or(Blocked {
@@ -226,15 +252,15 @@ impl RateLimiter {
     /// Takes back the counts of a successful attempt.
     pub async fn release(&self, reservation: Reservation) -> Result<(), AuthError> {
         let now = self.clock.now();
-        for (key, window) in &reservation.keys {
-            self.store.release(key, now, *window).await?;
+        for counted in &reservation.keys {
+            self.store.release(&counted.key, now, counted.window).await?;
         }
         Ok(())
     }
 
-    async fn take_back(&self, counted: &[(String, Duration)], now: DateTime<Utc>) {
-        for (key, window) in counted {
-            if let Err(error) = self.store.release(key, now, *window).await {
+    async fn take_back(&self, counted: &[Counted], now: DateTime<Utc>) {
+        for counted in counted {
+            if let Err(error) = self.store.release(&counted.key, now, counted.window).await {
                 tracing::warn!(%error, "could not take back a counted attempt");
             }
         }
@@ -403,6 +429,41 @@ mod tests {
         limiter.record(&[(a, &same), (b, &same)]).await.unwrap();
         assert_eq!(limiter.blocked(&[(b, &same), (a, &same)]).await.unwrap().unwrap().key, b);
         assert_eq!(limiter.blocked(&[]).await.unwrap(), None, "no keys, no block");
+    }
+
+    #[tokio::test]
+    async fn attempts_reserve_in_order_and_release_on_success() {
+        let (limiter, clock) = limiter();
+        let per_ip = Limit::new(3, secs(60));
+        let per_login = Limit::new(2, secs(600));
+        let keys = [("ip", &per_ip), ("login", &per_login)];
+        // A success gives its counts back.
+        let reservation = limiter.try_attempt(&keys).await.unwrap();
+        assert_eq!(reservation.keys().collect::<Vec<_>>(), ["ip", "login"]);
+        assert_eq!((reservation.count("ip"), reservation.limit_reached()), (Some(1), None));
+        limiter.release(reservation).await.unwrap();
+        assert_eq!(limiter.store().get("ip", clock.now(), secs(60)).await.unwrap(), None);
+        // Two failures: the second reaches the login's maximum.
+        let first = limiter.try_attempt(&keys).await.unwrap();
+        assert_eq!(first.limit_reached(), None);
+        let second = limiter.try_attempt(&keys).await.unwrap();
+        assert_eq!(second.limit_reached(), Some("login"));
+        // The third is refused by the login, and what the IP counted for it is taken back.
+        let blocked = limiter.attempt(&keys).await.unwrap().unwrap_err();
+        assert_eq!(
+            (blocked.key.as_str(), blocked.reason, blocked.retry_after_seconds),
+            ("login", BlockReason::LimitReached, 600)
+        );
+        assert_eq!(limiter.store().get("ip", clock.now(), secs(60)).await.unwrap().unwrap().count, 2);
+        // A key refusing first spares the later ones: nothing is created for a new login.
+        let _failed = limiter.try_attempt(&[("ip", &per_ip)]).await.unwrap();
+        let other = [("ip", &per_ip), ("login:new", &per_login)];
+        assert_eq!(limiter.attempt(&other).await.unwrap().unwrap_err().key, "ip");
+        assert_eq!(limiter.store().get("login:new", clock.now(), secs(600)).await.unwrap(), None);
+        match limiter.try_attempt(&other).await {
+            Err(AuthError::RateLimited { retry_after_seconds: 60 }) => {}
+            other => panic!("expected RateLimited(60), got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -273,11 +273,26 @@ pub async fn build_auth(
         .revoke_on_disable(settings.mfa_revoke_on_disable)
         .revoke_on_recovery_code(settings.mfa_revoke_on_recovery_code);
     let limiter = rate_limiter(settings, &opaque_db, clock.clone()).await?;
+    // Request counters (emails, registrations) apart from failure counters in an in-process
+    // store, so that a flood of requests cannot crowd a lockout out; a shared store holds both.
+    let request_limiter = if settings.rate_limit_store.expose() == "memory" {
+        RateLimiter::memory(clock.clone())
+    } else {
+        limiter.clone()
+    };
     let limits = AbuseLimits::signin(
         settings.signin_limit_per_account,
+        settings.signin_limit_per_account_ip,
         settings.signin_limit_per_ip,
         chrono::Duration::seconds(settings.signin_window),
+    )
+    .consecutive_window(chrono::Duration::seconds(settings.signin_consecutive_window))
+    .registrations(
+        settings.register_limit_per_ip,
+        settings.register_limit_global,
+        chrono::Duration::hours(1),
     );
+    let device_key = device_key(settings).await?;
     let audit = AuditLog::new(Arc::new(SeaOrmAuditStore::new(opaque_db.clone())));
     let mut builder = AuthService::builder(accounts)
         .clock(clock)
@@ -286,6 +301,8 @@ pub async fn build_auth(
         .jwt(jwt)
         .claims(default_claims())
         .rate_limits(limiter, limits)
+        .request_limiter(request_limiter)
+        .device_key(device_key)
         .audit(audit)
         .trusted_proxies(settings.trusted_proxies()?)
         .mfa(mfa, policy)
@@ -309,6 +326,22 @@ pub async fn build_auth(
     let auth =
         builder.build().map_err(|e| StartError::Config(ConfigError::new("capabilities", e.to_string())))?;
     Ok(Arc::new(auth))
+}
+
+/// The key of the device cookies: `PORTCULLIS_DEVICE_KEY`, else the (generated) `device.key` of
+/// the keys directory.
+async fn device_key(settings: &Settings) -> Result<portcullis::core::DeviceKey, StartError> {
+    use portcullis::core::DeviceKey;
+    if let Some(secret) = &settings.device_key {
+        return DeviceKey::from_base64(secret.expose()).ok_or_else(|| {
+            StartError::Config(ConfigError::new("PORTCULLIS_DEVICE_KEY", "must be the base64 of 32 bytes"))
+        });
+    }
+    let path = settings.keys_dir.join("device.key");
+    tokio::task::spawn_blocking(move || DeviceKey::load_or_generate(&path))
+        .await
+        .map_err(|e| StartError::Io(std::io::Error::other(e)))?
+        .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_KEYS_DIR", e.to_string())))
 }
 
 /// The counters of the rate limits: in this process, in the database, or in Redis.

@@ -165,6 +165,11 @@ pub struct Settings {
     /// keys the recovery-code hashes. Default: `mfa.key` in the keys directory, generated on
     /// first start (mode 0600). Keep it out of the database's backups.
     pub mfa_key: Option<Secret>,
+    /// `PORTCULLIS_DEVICE_KEY` / `device_key`: the base64 32-byte key that signs device cookies
+    /// (a device that signed in as a user is exempt from that user's lockout). Default:
+    /// `device.key` in the keys directory, generated on first start (mode 0600); every process
+    /// must share it.
+    pub device_key: Option<Secret>,
     /// `PORTCULLIS_MFA_ISSUER` / `mfa_issuer`: the name authenticator apps show (default: the JWT
     /// issuer, else `Portcullis`).
     pub mfa_issuer: Option<String>,
@@ -219,16 +224,32 @@ pub struct Settings {
     /// `PORTCULLIS_BREACHED_PASSWORDS_FAIL` / `breached_passwords_fail`: when the range API cannot
     /// answer, `open` (default: accept the password) or `closed` (503 `service_unavailable`).
     pub breached_passwords_fail: String,
-    /// `PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT` / `signin_limit_per_account`: failed sign-ins per
-    /// account per window before it is locked until the window ends (default 50, at most 100).
+    /// `PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT` / `signin_limit_per_account`: consecutive failed
+    /// sign-ins per login (username or email) from unknown devices before that login is locked
+    /// for them; only a success resets it (default 50, at most 50: an account has two logins and
+    /// NIST SP 800-63B allows at most 100). Devices the user signed in from stay unaffected.
     pub signin_limit_per_account: u32,
-    /// `PORTCULLIS_SIGNIN_LIMIT_PER_IP` / `signin_limit_per_ip`: failed sign-ins per client IP per
-    /// window (default 20; must be below the per-account limit, so one address cannot lock an
-    /// account).
+    /// `PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT_IP` / `signin_limit_per_account_ip`: failed sign-ins per
+    /// login from one client network (or one known device) per window (default 10; below the
+    /// per-account limit, so one network cannot lock an account).
+    pub signin_limit_per_account_ip: u32,
+    /// `PORTCULLIS_SIGNIN_LIMIT_PER_IP` / `signin_limit_per_ip`: failed sign-ins, second factors
+    /// and current passwords per client network (an IPv4 address, an IPv6 /64) per window
+    /// (default 20).
     pub signin_limit_per_ip: u32,
-    /// `PORTCULLIS_SIGNIN_WINDOW` / `signin_window`: the window of the sign-in limits in seconds
-    /// (default 900).
+    /// `PORTCULLIS_SIGNIN_WINDOW` / `signin_window`: the window of the per-network sign-in limits
+    /// in seconds (default 900).
     pub signin_window: i64,
+    /// `PORTCULLIS_SIGNIN_CONSECUTIVE_WINDOW` / `signin_consecutive_window`: how long consecutive
+    /// failures (per login, per second factor, per re-authenticating user) are remembered from the
+    /// first of a run when no success resets them, in seconds (default 2592000: 30 days).
+    pub signin_consecutive_window: i64,
+    /// `PORTCULLIS_REGISTER_LIMIT_PER_IP` / `register_limit_per_ip`: registrations per client network
+    /// per hour, counted before any password is hashed (default 20).
+    pub register_limit_per_ip: u32,
+    /// `PORTCULLIS_REGISTER_LIMIT_GLOBAL` / `register_limit_global`: registrations in all per hour
+    /// (default 1000).
+    pub register_limit_global: u32,
     /// `PORTCULLIS_RATE_LIMIT_STORE` / `rate_limit_store`: where the counters live: `memory`
     /// (default, this process only), `database` (shared by every process on the database) or a
     /// `redis://` URL (shared; needs the `redis` feature).
@@ -280,6 +301,7 @@ impl Default for Settings {
             argon2_parallelism: 1,
             body_limit: 64 * 1024,
             mfa_key: None,
+            device_key: None,
             mfa_issuer: None,
             mfa_token_ttl: 300,
             mfa_max_attempts: 5,
@@ -299,8 +321,12 @@ impl Default for Settings {
             breached_passwords_timeout_ms: 2000,
             breached_passwords_fail: "open".to_owned(),
             signin_limit_per_account: 50,
+            signin_limit_per_account_ip: 10,
             signin_limit_per_ip: 20,
             signin_window: 900,
+            signin_consecutive_window: 2_592_000,
+            register_limit_per_ip: 20,
+            register_limit_global: 1000,
             rate_limit_store: Secret::new("memory"),
             trusted_proxies: String::new(),
             audit_retention_days: 365,
@@ -348,6 +374,7 @@ struct FileSettings {
     argon2_parallelism: Option<u32>,
     body_limit: Option<usize>,
     mfa_key: Option<Secret>,
+    device_key: Option<Secret>,
     mfa_issuer: Option<String>,
     mfa_token_ttl: Option<i64>,
     mfa_max_attempts: Option<u32>,
@@ -367,8 +394,12 @@ struct FileSettings {
     breached_passwords_timeout_ms: Option<u64>,
     breached_passwords_fail: Option<String>,
     signin_limit_per_account: Option<u32>,
+    signin_limit_per_account_ip: Option<u32>,
     signin_limit_per_ip: Option<u32>,
     signin_window: Option<i64>,
+    signin_consecutive_window: Option<i64>,
+    register_limit_per_ip: Option<u32>,
+    register_limit_global: Option<u32>,
     rate_limit_store: Option<Secret>,
     trusted_proxies: Option<TrustedProxiesValue>,
     audit_retention_days: Option<i64>,
@@ -535,6 +566,9 @@ impl Settings {
         if f.mfa_key.is_some() {
             self.mfa_key = f.mfa_key;
         }
+        if f.device_key.is_some() {
+            self.device_key = f.device_key;
+        }
         if f.mfa_issuer.is_some() {
             self.mfa_issuer = f.mfa_issuer;
         }
@@ -592,11 +626,23 @@ impl Settings {
         if let Some(v) = f.signin_limit_per_account {
             self.signin_limit_per_account = v;
         }
+        if let Some(v) = f.signin_limit_per_account_ip {
+            self.signin_limit_per_account_ip = v;
+        }
         if let Some(v) = f.signin_limit_per_ip {
             self.signin_limit_per_ip = v;
         }
         if let Some(v) = f.signin_window {
             self.signin_window = v;
+        }
+        if let Some(v) = f.signin_consecutive_window {
+            self.signin_consecutive_window = v;
+        }
+        if let Some(v) = f.register_limit_per_ip {
+            self.register_limit_per_ip = v;
+        }
+        if let Some(v) = f.register_limit_global {
+            self.register_limit_global = v;
         }
         if let Some(v) = f.rate_limit_store {
             self.rate_limit_store = v;
@@ -723,6 +769,9 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_MFA_KEY") {
             self.mfa_key = Some(Secret::new(v));
         }
+        if let Some(v) = get("PORTCULLIS_DEVICE_KEY") {
+            self.device_key = Some(Secret::new(v));
+        }
         if let Some(v) = get("PORTCULLIS_MFA_ISSUER") {
             self.mfa_issuer = Some(v);
         }
@@ -780,11 +829,23 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT") {
             self.signin_limit_per_account = parse("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT_IP") {
+            self.signin_limit_per_account_ip = parse("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT_IP", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_SIGNIN_LIMIT_PER_IP") {
             self.signin_limit_per_ip = parse("PORTCULLIS_SIGNIN_LIMIT_PER_IP", &v)?;
         }
         if let Some(v) = get("PORTCULLIS_SIGNIN_WINDOW") {
             self.signin_window = parse("PORTCULLIS_SIGNIN_WINDOW", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_SIGNIN_CONSECUTIVE_WINDOW") {
+            self.signin_consecutive_window = parse("PORTCULLIS_SIGNIN_CONSECUTIVE_WINDOW", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_REGISTER_LIMIT_PER_IP") {
+            self.register_limit_per_ip = parse("PORTCULLIS_REGISTER_LIMIT_PER_IP", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_REGISTER_LIMIT_GLOBAL") {
+            self.register_limit_global = parse("PORTCULLIS_REGISTER_LIMIT_GLOBAL", &v)?;
         }
         if let Some(v) = get("PORTCULLIS_RATE_LIMIT_STORE") {
             self.rate_limit_store = Secret::new(v);
@@ -856,16 +917,33 @@ impl Settings {
                 "must be 8 to 64 characters (NIST SP 800-63B: at least 8, 15 without MFA)",
             ));
         }
-        if !(1..=100).contains(&self.signin_limit_per_account) {
+        if !(1..=50).contains(&self.signin_limit_per_account) {
             return Err(ConfigError::new(
                 "PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT",
-                "must be 1 to 100 (NIST SP 800-63B: at most 100 failed attempts)",
+                "must be 1 to 50 per login (an account has two; NIST SP 800-63B: at most 100 consecutive failures)",
             ));
         }
-        if self.signin_limit_per_ip == 0 || self.signin_limit_per_ip >= self.signin_limit_per_account {
+        if self.signin_limit_per_account_ip == 0
+            || self.signin_limit_per_account_ip >= self.signin_limit_per_account
+        {
             return Err(ConfigError::new(
-                "PORTCULLIS_SIGNIN_LIMIT_PER_IP",
-                "must be at least 1 and below PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT (else one address could lock accounts)",
+                "PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT_IP",
+                "must be at least 1 and below PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT (else one network could lock an account)",
+            ));
+        }
+        if self.signin_limit_per_ip == 0 {
+            return Err(ConfigError::new("PORTCULLIS_SIGNIN_LIMIT_PER_IP", "must be at least 1"));
+        }
+        if !(3600..=31_536_000).contains(&self.signin_consecutive_window) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_SIGNIN_CONSECUTIVE_WINDOW",
+                "must be 3600 to 31536000 seconds (an hour to a year)",
+            ));
+        }
+        if self.register_limit_per_ip == 0 || self.register_limit_global < self.register_limit_per_ip {
+            return Err(ConfigError::new(
+                "PORTCULLIS_REGISTER_LIMIT_PER_IP",
+                "must be at least 1 and at most PORTCULLIS_REGISTER_LIMIT_GLOBAL",
             ));
         }
         if !(60..=86_400).contains(&self.signin_window) {

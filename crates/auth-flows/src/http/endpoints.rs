@@ -13,7 +13,7 @@ use http::{Response, StatusCode};
 
 use super::paths;
 use crate::{
-    AuthService, ClientInfo, CompletedSignIn, DeleteAccountRequest, PasswordChangeRequest,
+    AuthService, ClientInfo, CompletedSignIn, Credential, DeleteAccountRequest, PasswordChangeRequest,
     ProfileUpdateRequest, RegisterRequest, SignInFlow, SignInOutcome,
 };
 
@@ -77,7 +77,6 @@ pub(crate) fn respond(result: Result<Response<Vec<u8>>, AuthError>) -> Response<
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-#[cfg(any(feature = "jwt", feature = "sessions"))]
 fn with_cookie(mut response: Response<Vec<u8>>, cookie: &str) -> Result<Response<Vec<u8>>, AuthError> {
     let value = http::HeaderValue::from_str(cookie).map_err(AuthError::backend)?;
     response.headers_mut().append(http::header::SET_COOKIE, value);
@@ -202,6 +201,10 @@ impl<S: UserStore> AuthEndpoints<S> {
     /// mobile pair in the body, the web flow's access token with the refresh cookie, an opaque
     /// token, or the session and CSRF cookies with the user. Every one is `Cache-Control:
     /// no-store`.
+    #[cfg_attr(
+        not(any(feature = "jwt", feature = "opaque-tokens", feature = "sessions")),
+        allow(unreachable_code, unused_variables, unused_mut)
+    )]
     pub fn sign_in_response(
         &self,
         outcome: SignInOutcome<CompletedSignIn<S::User>>,
@@ -210,17 +213,23 @@ impl<S: UserStore> AuthEndpoints<S> {
             SignInOutcome::MfaRequired(step) => return Ok(mfa_step(&step)),
             SignInOutcome::Complete(completed) => completed,
         };
-        match completed {
+        let CompletedSignIn { credential, device_token } = completed;
+        let mut response = match credential {
             #[cfg(feature = "jwt")]
-            CompletedSignIn::Mobile(pair) => Ok(no_store(json_response(StatusCode::OK, &pair))),
+            Credential::Mobile(pair) => no_store(json_response(StatusCode::OK, &pair)),
             #[cfg(feature = "jwt")]
-            CompletedSignIn::Web(pair) => self.web_pair_response(pair),
+            Credential::Web(pair) => self.web_pair_response(pair)?,
             #[cfg(feature = "opaque-tokens")]
-            CompletedSignIn::Token(issued) => Ok(no_store(json_response(StatusCode::OK, &issued))),
+            Credential::Token(issued) => no_store(json_response(StatusCode::OK, &issued)),
             #[cfg(feature = "sessions")]
-            CompletedSignIn::Session(started) => session_response(started),
-            CompletedSignIn::_User(never, _) => match never {},
+            Credential::Session(started) => session_response(started)?,
+            Credential::_User(never, _) => match never {},
+        };
+        if let Some(token) = device_token {
+            let cookie = auth_core::DeviceCookie::new().insecure_cookies(!self.web.cookie.secure);
+            response = with_cookie(response, &cookie.set(&token))?;
         }
+        Ok(response)
     }
 
     /// `POST /api/auth/register`.
