@@ -934,6 +934,11 @@ impl Settings {
         if self.signin_limit_per_ip == 0 {
             return Err(ConfigError::new("PORTCULLIS_SIGNIN_LIMIT_PER_IP", "must be at least 1"));
         }
+        if let Some(key) = &self.device_key
+            && portcullis::core::DeviceKey::from_base64(key.expose()).is_none()
+        {
+            return Err(ConfigError::new("PORTCULLIS_DEVICE_KEY", "must be the base64 of 32 bytes"));
+        }
         if !(3600..=31_536_000).contains(&self.signin_consecutive_window) {
             return Err(ConfigError::new(
                 "PORTCULLIS_SIGNIN_CONSECUTIVE_WINDOW",
@@ -1259,13 +1264,19 @@ mod tests {
         let s = load(&[]).unwrap();
         assert!(s.email_backend.is_none(), "no account emails unless configured");
         assert_eq!((s.signin_limit_per_account, s.signin_limit_per_ip, s.signin_window), (50, 20, 900));
+        assert_eq!((s.signin_limit_per_account_ip, s.signin_consecutive_window), (10, 2_592_000));
+        assert_eq!((s.register_limit_per_ip, s.register_limit_global), (20, 1000));
         assert_eq!(s.email_verification_mode().unwrap(), portcullis::flows::EmailVerification::Optional);
         assert_eq!(s.rate_limit_store.expose(), "memory");
         assert!(s.trusted_proxies().unwrap().is_empty());
         let s = with_mail(&[
             ("PORTCULLIS_EMAIL_VERIFICATION", "Mandatory"),
-            ("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", "100"),
+            ("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", "40"),
+            ("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT_IP", "8"),
             ("PORTCULLIS_SIGNIN_LIMIT_PER_IP", "30"),
+            ("PORTCULLIS_SIGNIN_CONSECUTIVE_WINDOW", "86400"),
+            ("PORTCULLIS_REGISTER_LIMIT_PER_IP", "5"),
+            ("PORTCULLIS_REGISTER_LIMIT_GLOBAL", "50"),
             ("PORTCULLIS_SIGNIN_WINDOW", "600"),
             ("PORTCULLIS_RATE_LIMIT_STORE", "redis://127.0.0.1:6379"),
             ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
@@ -1273,7 +1284,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.email_verification_mode().unwrap(), portcullis::flows::EmailVerification::Mandatory);
-        assert_eq!((s.signin_limit_per_account, s.signin_limit_per_ip, s.signin_window), (100, 30, 600));
+        assert_eq!((s.signin_limit_per_account, s.signin_limit_per_ip, s.signin_window), (40, 30, 600));
+        assert_eq!((s.signin_limit_per_account_ip, s.signin_consecutive_window), (8, 86_400));
+        assert_eq!((s.register_limit_per_ip, s.register_limit_global), (5, 50));
         assert!(s.trusted_proxies().unwrap().contains("10.1.2.3".parse().unwrap()));
         assert_eq!(s.password_min_length, 15);
         assert!(!format!("{s:?}").contains("hunter2"), "the SMTP password is redacted");
@@ -1307,14 +1320,30 @@ mod tests {
             );
         }
         assert_eq!(
-            setting(load(&[("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", "101")])),
+            setting(load(&[("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT", "51")])),
             "PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT",
-            "NIST: at most 100"
+            "NIST: at most 100 per account, two logins"
         );
         assert_eq!(
-            setting(load(&[("PORTCULLIS_SIGNIN_LIMIT_PER_IP", "50")])),
-            "PORTCULLIS_SIGNIN_LIMIT_PER_IP",
-            "one address must not be able to lock an account"
+            setting(load(&[("PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT_IP", "50")])),
+            "PORTCULLIS_SIGNIN_LIMIT_PER_ACCOUNT_IP",
+            "one network must not be able to lock an account"
+        );
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_SIGNIN_LIMIT_PER_IP", "0")])),
+            "PORTCULLIS_SIGNIN_LIMIT_PER_IP"
+        );
+        for window in ["60", "31536001"] {
+            let refused = load(&[("PORTCULLIS_SIGNIN_CONSECUTIVE_WINDOW", window)]);
+            assert_eq!(setting(refused), "PORTCULLIS_SIGNIN_CONSECUTIVE_WINDOW", "{window}");
+        }
+        let refused =
+            load(&[("PORTCULLIS_REGISTER_LIMIT_PER_IP", "20"), ("PORTCULLIS_REGISTER_LIMIT_GLOBAL", "10")]);
+        assert_eq!(setting(refused), "PORTCULLIS_REGISTER_LIMIT_PER_IP");
+        assert_eq!(
+            setting(load(&[("PORTCULLIS_DEVICE_KEY", "c2hvcnQ=")])),
+            "PORTCULLIS_DEVICE_KEY",
+            "32 bytes"
         );
         assert_eq!(setting(load(&[("PORTCULLIS_SIGNIN_WINDOW", "10")])), "PORTCULLIS_SIGNIN_WINDOW");
         assert_eq!(
