@@ -241,9 +241,23 @@ impl<S: UserStore> Accounts<S> {
         &self.hasher
     }
 
-    /// Checks a username.
+    /// Checks a username: 1-150 letters (any script), digits and `. _ - +`, none of them invisible.
+    ///
+    /// Lookalikes are not refused here but where they matter, in the store: a username compares by
+    /// its confusable skeleton ([`normalize_login`](crate::normalize_login)), so `pаypal` (Cyrillic
+    /// `а`) is accepted only while no `paypal` exists, and then reserves `paypal` too. Mixing
+    /// scripts is allowed (names legitimately mix Latin with digits, Han with kana, ...): the
+    /// skeleton already keeps a mixed-script lookalike from coexisting with the name it imitates.
+    /// Invisible letters (the default-ignorable Hangul fillers U+115F, U+1160, U+3164, U+FFA0)
+    /// are refused: they would make a username that looks empty or looks like another one.
     pub fn validate_username(username: &str) -> Result<(), AuthError> {
-        let ok_chars = username.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
+        use unicode_security::GeneralSecurityProfile as _;
+        use unicode_security::general_security_profile::IdentifierType;
+
+        let visible = |c: char| c.identifier_type() != Some(IdentifierType::Default_Ignorable);
+        let ok_chars = username
+            .chars()
+            .all(|c| (c.is_alphanumeric() && visible(c)) || matches!(c, '.' | '_' | '-' | '+'));
         if username.is_empty() || username.chars().count() > 150 || !ok_chars {
             return Err(AuthError::invalid_field(
                 "username",
@@ -474,10 +488,31 @@ mod tests {
             ("x@y", None, "lantern-otter-9"),
             ("carol", Some("not-an-email".to_owned()), "lantern-otter-9"),
             ("carol", None, "short"),
+            ("\u{3164}", None, "lantern-otter-9"), // an invisible Hangul filler
+            ("dave\u{ffa0}", None, "lantern-otter-9"), // a trailing invisible letter
         ] {
             let e = a.register(Registration::new(name, email, pw)).await.unwrap_err();
             assert!(matches!(e, AuthError::InvalidInput(_)), "{name}");
         }
+    }
+
+    #[tokio::test]
+    async fn lookalike_usernames_conflict_and_sign_in() {
+        let a = accounts();
+        let user = a.register(Registration::new("paypal", None, "lantern-otter-9")).await.unwrap();
+        // Cyrillic а: valid usernames, but lookalikes of a taken one.
+        for name in ["p\u{430}ypal", "P\u{430}YP\u{430}L"] {
+            let e = a.register(Registration::new(name, None, "lantern-otter-9")).await.unwrap_err();
+            assert!(
+                matches!(&e, AuthError::Conflict(fields) if fields[0].field == "username"),
+                "{name}: {e:?}"
+            );
+        }
+        let found = a.check_password("p\u{430}ypal", "lantern-otter-9").await.unwrap();
+        assert_eq!(found.id, user.id, "a lookalike spelling reaches the account");
+        a.register(Registration::new("\u{210c}ello", None, "lantern-otter-9")).await.unwrap();
+        let e = a.register(Registration::new("hello", None, "lantern-otter-9")).await.unwrap_err();
+        assert!(matches!(e, AuthError::Conflict(_)), "{e:?}");
     }
 
     #[tokio::test]

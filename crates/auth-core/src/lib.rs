@@ -79,7 +79,7 @@ pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig, normaliz
 pub use principal::{CredentialMethod, Principal, Requirements, SECOND_FACTOR_AMR};
 pub use user::{
     AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserState, UserStateCache, UserStore,
-    UserUpdate, credential_fingerprint, normalize_login,
+    UserUpdate, credential_fingerprint, normalize_email, normalize_login,
 };
 
 pub use async_trait::async_trait;

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::user::normalize_login;
+use crate::user::{normalize_email, normalize_login};
 use crate::{
     AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserStore, UserUpdate,
 };
@@ -56,11 +56,12 @@ impl UserStore for MemoryUserStore {
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<User>, AuthError> {
-        let wanted = normalize_login(login);
+        // Usernames compare by skeleton, emails by their own (weaker) form: see `normalize_email`.
+        let (name, email) = (normalize_login(login), normalize_email(login));
         let users = self.users.read().unwrap_or_else(|p| p.into_inner());
-        let by_name = users.iter().find(|u| normalize_login(&u.username) == wanted);
+        let by_name = users.iter().find(|u| normalize_login(&u.username) == name);
         let found = by_name.or_else(|| {
-            users.iter().find(|u| u.email.as_deref().map(normalize_login).as_deref() == Some(&wanted))
+            users.iter().find(|u| u.email.as_deref().map(normalize_email).as_deref() == Some(&email))
         });
         Ok(found.cloned())
     }
@@ -72,8 +73,8 @@ impl UserStore for MemoryUserStore {
         if users.iter().any(|u| normalize_login(&u.username) == name) {
             return Err(CreateUserError::UsernameTaken);
         }
-        if let Some(email) = new.email.as_deref().map(normalize_login)
-            && users.iter().any(|u| u.email.as_deref().map(normalize_login).as_ref() == Some(&email))
+        if let Some(email) = new.email.as_deref().map(normalize_email)
+            && users.iter().any(|u| u.email.as_deref().map(normalize_email).as_ref() == Some(&email))
         {
             return Err(CreateUserError::EmailTaken);
         }
@@ -104,8 +105,8 @@ impl UserStore for MemoryUserStore {
         {
             return Err(CreateUserError::UsernameTaken);
         }
-        if let Some(Some(email)) = update.email.as_ref().map(|e| e.as_deref().map(normalize_login))
-            && others().any(|u| u.email.as_deref().map(normalize_login).as_ref() == Some(&email))
+        if let Some(Some(email)) = update.email.as_ref().map(|e| e.as_deref().map(normalize_email))
+            && others().any(|u| u.email.as_deref().map(normalize_email).as_ref() == Some(&email))
         {
             return Err(CreateUserError::EmailTaken);
         }

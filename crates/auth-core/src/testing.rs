@@ -51,6 +51,8 @@ pub async fn user_store_conformance<S: UserStore>(store: &S) {
     let dup = store.create_user(NewUser::new(unique("bob"), Some(email.to_uppercase()), "h".into())).await;
     assert!(matches!(dup, Err(CreateUserError::EmailTaken)), "duplicate email: {dup:?}");
 
+    lookalike_checks(store).await;
+
     // Users without email do not collide with each other.
     store.create_user(NewUser::new(unique("noemail"), None, "h".into())).await.unwrap();
     store.create_user(NewUser::new(unique("noemail"), None, "h".into())).await.unwrap();
@@ -124,7 +126,63 @@ pub async fn user_store_conformance<S: UserStore>(store: &S) {
     assert!(store.update_user(&UserId::new("no-such-id"), UserUpdate::new()).await.unwrap().is_none());
 }
 
-/// Creates the same username from `n` concurrent tasks: exactly one succeeds, the rest are
+/// Usernames compare by confusable skeleton (`normalize_login`), emails only by case and NFKC
+/// (`normalize_email`).
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+async fn lookalike_checks<S: UserStore>(store: &S) {
+    let create =
+        |name: String, email: Option<String>| store.create_user(NewUser::new(name, email, "h".into()));
+
+    // `pаypal…` with a Cyrillic а is `paypal…`, in any case: taken, and it signs in.
+    let paypal = unique("paypal");
+    let cyrillic = paypal.replacen('a', "\u{430}", 1);
+    let owner = create(paypal.clone(), None).await.expect("create paypal");
+    let dup = create(cyrillic.clone(), None).await;
+    assert!(matches!(dup, Err(CreateUserError::UsernameTaken)), "Cyrillic lookalike: {dup:?}");
+    let dup = create(cyrillic.to_uppercase(), None).await;
+    assert!(matches!(dup, Err(CreateUserError::UsernameTaken)), "uppercase lookalike: {dup:?}");
+    for login in [cyrillic.clone(), cyrillic.to_uppercase(), paypal.to_uppercase()] {
+        let found = store.find_by_login(&login).await.unwrap();
+        assert_eq!(found.map(|u| u.id()), Some(owner.id()), "{login:?} reaches {paypal:?}");
+    }
+
+    // A lookalike registered first reserves the plain spelling; the name is kept as entered.
+    for (fancy, plain) in [
+        ("\u{210c}ello", "hello"), // ℌ, black-letter capital H
+        ("\u{1d1c}ser", "user"),   // ᴜ, small capital U
+        ("g00gle", "google"),
+        ("\u{ff4d}ax", "max"), // fullwidth m
+    ] {
+        let suffix = unique("");
+        let (fancy, plain) = (format!("{fancy}{suffix}"), format!("{plain}{suffix}"));
+        let created = create(fancy.clone(), None).await.expect("create the lookalike");
+        let dup = create(plain.clone(), None).await;
+        assert!(matches!(dup, Err(CreateUserError::UsernameTaken)), "{plain:?} after {fancy:?}: {dup:?}");
+        let found = store.find_by_login(&plain.to_uppercase()).await.unwrap().expect("found");
+        assert_eq!((found.id(), found.username()), (created.id(), fancy.as_str()));
+    }
+
+    // Renaming onto a lookalike of another user's name is refused as well.
+    let other = create(unique("renamer"), None).await.expect("create");
+    let taken = store.update_user(&other.id(), UserUpdate::new().username(&cyrillic)).await;
+    assert!(matches!(taken, Err(CreateUserError::UsernameTaken)), "rename to a lookalike: {taken:?}");
+
+    // Emails: case and width fold, lookalikes stay distinct addresses.
+    let local = unique("bob");
+    let plain = format!("{local}@example.com");
+    let lookalike = format!("{}@example.com", local.replacen('o', "\u{43e}", 1)); // Cyrillic о
+    let fullwidth = format!("\u{ff42}{}@EXAMPLE.com", &local[1..]); // fullwidth b
+    let bob = create(unique("mail"), Some(plain.clone())).await.expect("create bob");
+    let dup = create(unique("mail"), Some(fullwidth.clone())).await;
+    assert!(matches!(dup, Err(CreateUserError::EmailTaken)), "fullwidth spelling: {dup:?}");
+    let twin = create(unique("mail"), Some(lookalike.clone())).await.expect("a lookalike address is another");
+    for (login, id) in [(&plain, bob.id()), (&fullwidth, bob.id()), (&lookalike, twin.id())] {
+        assert_eq!(store.find_by_login(login).await.unwrap().map(|u| u.id()), Some(id.clone()), "{login:?}");
+        assert_eq!(store.find_by_email(login).await.unwrap().map(|u| u.id()), Some(id), "{login:?}");
+    }
+}
+
+/// Creates the same username (in lookalike spellings) from `n` concurrent tasks: exactly one succeeds, the rest are
 /// [`CreateUserError::UsernameTaken`].
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub async fn concurrent_create_conformance<S: UserStore>(store: Arc<S>, n: usize) {
@@ -132,7 +190,12 @@ pub async fn concurrent_create_conformance<S: UserStore>(store: Arc<S>, n: usize
     let mut tasks = Vec::new();
     for i in 0..n {
         let store = Arc::clone(&store);
-        let name = if i % 2 == 0 { name.clone() } else { name.to_uppercase() };
+        // Three spellings of one username: as is, uppercase, and with a Cyrillic lookalike.
+        let name = match i % 3 {
+            0 => name.clone(),
+            1 => name.to_uppercase(),
+            _ => name.replacen('a', "\u{430}", 1),
+        };
         tasks
             .push(tokio::spawn(async move { store.create_user(NewUser::new(name, None, "h".into())).await }));
     }

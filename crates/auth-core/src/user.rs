@@ -9,6 +9,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization as _;
 
 use crate::{AuthError, BoxError, SharedClock};
 
@@ -123,9 +124,9 @@ pub trait AuthUser: Clone + Debug + Send + Sync + 'static {
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NewUser {
-    /// Username (unique, case-insensitive).
+    /// Username (unique up to case and lookalike characters: see [`normalize_login`]).
     pub username: String,
-    /// Email (unique when present, case-insensitive).
+    /// Email (unique when present, case-insensitively: see [`normalize_email`]).
     pub email: Option<String>,
     /// PHC password hash; `None` for an account that cannot sign in with a password.
     pub password_hash: Option<String>,
@@ -186,10 +187,10 @@ impl Debug for NewUser {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CreateUserError {
-    /// Another user has this username (case-insensitively).
+    /// Another user has this username, or one that looks like it ([`normalize_login`]).
     #[error("a user with that username already exists")]
     UsernameTaken,
-    /// Another user has this email (case-insensitively).
+    /// Another user has this email, case-insensitively ([`normalize_email`]).
     #[error("a user with that email already exists")]
     EmailTaken,
     /// The store failed.
@@ -213,10 +214,12 @@ impl From<CreateUserError> for AuthError {
 
 /// Storage of users. Implement it over your own table to plug in your own user type.
 ///
-/// "Not found" is `Ok(None)`; `Err` is for infrastructure failures only. Usernames and emails
-/// compare case-insensitively with full Unicode lowercasing (`str::to_lowercase`), as the bundled
-/// stores do (they keep a lowercased column with a unique index); SQLite's `COLLATE NOCASE` folds
-/// ASCII only and is not enough for non-ASCII usernames.
+/// "Not found" is `Ok(None)`; `Err` is for infrastructure failures only. Usernames compare by
+/// [`normalize_login`] (case and lookalike characters ignored: `pаypal` with a Cyrillic `а` is
+/// `paypal`), emails by [`normalize_email`] (case and NFKC only), as the bundled stores do: they
+/// keep both normal forms in columns with unique indexes. A typed login is compared in both forms,
+/// its `normalize_login` with the usernames' and its `normalize_email` with the emails'. SQLite's
+/// `COLLATE NOCASE` folds ASCII only and is not enough for non-ASCII usernames.
 ///
 /// The methods are `async_trait` methods: they must return `Send` futures for every web framework,
 /// which native `async fn` in traits cannot promise for generic callers.
@@ -228,7 +231,8 @@ pub trait UserStore: Send + Sync + 'static {
     /// Finds a user by id.
     async fn find_by_id(&self, id: &UserId) -> Result<Option<Self::User>, AuthError>;
 
-    /// Finds a user by username or email, case-insensitively (a username match wins).
+    /// Finds a user by username (by [`normalize_login`]: case and lookalikes ignored) or email (by
+    /// [`normalize_email`]); a username match wins.
     async fn find_by_login(&self, login: &str) -> Result<Option<Self::User>, AuthError>;
 
     /// Creates a user; a taken username or email is a [`CreateUserError`], atomically checked.
@@ -243,13 +247,13 @@ pub trait UserStore: Send + Sync + 'static {
     /// Activates or deactivates a user. Returns `false` when there is no such user.
     async fn set_active(&self, id: &UserId, active: bool) -> Result<bool, AuthError>;
 
-    /// Finds a user by email address only, case-insensitively (password reset looks users up by
+    /// Finds a user by email address only, by [`normalize_email`] (password reset looks users up by
     /// email, never by username). The default asks [`find_by_login`](Self::find_by_login) and
     /// keeps the result only when its email matches.
     async fn find_by_email(&self, email: &str) -> Result<Option<Self::User>, AuthError> {
-        let wanted = normalize_login(email);
+        let wanted = normalize_email(email);
         let user = self.find_by_login(email).await?;
-        Ok(user.filter(|u| u.email().map(normalize_login).as_deref() == Some(wanted.as_str())))
+        Ok(user.filter(|u| u.email().map(normalize_email).as_deref() == Some(wanted.as_str())))
     }
 
     /// Changes a user's username, email and/or email-verified flag in one atomic write; a taken
@@ -273,9 +277,10 @@ pub trait UserStore: Send + Sync + 'static {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UserUpdate {
-    /// A new username (unique, case-insensitive).
+    /// A new username (unique up to case and lookalikes: see [`normalize_login`]).
     pub username: Option<String>,
-    /// A new email address (`Some(None)` removes it; unique, case-insensitive).
+    /// A new email address (`Some(None)` removes it; unique case-insensitively: see
+    /// [`normalize_email`]).
     pub email: Option<Option<String>>,
     /// A new value of the email-verified flag.
     pub email_verified: Option<bool>,
@@ -498,9 +503,114 @@ impl AuthUser for User {
     }
 }
 
-/// A username or email as stores compare it (case-insensitively): a login typed at sign-in
-/// reaches the account whose normalised username or email equals its normalised form. Limits
-/// that count per login use it too, so that spellings of one login share one counter.
+/// A username as stores compare it, and the key of everything counted per login.
+///
+/// Two usernames that *look* alike are the same username: the result is the [UTS #39] confusable
+/// skeleton of the NFKC-normalised, case-folded text, so `paypal` and `pаypal` (Cyrillic `а`),
+/// `ℌello` and `hello`, `ᴜser` and `user`, `Straße` and `STRASSE` all give one value. Stores keep
+/// it in a unique column: registering a lookalike of a taken username is
+/// [`CreateUserError::UsernameTaken`], and signing in with a lookalike spelling reaches the account.
+///
+/// It is the strongest normalisation Portcullis applies to a login, so limits that count per login
+/// key their counters with it: every spelling that reaches one account — by username, or by email
+/// (`normalize_login(a) == normalize_login(b)` whenever `normalize_email(a) == normalize_email(b)`)
+/// — shares one counter. (Two distinct lookalike emails share one too; that only makes guessing
+/// harder.)
+///
+/// The value is a comparison key, never shown: it is not meant to be readable (`admin` gives
+/// `adrnin`, `0` gives `o`). It depends on Unicode's confusables data, so auth-core pins the crate
+/// that carries it (`unicode-security`, Unicode 18): a newer table must come with a migration
+/// that recomputes stored values, as auth-sea-orm's `m0010_confusable_usernames` does.
+///
+/// The steps: NFKC; full case folding (lowercase, uppercase, lowercase: `ß` → `ss`, `ς` → `σ`);
+/// NFKC again; then the skeleton (default-ignorable characters such as zero-width spaces and
+/// Hangul fillers dropped, each character mapped to its prototype) and the case folding again,
+/// repeated until nothing changes (a prototype is sometimes an uppercase letter; two rounds
+/// always suffice in practice, at most eight are made).
+///
+/// [UTS #39]: https://www.unicode.org/reports/tr39/#Confusable_Detection
 pub fn normalize_login(login: &str) -> String {
-    login.to_lowercase()
+    const MAX_ROUNDS: usize = 8;
+    let mut key = fold_case(&normalize_email(login));
+    for _ in 0..MAX_ROUNDS {
+        let skeleton: String = unicode_security::skeleton(&key).collect();
+        let next = fold_case(&skeleton);
+        if next == key {
+            break;
+        }
+        key = next;
+    }
+    key
+}
+
+/// An email address as stores compare it: NFKC-normalised and lowercased (`to_lowercase`), so
+/// `Alice@Example.com` and `ａｌｉｃｅ@example.com` (fullwidth) are one address.
+///
+/// Deliberately weaker than [`normalize_login`]: two distinct addresses that merely look alike
+/// (`bob@examp1e.com`, `bob@example.com`) are different mailboxes and stay different accounts.
+/// Merging by NFKC is safe because mail always goes to the address stored with the account, never
+/// to the spelling someone typed.
+pub fn normalize_email(email: &str) -> String {
+    let nfkc: String = email.nfkc().collect();
+    nfkc.to_lowercase().nfkc().collect()
+}
+
+/// Full case folding, approximated with the standard library's complete mappings (uppercase then
+/// lowercase, on text [`normalize_email`] already lowercased), then NFKC again.
+fn fold_case(text: &str) -> String {
+    text.to_uppercase().to_lowercase().nfkc().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{normalize_email, normalize_login};
+
+    #[test]
+    fn lookalike_usernames_share_one_form() {
+        for (a, b) in [
+            ("paypal", "p\u{430}ypal"), // Cyrillic а
+            ("hello", "\u{210c}ello"),  // ℌ, black-letter capital H
+            ("user", "\u{1d1c}ser"),    // ᴜ, small capital U
+            ("Alice", "ALICE"),
+            ("Stra\u{df}e", "STRASSE"), // ß folds to ss
+            ("google", "g00gle"),
+            ("admin", "adm\u{456}n"), // Cyrillic і
+            ("bob", "b\u{200b}ob"),   // zero-width space
+            ("bob", "bob\u{3164}"),   // Hangul filler
+            ("rn", "m"),
+            ("ix", "\u{2168}"),     // Roman numeral nine
+            ("\u{3c3}", "\u{3a3}"), // σ Σ
+        ] {
+            assert_eq!(normalize_login(a), normalize_login(b), "{a:?} vs {b:?}");
+        }
+        for (a, b) in [("alice", "bob"), ("paypal", "paypa"), ("anna", "ama")] {
+            assert_ne!(normalize_login(a), normalize_login(b), "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn the_login_form_is_stable() {
+        // A stored form normalises to itself, so recomputing it (a migration) changes nothing.
+        for c in (0..0x3_0000).filter_map(char::from_u32) {
+            let form = normalize_login(&format!("a{c}b"));
+            assert_eq!(normalize_login(&form), form, "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn emails_fold_case_and_width_but_not_lookalikes() {
+        assert_eq!(normalize_email("Alice@Example.COM"), "alice@example.com");
+        assert_eq!(normalize_email("\u{ff41}lice@example.com"), "alice@example.com"); // fullwidth a
+        assert_ne!(normalize_email("bob@examp1e.com"), normalize_email("bob@example.com"));
+        assert_ne!(normalize_email("p\u{430}ypal@example.com"), normalize_email("paypal@example.com"));
+    }
+
+    #[test]
+    fn one_email_spelling_is_one_login_key() {
+        // Rate limits key by normalize_login: equal email forms must give equal keys.
+        for (a, b) in [("Alice@Example.com", "alice@example.com"), ("\u{ff41}@x.org", "A@X.ORG")] {
+            assert_eq!(normalize_email(a), normalize_email(b));
+            assert_eq!(normalize_login(a), normalize_login(b));
+        }
+    }
 }

@@ -115,7 +115,7 @@ pub use error::DbError;
 pub use grant_store::SeaOrmGrantStore;
 #[cfg(feature = "mfa")]
 pub use mfa_store::SeaOrmMfaStore;
-pub use migration::{MIGRATION_TABLE, Migrator, migrate};
+pub use migration::{LEGACY_PREFIX, MIGRATION_TABLE, Migrator, migrate};
 #[cfg(feature = "ratelimit")]
 pub use rate_limit_store::SeaOrmLimitStore;
 #[cfg(feature = "session")]

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use auth_core::{
     AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserStore, UserUpdate,
+    normalize_email, normalize_login,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
@@ -15,9 +16,15 @@ use crate::entity::users;
 
 /// A [`UserStore`] for [`auth_core::User`] on SQLite or PostgreSQL. Clones share the pool.
 ///
-/// Usernames and emails are compared case-insensitively (`to_lowercase()`, as in
-/// [`auth_core::MemoryUserStore`]) through the `*_normalized` columns; their unique indexes make
+/// Usernames compare by [`auth_core::normalize_login`] (case and lookalike characters ignored) and
+/// emails by [`auth_core::normalize_email`] (case and NFKC), exactly as in
+/// [`auth_core::MemoryUserStore`], through the `*_normalized` columns; their unique indexes make
 /// [`create_user`](UserStore::create_user) atomic, even across processes.
+///
+/// An account whose username or email collided with an older account's when migration
+/// `m0010_confusable_usernames` recomputed the columns keeps its pre-migration form under a
+/// [`LEGACY_PREFIX`](crate::LEGACY_PREFIX) marker: it still signs in with its own name (any case),
+/// and a lookup tries that exact form before the lookalike one.
 ///
 /// ```
 /// use auth_core::{NewUser, UserStore};
@@ -90,10 +97,10 @@ impl SeaOrmUserStore {
     }
 }
 
-/// Normalises a username or email for case-insensitive comparison; must match auth-core's
-/// (private) `normalize_login`, which the conformance suite checks.
-fn normalize_login(login: &str) -> String {
-    login.to_lowercase()
+/// The `*_normalized` value of an account that kept its pre-m0010 form (see
+/// [`LEGACY_PREFIX`](crate::LEGACY_PREFIX)); `login` as typed.
+pub(crate) fn legacy_form(login: &str) -> String {
+    format!("{}{}", crate::LEGACY_PREFIX, login.to_lowercase())
 }
 
 /// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
@@ -129,21 +136,33 @@ impl UserStore for SeaOrmUserStore {
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<User>, AuthError> {
-        let wanted = normalize_login(login);
-        // At most two rows: one by username, one by email (both columns are unique).
-        let mut rows = users::Entity::find()
+        let (name, email, legacy) = (normalize_login(login), normalize_email(login), legacy_form(login));
+        // At most four rows (both columns are unique). In order of preference: a username kept in
+        // its pre-m0010 form, a username, an email kept in its pre-m0010 form, an email.
+        let rows = users::Entity::find()
             .filter(
                 Condition::any()
-                    .add(users::Column::UsernameNormalized.eq(wanted.as_str()))
-                    .add(users::Column::EmailNormalized.eq(wanted.as_str())),
+                    .add(users::Column::UsernameNormalized.is_in([legacy.as_str(), name.as_str()]))
+                    .add(users::Column::EmailNormalized.is_in([legacy.as_str(), email.as_str()])),
             )
             .all(&self.db)
             .await
             .map_err(backend)?;
-        let row = match rows.iter().position(|row| row.username_normalized == wanted) {
-            Some(by_username) => Some(rows.swap_remove(by_username)),
-            None => rows.pop(),
+        let rank = |row: &users::Model| {
+            let email_is = |value: &str| row.email_normalized.as_deref() == Some(value);
+            if row.username_normalized == legacy {
+                0
+            } else if row.username_normalized == name {
+                1
+            } else if email_is(&legacy) {
+                2
+            } else if email_is(&email) {
+                3
+            } else {
+                4
+            }
         };
+        let row = rows.into_iter().min_by_key(rank);
         row.map(into_user).transpose()
     }
 
@@ -151,7 +170,7 @@ impl UserStore for SeaOrmUserStore {
         let id = uuid::Uuid::new_v4().to_string();
         let date_joined = to_stored_precision(self.clock.now());
         let username_normalized = normalize_login(&new.username);
-        let email_normalized = new.email.as_deref().map(normalize_login);
+        let email_normalized = new.email.as_deref().map(normalize_email);
         let roles = serde_json::to_string(&new.roles).map_err(|e| CreateUserError::Backend(Box::new(e)))?;
         let row = users::ActiveModel {
             id: Set(id.clone()),
@@ -197,11 +216,14 @@ impl UserStore for SeaOrmUserStore {
     }
 
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, AuthError> {
-        let row = users::Entity::find()
-            .filter(users::Column::EmailNormalized.eq(normalize_login(email)))
-            .one(&self.db)
+        let legacy = legacy_form(email);
+        let rows = users::Entity::find()
+            .filter(users::Column::EmailNormalized.is_in([legacy.clone(), normalize_email(email)]))
+            .all(&self.db)
             .await
             .map_err(backend)?;
+        // An address kept in its pre-m0010 form is that account's own spelling: it wins.
+        let row = rows.into_iter().min_by_key(|row| row.email_normalized.as_deref() != Some(legacy.as_str()));
         row.map(into_user).transpose()
     }
 
@@ -215,7 +237,7 @@ impl UserStore for SeaOrmUserStore {
         if let Some(email) = &update.email {
             query = query
                 .col_expr(users::Column::Email, Expr::value(email.clone()))
-                .col_expr(users::Column::EmailNormalized, Expr::value(email.as_deref().map(normalize_login)));
+                .col_expr(users::Column::EmailNormalized, Expr::value(email.as_deref().map(normalize_email)));
         }
         if let Some(verified) = update.email_verified {
             query = query.col_expr(users::Column::EmailVerified, Expr::value(verified));
@@ -224,7 +246,7 @@ impl UserStore for SeaOrmUserStore {
             // One UPDATE: the unique indexes refuse a taken username or email atomically.
             if let Err(error) = query.exec(&self.db).await {
                 let username = update.username.as_deref().map(normalize_login).unwrap_or_default();
-                let email = update.email.clone().flatten().map(|e| normalize_login(&e));
+                let email = update.email.clone().flatten().map(|e| normalize_email(&e));
                 return Err(self.insert_error(error, &username, email.as_deref()).await);
             }
         }

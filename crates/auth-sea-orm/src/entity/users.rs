@@ -11,12 +11,16 @@ pub struct Model {
     pub id: String,
     /// The username as entered.
     pub username: String,
-    /// `username.to_lowercase()`; unique.
+    /// `auth_core::normalize_login(username)`, the confusable skeleton; unique. An account that
+    /// collided with an older one when migration `m0010_confusable_usernames` computed it holds
+    /// [`LEGACY_PREFIX`](crate::LEGACY_PREFIX) followed by `username.to_lowercase()` instead.
     #[sea_orm(unique)]
     pub username_normalized: String,
     /// The email as entered.
     pub email: Option<String>,
-    /// `email.to_lowercase()`; unique when present.
+    /// `auth_core::normalize_email(email)` (NFKC, lowercase); unique when present. Like
+    /// `username_normalized`, [`LEGACY_PREFIX`](crate::LEGACY_PREFIX) and `email.to_lowercase()`
+    /// for an account that collided with an older one in migration `m0010_confusable_usernames`.
     #[sea_orm(unique)]
     pub email_normalized: Option<String>,
     /// Whether the email address was verified (added by migration `m0007_create_account_tokens`).

@@ -18,10 +18,21 @@ mod m0006_add_amr_and_grant_kind;
 mod m0007_create_account_tokens;
 mod m0008_create_rate_limits;
 mod m0009_create_audit_events;
+mod m0010_confusable_usernames;
 
 /// The table that records which Portcullis migrations ran. It is not sea-orm's default
 /// `seaql_migrations`, so an application's own sea-orm migrator can live in the same database.
 pub const MIGRATION_TABLE: &str = "portcullis_migrations";
+
+/// Marks a `username_normalized` or `email_normalized` value kept in its pre-m0010 form
+/// (`to_lowercase()`) because the account collided with an older one when migration
+/// `m0010_confusable_usernames` recomputed the column: `＃legacy:` and the old form.
+///
+/// It starts with U+FF03 FULLWIDTH NUMBER SIGN, which NFKC always replaces, so no value of
+/// `auth_core::normalize_login` or `auth_core::normalize_email` (both end in NFKC) can equal a
+/// legacy value. [`SeaOrmUserStore`](crate::SeaOrmUserStore) looks the legacy form of a typed login
+/// up first.
+pub const LEGACY_PREFIX: &str = "\u{ff03}legacy:";
 
 /// Key of the PostgreSQL advisory lock that serialises concurrent [`migrate`] calls
 /// (the bytes of `"portcull"`).
@@ -44,6 +55,7 @@ const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 /// | `m0007_create_account_tokens` | column `email_verified` of `portcullis_users`; `portcullis_account_tokens` (see [`entity::account_tokens`](crate::entity::account_tokens)) |
 /// | `m0008_create_rate_limits` | `portcullis_rate_limits` (see [`entity::rate_limits`](crate::entity::rate_limits)) |
 /// | `m0009_create_audit_events` | `portcullis_audit_events` (see [`entity::audit_events`](crate::entity::audit_events)) |
+/// | `m0010_confusable_usernames` | no schema: recomputes `username_normalized` (the lookalike skeleton) and `email_normalized` (NFKC, lowercase) of `portcullis_users`; colliding younger accounts keep their old form behind [`LEGACY_PREFIX`] |
 ///
 /// Every migration runs whatever the features: a feature adds API, never schema, so switching one
 /// on or off later never leaves the migration history out of step with the migrator.
@@ -66,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_create_account_tokens::Migration),
             Box::new(m0008_create_rate_limits::Migration),
             Box::new(m0009_create_audit_events::Migration),
+            Box::new(m0010_confusable_usernames::Migration),
         ]
     }
 
