@@ -131,6 +131,9 @@ http_test!(
         srv.clock.advance(secs(3600));
         let retry_after = rate_limited(sign_in_from(&srv, Some(&ip(7)), "ANA", PASSWORD).await).await;
         assert_eq!(retry_after, CONSECUTIVE_WINDOW - 3700, "any spelling of the login: one counter");
+        let retry_after =
+            rate_limited(sign_in_from(&srv, Some(&ip(19)), "\u{430}n\u{430}", PASSWORD).await).await;
+        assert_eq!(retry_after, CONSECUTIVE_WINDOW - 3700, "a lookalike spelling (Cyrillic а) too");
         // A forged cookie, or another user's, is no device of hers.
         let forged = format!("{}x", &phone[..phone.len() - 1]);
         rate_limited(sign_in_on_device(&srv, &ip(8), &forged, "ana", PASSWORD).await).await;

@@ -43,6 +43,80 @@ http_test!(
     }
 );
 
+http_test!(
+    lookalike_usernames_are_one_username,
+    |s: &mut portcullis_tests::auth_server_settings::Settings| s.email_backend = None,
+    |srv: TestServer| async move {
+        let r = srv
+            .post(
+                "/api/auth/register",
+                json!({"username": "paypal", "email": "paypal@example.com", "password": "first password"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let paypal: Value = r.json().await.unwrap();
+
+        // A Cyrillic а, in any case, a fullwidth letter, a zero-width space: the same username.
+        for name in ["p\u{430}ypal", "P\u{410}YPAL", "\u{ff50}aypal", "pay\u{200b}pal"] {
+            let r = srv
+                .post("/api/auth/register", json!({"username": name, "password": "second password"}))
+                .await;
+            if name.contains('\u{200b}') {
+                // Invisible characters are not letters: refused before any comparison.
+                assert_error(r, 400, "invalid_input").await;
+                continue;
+            }
+            let err = assert_error(r, 409, "conflict").await;
+            assert_eq!(err["fields"][0]["field"], "username", "{name:?}: {err}");
+        }
+        // A lookalike registered first reserves the plain spelling.
+        let r = srv
+            .post("/api/auth/register", json!({"username": "\u{210c}ello", "password": "third password"}))
+            .await;
+        assert_eq!(r.status(), 201);
+        let r =
+            srv.post("/api/auth/register", json!({"username": "hello", "password": "fourth password"})).await;
+        let err = assert_error(r, 409, "conflict").await;
+        assert_eq!(err["fields"][0]["field"], "username");
+
+        // Signing in with a lookalike spelling reaches the account, and only with its password.
+        for login in ["p\u{430}ypal", "PAYPAL", "\u{ff50}\u{430}ypal"] {
+            let tokens = srv.sign_in(login, "first password").await;
+            let r = srv.get_bearer("/api/auth/me", tokens["access"].as_str().unwrap()).await;
+            let me: Value = r.json().await.unwrap();
+            assert_eq!((&me["id"], &me["username"]), (&paypal["id"], &paypal["username"]), "{login:?}");
+        }
+        let r = srv
+            .post(
+                "/api/auth/mobile/sign-in",
+                json!({"username": "p\u{430}ypal", "password": "second password"}),
+            )
+            .await;
+        assert_error(r, 401, "invalid_credentials").await;
+        let tokens = srv.sign_in("HELLO", "third password").await;
+        let me: Value =
+            srv.get_bearer("/api/auth/me", tokens["access"].as_str().unwrap()).await.json().await.unwrap();
+        assert_eq!(me["username"], "\u{210c}ello", "the name is kept as entered");
+
+        // Emails are compared by case and width only: a lookalike address is another address.
+        let r = srv
+            .post(
+                "/api/auth/register",
+                json!({"username": "paul", "email": "p\u{430}ypal@example.com", "password": "fifth password"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "a lookalike email is a different mailbox");
+        let r = srv
+            .post(
+                "/api/auth/register",
+                json!({"username": "pete", "email": "PAYPAL@\u{ff45}xample.com", "password": "fifth password"}),
+            )
+            .await;
+        let err = assert_error(r, 409, "conflict").await;
+        assert_eq!(err["fields"][0]["field"], "email");
+    }
+);
+
 http_test!(concurrent_registrations_create_exactly_one, |srv: TestServer| async move {
     let requests = (0..10).map(|i| {
         let srv = &srv;
