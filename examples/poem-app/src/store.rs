@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use portcullis::core::{
     AuthError, AuthUser, CreateUserError, NewUser, SharedClock, SystemClock, UserId, UserStore, UserUpdate,
-    async_trait,
+    async_trait, normalize_email, normalize_login,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -17,13 +17,17 @@ use sea_orm::{
 
 /// The `accounts` table, as this application defines it (not Portcullis's users table).
 ///
-/// `COLLATE NOCASE` makes lookups and uniqueness case-insensitive (for ASCII letters, as SQLite's
-/// `NOCASE` folds only those). `is_admin` and `roles` hold [`AuthUser::is_superuser`] and
+/// `login` and `mail` are kept as entered; lookups and uniqueness go through `login_key` and
+/// `mail_key`, computed by Portcullis's own rules ([`normalize_login`]: case-folded, NFKC and the
+/// Unicode confusable skeleton, so `pаypal` with a Cyrillic `а` is `paypal`; [`normalize_email`]:
+/// case-folded and NFKC). `is_admin` and `roles` hold [`AuthUser::is_superuser`] and
 /// [`AuthUser::roles`]; `roles` is space-separated.
 pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS accounts (
     account_id   INTEGER PRIMARY KEY AUTOINCREMENT,
-    login        TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    mail         TEXT UNIQUE COLLATE NOCASE,
+    login        TEXT NOT NULL,
+    login_key    TEXT NOT NULL UNIQUE,
+    mail         TEXT,
+    mail_key     TEXT UNIQUE,
     mail_checked INTEGER NOT NULL DEFAULT 0,
     secret_hash  TEXT,
     enabled      INTEGER NOT NULL DEFAULT 1,
@@ -44,7 +48,9 @@ mod accounts {
         #[sea_orm(primary_key)]
         pub(crate) account_id: i64,
         pub(crate) login: String,
+        pub(crate) login_key: String,
         pub(crate) mail: Option<String>,
+        pub(crate) mail_key: Option<String>,
         pub(crate) mail_checked: bool,
         pub(crate) secret_hash: Option<String>,
         pub(crate) enabled: bool,
@@ -165,10 +171,10 @@ fn backend(error: DbErr) -> AuthError {
 /// A failed write of `login` or `mail`: which unique column refused it.
 fn conflict(error: DbErr) -> CreateUserError {
     match error.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("accounts.login") => {
+        Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("accounts.login_key") => {
             CreateUserError::UsernameTaken
         }
-        Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("accounts.mail") => {
+        Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("accounts.mail_key") => {
             CreateUserError::EmailTaken
         }
         _ => CreateUserError::Backend(Box::new(error)),
@@ -216,16 +222,19 @@ impl UserStore for AccountStore {
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<Account>, AuthError> {
-        // Both columns are NOCASE, so `=` ignores case; at most one row each.
+        // At most one row per key column: the UNIQUE indexes see to that.
+        let (login_key, mail_key) = (normalize_login(login), normalize_email(login));
         let mut rows = accounts::Entity::find()
             .filter(
-                Condition::any().add(accounts::Column::Login.eq(login)).add(accounts::Column::Mail.eq(login)),
+                Condition::any()
+                    .add(accounts::Column::LoginKey.eq(login_key.as_str()))
+                    .add(accounts::Column::MailKey.eq(mail_key)),
             )
             .all(&self.db)
             .await
             .map_err(backend)?;
         // A username match wins over an email match.
-        let row = match rows.iter().position(|row| row.login.eq_ignore_ascii_case(login)) {
+        let row = match rows.iter().position(|row| row.login_key == login_key) {
             Some(by_login) => Some(rows.swap_remove(by_login)),
             None => rows.pop(),
         };
@@ -235,7 +244,9 @@ impl UserStore for AccountStore {
     async fn create_user(&self, new: NewUser) -> Result<Account, CreateUserError> {
         let row = accounts::ActiveModel {
             account_id: NotSet,
+            login_key: Set(normalize_login(&new.username)),
             login: Set(new.username),
+            mail_key: Set(new.email.as_deref().map(normalize_email)),
             mail: Set(new.email),
             mail_checked: Set(false),
             secret_hash: Set(new.password_hash),
@@ -254,10 +265,14 @@ impl UserStore for AccountStore {
         let Some(account) = account_id(id) else { return Ok(None) };
         let mut query = accounts::Entity::update_many().filter(accounts::Column::AccountId.eq(account));
         if let Some(login) = &update.username {
-            query = query.col_expr(accounts::Column::Login, Expr::value(login.as_str()));
+            query = query
+                .col_expr(accounts::Column::Login, Expr::value(login.as_str()))
+                .col_expr(accounts::Column::LoginKey, Expr::value(normalize_login(login)));
         }
         if let Some(mail) = &update.email {
-            query = query.col_expr(accounts::Column::Mail, Expr::value(mail.clone()));
+            query = query
+                .col_expr(accounts::Column::Mail, Expr::value(mail.clone()))
+                .col_expr(accounts::Column::MailKey, Expr::value(mail.as_deref().map(normalize_email)));
         }
         if let Some(checked) = update.email_verified {
             query = query.col_expr(accounts::Column::MailChecked, Expr::value(checked));
