@@ -180,12 +180,80 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
 }
 
 /// Opens a connection pool for `url` (see [`connect`]) with the given settings.
+///
+/// A SQLite file that does not exist yet is created readable and writable by its owner only
+/// (`0600` on Unix; SQLite gives its `-wal` and `-shm` files the same mode), before sqlx opens it.
+/// An existing file readable by others is left alone and logged as a warning.
 pub async fn connect_with(url: &str, config: &ConnectConfig) -> Result<DatabaseConnection, DbError> {
     let options = config.sea_orm_options(url)?;
+    if let Some(path) = sqlite_file(url) {
+        create_private_file(&path);
+    }
     match tokio::time::timeout(config.connect_timeout, connect_retrying(options)).await {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(error)) => Err(DbError::Connect(error)),
         Err(_elapsed) => Err(DbError::ConnectTimeout(config.connect_timeout)),
+    }
+}
+
+/// The file a SQLite URL names when it is a file SQLite may create (`mode=rwc`), else `None`.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let (scheme, rest) = url.split_once(':')?;
+    if !scheme.eq_ignore_ascii_case("sqlite") {
+        return None;
+    }
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let creates = query.split('&').any(|pair| pair.eq_ignore_ascii_case("mode=rwc"));
+    if !creates || path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    percent_decode(path).map(std::path::PathBuf::from)
+}
+
+/// `%XX` escapes of a URL path decoded (as sqlx reads the path); `None` when malformed.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Creates `path` empty with mode `0600` when it does not exist (an empty file is a valid new
+/// SQLite database). Failures are left to sqlx's open, which reports them.
+fn create_private_file(path: &std::path::Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Ok(meta) = std::fs::metadata(path)
+                    && meta.permissions().mode() & 0o077 != 0
+                {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format_args!("{:o}", meta.permissions().mode() & 0o777),
+                        "the SQLite database file is readable or writable by other users; chmod 600 it"
+                    );
+                }
+            }
+        }
+        Err(error) => tracing::debug!(%error, path = %path.display(), "could not pre-create the SQLite file"),
     }
 }
 
@@ -239,5 +307,33 @@ mod tests {
             Err(DbError::UnsupportedScheme { scheme }) if scheme == "mysql"
         ));
         assert!(matches!(Backend::of("no-scheme"), Err(DbError::UnsupportedScheme { .. })));
+    }
+
+    #[test]
+    fn finds_the_file_sqlite_would_create() {
+        let file = |url| sqlite_file(url).map(|p| p.display().to_string());
+        assert_eq!(file("sqlite://data/app.db?mode=rwc").as_deref(), Some("data/app.db"));
+        assert_eq!(file("sqlite:///var/lib/p.db?cache=shared&mode=rwc").as_deref(), Some("/var/lib/p.db"));
+        assert_eq!(file("sqlite://my%20data.db?mode=rwc").as_deref(), Some("my data.db"));
+        assert_eq!(file("sqlite://data/app.db"), None, "without mode=rwc sqlx does not create it");
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://bad%zz.db?mode=rwc"), None);
+        assert_eq!(file("postgres://localhost/db?mode=rwc"), None);
+    }
+
+    #[cfg(all(unix, feature = "sqlite"))]
+    #[tokio::test]
+    async fn a_new_database_file_is_private_to_its_owner() {
+        use sea_orm::ConnectionTrait;
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portcullis.db");
+        let db = connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)").await.unwrap();
+        for file in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{file}");
+        }
     }
 }
