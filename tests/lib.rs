@@ -58,6 +58,30 @@ pub const MAIL_FROM: &str = "Portcullis <no-reply@example.test>";
 /// The frontend every link in a test email points to.
 pub const FRONTEND_URL: &str = "https://app.example.test";
 
+/// Drops a test's PostgreSQL database when the test ends, so that a run of the suite does not
+/// leave hundreds of databases behind.
+struct DropDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Its own thread and runtime: the test's runtime may be shutting down.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                admin.execute_unprepared(&sql).await.ok()?;
+                admin.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
 /// A running test server.
 pub struct TestServer {
     pub server: RunningServer,
@@ -66,6 +90,8 @@ pub struct TestServer {
     pub settings: Settings,
     pub backend: Backend,
     _dir: tempfile::TempDir,
+    /// The test's own PostgreSQL database, dropped with the server (last field: after it).
+    _database: Option<DropDatabase>,
 }
 
 impl TestServer {
@@ -115,7 +141,16 @@ impl TestServer {
         settings.adapter = adapter;
         configure(&mut settings);
         settings.validate().expect("test settings are valid");
-        Some(Self::start_settings(backend, settings, dir).await)
+        let database = match backend {
+            Backend::Postgres => settings.database_url.rsplit_once('/').map(|(_, name)| DropDatabase {
+                admin_url: postgres_url().unwrap_or_default(),
+                name: name.to_owned(),
+            }),
+            Backend::Sqlite => None,
+        };
+        let mut server = Self::start_settings(backend, settings, dir).await;
+        server._database = database;
+        Some(server)
     }
 
     /// Starts a server with exactly these settings.
@@ -124,12 +159,14 @@ impl TestServer {
         let server =
             auth_server::app::start(&settings, Arc::new(clock.clone())).await.expect("server starts");
         let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { server, clock, client, settings, backend, _dir: dir }
+        Self { server, clock, client, settings, backend, _dir: dir, _database: None }
     }
 
     /// Stops the server and returns its settings and temporary directory (to restart on the same data).
     pub async fn stop(self) -> (Settings, tempfile::TempDir) {
         self.server.shutdown().await.unwrap();
+        // The data outlives this server: a restart reuses it (the database is left behind).
+        std::mem::forget(self._database);
         (self.settings, self._dir)
     }
 

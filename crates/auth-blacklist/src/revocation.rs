@@ -37,6 +37,8 @@ const MIN_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 #[derive(Debug, Default)]
 pub struct RevocationList {
     state: RwLock<State>,
+    /// One [`reload`](RevocationList::reload) at a time.
+    reloading: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +46,21 @@ struct State {
     grants: HashSet<String>,
     not_before: HashMap<UserId, DateTime<Utc>>,
     cursor: i64,
+    /// While a [`RevocationList::reload`] reads the store: the events applied meanwhile, applied
+    /// again to the reloaded state so that none is lost.
+    pending: Option<Vec<RevocationEvent>>,
+}
+
+impl State {
+    fn from_snapshot(snapshot: &RevocationSnapshot) -> Self {
+        let grants = snapshot.revoked_grants.iter().cloned().collect();
+        let mut not_before: HashMap<UserId, DateTime<Utc>> = HashMap::new();
+        for (user_id, at) in &snapshot.user_not_before {
+            let entry = not_before.entry(user_id.clone()).or_insert(*at);
+            *entry = (*entry).max(*at);
+        }
+        Self { grants, not_before, cursor: snapshot.cursor, pending: None }
+    }
 }
 
 impl RevocationList {
@@ -76,19 +93,47 @@ impl RevocationList {
     pub fn apply(&self, event: &RevocationEvent) {
         let mut state = self.write();
         apply_to(&mut state, event);
+        if let Some(pending) = state.pending.as_mut() {
+            pending.push(event.clone());
+        }
     }
 
     /// Replaces the contents with `snapshot` and sets the cursor to its cursor. Reloading now and
     /// then also forgets revoked grants that have expired since.
     pub fn load(&self, snapshot: &RevocationSnapshot) {
-        let grants = snapshot.revoked_grants.iter().cloned().collect();
-        let mut not_before: HashMap<UserId, DateTime<Utc>> = HashMap::new();
-        for (user_id, at) in &snapshot.user_not_before {
-            let entry = not_before.entry(user_id.clone()).or_insert(*at);
-            *entry = (*entry).max(*at);
+        let fresh = State::from_snapshot(snapshot);
+        *self.write() = fresh;
+    }
+
+    /// Rebuilds the list from the store at `now`, so that it holds only what can still matter:
+    /// revoked grants that have not reached their absolute end, and the users' not-befores.
+    /// Without it the list grows with every revocation for the life of the process. Revocations
+    /// applied while the store is read are kept. Returns how many revoked grants were dropped.
+    /// A reload already running makes this one do nothing.
+    pub async fn reload(&self, store: &dyn GrantStore, now: DateTime<Utc>) -> Result<usize, AuthError> {
+        use std::sync::atomic::Ordering;
+        if self.reloading.swap(true, Ordering::AcqRel) {
+            return Ok(0);
         }
+        self.write().pending = Some(Vec::new());
+        let read = async {
+            let snapshot = store.revocation_snapshot(now).await?;
+            let (events, cursor) = store.revocations_since(snapshot.cursor).await?;
+            Ok::<_, AuthError>((snapshot, events, cursor))
+        }
+        .await;
         let mut state = self.write();
-        *state = State { grants, not_before, cursor: snapshot.cursor };
+        let pending = state.pending.take().unwrap_or_default();
+        self.reloading.store(false, Ordering::Release);
+        let (snapshot, events, cursor) = read?;
+        let mut fresh = State::from_snapshot(&snapshot);
+        for event in events.iter().chain(&pending) {
+            apply_to(&mut fresh, event);
+        }
+        fresh.cursor = cursor.max(snapshot.cursor);
+        let dropped = state.grants.len().saturating_sub(fresh.grants.len());
+        *state = fresh;
+        Ok(dropped)
     }
 
     /// The sequence number of the last store event applied by [`sync`](Self::sync) or
@@ -225,6 +270,36 @@ mod tests {
             )
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn reload_forgets_revoked_grants_past_their_end_and_keeps_the_rest() {
+        let store = MemoryGrantStore::new();
+        let alice = UserId::new("alice");
+        grant(&store, "ends-tomorrow", &alice).await;
+        store
+            .create_grant(
+                NewGrant::new("ends-soon", alice.clone(), at(0), at(100)),
+                RefreshRecord::new("soon-jti", "ends-soon", alice.clone(), at(0), at(100)),
+            )
+            .await
+            .unwrap();
+        let list = RevocationList::new();
+        for id in ["ends-soon", "ends-tomorrow"] {
+            assert!(store.revoke_grant(id, at(10)).await.unwrap());
+            list.apply(&RevocationEvent::Grant { grant_id: id.into() });
+        }
+        list.sync(&store).await.unwrap();
+        assert_eq!(list.counts().0, 2);
+        // Past the first grant's end its revocation no longer matters: dropped.
+        assert_eq!(list.reload(&store, at(200)).await.unwrap(), 1);
+        assert!(list.is_revoked(Some("ends-tomorrow"), &alice, at(200)));
+        assert_eq!(list.counts().0, 1);
+        // Later revocations still arrive through sync: the cursor went on from the store's.
+        grant(&store, "later", &alice).await;
+        assert!(store.revoke_grant("later", at(300)).await.unwrap());
+        assert_eq!(list.sync(&store).await.unwrap(), 1);
+        assert!(list.is_revoked(Some("later"), &alice, at(300)));
     }
 
     #[test]

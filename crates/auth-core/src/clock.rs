@@ -5,6 +5,34 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
+/// `at + duration`, saturating at the latest representable instant instead of panicking: an
+/// expiry computed from a huge configured lifetime is "never", not a crash.
+///
+/// ```
+/// use auth_core::saturating_add;
+/// use chrono::{DateTime, Duration, Utc};
+///
+/// let now = Utc::now();
+/// assert_eq!(saturating_add(now, Duration::seconds(5)), now + Duration::seconds(5));
+/// assert_eq!(saturating_add(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+/// ```
+pub fn saturating_add(at: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    at.checked_add_signed(duration).unwrap_or(if duration < Duration::zero() {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+/// `at - duration`, saturating at the earliest representable instant instead of panicking.
+pub fn saturating_sub(at: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    at.checked_sub_signed(duration).unwrap_or(if duration < Duration::zero() {
+        DateTime::<Utc>::MAX_UTC
+    } else {
+        DateTime::<Utc>::MIN_UTC
+    })
+}
+
 /// A source of the current time. Every expiry decision in Portcullis reads one of these, so tests
 /// move time with a [`ManualClock`] instead of sleeping.
 pub trait Clock: Debug + Send + Sync + 'static {

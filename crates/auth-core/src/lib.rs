@@ -69,7 +69,7 @@ pub use accounts::{
     is_common_password, password_strength,
 };
 pub use authenticator::{Authenticator, FirstPresented, SharedAuthenticator};
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock, saturating_add, saturating_sub};
 pub use device::{
     DEVICE_COOKIE_NAME, DEVICE_COOKIE_SECURE_NAME, DEVICE_LIFETIME, DeviceCookie, DeviceId, DeviceKey,
 };

@@ -153,7 +153,7 @@ impl<S: UserStore> AuthService<S> {
             return Err(AuthError::InvalidInput(problems));
         }
         let now = self.clock.now();
-        let expires_at = request.expires_in.map(|s| now + Duration::seconds(s));
+        let expires_at = request.expires_in.map(|s| auth_core::saturating_add(now, Duration::seconds(s)));
         let secret = keys.config.format.generate();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let record = ApiKeyRecord::from_secret(

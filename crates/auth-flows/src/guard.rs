@@ -527,6 +527,31 @@ impl<S: UserStore> AuthService<S> {
         let _ = user;
     }
 
+    /// Deletes the counters of both limiters whose latest hit is older than the longest window
+    /// of the limits (so past every window).
+    #[cfg(feature = "rate-limit")]
+    pub(crate) async fn flush_rate_limit_counters(&self) -> Result<u64, AuthError> {
+        let limits = &self.guard.limits;
+        let longest = [
+            limits.signin_per_account,
+            limits.signin_per_account_ip,
+            limits.signin_per_ip,
+            limits.second_factor,
+            limits.reauthentication,
+            limits.email_per_address,
+            limits.email_per_ip,
+            limits.register_per_ip,
+            limits.register_global,
+        ]
+        .iter()
+        .map(|limit| limit.window)
+        .max()
+        .unwrap_or_else(Duration::zero);
+        let failures = self.guard.limiter.flush_expired(longest).await?;
+        let requests = self.guard.requests.flush_expired(longest).await?;
+        Ok(failures.saturating_add(requests))
+    }
+
     /// A device token for `user`, to set as the device cookie with a completed sign-in: the
     /// device is known for `user` from now on.
     #[cfg(feature = "rate-limit")]

@@ -260,8 +260,9 @@ impl<S: UserStore> AuthService<S> {
         let now = self.clock.now();
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
         let jti = uuid::Uuid::new_v4().simple().to_string();
-        let expires_at = now + self.config.grant_max_age;
-        let refresh_expires = (now + jwt.service.config().refresh_ttl).min(expires_at);
+        let expires_at = auth_core::saturating_add(now, self.config.grant_max_age);
+        let refresh_expires =
+            auth_core::saturating_add(now, jwt.service.config().refresh_ttl).min(expires_at);
         let mut grant = NewGrant::new(grant_id.clone(), user.id(), now, expires_at);
         grant.user_agent = client.user_agent.clone();
         grant.ip = client.ip.clone();
@@ -333,7 +334,7 @@ impl<S: UserStore> AuthService<S> {
             sid.clone(),
             user_id.clone(),
             now,
-            now + jwt.service.config().refresh_ttl,
+            auth_core::saturating_add(now, jwt.service.config().refresh_ttl),
         );
         match grants.store.rotate(&claims.jti, next, now, self.idle_ttl()).await? {
             RotateOutcome::Rotated { grant } => self.issue_pair(

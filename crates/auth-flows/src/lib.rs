@@ -61,6 +61,7 @@ mod guard;
 pub mod http;
 #[cfg(feature = "jwt")]
 mod jwt;
+mod maintenance;
 #[cfg(feature = "mfa")]
 pub mod mfa;
 #[cfg(feature = "opaque-tokens")]
@@ -93,6 +94,7 @@ pub use jwt::{
     AccessToken, BearerAuthenticator, ClaimFn, ClaimMap, ClaimSource, RefreshRequest, TokenPair,
     VerifyRequest,
 };
+pub use maintenance::Flushed;
 #[cfg(feature = "mfa")]
 pub use mfa::{MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaVerifyRequest, RecoveryCodes};
 #[cfg(feature = "opaque-tokens")]

@@ -150,7 +150,7 @@ impl<S: UserStore> AuthService<S> {
         }
         let grants = self.grants.as_ref().ok_or(AuthError::NotFound)?;
         let now = self.clock.now();
-        let expires_at = now + sessions.config.ttl.min(self.config.grant_max_age);
+        let expires_at = auth_core::saturating_add(now, sessions.config.ttl.min(self.config.grant_max_age));
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
         let record_id = uuid::Uuid::new_v4().simple().to_string();
         let mut grant = NewGrant::new(grant_id.clone(), user.id(), now, expires_at).kind("session");

@@ -189,7 +189,9 @@ impl JwtService {
             sub: subject.to_string(),
             iat: now,
             nbf: now,
-            exp: contents.not_after.map_or(now + ttl.num_seconds(), |cap| cap.min(now + ttl.num_seconds())),
+            exp: contents.not_after.map_or(now.saturating_add(ttl.num_seconds()), |cap| {
+                cap.min(now.saturating_add(ttl.num_seconds()))
+            }),
             jti: contents.jti.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
             token_type: kind,
             iss: self.config.issuer.clone(),

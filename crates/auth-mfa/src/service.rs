@@ -440,7 +440,7 @@ impl MfaService {
             flow,
             context,
             now,
-            now + self.config.challenge_ttl,
+            auth_core::saturating_add(now, self.config.challenge_ttl),
         );
         self.store.create_challenge(challenge).await?;
         Ok(token)

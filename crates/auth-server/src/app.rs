@@ -436,10 +436,10 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
     Ok(Parts { auth, db, endpoints, authenticator, clock })
 }
 
-/// The server's routes: every route set, the body limit of the settings, and the JSON 404 for
-/// every unknown path.
+/// The server's routes: every route set, the body limit of the settings, the Swagger UI only when
+/// the settings ask for it, and the JSON 404 for every unknown path.
 fn router_config(settings: &Settings) -> RouterConfig {
-    RouterConfig::default().body_limit(settings.body_limit).json_fallback(true)
+    RouterConfig::default().body_limit(settings.body_limit).docs_ui(settings.docs_ui).json_fallback(true)
 }
 
 /// Builds the whole application on axum.
@@ -514,27 +514,19 @@ async fn start_background(settings: &Settings, auth: &Arc<ServerAuth>) -> Result
     Ok(Background { _revocations: revocations, flush })
 }
 
-/// Deletes expired sessions (grants), their refresh-token records and old revocation events,
-/// expired account tokens and rate-limit counters, and audit events past their retention.
+/// Deletes what expired ([`AuthService::flush_expired`]: grants and old revocation events, MFA
+/// challenges, cookie sessions, opaque tokens, API keys, account tokens, rate-limit counters past
+/// every window, and revocations of ended grants in the in-process list) and audit events past
+/// their retention. Returns how many it deleted.
 pub async fn flush_expired(
     auth: &ServerAuth,
     settings: &Settings,
 ) -> Result<u64, portcullis::core::AuthError> {
-    let now = auth.clock().now();
-    let refresh_ttl = auth.jwt().map_or_else(chrono::Duration::zero, |jwt| jwt.config().refresh_ttl);
-    let keep_events = refresh_ttl.max(chrono::Duration::days(1));
-    let mut rows = match auth.grants() {
-        Some(grants) => grants.flush_expired(now, now - keep_events).await?,
-        None => 0,
-    };
-    if let Some(tokens) = auth.account_tokens() {
-        rows += tokens.flush_expired(now).await?;
-    }
-    // A counter whose last hit is older than a day is past every window (the longest is a day).
-    rows += auth.rate_limiter().store().flush_expired(now - chrono::Duration::days(1)).await?;
+    let mut rows = auth.flush_expired().await?.total();
     if settings.audit_retention_days > 0 {
-        let cutoff = now - chrono::Duration::days(settings.audit_retention_days);
-        rows += auth.audit_log().store().delete_before(cutoff).await?;
+        let retention = chrono::Duration::days(settings.audit_retention_days);
+        let cutoff = portcullis::core::saturating_sub(auth.clock().now(), retention);
+        rows = rows.saturating_add(auth.audit_log().store().delete_before(cutoff).await?);
     }
     Ok(rows)
 }

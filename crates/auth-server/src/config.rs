@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use portcullis::jwt::JwtAlgorithm;
 use serde::Deserialize;
 
+/// The longest lifetime a setting may give a credential or a grant: 10 years, in seconds. Far
+/// below what chrono can add to a date, so no setting can make an expiry overflow.
+pub const MAX_LIFETIME: i64 = 315_360_000;
+
 /// A setting that could not be accepted; the server refuses to start.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {setting}: {message}")]
@@ -161,6 +165,10 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     /// `PORTCULLIS_BODY_LIMIT` / `body_limit`: largest request body in bytes (default 65536).
     pub body_limit: usize,
+    /// `PORTCULLIS_DOCS_UI` / `docs_ui`: serve the Swagger UI at `/api/docs/` (default off; the OpenAPI
+    /// document at `/api/openapi.json` is served either way). It runs the API from the browser: turn it
+    /// on for development, or behind access control.
+    pub docs_ui: bool,
     /// `PORTCULLIS_MFA_KEY` / `mfa_key`: the base64 32-byte key that encrypts TOTP secrets and
     /// keys the recovery-code hashes. Default: `mfa.key` in the keys directory, generated on
     /// first start (mode 0600). Keep it out of the database's backups.
@@ -300,6 +308,7 @@ impl Default for Settings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             body_limit: 64 * 1024,
+            docs_ui: false,
             mfa_key: None,
             device_key: None,
             mfa_issuer: None,
@@ -373,6 +382,7 @@ struct FileSettings {
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
     body_limit: Option<usize>,
+    docs_ui: Option<bool>,
     mfa_key: Option<Secret>,
     device_key: Option<Secret>,
     mfa_issuer: Option<String>,
@@ -562,6 +572,9 @@ impl Settings {
         }
         if let Some(v) = f.body_limit {
             self.body_limit = v;
+        }
+        if let Some(v) = f.docs_ui {
+            self.docs_ui = v;
         }
         if f.mfa_key.is_some() {
             self.mfa_key = f.mfa_key;
@@ -766,6 +779,9 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_BODY_LIMIT") {
             self.body_limit = parse("PORTCULLIS_BODY_LIMIT", &v)?;
         }
+        if let Some(v) = env("PORTCULLIS_DOCS_UI") {
+            self.docs_ui = parse_bool("PORTCULLIS_DOCS_UI", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_MFA_KEY") {
             self.mfa_key = Some(Secret::new(v));
         }
@@ -966,10 +982,10 @@ impl Settings {
             ));
         }
         self.trusted_proxies()?;
-        if self.audit_retention_days < 0 {
+        if !(0..=36_500).contains(&self.audit_retention_days) {
             return Err(ConfigError::new(
                 "PORTCULLIS_AUDIT_RETENTION_DAYS",
-                "must be 0 (forever) or more days",
+                "must be 0 (forever) to 36500 days",
             ));
         }
         Ok(())
@@ -1010,13 +1026,15 @@ impl Settings {
                 "must start with sqlite: or postgres:// (or postgresql://)",
             ));
         }
-        if self.access_ttl <= 0 {
-            return Err(ConfigError::new("PORTCULLIS_ACCESS_TTL", "must be a positive number of seconds"));
+        if !(1..=86_400).contains(&self.access_ttl) {
+            return Err(ConfigError::new("PORTCULLIS_ACCESS_TTL", "must be 1 to 86400 seconds (a day)"));
         }
-        if self.refresh_ttl <= self.access_ttl {
+        if self.refresh_ttl <= self.access_ttl || self.refresh_ttl > MAX_LIFETIME {
             return Err(ConfigError::new(
                 "PORTCULLIS_REFRESH_TTL",
-                "must be longer than PORTCULLIS_ACCESS_TTL",
+                format!(
+                    "must be longer than PORTCULLIS_ACCESS_TTL and at most {MAX_LIFETIME} seconds (10 years)"
+                ),
             ));
         }
         let reserved = ["authorization", "cookie", "host", "content-type", "content-length"];
@@ -1034,34 +1052,26 @@ impl Settings {
         if !(1..=10).contains(&self.mfa_max_attempts) {
             return Err(ConfigError::new("PORTCULLIS_MFA_MAX_ATTEMPTS", "must be 1 to 10"));
         }
-        if self.session_ttl <= 0 {
-            return Err(ConfigError::new("PORTCULLIS_SESSION_TTL", "must be a positive number of seconds"));
-        }
-        if self.session_idle_ttl <= 0 {
-            return Err(ConfigError::new(
-                "PORTCULLIS_SESSION_IDLE_TTL",
-                "must be a positive number of seconds",
-            ));
-        }
-        if self.token_ttl <= 0 {
-            return Err(ConfigError::new("PORTCULLIS_TOKEN_TTL", "must be a positive number of seconds"));
-        }
-        if self.token_idle_ttl.is_some_and(|t| t <= 0) {
-            return Err(ConfigError::new(
-                "PORTCULLIS_TOKEN_IDLE_TTL",
-                "must be a positive number of seconds",
-            ));
+        let lifetimes = [
+            ("PORTCULLIS_SESSION_TTL", Some(self.session_ttl)),
+            ("PORTCULLIS_SESSION_IDLE_TTL", Some(self.session_idle_ttl)),
+            ("PORTCULLIS_TOKEN_TTL", Some(self.token_ttl)),
+            ("PORTCULLIS_TOKEN_IDLE_TTL", self.token_idle_ttl),
+            ("PORTCULLIS_GRANT_IDLE_TTL", self.grant_idle_ttl),
+            ("PORTCULLIS_GRANT_MAX_AGE", Some(self.grant_max_age)),
+        ];
+        for (setting, seconds) in lifetimes {
+            if seconds.is_some_and(|s| !(1..=MAX_LIFETIME).contains(&s)) {
+                return Err(ConfigError::new(
+                    setting,
+                    format!("must be 1 to {MAX_LIFETIME} seconds (10 years)"),
+                ));
+            }
         }
         if portcullis::token::TokenFormat::new(self.token_prefix.clone()).is_err() {
             return Err(ConfigError::new(
                 "PORTCULLIS_TOKEN_PREFIX",
                 "must be 2-16 lowercase letters or digits",
-            ));
-        }
-        if self.grant_idle_ttl.is_some_and(|t| t <= 0) {
-            return Err(ConfigError::new(
-                "PORTCULLIS_GRANT_IDLE_TTL",
-                "must be a positive number of seconds",
             ));
         }
         if self.grant_max_age < self.access_ttl {
@@ -1079,11 +1089,8 @@ impl Settings {
                 "must be between 50 and 2000 ms (revocations must reach every process within 2 s)",
             ));
         }
-        if self.flush_interval == 0 {
-            return Err(ConfigError::new(
-                "PORTCULLIS_FLUSH_INTERVAL",
-                "must be a positive number of seconds",
-            ));
+        if !(1..=86_400).contains(&self.flush_interval) {
+            return Err(ConfigError::new("PORTCULLIS_FLUSH_INTERVAL", "must be 1 to 86400 seconds"));
         }
         if !(0..=60).contains(&self.jwt_leeway) {
             return Err(ConfigError::new("PORTCULLIS_JWT_LEEWAY", "must be between 0 and 60 seconds"));
@@ -1141,6 +1148,17 @@ impl Settings {
                     ),
                 ));
             }
+            // A plain-http origin is any network attacker's page: only a local development one.
+            if let Some(host) = origin.strip_prefix("http://")
+                && !portcullis::core::http_support::is_loopback_host(host.trim_end_matches('/'))
+            {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_ALLOWED_ORIGINS",
+                    format!(
+                        "`{origin}` is plain http: only loopback origins (localhost, 127.0.0.1, [::1]) may be"
+                    ),
+                ));
+            }
         }
         if self.argon2_memory_kib < 19_456 || self.argon2_iterations < 2 {
             tracing::warn!(
@@ -1172,6 +1190,9 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
         assert!(s.database_url.starts_with("sqlite:"));
         assert!(!s.insecure_cookies);
+        assert!(!s.docs_ui, "the Swagger UI is off unless asked for");
+        assert!(load(&[("PORTCULLIS_DOCS_UI", "true")]).unwrap().docs_ui);
+        assert_eq!(load(&[("PORTCULLIS_DOCS_UI", "maybe")]).unwrap_err().setting, "PORTCULLIS_DOCS_UI");
     }
 
     #[test]
@@ -1186,6 +1207,44 @@ mod tests {
         assert_eq!(s.access_ttl, 60);
         std::fs::write(&file, "bogus = 1\n").unwrap();
         assert_eq!(Settings::load(Some(&file), |_| None).unwrap_err().setting, "--config");
+    }
+
+    #[test]
+    fn lifetimes_have_upper_bounds() {
+        let setting = |r: Result<Settings, ConfigError>| r.unwrap_err().setting;
+        let huge = "9223372036854775807";
+        for name in [
+            "PORTCULLIS_ACCESS_TTL",
+            "PORTCULLIS_REFRESH_TTL",
+            "PORTCULLIS_SESSION_TTL",
+            "PORTCULLIS_SESSION_IDLE_TTL",
+            "PORTCULLIS_TOKEN_TTL",
+            "PORTCULLIS_TOKEN_IDLE_TTL",
+            "PORTCULLIS_GRANT_IDLE_TTL",
+            "PORTCULLIS_GRANT_MAX_AGE",
+            "PORTCULLIS_FLUSH_INTERVAL",
+            "PORTCULLIS_AUDIT_RETENTION_DAYS",
+        ] {
+            assert_eq!(setting(load(&[(name, huge)])), name, "{name} = i64::MAX");
+        }
+        let ten_years = MAX_LIFETIME.to_string();
+        let long = load(&[("PORTCULLIS_TOKEN_TTL", &ten_years), ("PORTCULLIS_GRANT_MAX_AGE", &ten_years)]);
+        assert!(long.is_ok(), "{long:?}");
+        let past = (MAX_LIFETIME + 1).to_string();
+        assert_eq!(setting(load(&[("PORTCULLIS_TOKEN_TTL", &past)])), "PORTCULLIS_TOKEN_TTL");
+    }
+
+    #[test]
+    fn plain_http_origins_only_for_loopback() {
+        for origin in ["http://app.example.com", "http://127.evil.example", "http://10.0.0.1"] {
+            let refused = load(&[("PORTCULLIS_ALLOWED_ORIGINS", origin)]);
+            assert_eq!(refused.unwrap_err().setting, "PORTCULLIS_ALLOWED_ORIGINS", "{origin}");
+        }
+        for origin in
+            ["http://localhost:3000", "http://127.0.0.1:5173", "http://[::1]:8080", "https://app.example.com"]
+        {
+            assert!(load(&[("PORTCULLIS_ALLOWED_ORIGINS", origin)]).is_ok(), "{origin}");
+        }
     }
 
     #[test]
@@ -1306,7 +1365,13 @@ mod tests {
         );
         assert_eq!(setting(load(&MAIL[..2])), "PORTCULLIS_FRONTEND_URL", "links need a frontend");
         assert_eq!(setting(load(&[MAIL[0], MAIL[2]])), "PORTCULLIS_EMAIL_FROM");
-        for frontend in ["http://app.example.com", "app.example.com", "https://app.example.com/?x=1"] {
+        for frontend in [
+            "http://app.example.com",
+            "app.example.com",
+            "https://app.example.com/?x=1",
+            "http://127.evil.example",
+            "http://localhost.evil.example",
+        ] {
             assert_eq!(
                 setting(with_mail(&[("PORTCULLIS_FRONTEND_URL", frontend)])),
                 "PORTCULLIS_FRONTEND_URL",
@@ -1350,10 +1415,12 @@ mod tests {
             setting(load(&[("PORTCULLIS_RATE_LIMIT_STORE", "memcached")])),
             "PORTCULLIS_RATE_LIMIT_STORE"
         );
-        assert_eq!(
-            setting(load(&[("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/99")])),
-            "PORTCULLIS_TRUSTED_PROXIES"
-        );
+        for everyone in ["10.0.0.0/99", "0.0.0.0/0", "::/0", "0.0.0.0", "128.0.0.0/1", "2000::/3"] {
+            let refused = load(&[("PORTCULLIS_TRUSTED_PROXIES", everyone)]);
+            assert_eq!(setting(refused), "PORTCULLIS_TRUSTED_PROXIES", "{everyone}");
+        }
+        let private = load(&[("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8, fc00::/7, 127.0.0.1")]);
+        assert!(private.is_ok(), "{private:?}");
         assert_eq!(
             setting(load(&[("PORTCULLIS_PASSWORD_MIN_LENGTH", "6")])),
             "PORTCULLIS_PASSWORD_MIN_LENGTH"

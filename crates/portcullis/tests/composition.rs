@@ -245,3 +245,38 @@ fn the_builder_names_the_missing_piece() {
         .unwrap_err();
     assert_eq!(error.to_string(), "`sub` is a registered claim and cannot be mapped");
 }
+
+/// Lifetimes of any size, even `Duration::MAX`, never panic: expiries saturate at "never" and
+/// the flush still runs (the server refuses such settings; a library user may still pass them).
+#[tokio::test]
+async fn lifetimes_of_any_size_do_not_panic() {
+    use chrono::Duration;
+    use portcullis::flows::{ClientInfo, FlowConfig, OpaqueTokenConfig, SignInFlow, SignInRequest};
+    let jwt_config = JwtConfig::default().access_ttl(Duration::MAX).refresh_ttl(Duration::MAX);
+    let key = JwtKey::hmac(JwtAlgorithm::HS256, &[3u8; 32]).unwrap();
+    let jwt = JwtService::new(jwt_config, KeySet::new(key).unwrap(), SystemClock::shared()).unwrap();
+    let auth = AuthService::builder(accounts())
+        .config(FlowConfig::default().grant_max_age(Duration::MAX).grant_idle_ttl(Duration::MAX))
+        .grants(Arc::new(MemoryGrantStore::new()))
+        .jwt(jwt)
+        .opaque_tokens(
+            Arc::new(portcullis::token::MemoryOpaqueTokenStore::new()),
+            OpaqueTokenConfig::default().ttl(Duration::MAX).idle_ttl(Some(Duration::MAX)),
+        )
+        .sessions(
+            Arc::new(portcullis::session::MemorySessionStore::new()),
+            SessionConfig::default().ttl(Duration::MAX).idle_ttl(Duration::MAX),
+        )
+        .build()
+        .unwrap();
+    let user: portcullis::flows::RegisterRequest =
+        serde_json::from_value(json!({"username": "zoe", "password": "correct horse battery"})).unwrap();
+    auth.register(user).await.unwrap();
+    let request: SignInRequest =
+        serde_json::from_value(json!({"username": "zoe", "password": "correct horse battery"})).unwrap();
+    for flow in [SignInFlow::Mobile, SignInFlow::Web, SignInFlow::Token { name: None }, SignInFlow::Session] {
+        let outcome = auth.password_sign_in(&request, flow.clone(), &ClientInfo::default()).await;
+        assert!(outcome.unwrap().complete().is_some(), "{flow:?}");
+    }
+    auth.flush_expired().await.unwrap();
+}
