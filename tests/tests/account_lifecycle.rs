@@ -489,7 +489,7 @@ http_test!(web_password_change_sets_a_new_refresh_cookie, |srv: TestServer| asyn
     srv.register("wes", PASSWORD).await;
     let r = sign_in_response(&srv, "/api/auth/web/sign-in", "wes", PASSWORD).await;
     assert_eq!(r.status(), 200);
-    let old_cookie = cookie_value(&r, "portcullis_refresh").expect("refresh cookie");
+    let old_cookie = cookie_value(&r, "__Secure-portcullis_refresh").expect("refresh cookie");
     let body: Value = r.json().await.unwrap();
     let access = Cred::Jwt(body["access"].as_str().unwrap().to_owned());
     let (mobile, mobile_refresh) = jwt(&srv, "wes", PASSWORD).await;
@@ -498,7 +498,7 @@ http_test!(web_password_change_sets_a_new_refresh_cookie, |srv: TestServer| asyn
     let r = call(&srv, Method::POST, "/api/auth/web/password/change", &access, Some(body)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
-    let new_cookie = cookie_value(&r, "portcullis_refresh").expect("a new refresh cookie");
+    let new_cookie = cookie_value(&r, "__Secure-portcullis_refresh").expect("a new refresh cookie");
     let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/api/auth/web"] {
         assert!(set_cookie.split("; ").any(|a| a == attribute), "{attribute} in {set_cookie}");
@@ -514,7 +514,7 @@ http_test!(web_password_change_sets_a_new_refresh_cookie, |srv: TestServer| asyn
     let web_refresh = |cookie: String| {
         srv.client
             .post(srv.url("/api/auth/web/token-refresh"))
-            .header("cookie", format!("portcullis_refresh={cookie}"))
+            .header("cookie", format!("__Secure-portcullis_refresh={cookie}"))
             .send()
     };
     assert_error(web_refresh(old_cookie).await.unwrap(), 401, "token_not_valid").await;

@@ -182,14 +182,14 @@ http_test!(the_mfa_step_in_every_sign_in_path, |srv: TestServer| async move {
     let r = verify(&srv, &mfa_token, json!({"code": code_at(&user.uri, srv.now())})).await;
     assert_eq!(r.status(), 200);
     let cookies = set_cookies(&r);
-    let refresh = cookie(&cookies, "portcullis_refresh");
+    let refresh = cookie(&cookies, "__Secure-portcullis_refresh");
     let body: Value = r.json().await.unwrap();
     assert!(body.get("refresh").is_none(), "the web flow keeps the refresh token out of the body");
     assert_eq!(amr_of(body["access"].as_str().unwrap()), json!(["pwd", "otp"]));
     let r = srv
         .client
         .post(srv.url("/api/auth/web/token-refresh"))
-        .header("cookie", format!("portcullis_refresh={refresh}"))
+        .header("cookie", format!("__Secure-portcullis_refresh={refresh}"))
         .send()
         .await
         .unwrap();

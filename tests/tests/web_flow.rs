@@ -29,7 +29,7 @@ http_test!(web_sign_in_sets_a_strict_cookie, |srv: TestServer| async move {
     assert!(body.get("refresh").is_none(), "the refresh token never appears in the body");
     assert_eq!(body["token_type"], "Bearer");
     let attributes: Vec<&str> = cookie.split("; ").collect();
-    assert!(attributes[0].starts_with("portcullis_refresh="));
+    assert!(attributes[0].starts_with("__Secure-portcullis_refresh="));
     for expected in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/api/auth/web", "Max-Age=86400"] {
         assert!(attributes.contains(&expected), "{expected} missing in {cookie}");
     }
@@ -61,7 +61,7 @@ http_test!(web_refresh_and_sign_out, |srv: TestServer| async move {
     let r = srv
         .client
         .post(srv.url("/api/auth/web/token-refresh"))
-        .header("cookie", "portcullis_refresh=forged")
+        .header("cookie", "__Secure-portcullis_refresh=forged")
         .send()
         .await
         .unwrap();
@@ -70,8 +70,35 @@ http_test!(web_refresh_and_sign_out, |srv: TestServer| async move {
     let r = srv.client.post(srv.url("/api/auth/web/sign-out")).header("cookie", &pair).send().await.unwrap();
     assert_eq!(r.status(), 204);
     let cleared = set_cookie(&r);
-    assert!(cleared.starts_with("portcullis_refresh=;"), "{cleared}");
+    assert!(cleared.starts_with("__Secure-portcullis_refresh=;"), "{cleared}");
     assert!(cleared.contains("Max-Age=0") && cleared.contains("Path=/api/auth/web"), "{cleared}");
+});
+
+http_test!(a_tossed_or_unprefixed_refresh_cookie_is_not_read, |srv: TestServer| async move {
+    let (_, cookie) = web_sign_in(&srv, "wanda").await;
+    let pair = cookie_pair(&cookie);
+    let token = pair.split_once('=').unwrap().1;
+    let refresh = |cookie: String| {
+        let srv = &srv;
+        async move {
+            srv.client
+                .post(srv.url("/api/auth/web/token-refresh"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A cookie planted beside the real one (by a sibling subdomain or a plain-HTTP response, and
+    // sent first): neither decides; the real one still works alone.
+    let tossed = refresh(format!("__Secure-portcullis_refresh=planted; {pair}")).await;
+    assert_error(tossed, 401, "not_authenticated").await;
+    let tossed = refresh(format!("{pair}; __Secure-portcullis_refresh={token}")).await;
+    assert_error(tossed, 401, "not_authenticated").await;
+    // The unprefixed name is anyone's to set: not read when cookies are secure.
+    let unprefixed = refresh(format!("portcullis_refresh={token}")).await;
+    assert_error(unprefixed, 401, "not_authenticated").await;
+    assert_eq!(refresh(pair).await.status(), 200);
 });
 
 http_test!(
@@ -163,6 +190,7 @@ http_test!(
     |srv: TestServer| async move {
         let (_, cookie) = web_sign_in(&srv, "yusuf").await;
         assert!(!cookie.contains("Secure"), "{cookie}");
+        assert!(cookie.starts_with("portcullis_refresh="), "no prefix without Secure: {cookie}");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     }
 );

@@ -43,6 +43,14 @@ impl TrustedProxies {
                 None => Some(max),
             }
             .ok_or_else(|| format!("`{entry}` has an invalid prefix length"))?;
+            // A proxy is a host or a private network, never "everyone": trusting every address
+            // lets any client pick the IP its rate limits and audit events name.
+            let shortest = if addr.is_ipv4() { 8 } else { 7 };
+            if bits < shortest || addr.is_unspecified() {
+                return Err(format!(
+                    "`{entry}` trusts far too many addresses: any client could pick the IP it is counted as; name your proxies' addresses or private ranges"
+                ));
+            }
             ranges.push((addr, bits));
         }
         Ok(Self { ranges })
@@ -235,11 +243,25 @@ pub fn client_network(ip: &str) -> String {
     }
 }
 
-/// How the web flow's refresh-token cookie is written.
+/// How the web flow's refresh-token cookie is written: `HttpOnly; SameSite=Strict`, scoped to the
+/// web flow's path, and — unless the development switch
+/// [`insecure_cookies`](Self::insecure_cookies) is on — `Secure` with the `__Secure-` prefix, so
+/// that no plain-HTTP response or sibling subdomain can set a cookie of that name (`__Host-` would
+/// need `Path=/`). A request carrying the cookie twice is treated as carrying none.
+///
+/// ```
+/// use auth_core::http_support::RefreshCookie;
+///
+/// let cookie = RefreshCookie::new("/api/auth/web", 60);
+/// assert_eq!(cookie.name(), "__Secure-portcullis_refresh");
+/// assert!(cookie.set("tok").starts_with("__Secure-portcullis_refresh=tok; Path=/api/auth/web;"));
+/// assert_eq!(cookie.insecure_cookies(true).name(), "portcullis_refresh");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RefreshCookie {
-    /// Cookie name (default `portcullis_refresh`, `__Host-` is impossible because of `Path`).
+    /// The cookie's base name (default `portcullis_refresh`): [`RefreshCookie::name`] adds the
+    /// `__Secure-` prefix to it when the cookie is secure.
     pub name: String,
     /// `Path`: the web flow's prefix, so the cookie is sent only to refresh and sign-out.
     pub path: String,
@@ -266,19 +288,27 @@ impl RefreshCookie {
         format!("Path={}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}", self.path)
     }
 
+    /// The cookie's name: the base name with the `__Secure-` prefix when secure (unless it
+    /// already has a `__Secure-` or `__Host-` prefix).
+    pub fn name(&self) -> String {
+        let prefixed = self.name.starts_with("__Secure-") || self.name.starts_with("__Host-");
+        if self.secure && !prefixed { format!("__Secure-{}", self.name) } else { self.name.clone() }
+    }
+
     /// The `Set-Cookie` value that stores `token`.
     pub fn set(&self, token: &str) -> String {
-        format!("{}={token}; {}", self.name, self.attributes(self.max_age_seconds))
+        format!("{}={token}; {}", self.name(), self.attributes(self.max_age_seconds))
     }
 
     /// The `Set-Cookie` value that deletes the cookie.
     pub fn clear(&self) -> String {
-        format!("{}=; {}", self.name, self.attributes(0))
+        format!("{}=; {}", self.name(), self.attributes(0))
     }
 
-    /// The cookie's value in a request.
+    /// The cookie's value in a request; `None` without it, and when it comes twice (see
+    /// [`unique_cookie_value`]).
     pub fn read<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        cookie_value(headers, &self.name)
+        unique_cookie_value(headers, &self.name()).ok().flatten()
     }
 }
 
@@ -507,13 +537,29 @@ mod tests {
 
     #[test]
     fn cookies() {
-        let h = headers(&[("cookie", "a=1; portcullis_refresh=tok; b=2")]);
+        let h = headers(&[("cookie", "a=1; __Secure-portcullis_refresh=tok; b=2")]);
         let cookie = RefreshCookie::new("/api/auth/web", 60);
         assert_eq!(cookie.read(&h), Some("tok"));
         assert_eq!(
             cookie.set("tok"),
-            "portcullis_refresh=tok; Path=/api/auth/web; Max-Age=60; HttpOnly; SameSite=Strict; Secure"
+            "__Secure-portcullis_refresh=tok; Path=/api/auth/web; Max-Age=60; HttpOnly; SameSite=Strict; Secure"
         );
+        // The unprefixed name is not read when secure: anyone may set that one.
+        assert_eq!(cookie.read(&headers(&[("cookie", "portcullis_refresh=tok")])), None);
+        // Twice, in one header or two: none (cookie tossing).
+        assert_eq!(
+            cookie.read(&headers(&[(
+                "cookie",
+                "__Secure-portcullis_refresh=a; __Secure-portcullis_refresh=b"
+            )])),
+            None
+        );
+        let mut twice = headers(&[("cookie", "__Secure-portcullis_refresh=a")]);
+        twice.append(http::header::COOKIE, http::HeaderValue::from_static("__Secure-portcullis_refresh=b"));
+        assert_eq!(cookie.read(&twice), None);
+        assert_eq!(unique_cookie_value(&twice, "__Secure-portcullis_refresh"), Err(()));
+        assert_eq!(unique_cookie_value(&h, "a"), Ok(Some("1")));
+        assert_eq!(unique_cookie_value(&h, "missing"), Ok(None));
         assert!(
             cookie.clone().insecure_cookies(true).clear().ends_with("Max-Age=0; HttpOnly; SameSite=Strict")
         );

@@ -201,7 +201,7 @@ both_adapters!(mobile_flow_answers_with_a_pair_carrying_the_factors_amr, |app| {
 both_adapters!(web_flow_sets_the_refresh_cookie_that_refreshes, |app| {
     let r = app.pin("alice", PIN, "web").await;
     assert_eq!(r.status(), 200);
-    let refresh = cookie(&r, "portcullis_refresh").expect("refresh cookie").to_owned();
+    let refresh = cookie(&r, "__Secure-portcullis_refresh").expect("refresh cookie").to_owned();
     let body: Value = r.json().await.unwrap();
     assert!(body.get("refresh").is_none(), "the web flow keeps the refresh token out of the body");
     assert_eq!(amr_of(body["access"].as_str().unwrap()), json!(["pin"]));

@@ -279,7 +279,7 @@ fn normalise_header(name: &str, value: &str) -> String {
     if name != "set-cookie" {
         return value.to_owned();
     }
-    // portcullis_refresh=<token>; attributes...: the token differs by construction.
+    // __Secure-portcullis_refresh=<token>; attributes...: the token differs by construction.
     let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
     let (cookie, token) = pair.split_once('=').unwrap_or((pair, ""));
     let token = if token.is_empty() { "" } else { "<token>" };
@@ -379,7 +379,7 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
     let refresh = tokens.refresh.as_str();
     let sign_in = json!({"username": "alice", "password": "hunter2-but-longer"});
     let too_large = format!(r#"{{"username":"{}","password":"hunter2-but-longer"}}"#, "a".repeat(LIMIT));
-    let cookie = format!("portcullis_refresh={refresh}");
+    let cookie = format!("__Secure-portcullis_refresh={refresh}");
     vec![
         // Operations, documents, fallbacks.
         case("health", "GET", "/healthz", 200),
@@ -494,32 +494,32 @@ fn contract_cases(tokens: &TokenPair, inactive: &TokenPair, fresh: &Fresh, allow
             .header("content-type", "application/json")
             .raw(too_large.clone()),
         case("web refresh", "POST", "/api/auth/web/token-refresh", 200)
-            .header("cookie", "portcullis_refresh={token}")
+            .header("cookie", "__Secure-portcullis_refresh={token}")
             .tokens(rt(1)),
         case("web refresh among cookies", "POST", "/api/auth/web/token-refresh", 200)
-            .header("cookie", "a=1; portcullis_refresh={token}; b=2")
+            .header("cookie", "a=1; __Secure-portcullis_refresh={token}; b=2")
             .tokens(rt(2)),
         case("web refresh allowed origin", "POST", "/api/auth/web/token-refresh", allowed_status)
             .header("origin", ALLOWED)
-            .header("cookie", "portcullis_refresh={token}")
+            .header("cookie", "__Secure-portcullis_refresh={token}")
             .tokens(rt(3)),
         case("web refresh foreign origin", "POST", "/api/auth/web/token-refresh", 403)
             .header("origin", FOREIGN)
             .header("cookie", cookie.clone()),
         case("web refresh no cookie", "POST", "/api/auth/web/token-refresh", 401),
         case("web refresh bad cookie", "POST", "/api/auth/web/token-refresh", 401)
-            .header("cookie", "portcullis_refresh=garbage"),
+            .header("cookie", "__Secure-portcullis_refresh=garbage"),
         case("web refresh access token cookie", "POST", "/api/auth/web/token-refresh", 401)
-            .header("cookie", format!("portcullis_refresh={access}")),
+            .header("cookie", format!("__Secure-portcullis_refresh={access}")),
         case("web refresh inactive", "POST", "/api/auth/web/token-refresh", 401)
-            .header("cookie", format!("portcullis_refresh={}", inactive.refresh)),
+            .header("cookie", format!("__Secure-portcullis_refresh={}", inactive.refresh)),
         case("web refresh GET", "GET", "/api/auth/web/token-refresh", 405),
         case("web sign-out", "POST", "/api/auth/web/sign-out", 204),
         case("web sign-out with cookie", "POST", "/api/auth/web/sign-out", 204)
-            .header("cookie", "portcullis_refresh={token}")
+            .header("cookie", "__Secure-portcullis_refresh={token}")
             .tokens(rt(4)),
         case("web sign-out forged cookie", "POST", "/api/auth/web/sign-out", 204)
-            .header("cookie", "portcullis_refresh=forged"),
+            .header("cookie", "__Secure-portcullis_refresh=forged"),
         // Sessions and revocation.
         case("mobile sign-out", "POST", "/api/auth/mobile/sign-out", 204)
             .json(json!({"refresh": "{token}"}))
@@ -649,7 +649,7 @@ async fn same_answers_with_an_allowed_origin() {
     pair.clock.advance(chrono::Duration::days(2));
     let refresh_expired = vec![
         case("web refresh expired", "POST", "/api/auth/web/token-refresh", 401)
-            .header("cookie", format!("portcullis_refresh={}", tokens.refresh)),
+            .header("cookie", format!("__Secure-portcullis_refresh={}", tokens.refresh)),
     ];
     differences.extend(compare(&pair, &refresh_expired).await);
     assert_parity(differences);

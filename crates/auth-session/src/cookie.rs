@@ -3,7 +3,7 @@
 use std::fmt::{self, Debug};
 
 use auth_core::AuthError;
-use auth_core::http_support::{OriginCheck, cookie_value};
+use auth_core::http_support::{OriginCheck, unique_cookie_value};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
@@ -88,9 +88,10 @@ impl SessionCookie {
         format!("{}=; {}", self.name(), self.attributes(0))
     }
 
-    /// The cookie's value in a request (only under this configuration's name), if non-empty.
+    /// The cookie's value in a request (only under this configuration's name), if non-empty and
+    /// carried once (a second cookie of the name is what cookie tossing looks like: none).
     pub fn read<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        cookie_value(headers, self.name())
+        unique_cookie_value(headers, self.name()).ok().flatten()
     }
 }
 
@@ -152,9 +153,10 @@ impl CsrfCookie {
         format!("{}=; {}", self.name(), self.attributes(0))
     }
 
-    /// The cookie's value in a request (only under this configuration's name), if non-empty.
+    /// The cookie's value in a request (only under this configuration's name), if non-empty and
+    /// carried once (a second cookie of the name is what cookie tossing looks like: none).
     pub fn read<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        cookie_value(headers, self.name())
+        unique_cookie_value(headers, self.name()).ok().flatten()
     }
 
     /// [`check_csrf`] with this cookie.
@@ -306,6 +308,17 @@ mod tests {
         assert_eq!(dev.set("v"), "portcullis_session=v; Path=/; Max-Age=7200; HttpOnly; SameSite=Lax");
         assert_eq!(dev.insecure_cookies(false), cookie);
         assert_eq!(SessionCookie::new(Duration::seconds(-5)).max_age_seconds, 0);
+    }
+
+    #[test]
+    fn a_cookie_carried_twice_is_not_read() {
+        let headers = parts(
+            "GET",
+            &[("cookie", "__Host-portcullis_session=real; __Host-portcullis_session=tossed; __Host-csrftoken=a; __Host-csrftoken=b")],
+        )
+        .headers;
+        assert_eq!(SessionCookie::new(Duration::hours(1)).read(&headers), None);
+        assert_eq!(CsrfCookie::new(Duration::hours(1)).read(&headers), None);
     }
 
     #[test]
