@@ -1,6 +1,6 @@
 //! Server-side cookie sessions over real HTTP, both adapters, both databases: cookies and their
 //! attributes, CSRF on unsafe methods, expiry by the injected clock, sign-out, sign-out-all, the
-//! sessions list, password change, and a fresh id at every sign-in.
+//! sessions list, password change (a new session id), and a fresh id at every sign-in.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis::core::{AuthUser, UserStore};
@@ -170,6 +170,29 @@ http_test!(
         assert_eq!(me(&srv, &browser).await, 401, "absolute");
     }
 );
+
+http_test!(a_password_change_gives_the_session_a_new_id, |srv: TestServer| async move {
+    srv.register("pam", "correct horse battery").await;
+    let browser = session_sign_in(&srv, "pam").await;
+    let body = json!({"current_password": "correct horse battery", "new_password": "a brand new passphrase"});
+    let r = browser
+        .unsafe_send(srv.client.post(srv.url("/api/auth/password/change")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (session, _) = cookie_value(&r, "__Host-portcullis_session");
+    let (csrf, _) = cookie_value(&r, "__Host-csrftoken");
+    assert_ne!(session, browser.session, "a new id");
+    assert_ne!(csrf, browser.csrf, "a new CSRF token");
+    // The old id died at once; the session goes on under the new one, signed in as before.
+    assert_eq!(me(&srv, &browser).await, 401);
+    let renewed = Browser { session, csrf };
+    assert_eq!(me(&srv, &renewed).await, 200);
+    let r = renewed.unsafe_send(srv.client.post(srv.url("/api/auth/session/sign-out"))).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+});
 
 http_test!(sign_out_all_ends_sessions_and_every_other_credential, |srv: TestServer| async move {
     srv.register("vic", "correct horse battery").await;

@@ -140,7 +140,8 @@ crate::redacted_debug!(DeleteAccountRequest,);
 /// What a password change did to the credential that asked for it.
 #[non_exhaustive]
 pub enum PasswordChanged {
-    /// A cookie session or an opaque token: it keeps working as it is.
+    /// A cookie session or an opaque token: it keeps working (over HTTP a cookie session goes on
+    /// under a new id: `POST /api/auth/password/change` sets new session and CSRF cookies).
     Kept,
     /// A JWT sign-in: its tokens carry the old password's fingerprint and stop working, so the
     /// sign-in continues with this new pair (same `amr` and `auth_time`).

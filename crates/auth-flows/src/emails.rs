@@ -124,7 +124,9 @@ impl AccountEmailConfig {
         if host.is_empty() || url.contains(['?', '#', ' ', '@']) {
             return bad("must be an absolute URL without credentials, query or fragment");
         }
-        let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+        // A loopback IP or `localhost`, parsed: `127.evil.example` is a name like any other.
+        // (Bracketed: `host` has no port, and a bare IPv6 address would read as one.)
+        let loopback = auth_core::http_support::is_loopback_host(&format!("[{host}]"));
         match scheme {
             "https" => {}
             "http" if loopback => {}
@@ -181,13 +183,17 @@ impl AccountEmailConfig {
 
 type Job = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// The jobs of one recipient, run one after the other: the latest job's generation and the signal
+/// of its end, which the recipient's next job waits for.
+type Lanes = Arc<Mutex<std::collections::HashMap<String, (u64, tokio::sync::oneshot::Receiver<()>)>>>;
+
 /// The account-email part of an [`AuthService`].
 pub(crate) struct AccountEmails {
     pub(crate) config: AccountEmailConfig,
     pub(crate) tokens: Arc<dyn AccountTokenStore>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) templates: Arc<dyn MailTemplates>,
-    outbox: Mutex<Option<mpsc::Sender<Job>>>,
+    outbox: Mutex<Option<mpsc::Sender<(String, Job)>>>,
 }
 
 impl fmt::Debug for AccountEmails {
@@ -199,6 +205,12 @@ impl fmt::Debug for AccountEmails {
 /// How many background email jobs may wait; beyond that new ones are dropped (and logged). The
 /// rate limits keep the queue far below it.
 const OUTBOX_CAPACITY: usize = 1024;
+
+/// How many email jobs run at once. Jobs for different recipients run side by side, so that the
+/// time one takes (a lookup and an SMTP delivery for a known address, nothing for an unknown one)
+/// never delays another: an attacker's own email arrives as fast whether or not the address asked
+/// before it has an account.
+const CONCURRENT_JOBS: usize = 64;
 
 /// What the builder collects for account emails.
 pub(crate) struct EmailSettings {
@@ -218,26 +230,55 @@ impl AccountEmails {
         }
     }
 
-    /// Queues a job for the worker (started on first use), in order.
-    /// The worker is started on the current runtime, and started again should that runtime have
-    /// gone (its queue is then closed).
-    fn enqueue(&self, job: Job) {
+    /// Queues a job about `recipient` (an email address) for the worker, which is started on
+    /// first use on the current runtime, and started again should that runtime have gone (its
+    /// queue is then closed). Jobs of one recipient run in order; jobs of different recipients
+    /// run concurrently (at most [`CONCURRENT_JOBS`]).
+    fn enqueue(&self, recipient: &str, job: Job) {
         let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         let sender = match outbox.as_ref() {
             Some(sender) if !sender.is_closed() => sender,
             _ => {
-                let (sender, mut receiver) = mpsc::channel::<Job>(OUTBOX_CAPACITY);
-                tokio::spawn(async move {
-                    while let Some(job) = receiver.recv().await {
-                        job.await;
-                    }
-                });
+                let (sender, receiver) = mpsc::channel::<(String, Job)>(OUTBOX_CAPACITY);
+                tokio::spawn(run_jobs(receiver));
                 outbox.insert(sender)
             }
         };
-        if sender.try_send(job).is_err() {
+        if sender.try_send((recipient.to_lowercase(), job)).is_err() {
             tracing::error!("account email queue full: an email was dropped");
         }
+    }
+}
+
+/// The email worker: starts each job on its own task once a slot is free, after the previous
+/// job of the same recipient has ended.
+async fn run_jobs(mut receiver: mpsc::Receiver<(String, Job)>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_JOBS));
+    let lanes: Lanes = Arc::default();
+    let mut generation = 0u64;
+    while let Some((recipient, job)) = receiver.recv().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
+        generation = generation.wrapping_add(1);
+        let (done, done_signal) = tokio::sync::oneshot::channel();
+        let previous = lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(recipient.clone(), (generation, done_signal))
+            .map(|(_, signal)| signal);
+        let (lanes, mine) = (Arc::clone(&lanes), generation);
+        tokio::spawn(async move {
+            if let Some(previous) = previous {
+                // Resolves when the previous job ends (or was dropped).
+                let _ = previous.await;
+            }
+            job.await;
+            drop(slot);
+            let _ = done.send(());
+            let mut lanes = lanes.lock().unwrap_or_else(|p| p.into_inner());
+            if lanes.get(&recipient).is_some_and(|(latest, _)| *latest == mine) {
+                lanes.remove(&recipient);
+            }
+        });
     }
 }
 
@@ -283,8 +324,14 @@ impl<S: UserStore> MailContext<S> {
             }
             _ => (self.config.verification_ttl, &self.config.verify_path),
         };
-        let mut record =
-            AccountToken::new(hash, purpose, user.id(), user.credential_fingerprint(), now, now + ttl);
+        let mut record = AccountToken::new(
+            hash,
+            purpose,
+            user.id(),
+            user.credential_fingerprint(),
+            now,
+            auth_core::saturating_add(now, ttl),
+        );
         if purpose != AccountTokenPurpose::PasswordReset {
             record = record.email(new_address.unwrap_or(to));
         }
@@ -466,17 +513,20 @@ impl<S: UserStore> AuthService<S> {
         }
         let context = self.mail_context(emails);
         let (user, to) = (user.clone(), to.to_owned());
-        emails.enqueue(Box::pin(context.verification(user, to)));
+        emails.enqueue(&to.clone(), Box::pin(context.verification(user, to)));
     }
 
     pub(crate) fn queue_notice(&self, email: Email) {
         let Some(emails) = &self.emails else { return };
         let mailer = Arc::clone(&emails.mailer);
-        emails.enqueue(Box::pin(async move {
-            if let Err(error) = mailer.send(&email).await {
-                tracing::error!(error = %error, "could not send a security notice");
-            }
-        }));
+        emails.enqueue(
+            &email.to.clone(),
+            Box::pin(async move {
+                if let Err(error) = mailer.send(&email).await {
+                    tracing::error!(error = %error, "could not send a security notice");
+                }
+            }),
+        );
     }
 
     /// Someone tried to claim `owner`'s address `email` (`during` registration or an email
@@ -504,7 +554,7 @@ impl<S: UserStore> AuthService<S> {
         Accounts::<S>::validate_email(&email)?;
         self.count_email_request("reset", &email).await?;
         let context = self.mail_context(emails);
-        emails.enqueue(Box::pin(context.password_reset(email)));
+        emails.enqueue(&email.clone(), Box::pin(context.password_reset(email)));
         Ok(())
     }
 
@@ -624,7 +674,7 @@ impl<S: UserStore> AuthService<S> {
         Accounts::<S>::validate_email(&email)?;
         self.count_email_request("verify", &email).await?;
         let context = self.mail_context(emails);
-        emails.enqueue(Box::pin(context.resend(email)));
+        emails.enqueue(&email.clone(), Box::pin(context.resend(email)));
         Ok(())
     }
 
@@ -658,11 +708,10 @@ impl<S: UserStore> AuthService<S> {
         self.delete_account_tokens(&user.id(), &pending).await?;
         if let (Some(emails), Some(old)) = (&self.emails, user.email()) {
             let context = self.mail_context(emails);
-            emails.enqueue(Box::pin(context.change_requested(
-                user.id(),
-                old.to_owned(),
-                new_email.to_owned(),
-            )));
+            emails.enqueue(
+                old,
+                Box::pin(context.change_requested(user.id(), old.to_owned(), new_email.to_owned())),
+            );
         }
         match owner {
             None => self.queue_verification(&user.id(), new_email),
