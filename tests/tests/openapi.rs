@@ -162,32 +162,156 @@ http_test!(openapi_document_is_valid_and_complete, |srv: TestServer| async move 
     }
 });
 
-http_test!(docs_ui_is_served_offline, |srv: TestServer| async move {
-    let r = srv.client.get(srv.url("/api/docs")).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/api/docs/");
-    let r = srv.client.get(srv.url("/api/docs/")).send().await.unwrap();
+http_test!(the_docs_ui_is_off_unless_asked_for, |srv: TestServer| async move {
+    for path in ["/api/docs", "/api/docs/", "/api/docs/swagger-initializer.js"] {
+        let r = srv.client.get(srv.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    // The document itself stays served (clients and generators need it).
+    let r = srv.client.get(srv.url("/api/openapi.json")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let html = r.text().await.unwrap();
-    assert!(html.contains("swagger-ui"), "{html}");
-    assert!(!html.contains("cdn") && !html.contains("unpkg"), "no external assets");
-    let init = srv
+});
+
+http_test!(
+    docs_ui_is_served_offline_under_a_content_security_policy,
+    |s: &mut portcullis_tests::auth_server_settings::Settings| s.docs_ui = true,
+    |srv: TestServer| async move {
+        let r = srv.client.get(srv.url("/api/docs")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/api/docs/");
+        let r = srv.client.get(srv.url("/api/docs/")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        for directive in
+            ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]
+        {
+            assert!(csp.contains(directive), "{directive} in {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("swagger-ui"), "{html}");
+        assert!(!html.contains("cdn") && !html.contains("unpkg"), "no external assets");
+        let r = srv.client.get(srv.url("/api/docs/swagger-initializer.js")).send().await.unwrap();
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        let init = r.text().await.unwrap();
+        assert!(init.contains("/api/openapi.json"));
+        // Bearer tokens typed into "Authorize" are not kept in localStorage.
+        assert!(init.contains("\"persistAuthorization\": false"), "{init}");
+        for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"] {
+            let r = srv.client.get(srv.url(&format!("/api/docs/{asset}"))).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{asset}");
+            assert!(r.headers().contains_key("content-security-policy"), "{asset}");
+            assert!(r.bytes().await.unwrap().len() > 1000, "{asset} is the real asset");
+        }
+        let r = srv.client.get(srv.url("/api/docs/nope.js")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
+);
+
+/// The statuses the served document lists for `method path`.
+fn documented_statuses(doc: &Value, method: &str, path: &str) -> BTreeSet<String> {
+    doc["paths"][path][method]["responses"]
+        .as_object()
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+http_test!(every_status_the_server_sends_is_documented, |srv: TestServer| async move {
+    let doc: Value = srv.client.get(srv.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let access = srv.user_with_tokens("documented").await["access"].as_str().unwrap().to_owned();
+    let oversized = format!("{{\"padding\": \"{}\"}}", "x".repeat(srv.settings.body_limit + 1));
+    let mut answered_415 = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let listed = documented_statuses(&doc, method, path);
+            let id = op["operationId"].as_str().unwrap();
+            // Every answer that carries a Retry-After documents it, and every 401 its challenge.
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if status == "429" || status == "503" {
+                    assert!(response["headers"]["Retry-After"].is_object(), "{id} {status} Retry-After");
+                }
+                if status == "401" {
+                    assert!(response["headers"]["WWW-Authenticate"].is_object(), "{id} 401 challenge");
+                }
+            }
+            assert!(listed.contains("500") || ["healthz", "jwks"].contains(&id), "{id} lists 500");
+            if op["requestBody"].is_null() {
+                continue;
+            }
+            for status in ["400", "413", "415"] {
+                assert!(listed.contains(status), "{id} documents {status}: {listed:?}");
+            }
+            let url = srv.url(&path.replace("{id}", "some-id"));
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let send = |content_type: &'static str, body: String| {
+                srv.client
+                    .request(method.clone(), &url)
+                    .bearer_auth(&access)
+                    .header("content-type", content_type)
+                    .body(body)
+                    .send()
+            };
+            let wrong_type = send("text/plain", "{}".to_owned()).await.unwrap();
+            let status = wrong_type.status().as_u16();
+            assert!(
+                listed.contains(&status.to_string()),
+                "{id}: text/plain answered {status}, listed {listed:?}"
+            );
+            if status == 415 {
+                answered_415 += 1;
+                portcullis_tests::assert_error(wrong_type, 415, "unsupported_media_type").await;
+            }
+            let too_large = send("application/json", oversized.clone()).await.unwrap();
+            let status = too_large.status().as_u16();
+            assert!(listed.contains(&status.to_string()), "{id}: an oversized body answered {status}");
+            if status != 401 {
+                portcullis_tests::assert_error(too_large, 413, "payload_too_large").await;
+            }
+            let broken = send("application/json", "{".to_owned()).await.unwrap();
+            let status = broken.status().as_u16();
+            assert!(listed.contains(&status.to_string()), "{id}: broken JSON answered {status}");
+        }
+    }
+    assert!(answered_415 >= 15, "most JSON operations reached the content-type check: {answered_415}");
+
+    // `null` is the documented "no body" of TOTP setup (a recent sign-in needs no password).
+    let r = srv
         .client
-        .get(srv.url("/api/docs/swagger-initializer.js"))
+        .post(srv.url("/api/auth/mfa/totp/setup"))
+        .bearer_auth(&access)
+        .header("content-type", "application/json")
+        .body("null")
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    assert!(init.contains("/api/openapi.json"));
-    assert!(init.contains("\"persistAuthorization\": true"));
-    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"] {
-        let r = srv.client.get(srv.url(&format!("/api/docs/{asset}"))).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{asset}");
-        assert!(r.bytes().await.unwrap().len() > 1000, "{asset} is the real asset");
-    }
-    let r = srv.client.get(srv.url("/api/docs/nope.js")).send().await.unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 });
+
+http_test!(
+    email_operations_answer_404_without_an_email_backend_as_documented,
+    |s: &mut portcullis_tests::auth_server_settings::Settings| {
+        s.email_backend = None;
+        s.email_from = None;
+        s.frontend_url = None;
+    },
+    |srv: TestServer| async move {
+        let full = portcullis::flows::http::openapi::document();
+        let full = serde_json::to_value(&full).unwrap();
+        let served: Value =
+            srv.client.get(srv.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+        for path in [
+            "/api/auth/password/reset",
+            "/api/auth/password/reset/confirm",
+            "/api/auth/email/verify",
+            "/api/auth/email/resend",
+            "/api/auth/email/change/cancel",
+        ] {
+            let r = srv.post(path, serde_json::json!({"email": "a@example.com", "token": "t"})).await;
+            portcullis_tests::assert_error(r, 404, "not_found").await;
+            assert!(documented_statuses(&full, "post", path).contains("404"), "{path} documents 404");
+            assert!(served["paths"][path].is_null(), "{path} is not in the document of a server without it");
+        }
+    }
+);

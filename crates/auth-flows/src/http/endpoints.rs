@@ -10,6 +10,7 @@ use auth_core::http_support::{
 use auth_core::{AuthError, AuthUser, Principal, UserStore};
 use http::request::Parts;
 use http::{Response, StatusCode};
+use serde::de::DeserializeOwned;
 
 use super::paths;
 use crate::{
@@ -71,6 +72,16 @@ impl<S: UserStore> fmt::Debug for AuthEndpoints<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthEndpoints").field("web", &self.web).finish_non_exhaustive()
     }
+}
+
+/// A request body of the contract: [`parse_json_body`], and a JSON object (every body is one; a
+/// JSON array would otherwise fill a struct's fields in order).
+fn json_body<T: DeserializeOwned>(parts: &Parts, body: &[u8]) -> Result<T, AuthError> {
+    let parsed = parse_json_body(&parts.headers, body)?;
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AuthError::invalid_field("body", "must be a JSON object"));
+    }
+    Ok(parsed)
 }
 
 pub(crate) fn respond(result: Result<Response<Vec<u8>>, AuthError>) -> Response<Vec<u8>> {
@@ -236,7 +247,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn register(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: RegisterRequest = parse_json_body(&parts.headers, body)?;
+                let request: RegisterRequest = json_body(parts, body)?;
                 if self.auth.prevents_enumeration() {
                     // The same answer whether the address was free or already had an account.
                     let (username, email) = (request.username.clone(), request.email.clone());
@@ -260,7 +271,7 @@ impl<S: UserStore> AuthEndpoints<S> {
         respond(
             async {
                 self.check_sign_in_origin(parts, &flow)?;
-                let request: crate::SignInRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::SignInRequest = json_body(parts, body)?;
                 let outcome = self.auth.password_sign_in(&request, flow, &self.client(parts)).await?;
                 self.sign_in_response(outcome)
             }
@@ -321,11 +332,20 @@ impl<S: UserStore> AuthEndpoints<S> {
     ) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: PasswordChangeRequest = parse_json_body(&parts.headers, body)?;
+                let request: PasswordChangeRequest = json_body(parts, body)?;
                 match self.auth.change_password(principal, &request).await? {
                     #[cfg(feature = "jwt")]
                     crate::PasswordChanged::Reissued(pair) => {
                         Ok(no_store(json_response(StatusCode::OK, &pair)))
+                    }
+                    #[cfg(feature = "sessions")]
+                    _ if principal.method == auth_core::CredentialMethod::Session => {
+                        // A privilege change: the session goes on under a new id (and CSRF token).
+                        let mut response = no_content();
+                        for cookie in self.auth.rotate_session(parts).await?.into_iter().flatten() {
+                            response = with_cookie(response, &cookie)?;
+                        }
+                        Ok(response)
                     }
                     _ => Ok(no_content()),
                 }
@@ -338,7 +358,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn update_me(&self, principal: &Principal, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: ProfileUpdateRequest = parse_json_body(&parts.headers, body)?;
+                let request: ProfileUpdateRequest = json_body(parts, body)?;
                 let user = self.auth.update_profile(principal, &request).await?;
                 Ok(no_store(json_response(StatusCode::OK, &user.profile())))
             }
@@ -350,7 +370,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn delete_me(&self, principal: &Principal, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: DeleteAccountRequest = parse_json_body(&parts.headers, body)?;
+                let request: DeleteAccountRequest = json_body(parts, body)?;
                 self.auth.delete_account(principal, &request).await?;
                 Ok(no_content())
             }
@@ -381,7 +401,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn mobile_refresh(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::RefreshRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::RefreshRequest = json_body(parts, body)?;
                 let pair = self.auth.refresh(&request.refresh).await?;
                 Ok(no_store(json_response(StatusCode::OK, &pair)))
             }
@@ -429,7 +449,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn mobile_sign_out(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::RefreshRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::RefreshRequest = json_body(parts, body)?;
                 self.auth.sign_out(&request.refresh).await?;
                 Ok(no_content())
             }
@@ -441,7 +461,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::VerifyRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::VerifyRequest = json_body(parts, body)?;
                 self.auth.verify_token(&request.token).await?;
                 Ok(json_response(StatusCode::OK, &serde_json::json!({})))
             }
@@ -460,7 +480,7 @@ impl<S: UserStore> AuthEndpoints<S> {
         respond(
             async {
                 self.web_origin.check(parts)?;
-                let request: PasswordChangeRequest = parse_json_body(&parts.headers, body)?;
+                let request: PasswordChangeRequest = json_body(parts, body)?;
                 match self.auth.change_password(principal, &request).await? {
                     crate::PasswordChanged::Reissued(pair) => self.web_pair_response(pair),
                     _ => Ok(no_content()),
@@ -486,7 +506,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn token_sign_in(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::TokenSignInRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::TokenSignInRequest = json_body(parts, body)?;
                 let flow = SignInFlow::Token { name: request.name.clone() };
                 let password = crate::SignInRequest {
                     username: request.username.clone(),
@@ -528,7 +548,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     ) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::CreateApiKeyRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::CreateApiKeyRequest = json_body(parts, body)?;
                 let created = self.auth.create_api_key(principal, request).await?;
                 Ok(no_store(json_response(StatusCode::CREATED, &created)))
             }
@@ -598,7 +618,7 @@ impl<S: UserStore> AuthEndpoints<S> {
         respond(
             async {
                 self.any_cookie_origin().check(parts)?;
-                let request: crate::MfaVerifyRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::MfaVerifyRequest = json_body(parts, body)?;
                 let completed = self.auth.complete_mfa(&request).await?;
                 self.sign_in_response(SignInOutcome::Complete(completed))
             }
@@ -617,8 +637,8 @@ impl<S: UserStore> AuthEndpoints<S> {
         )
     }
 
-    /// `POST /api/auth/mfa/totp/setup` for an authenticated principal: no body within the
-    /// re-authentication window, else `{current_password, code?, recovery_code?}`.
+    /// `POST /api/auth/mfa/totp/setup` for an authenticated principal: no body (or `null`) within
+    /// the re-authentication window, else `{current_password, code?, recovery_code?}`.
     pub async fn mfa_totp_setup(
         &self,
         principal: &Principal,
@@ -627,10 +647,10 @@ impl<S: UserStore> AuthEndpoints<S> {
     ) -> Response<Vec<u8>> {
         respond(
             async {
-                let proof: crate::Reauthentication = if body.is_empty() {
+                let proof: crate::Reauthentication = if body.trim_ascii() == b"null" || body.is_empty() {
                     crate::Reauthentication::default()
                 } else {
-                    parse_json_body(&parts.headers, body)?
+                    json_body(parts, body)?
                 };
                 let setup = self.auth.begin_totp_setup(principal, &proof).await?;
                 Ok(no_store(json_response(StatusCode::OK, &setup)))
@@ -666,7 +686,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     ) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::MfaConfirmRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::MfaConfirmRequest = json_body(parts, body)?;
                 let codes = self.auth.confirm_totp(principal, &request.code).await?;
                 self.rotated(principal, parts, no_store(json_response(StatusCode::OK, &codes))).await
             }
@@ -683,7 +703,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     ) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::MfaReauthRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::MfaReauthRequest = json_body(parts, body)?;
                 self.auth.disable_mfa(principal, &request).await?;
                 self.rotated(principal, parts, no_store(no_content())).await
             }
@@ -700,7 +720,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     ) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::MfaReauthRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::MfaReauthRequest = json_body(parts, body)?;
                 let codes = self.auth.regenerate_recovery_codes(principal, &request).await?;
                 Ok(no_store(json_response(StatusCode::OK, &codes)))
             }
@@ -722,7 +742,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn password_reset(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::PasswordResetRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::PasswordResetRequest = json_body(parts, body)?;
                 self.auth.request_password_reset(&request).await?;
                 Ok(accepted("If an account with this email address exists, a reset link is on its way."))
             }
@@ -734,7 +754,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn password_reset_confirm(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::PasswordResetConfirmRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::PasswordResetConfirmRequest = json_body(parts, body)?;
                 self.auth.confirm_password_reset(&request).await?;
                 Ok(no_content())
             }
@@ -746,7 +766,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn email_verify(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::EmailVerifyRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::EmailVerifyRequest = json_body(parts, body)?;
                 self.auth.verify_email(&request).await?;
                 Ok(no_content())
             }
@@ -758,7 +778,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn email_change_cancel(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::EmailChangeCancelRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::EmailChangeCancelRequest = json_body(parts, body)?;
                 self.auth.cancel_email_change(&request).await?;
                 Ok(no_content())
             }
@@ -770,7 +790,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn email_resend(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
         respond(
             async {
-                let request: crate::EmailResendRequest = parse_json_body(&parts.headers, body)?;
+                let request: crate::EmailResendRequest = json_body(parts, body)?;
                 self.auth.resend_verification(&request).await?;
                 Ok(accepted("If an unverified account with this email address exists, a link is on its way."))
             }

@@ -314,10 +314,8 @@ mod base_ops {
         request_body = RegisterRequest,
         responses(
             (status = 201, description = "Created. With email verification on, also the answer when the email already has an account (no account is created; its owner is told by email), so registration does not reveal which addresses have accounts", body = RegisteredUser),
-            (status = 400, description = "Invalid input (the fields say which)", body = ErrorResponse),
+            (status = 400, description = "A username, email address or password the rules refuse (the fields say which; a refused password names its rule, e.g. `password_too_weak`), or an email missing where verification is mandatory", body = ErrorResponse),
             (status = 409, description = "Username taken; or email taken, when email verification is off", body = ErrorResponse),
-            (status = 413, description = "Body too large", body = ErrorResponse),
-            (status = 415, description = "Not JSON", body = ErrorResponse),
         ))]
     fn register() {}
 
@@ -397,6 +395,7 @@ mod base_ops {
         responses(
             (status = 204, description = "Every session revoked"),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+            (status = 403, description = "API keys cannot sign out everywhere", body = ErrorResponse),
         ))]
     fn sign_out_all() {}
 
@@ -406,6 +405,7 @@ mod base_ops {
         responses(
             (status = 200, description = "Active sessions, newest first", body = Vec<SessionInfo>),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+            (status = 403, description = "API keys cannot list sessions", body = ErrorResponse),
         ))]
     fn sessions() {}
 
@@ -416,6 +416,7 @@ mod base_ops {
         responses(
             (status = 204, description = "Revoked"),
             (status = 401, description = "Missing, invalid or expired access token", body = ErrorResponse),
+            (status = 403, description = "API keys cannot revoke sessions", body = ErrorResponse),
             (status = 404, description = "No such session of this user", body = ErrorResponse),
         ))]
     fn delete_session() {}
@@ -449,11 +450,11 @@ mod jwt_ops {
         request_body = SignInRequest,
         responses(
             (status = 200, description = "Signed in, or (for a user with MFA) the MFA step: `{mfa_required, mfa_token, methods, expires_in}` and no credential", body = MobileSignInResponse,
-                headers(("Cache-Control" = String, description = "no-store"))),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
+                headers(("Cache-Control" = String, description = "no-store"),
+                    ("Set-Cookie" = String, description = "The device cookie: `__Host-portcullis_device=...; Path=/; Max-Age=15552000; HttpOnly; SameSite=Lax; Secure` (a device that signed in as the user is exempt from the user's lockout)"))),
             (status = 401, description = "Wrong username or password (one answer for both)", body = ErrorResponse,
                 headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); or a cross-origin request", body = ErrorResponse),
+            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification)", body = ErrorResponse),
             (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
                 headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
@@ -464,7 +465,6 @@ mod jwt_ops {
         request_body = RefreshRequest,
         responses(
             (status = 200, description = "A new pair: the presented refresh token is consumed (rotation)", body = TokenPair),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Invalid, expired, revoked or already used refresh token (reuse revokes the session)", body = ErrorResponse),
         ))]
     fn mobile_refresh() {}
@@ -474,10 +474,10 @@ mod jwt_ops {
         request_body = SignInRequest,
         responses(
             (status = 200, description = "Signed in (or the MFA step, without a cookie)", body = WebSignInResponse,
-                headers(("Set-Cookie" = String, description = "portcullis_refresh=...; HttpOnly; SameSite=Strict; Secure; Path=/api/auth/web"))),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
+                headers(("Cache-Control" = String, description = "no-store"),
+                    ("Set-Cookie" = String, description = "`__Secure-portcullis_refresh=...; Path=/api/auth/web; Max-Age=<refresh lifetime>; HttpOnly; SameSite=Strict; Secure`, and the device cookie: `__Host-portcullis_device=...; Path=/; Max-Age=15552000; HttpOnly; SameSite=Lax; Secure` (a device that signed in as the user is exempt from the user's lockout)"))),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
-            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); or a cross-origin request", body = ErrorResponse),
+            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); `cross_origin_refused`: a request from another origin (this sign-in sets cookies)", body = ErrorResponse),
             (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
                 headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
@@ -495,10 +495,11 @@ mod jwt_ops {
 
     #[utoipa::path(post, path = "/api/auth/web/sign-out", tag = "web", operation_id = "web_sign_out",
         summary = "Clear the refresh cookie",
-        security(("refreshCookie" = [])),
+        description = "Idempotent: without a refresh cookie (or with an invalid one) there is nothing to revoke, and the answer is the same 204.",
+        security(("refreshCookie" = []), ()),
         responses(
             (status = 204, description = "Signed out; the cookie is cleared",
-                headers(("Set-Cookie" = String, description = "portcullis_refresh=; Max-Age=0"))),
+                headers(("Set-Cookie" = String, description = "`__Secure-portcullis_refresh=; Max-Age=0` (clears the refresh cookie)"))),
             (status = 403, description = "Cross-origin request", body = ErrorResponse),
         ))]
     fn web_sign_out() {}
@@ -508,7 +509,6 @@ mod jwt_ops {
         request_body = VerifyRequest,
         responses(
             (status = 200, description = "Valid", body = Empty),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Invalid, expired or revoked", body = ErrorResponse),
         ))]
     fn verify() {}
@@ -523,7 +523,6 @@ mod jwt_ops {
         request_body = RefreshRequest,
         responses(
             (status = 204, description = "Signed out"),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
             (status = 401, description = "Not a valid refresh token", body = ErrorResponse),
         ))]
     fn mobile_sign_out() {}
@@ -537,6 +536,7 @@ mod jwt_ops {
             (status = 204, description = "Changed (cookie session or opaque token)"),
             (status = 400, description = "Wrong current password, or the new one fails the policy", body = ErrorResponse),
             (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "API keys cannot change the password; `cross_origin_refused`: a request from another origin (the refresh cookie is replaced)", body = ErrorResponse),
             (status = 429, description = "Too many wrong passwords", body = ErrorResponse),
         ))]
     fn web_password_change() {}
@@ -567,10 +567,10 @@ mod opaque_tokens_ops {
         request_body = TokenSignInRequest,
         responses(
             (status = 200, description = "The token; send it as `Authorization: Token <token>` (or the MFA step)", body = TokenSignInResponse,
-                headers(("Cache-Control" = String, description = "no-store"))),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
+                headers(("Cache-Control" = String, description = "no-store"),
+                    ("Set-Cookie" = String, description = "The device cookie: `__Host-portcullis_device=...; Path=/; Max-Age=15552000; HttpOnly; SameSite=Lax; Secure` (a device that signed in as the user is exempt from the user's lockout)"))),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
-            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); or a cross-origin request", body = ErrorResponse),
+            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification)", body = ErrorResponse),
             (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
                 headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
@@ -603,7 +603,7 @@ mod api_keys_ops {
         security(("bearer" = []), ("token" = [])),
         responses(
             (status = 201, description = "Created", body = CreatedApiKey),
-            (status = 400, description = "Invalid input, or a wrong current password or code", body = ErrorResponse),
+            (status = 400, description = "An invalid name, scope or lifetime, or a wrong current password or code", body = ErrorResponse),
             (status = 401, description = "Not authenticated", body = ErrorResponse),
             (status = 403, description = "API keys cannot manage API keys; `reauthentication_required`: the sign-in is older than the re-authentication window and no current password was given", body = ErrorResponse),
         ))]
@@ -647,10 +647,10 @@ mod sessions_ops {
         request_body = SignInRequest,
         responses(
             (status = 200, description = "Signed in: `{user}` (or the MFA step, without cookies)", body = SessionSignInResponse,
-                headers(("Set-Cookie" = String, description = "__Host-portcullis_session=...; Path=/; HttpOnly; SameSite=Lax; Secure, and __Host-csrftoken=..."))),
-            (status = 400, description = "Invalid input", body = ErrorResponse),
+                headers(("Cache-Control" = String, description = "no-store"),
+                    ("Set-Cookie" = String, description = "`__Host-portcullis_session=...; Path=/; HttpOnly; SameSite=Lax; Secure`, `__Host-csrftoken=...` (readable: send it back as `X-CSRF-Token`), and the device cookie: `__Host-portcullis_device=...; Path=/; Max-Age=15552000; HttpOnly; SameSite=Lax; Secure` (a device that signed in as the user is exempt from the user's lockout)"))),
             (status = 401, description = "Wrong username or password", body = ErrorResponse),
-            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); or a cross-origin request", body = ErrorResponse),
+            (status = 403, description = "`email_not_verified`: the password was right but the address is not verified (mandatory verification); `cross_origin_refused`: a request from another origin (this sign-in sets cookies)", body = ErrorResponse),
             (status = 429, description = "Too many failed attempts for this account or from this client: wait `Retry-After` seconds", body = ErrorResponse,
                 headers(("Retry-After" = u64, description = "Seconds to wait"))),
         ))]
@@ -745,7 +745,8 @@ mod mfa_ops {
         request_body = MfaVerifyRequest,
         responses(
             (status = 200, description = "The credential of the sign-in flow that started the step (tokens, web cookie, opaque token or session cookies)", body = MfaVerifyResponse,
-                headers(("Cache-Control" = String, description = "no-store"))),
+                headers(("Cache-Control" = String, description = "no-store"),
+                    ("Set-Cookie" = String, description = "The device cookie (`__Host-portcullis_device=...; Path=/; Max-Age=15552000; HttpOnly; SameSite=Lax; Secure`: a device that signed in as the user is exempt from the user's lockout), plus the refresh cookie of a web sign-in or the session and CSRF cookies of a session sign-in"))),
             (status = 400, description = "Not exactly one of `code` and `recovery_code`", body = ErrorResponse),
             (status = 401, description = "Wrong code (counts against the token), or an unknown, expired, used or exhausted `mfa_token`", body = ErrorResponse),
             (status = 403, description = "Cross-origin request", body = ErrorResponse),
@@ -810,7 +811,8 @@ mod account_emails_ops {
         responses(
             (status = 202, description = "Accepted, known address or not", body = Accepted),
             (status = 400, description = "Not an email address", body = ErrorResponse),
-            (status = 429, description = "Too many requests", body = ErrorResponse),
+            (status = 404, description = "`not_found`: email verification is off, or account emails are not configured (no email backend)", body = ErrorResponse),
+            (status = 429, description = "Too many requests for this address or from this client", body = ErrorResponse),
         ))]
     fn email_resend() {}
 
@@ -842,8 +844,8 @@ mod audit_ops {
 
     #[utoipa::path(get, path = "/api/auth/activity", tag = "accounts", operation_id = "activity",
         summary = "The user's own security events, newest first",
-        params(("limit" = Option<u32>, Query, description = "1-100, default 50"),
-               ("before" = Option<String>, Query, description = "RFC 3339: only older events")),
+        params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1-100, default 50"),
+               ("before" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339: only older events")),
         security(("bearer" = []), ("token" = []), ("sessionCookie" = [])),
         responses(
             (status = 200, description = "The events", body = Activity),
@@ -893,7 +895,7 @@ impl Modify for SecuritySchemes {
         );
         components.add_security_scheme(
             REFRESH_COOKIE_SCHEME,
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("portcullis_refresh"))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("__Secure-portcullis_refresh"))),
         );
     }
 }
@@ -916,6 +918,197 @@ impl Modify for SecuritySchemes {
 )]
 struct ApiDoc;
 
+/// The operations that hash or verify a password (a sign-in, the current password of a change, a
+/// new password): 503 when the hasher's queue is full, and for a new password also when the
+/// breached-password check cannot answer and fails closed.
+const HASHES_PASSWORDS: &[&str] = &[
+    "register",
+    "mobile_sign_in",
+    "web_sign_in",
+    "token_sign_in",
+    "session_sign_in",
+    "update_me",
+    "delete_me",
+    "password_change",
+    "web_password_change",
+    "password_reset_confirm",
+    "create_api_key",
+    "mfa_totp_setup",
+    "mfa_totp_disable",
+    "mfa_recovery_codes",
+];
+
+/// The operations whose attempts or requests are counted against a limit: 429 with `Retry-After`.
+const RATE_LIMITED: &[&str] = &[
+    "register",
+    "mobile_sign_in",
+    "web_sign_in",
+    "token_sign_in",
+    "session_sign_in",
+    "mfa_verify",
+    "update_me",
+    "delete_me",
+    "password_change",
+    "web_password_change",
+    "password_reset",
+    "password_reset_confirm",
+    "email_resend",
+    "create_api_key",
+    "mfa_totp_setup",
+    "mfa_totp_disable",
+    "mfa_recovery_codes",
+];
+
+/// The operations of the account emails: 404 when no email backend is configured (an
+/// [`AuthEndpoints`](crate::AuthEndpoints) called without one; a route table does not mount them).
+const NEEDS_ACCOUNT_EMAILS: &[&str] =
+    &["password_reset", "password_reset_confirm", "email_verify", "email_resend", "email_change_cancel"];
+
+/// The operations that touch no store and so never fail with a 500.
+const NEVER_FAILS: &[&str] = &["healthz", "jwks"];
+
+/// The descriptions of the answers every operation of a kind can give (see [`complete`]).
+mod answers {
+    pub(super) const INVALID_INPUT: &str = "`invalid_input`: the body is not a JSON object, a field is missing or has the wrong type, or a string holds a NUL character (`fields` names the field)";
+    pub(super) const UNAUTHENTICATED: &str =
+        "`not_authenticated`: no credential; `token_not_valid`: an invalid, expired or revoked one";
+    pub(super) const COOKIE_SESSION_CHECKS: &str = "`permission_denied`: a cookie session's request without the matching `X-CSRF-Token` header; `cross_origin_refused`: a cookie session's request from another origin";
+    pub(super) const NO_ACCOUNT_EMAILS: &str =
+        "`not_found`: account emails are not configured (no email backend)";
+    pub(super) const PAYLOAD_TOO_LARGE: &str =
+        "`payload_too_large`: the body exceeds the body limit (64 KiB unless configured otherwise)";
+    pub(super) const UNSUPPORTED_MEDIA_TYPE: &str =
+        "`unsupported_media_type`: the body is not sent as `Content-Type: application/json`";
+    pub(super) const RATE_LIMITED: &str =
+        "`rate_limited`: too many attempts or requests; wait `Retry-After` seconds";
+    pub(super) const UNAVAILABLE: &str = "`service_unavailable`: the password hasher is overloaded, or the breached-password check cannot answer and fails closed; nothing was changed, retry after `Retry-After` seconds";
+    pub(super) const INTERNAL_ERROR: &str =
+        "`internal_error`: a store or another dependency failed (logged; the body says nothing more)";
+    pub(super) const WWW_AUTHENTICATE: &str = "`Bearer realm=\"portcullis\"`, with `error=\"invalid_token\"` and an `error_description` for a refused credential (RFC 6750)";
+    pub(super) const RETRY_AFTER: &str = "Seconds to wait before trying again";
+}
+
+/// A response with the shared error body.
+fn error_answer(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{Content, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorResponse"))))
+        .build()
+}
+
+/// A response header whose value is a string (`integer`: a number of seconds).
+fn header(integer: bool, description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::header::Header> {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let schema = if integer {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .build()
+    } else {
+        ObjectBuilder::new().schema_type(Type::String).build()
+    };
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(Some(schema))
+        .description(Some(description))
+        .build()
+        .into()
+}
+
+/// The names of the security schemes an operation accepts.
+fn scheme_names(operation: &utoipa::openapi::path::Operation) -> BTreeSet<String> {
+    let requirements = operation.security.iter().flatten();
+    requirements
+        .filter_map(|r| match serde_json::to_value(r) {
+            Ok(Value::Object(names)) => Some(names.into_iter().map(|(name, _)| name)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Adds to every operation the answers its annotation leaves to the rules shared by every route:
+///
+/// - a JSON body: 400 (`invalid_input`), 413 (the body limit) and 415 (not JSON);
+/// - a credential: 401 (every 401 carries `WWW-Authenticate`);
+/// - an authenticated route with an unsafe method: 403 (a cookie session's CSRF and origin checks);
+/// - [`HASHES_PASSWORDS`]: 503; [`RATE_LIMITED`]: 429 (both with `Retry-After`);
+/// - the operations in [`NEEDS_ACCOUNT_EMAILS`]: 404;
+/// - every operation but [`NEVER_FAILS`]: 500.
+///
+/// Each error answer has the shared [`ErrorResponse`] body. Where the annotation lists the status
+/// already, a 400's or 403's shared meaning is added to its description; any other keeps its own.
+fn complete(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            (false, &mut item.get),
+            (true, &mut item.put),
+            (true, &mut item.post),
+            (true, &mut item.delete),
+            (false, &mut item.options),
+            (false, &mut item.head),
+            (true, &mut item.patch),
+            (false, &mut item.trace),
+        ];
+        for (unsafe_method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let id = operation.operation_id.clone().unwrap_or_default();
+            let schemes = scheme_names(operation);
+            let mut due: Vec<(&str, &str)> = Vec::new();
+            if operation.request_body.is_some() {
+                due.extend([
+                    ("400", answers::INVALID_INPUT),
+                    ("413", answers::PAYLOAD_TOO_LARGE),
+                    ("415", answers::UNSUPPORTED_MEDIA_TYPE),
+                ]);
+            }
+            if !schemes.is_empty() {
+                due.push(("401", answers::UNAUTHENTICATED));
+            }
+            if unsafe_method && schemes.contains(BEARER_SCHEME) {
+                due.push(("403", answers::COOKIE_SESSION_CHECKS));
+            }
+            if NEEDS_ACCOUNT_EMAILS.contains(&id.as_str()) {
+                due.push(("404", answers::NO_ACCOUNT_EMAILS));
+            }
+            if RATE_LIMITED.contains(&id.as_str()) {
+                due.push(("429", answers::RATE_LIMITED));
+            }
+            if HASHES_PASSWORDS.contains(&id.as_str()) {
+                due.push(("503", answers::UNAVAILABLE));
+            }
+            if !NEVER_FAILS.contains(&id.as_str()) {
+                due.push(("500", answers::INTERNAL_ERROR));
+            }
+            let responses = &mut operation.responses.responses;
+            for (status, description) in due {
+                match responses.get_mut(status) {
+                    Some(RefOr::T(listed)) if status == "400" || status == "403" => {
+                        listed.description = format!("{}; or {description}", listed.description);
+                    }
+                    Some(_) => {}
+                    None => {
+                        responses.insert(status.to_owned(), RefOr::T(error_answer(description)));
+                    }
+                }
+            }
+            for (status, response) in responses.iter_mut() {
+                let RefOr::T(response) = response else { continue };
+                let challenge = match status.as_str() {
+                    "401" => Some(("WWW-Authenticate", false, answers::WWW_AUTHENTICATE)),
+                    "429" | "503" => Some(("Retry-After", true, answers::RETRY_AFTER)),
+                    _ => None,
+                };
+                if let Some((name, integer, description)) = challenge {
+                    response.headers.entry(name.to_owned()).or_insert_with(|| header(integer, description));
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI document of every route compiled in, at the default paths (extend it with your own
 /// paths before serving, if you like). The document served with a [`RouteTable`](crate::RouteTable)
 /// lists only that table's routes.
@@ -936,6 +1129,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(AccountEmailsDoc::openapi());
     #[cfg(feature = "audit")]
     doc.merge(AuditDoc::openapi());
+    complete(&mut doc);
     doc
 }
 
@@ -1037,12 +1231,19 @@ pub(crate) fn routes<S: UserStore>(
     let bytes: Arc<Vec<u8>> = Arc::new(document);
     let openapi_path = config.openapi_path.clone();
     let docs_path = config.docs_path.clone();
-    let swagger =
-        Arc::new(utoipa_swagger_ui::Config::new([openapi_path.clone()]).persist_authorization(true));
+    let swagger = Arc::new(
+        utoipa_swagger_ui::Config::new([openapi_path.clone()])
+            .persist_authorization(config.persist_authorization)
+            .query_config_enabled(false)
+            .validator_url("none"),
+    );
     let document = Route::docs(openapi_path, move |_| {
         let bytes = Arc::clone(&bytes);
         Box::pin(async move { document_response(&bytes) })
     });
+    if !config.docs_ui {
+        return vec![document];
+    }
     let docs = |path: String| {
         let (swagger, prefix) = (Arc::clone(&swagger), docs_path.clone());
         Route::docs(path, move |request: RouteRequest| {
@@ -1066,13 +1267,32 @@ fn document_response(bytes: &[u8]) -> Response<Vec<u8>> {
     response
 }
 
-/// `GET /api/docs` and everything below it: the Swagger UI, with "Authorize" for Bearer tokens.
-/// `tail` is the request path after the docs prefix (`""`, `"/"`, `"/swagger-ui.css"`, ...).
+/// The `Content-Security-Policy` of the Swagger UI's responses: its scripts, styles and images
+/// from the docs' own origin only (the configuration is a served file, `swagger-initializer.js`,
+/// not an inline script), requests to this origin only, no framing, no forms, no plugins. The
+/// one inline style is the logo's `<style>` element that the standalone preset renders, allowed by
+/// its hash; the stylesheet's icons are `data:` images.
+pub const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; img-src 'self' data:; \
+    font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `GET /api/docs` and everything below it: the Swagger UI, with "Authorize" for Bearer tokens,
+/// under [`DOCS_CONTENT_SECURITY_POLICY`] and `X-Content-Type-Options: nosniff`. `tail` is the
+/// request path after the docs prefix (`""`, `"/"`, `"/swagger-ui.css"`, ...).
 fn docs_response(
     tail: &str,
     prefix: &str,
     config: Arc<utoipa_swagger_ui::Config<'static>>,
 ) -> Response<Vec<u8>> {
+    let mut response = docs_file(tail, prefix, config);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// The Swagger UI's answer for `tail`: the redirect to the prefix with a slash, a file, or 404.
+fn docs_file(tail: &str, prefix: &str, config: Arc<utoipa_swagger_ui::Config<'static>>) -> Response<Vec<u8>> {
     if tail.is_empty() {
         let mut response = Response::new(Vec::new());
         *response.status_mut() = StatusCode::SEE_OTHER;

@@ -89,6 +89,13 @@ pub struct RouterConfig {
     pub openapi_path: String,
     /// The Swagger UI's prefix (default `/api/docs`).
     pub docs_path: String,
+    /// Serve the Swagger UI (with [`RouteSet::Docs`] mounted; default on). Off, only the OpenAPI
+    /// document is served.
+    pub docs_ui: bool,
+    /// Let the Swagger UI keep the tokens entered in "Authorize" in the browser's `localStorage`,
+    /// across reloads and restarts (default off: they live as long as the page). Any script on the
+    /// docs' origin could read them there.
+    pub persist_authorization: bool,
     /// The route sets to mount (`None`: all of them).
     pub route_sets: Option<Vec<RouteSet>>,
     /// Answer every path the routes do not know with the JSON 404 (`not_found`). Off by default:
@@ -103,6 +110,8 @@ impl Default for RouterConfig {
             prefix: paths::DEFAULT_PREFIX.to_owned(),
             openapi_path: paths::OPENAPI.to_owned(),
             docs_path: paths::DOCS.to_owned(),
+            docs_ui: true,
+            persist_authorization: false,
             route_sets: None,
             json_fallback: false,
         }
@@ -127,6 +136,20 @@ impl RouterConfig {
     pub fn docs_paths(mut self, openapi_path: impl Into<String>, docs_path: impl Into<String>) -> Self {
         self.openapi_path = openapi_path.into();
         self.docs_path = docs_path.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Serves the Swagger UI or not (the OpenAPI document is served either way, with
+    /// [`RouteSet::Docs`] mounted).
+    pub fn docs_ui(mut self, on: bool) -> Self {
+        self.docs_ui = on;
+        self
+    }
+
+    /// Lets the Swagger UI keep "Authorize" tokens in `localStorage` (see
+    /// [`RouterConfig::persist_authorization`]).
+    pub fn persist_authorization(mut self, on: bool) -> Self {
+        self.persist_authorization = on;
         self
     }
 
