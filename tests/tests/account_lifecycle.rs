@@ -420,10 +420,17 @@ http_test!(password_change_with_a_cookie_session_keeps_it, |srv: TestServer| asy
     assert_error(r, 403, "permission_denied").await;
     assert_alive(&srv, &others).await;
 
-    assert_no_content(change_password(&srv, &browser, PASSWORD, NEW_PASSWORD).await).await;
-    assert_eq!(profile(&srv, &browser).await["username"], "sam", "the session that asked survives");
+    let r = change_password(&srv, &browser, PASSWORD, NEW_PASSWORD).await;
+    // The session that asked survives, under a new id (set with the answer): the old id is dead.
+    let renewed = Cred::Session {
+        session: cookie_value(&r, "__Host-portcullis_session").expect("a new session cookie"),
+        csrf: cookie_value(&r, "__Host-csrftoken").expect("a new CSRF cookie"),
+    };
+    assert_no_content(r).await;
+    assert_eq!(me(&srv, &browser).await.status(), 401, "the old session id");
+    assert_eq!(profile(&srv, &renewed).await["username"], "sam", "the session that asked survives");
     assert_all_refused(&srv, &others).await;
-    assert_eq!(me(&srv, &browser).await.status(), 200);
+    assert_eq!(me(&srv, &renewed).await.status(), 200);
     assert_invalid_credentials(&srv, "sam", PASSWORD).await;
     srv.sign_in("sam", NEW_PASSWORD).await;
 });

@@ -513,7 +513,11 @@ mod tests {
         assert_eq!(proxies.client_ip(ip("::1"), &garbage), ip("::1"));
         assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
         assert!(TrustedProxies::parse("example.com").is_err());
-        assert!(TrustedProxies::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        // Ranges that would let any client pick its own address are refused.
+        for wide in ["0.0.0.0/0", "0.0.0.0", "1.0.0.0/7", "::/0", "::", "2000::/6"] {
+            assert!(TrustedProxies::parse(wide).is_err(), "{wide}");
+        }
+        assert!(TrustedProxies::parse("10.0.0.0/8, fc00::/7").unwrap().contains(ip("10.1.2.3")));
         assert!(!TrustedProxies::parse("10.0.0.0/8").unwrap().contains(ip("11.0.0.1")));
     }
 
