@@ -327,6 +327,19 @@ impl<S: UserStore> AuthService<S> {
             .await?
             .filter(|u| u.is_active() && Some(u.credential_fingerprint()) == claims.cfp)
             .ok_or_else(revoked)?;
+        if !jwt.service.config().requirements.is_empty() {
+            // The access token this refresh would mint: the refresh token's registered claims with
+            // the user's current mapped claims. One that would be refused is not minted.
+            let mut access = match serde_json::to_value(&claims) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            access.insert("token_type".to_owned(), Value::from("access"));
+            access.extend(jwt.claims.claims_for(&user));
+            if !jwt.service.meets_requirements(&access) {
+                return Err(AuthError::InvalidToken(TokenRejection::ClaimRequirement));
+            }
+        }
         let now = self.clock.now();
         let next_jti = uuid::Uuid::new_v4().simple().to_string();
         let next = RefreshRecord::new(

@@ -25,7 +25,10 @@ pub struct JwtConfig {
     pub refresh_ttl: Duration,
     /// Clock-skew tolerance for `exp`, `nbf` and `iat` (default 5 s; at most 10 s is advisable).
     pub leeway: Duration,
-    /// Extra requirements every verified token must meet.
+    /// Extra requirements every verified *access* token must meet. Refresh tokens carry only the
+    /// registered claims (never claims mapped from the user, such as a tenant or roles), so they
+    /// are not held to these; a refresh instead checks the access token it would mint from the
+    /// user's current attributes, and refuses when that token would not meet them.
     pub requirements: Vec<ClaimRequirement>,
 }
 
@@ -73,7 +76,7 @@ impl JwtConfig {
         self
     }
 
-    /// Adds a claim requirement.
+    /// Adds a claim requirement on access tokens (see [`JwtConfig::requirements`]).
     pub fn require(mut self, requirement: ClaimRequirement) -> Self {
         self.requirements.push(requirement);
         self
@@ -253,14 +256,20 @@ impl JwtService {
             // `{"sub": "alice", "sub": "bob"}`: which one a parser keeps is not defined.
             return Err(reject(TokenRejection::Malformed));
         }
-        if !self.config.requirements.is_empty() {
+        if claims.token_type == TokenKind::Access && !self.config.requirements.is_empty() {
             let raw: Map<String, Value> =
                 serde_json::from_slice(&payload).map_err(|_| reject(TokenRejection::Malformed))?;
-            if !self.config.requirements.iter().all(|r| r.is_satisfied_by(&raw)) {
+            if !self.meets_requirements(&raw) {
                 return Err(reject(TokenRejection::ClaimRequirement));
             }
         }
         self.check_claims(claims)
+    }
+
+    /// Whether a claim set meets every [`JwtConfig::requirements`] (for an issuer that checks the
+    /// access token it is about to mint, as a refresh does).
+    pub fn meets_requirements(&self, claims: &Map<String, Value>) -> bool {
+        self.config.requirements.iter().all(|r| r.is_satisfied_by(claims))
     }
 
     fn check_claims(&self, claims: Claims) -> Result<Claims, AuthError> {
