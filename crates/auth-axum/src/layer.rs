@@ -34,8 +34,10 @@ impl RequireAuthLayer {
         Self { context, requirements: Requirements::new() }
     }
 
-    /// Also requires `scope` of API keys (the scope guard): a key without it gets 403
-    /// `insufficient_scope`; a user's own credentials pass.
+    /// Also requires `scope` of every credential limited by scopes (the scope guard, with
+    /// [`Principal::allows_scope`](auth_core::Principal::allows_scope)'s one meaning): an API key
+    /// or a scoped JWT without it gets 403 `insufficient_scope`; a user credential without scopes
+    /// has the user's full authority.
     pub fn require_scope(mut self, scope: impl Into<String>) -> Self {
         self.requirements = self.requirements.scope(scope);
         self

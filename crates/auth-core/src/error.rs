@@ -88,7 +88,8 @@ pub enum AuthError {
     /// Authenticated, but not allowed to do this.
     #[error("You do not have permission to perform this action")]
     Forbidden,
-    /// The credential (an API key) lacks the scope the route requires.
+    /// The credential is limited by scopes (an API key, a scoped token) and lacks the one the
+    /// route requires.
     #[error("The credential lacks the required scope `{0}`")]
     InsufficientScope(String),
     /// The route requires a second factor (MFA) and the credential's sign-in used none.

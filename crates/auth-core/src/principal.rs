@@ -32,7 +32,7 @@ pub const SECOND_FACTOR_AMR: &[&str] = &["otp", "rc", "hwk", "swk", "mfa"];
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Requirements {
-    /// An API key must carry this scope ([`Principal::require_api_scope`]).
+    /// A credential limited by scopes must carry this one ([`Principal::require_scope`]).
     pub scope: Option<String>,
     /// The sign-in must have used a second factor ([`Principal::require_mfa`]).
     pub mfa: bool,
@@ -46,7 +46,7 @@ impl Requirements {
         Self::default()
     }
 
-    /// Requires `scope` of API keys.
+    /// Requires `scope` of every credential limited by scopes ([`Principal::is_scope_limited`]).
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
         self
@@ -68,7 +68,7 @@ impl Requirements {
     /// `mfa_required`), then age (403 `reauthentication_required`).
     pub fn check(&self, principal: &Principal, now: DateTime<Utc>) -> Result<(), crate::AuthError> {
         if let Some(scope) = &self.scope {
-            principal.require_api_scope(scope)?;
+            principal.require_scope(scope)?;
         }
         if self.mfa {
             principal.require_mfa()?;
@@ -177,26 +177,43 @@ impl Principal {
         }
     }
 
-    /// Whether this credential may be used where `scope` is required: API keys only within their
-    /// scopes; a user's own credentials (JWT, opaque token, session) carry the user's full rights.
+    /// Whether the credential is limited by scopes: every API key (an API key without scopes may
+    /// do nothing scoped), and any other credential that carries scopes (a JWT with a `scope`
+    /// claim, even an empty one). A user credential without scopes has the user's full authority.
+    pub fn is_scope_limited(&self) -> bool {
+        self.method == CredentialMethod::ApiKey
+            || !self.scopes.is_empty()
+            || self.claims.contains_key("scope")
+    }
+
+    /// Whether this credential may be used where `scope` is required: a credential limited by
+    /// scopes only within them ([`Principal::is_scope_limited`]); any other has the user's full
+    /// authority. The one meaning of "scope" everywhere: [`Principal::require_scope`],
+    /// [`Requirements::scope`] and the adapters' `require_scope` guards.
+    ///
+    /// ```
+    /// use auth_core::{CredentialMethod, Principal, UserId};
+    ///
+    /// let mut jwt = Principal::new(UserId::new("1"), CredentialMethod::Jwt);
+    /// assert!(jwt.allows_scope("notes:write"), "no scopes: the user's full authority");
+    /// jwt.scopes = vec!["notes:read".into()];
+    /// assert!(jwt.allows_scope("notes:read") && !jwt.allows_scope("notes:write"));
+    /// let key = Principal::new(UserId::new("1"), CredentialMethod::ApiKey);
+    /// assert!(!key.allows_scope("notes:read"), "an API key only within its scopes");
+    /// ```
     pub fn allows_scope(&self, scope: &str) -> bool {
-        self.method != CredentialMethod::ApiKey || self.has_scope(scope)
+        !self.is_scope_limited() || self.has_scope(scope)
     }
 
     /// The scope guard: `Ok` when [`Principal::allows_scope`], else
     /// [`AuthError::InsufficientScope`](crate::AuthError::InsufficientScope) (403 with
     /// `WWW-Authenticate: Bearer error="insufficient_scope"`).
-    pub fn require_api_scope(&self, scope: &str) -> Result<(), crate::AuthError> {
+    pub fn require_scope(&self, scope: &str) -> Result<(), crate::AuthError> {
         if self.allows_scope(scope) {
             Ok(())
         } else {
             Err(crate::AuthError::InsufficientScope(scope.to_owned()))
         }
-    }
-
-    /// `Ok` when the credential carries `scope`, else [`AuthError::Forbidden`](crate::AuthError).
-    pub fn require_scope(&self, scope: &str) -> Result<(), crate::AuthError> {
-        if self.has_scope(scope) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
     }
 
     /// `Ok` when the `roles` claim contains `role`, else [`AuthError::Forbidden`](crate::AuthError).

@@ -43,6 +43,10 @@ async fn start(allowed_origins: Vec<String>) -> Pair {
         AuthService::builder(Accounts::new(Arc::clone(&store), hasher))
             .grants(Arc::new(MemoryGrantStore::new()))
             .jwt(jwt)
+            // Users named `reader…` get access tokens limited to `notes:read` (the scope guard's cases).
+            .claims(auth_flows::ClaimMap::new().function("scope", |user: &auth_core::User| {
+                auth_core::AuthUser::username(user).starts_with("reader").then(|| json!("notes:read"))
+            }))
             .api_keys(Arc::new(auth_token::MemoryApiKeyStore::new()), auth_flows::ApiKeyConfig::default())
             .mfa(
                 auth_mfa::MfaService::new(
@@ -674,11 +678,14 @@ async fn same_answers_without_cors() {
 }
 
 /// The scope guard (`RequireAuthLayer::require_scope` / `RequireAuth::require_scope`) answers the
-/// same on both adapters: API keys only within their scopes, a user's own token always.
+/// same on both adapters, with one meaning for every credential kind: a credential that carries
+/// scopes (an API key, a JWT with a `scope` claim) only within them, a user's token without scopes
+/// always.
 #[tokio::test]
-async fn scope_guard_limits_api_keys_only() {
+async fn scope_guard_limits_every_scoped_credential() {
     let pair = start(Vec::new()).await;
     let tokens = pair.user("fay").await;
+    let reader = pair.user("reader-rita").await;
     let user = auth_core::UserStore::find_by_login(pair.auth.store().as_ref(), "fay").await.unwrap().unwrap();
     let mut owner = auth_core::Principal::new(user.id.clone(), auth_core::CredentialMethod::Jwt);
     owner.auth_time = Some(pair.clock.now());
@@ -693,20 +700,19 @@ async fn scope_guard_limits_api_keys_only() {
             .header("x-api-key", keys[0].clone()),
         case("scoped: key with the scope", "GET", "/scoped/write", 200).header("x-api-key", keys[1].clone()),
         case("scoped: the user's own token", "GET", "/scoped/write", 200).bearer(&tokens.access),
+        case("scoped: a JWT scoped to notes:read", "GET", "/scoped/write", 403).bearer(&reader.access),
         case("scoped: invalid key", "GET", "/scoped/write", 401).header("x-api-key", "pck_nope"),
         case("scoped: no credential", "GET", "/scoped/write", 401),
     ];
     assert_parity(compare(&pair, &cases).await);
 
-    // What both answered to the key without the scope.
-    for base in [&pair.axum, &pair.poem] {
-        let r = pair
-            .client
-            .get(format!("{base}/scoped/write"))
-            .header("x-api-key", &keys[0])
-            .send()
-            .await
-            .unwrap();
+    // What both answered to the key and the JWT without the scope.
+    let without_scope =
+        [("x-api-key", keys[0].clone()), ("authorization", format!("Bearer {}", reader.access))];
+    for (base, (header, value)) in
+        [&pair.axum, &pair.poem].into_iter().flat_map(|b| without_scope.iter().map(move |h| (b, h)))
+    {
+        let r = pair.client.get(format!("{base}/scoped/write")).header(*header, value).send().await.unwrap();
         assert_eq!(r.status(), 403);
         let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
         assert!(
