@@ -154,13 +154,12 @@ enum Backend {
 
 impl Backend {
     fn of(url: &str) -> Result<Self, DbError> {
-        let Some((scheme, rest)) = url.split_once(':') else {
+        let Some((scheme, _)) = url.split_once(':') else {
             return Err(DbError::UnsupportedScheme { scheme: String::new() });
         };
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => {
-                let rest = rest.strip_prefix("//").unwrap_or(rest);
-                let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+                let (path, query) = sqlite_path_and_query(url).unwrap_or_default();
                 let in_memory = path == ":memory:"
                     || query.split('&').any(|pair| pair.eq_ignore_ascii_case("mode=memory"));
                 Ok(Backend::Sqlite { in_memory })
@@ -198,35 +197,24 @@ pub async fn connect_with(url: &str, config: &ConnectConfig) -> Result<DatabaseC
 
 /// The file a SQLite URL names when it is a file SQLite may create (`mode=rwc`), else `None`.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let (path, query) = sqlite_path_and_query(url)?;
+    let creates = query.split('&').any(|pair| pair.eq_ignore_ascii_case("mode=rwc"));
+    if !creates || path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    // sqlx reads the path with this same decoder; a path that is not UTF-8 it refuses.
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    Some(std::path::PathBuf::from(decoded.as_ref()))
+}
+
+/// The path and query of a `sqlite:` URL (`sqlite://path?query` or `sqlite:path`), else `None`.
+fn sqlite_path_and_query(url: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = url.split_once(':')?;
     if !scheme.eq_ignore_ascii_case("sqlite") {
         return None;
     }
     let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let creates = query.split('&').any(|pair| pair.eq_ignore_ascii_case("mode=rwc"));
-    if !creates || path.is_empty() || path == ":memory:" {
-        return None;
-    }
-    percent_decode(path).map(std::path::PathBuf::from)
-}
-
-/// `%XX` escapes of a URL path decoded (as sqlx reads the path); `None` when malformed.
-fn percent_decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    Some(rest.split_once('?').unwrap_or((rest, "")))
 }
 
 /// Creates `path` empty with mode `0600` when it does not exist (an empty file is a valid new
@@ -317,7 +305,9 @@ mod tests {
         assert_eq!(file("sqlite://my%20data.db?mode=rwc").as_deref(), Some("my data.db"));
         assert_eq!(file("sqlite://data/app.db"), None, "without mode=rwc sqlx does not create it");
         assert_eq!(file("sqlite::memory:"), None);
-        assert_eq!(file("sqlite://bad%zz.db?mode=rwc"), None);
+        // A stray `%` stays as it is, as sqlx (the same decoder) reads it: the same file is created.
+        assert_eq!(file("sqlite://odd%zz.db?mode=rwc").as_deref(), Some("odd%zz.db"));
+        assert_eq!(file("sqlite://bad%ff.db?mode=rwc"), None, "not UTF-8: sqlx refuses it too");
         assert_eq!(file("postgres://localhost/db?mode=rwc"), None);
     }
 
