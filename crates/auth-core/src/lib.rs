@@ -52,6 +52,7 @@ pub mod account_tokens;
 mod accounts;
 pub mod audit;
 mod authenticator;
+pub mod authz;
 mod clock;
 mod device;
 mod error;
@@ -69,6 +70,10 @@ pub use accounts::{
     is_common_password, password_strength,
 };
 pub use authenticator::{Authenticator, FirstPresented, SharedAuthenticator};
+pub use authz::{
+    Authority, Guard, IsAuthenticated, IsStaff, IsSuperuser, MemoryRoleStore, PathParams, Policy, Role,
+    RoleStore, SharedRoleStore, validate_permission, validate_role_name,
+};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, saturating_add, saturating_sub};
 pub use device::{
     DEVICE_COOKIE_NAME, DEVICE_COOKIE_SECURE_NAME, DEVICE_LIFETIME, DeviceCookie, DeviceId, DeviceKey,
@@ -78,8 +83,8 @@ pub use memory::MemoryUserStore;
 pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig, normalize_password};
 pub use principal::{CredentialMethod, Principal, Requirements, SECOND_FACTOR_AMR};
 pub use user::{
-    AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserState, UserStateCache, UserStore,
-    UserUpdate, credential_fingerprint, normalize_email, normalize_login,
+    AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserQuery, UserState, UserStateCache,
+    UserStore, UserUpdate, credential_fingerprint, normalize_email, normalize_login,
 };
 
 pub use async_trait::async_trait;

@@ -116,4 +116,16 @@ impl UserStore for MemoryUserStore {
         update.apply_to(user);
         Ok(Some(user.clone()))
     }
+
+    async fn list_users(&self, query: &crate::UserQuery) -> Result<Vec<User>, AuthError> {
+        let users = self.users.read().unwrap_or_else(|p| p.into_inner());
+        let mut page: Vec<User> = users
+            .iter()
+            .filter(|u| query.after.as_ref().is_none_or(|after| &u.id > after) && query.matches(*u))
+            .cloned()
+            .collect();
+        page.sort_by(|a, b| a.id.cmp(&b.id));
+        page.truncate(query.limit);
+        Ok(page)
+    }
 }

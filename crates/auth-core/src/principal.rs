@@ -134,6 +134,11 @@ pub struct Principal {
     /// authenticated (read it typed with [`Principal::session_value`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What the user may do (staff and superuser flags, roles, permissions, tenant), resolved the
+    /// same way for every credential kind; read it through [`Principal::has_permission`],
+    /// [`Principal::has_role`], [`Principal::is_staff`], ..., which apply the credential's scopes.
+    #[serde(skip)]
+    pub authority: std::sync::Arc<crate::Authority>,
 }
 
 impl Principal {
@@ -150,6 +155,7 @@ impl Principal {
             expires_at: None,
             claims: serde_json::Map::new(),
             session_data: None,
+            authority: std::sync::Arc::default(),
         }
     }
 
@@ -216,15 +222,89 @@ impl Principal {
         }
     }
 
-    /// `Ok` when the `roles` claim contains `role`, else [`AuthError::Forbidden`](crate::AuthError).
+    /// `Ok` when [`Principal::has_role`], else [`AuthError::Forbidden`](crate::AuthError) (403
+    /// `permission_denied`).
     pub fn require_role(&self, role: &str) -> Result<(), crate::AuthError> {
         if self.has_role(role) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
     }
 
+    /// Whether this credential holds the scope `name` or is not limited by scopes, without
+    /// allocating: the narrowing of [`Principal::has_role`] (`role:<name>` scopes).
+    fn allows_prefixed_scope(&self, prefix: &str, name: &str) -> bool {
+        !self.is_scope_limited()
+            || self.scopes.iter().any(|s| s.strip_prefix(prefix).is_some_and(|rest| rest == name))
+    }
+
+    /// Whether the user has `role` (from their user type or the role store) and, for a credential
+    /// limited by scopes, it carries the scope `role:<role>`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.authority.roles.contains(role) && self.allows_prefixed_scope("role:", role)
+    }
+
+    /// Whether the user holds `permission` (one of their roles grants it, or they are a
+    /// superuser) and, for a credential limited by scopes, it carries the scope `permission`.
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.authority.has_permission(permission) && self.allows_scope(permission)
+    }
+
+    /// `Ok` when [`Principal::has_permission`], else [`AuthError::Forbidden`](crate::AuthError)
+    /// (403 `permission_denied`).
+    pub fn require_permission(&self, permission: &str) -> Result<(), crate::AuthError> {
+        if self.has_permission(permission) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
+    }
+
+    /// Whether the user is staff or a superuser and, for a credential limited by scopes, it
+    /// carries the scope `staff`.
+    pub fn is_staff(&self) -> bool {
+        (self.authority.is_staff || self.authority.is_superuser) && self.allows_scope("staff")
+    }
+
+    /// `Ok` when [`Principal::is_staff`], else [`AuthError::Forbidden`](crate::AuthError).
+    pub fn require_staff(&self) -> Result<(), crate::AuthError> {
+        if self.is_staff() { Ok(()) } else { Err(crate::AuthError::Forbidden) }
+    }
+
+    /// Whether the user is a superuser and, for a credential limited by scopes, it carries the
+    /// scope `superuser`.
+    pub fn is_superuser(&self) -> bool {
+        self.authority.is_superuser && self.allows_scope("superuser")
+    }
+
+    /// `Ok` when [`Principal::is_superuser`], else [`AuthError::Forbidden`](crate::AuthError).
+    pub fn require_superuser(&self) -> Result<(), crate::AuthError> {
+        if self.is_superuser() { Ok(()) } else { Err(crate::AuthError::Forbidden) }
+    }
+
+    /// The user's tenant, if their user type has one.
+    pub fn tenant(&self) -> Option<&str> {
+        self.authority.tenant.as_deref()
+    }
+
+    /// The object-level check: `Ok` when the user owns the object (`owner` is their id) or holds
+    /// `permission` ([`Principal::has_permission`]); else 403 `permission_denied`. A credential
+    /// limited by scopes needs the scope `permission` even for its owner's own objects.
+    ///
+    /// ```
+    /// use auth_core::{CredentialMethod, Principal, UserId};
+    /// let alice = Principal::new(UserId::new("alice"), CredentialMethod::Session);
+    /// assert!(alice.owns_or(&UserId::new("alice"), "notes:delete").is_ok());
+    /// assert!(alice.owns_or(&UserId::new("bob"), "notes:delete").is_err());
+    /// ```
+    ///
+    /// For lists, filter the query instead: by `principal.user_id` (the owner's rows) unless
+    /// `principal.has_permission("notes:view_any")`, and by `principal.tenant()` where rows
+    /// belong to tenants.
+    pub fn owns_or(&self, owner: &crate::UserId, permission: &str) -> Result<(), crate::AuthError> {
+        let owns = self.user_id == *owner && self.allows_scope(permission);
+        if owns || self.has_permission(permission) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
+    }
+
     /// Whether the claim `name` is the boolean `true` (e.g. `is_staff` when it is mapped into tokens).
     ///
-    /// A claim is a snapshot taken when the token was issued: a demoted user keeps it until the
-    /// access token expires. Load the user (`CurrentUser`) where that matters.
+    /// A claim is a snapshot taken when the token was issued, and only JWTs carry claims: for
+    /// staff, superuser, roles and permissions use [`Principal::is_staff`],
+    /// [`Principal::has_role`], [`Principal::has_permission`], which every credential kind
+    /// answers from the user's current authority.
     pub fn claim_is_true(&self, name: &str) -> bool {
         self.claims.get(name).and_then(serde_json::Value::as_bool) == Some(true)
     }
@@ -255,13 +335,5 @@ impl Principal {
             Some(at) if now - at <= max_age => Ok(()),
             _ => Err(crate::AuthError::ReauthenticationRequired),
         }
-    }
-
-    /// Whether the `roles` claim contains `role`.
-    pub fn has_role(&self, role: &str) -> bool {
-        self.claims
-            .get("roles")
-            .and_then(|r| r.as_array())
-            .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(role)))
     }
 }

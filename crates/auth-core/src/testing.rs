@@ -210,6 +210,124 @@ pub async fn concurrent_create_conformance<S: UserStore>(store: Arc<S>, n: usize
     assert_eq!(ok, 1, "exactly one concurrent create succeeds");
 }
 
+/// The role-store conformance suite: every [`RoleStore`](crate::RoleStore) implementation
+/// (in-memory, SQLite, PostgreSQL, or your own) runs it. The store may hold other data: every
+/// check uses fresh, unique names.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// auth_core::testing::role_store_conformance(std::sync::Arc::new(auth_core::MemoryRoleStore::new())).await;
+/// # }
+/// ```
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub async fn role_store_conformance(store: Arc<dyn crate::RoleStore>) {
+    use crate::AuthError;
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let editor = unique("editor");
+    let viewer = unique("viewer");
+    let (alice, bob) = (UserId::new(unique("alice")), UserId::new(unique("bob")));
+
+    // Roles: created once, found, listed by name.
+    assert!(store.create_role(&editor, "edits articles", now).await.unwrap());
+    assert!(!store.create_role(&editor, "again", now).await.unwrap(), "a second create changes nothing");
+    assert!(store.create_role(&viewer, "", now).await.unwrap());
+    let found = store.find_role(&editor).await.unwrap().expect("find_role");
+    assert_eq!((found.name.as_str(), found.description.as_str()), (editor.as_str(), "edits articles"));
+    assert_eq!(found.created_at, now);
+    assert!(found.permissions.is_empty());
+    assert!(store.find_role(&unique("nobody")).await.unwrap().is_none());
+    let listed: Vec<String> = store.list_roles().await.unwrap().into_iter().map(|r| r.name).collect();
+    let (i, j) = (listed.iter().position(|n| *n == editor), listed.iter().position(|n| *n == viewer));
+    assert!(i.is_some() && j.is_some(), "both listed");
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted, "listed by name");
+
+    // Permissions: granted once, sorted, revoked; unknown roles refused.
+    assert!(store.grant_permission(&editor, "articles:edit").await.unwrap());
+    assert!(store.grant_permission(&editor, "articles:delete").await.unwrap());
+    assert!(!store.grant_permission(&editor, "articles:edit").await.unwrap());
+    assert!(store.grant_permission(&viewer, "articles:read").await.unwrap());
+    assert!(matches!(store.grant_permission(&unique("ghost"), "a:b").await, Err(AuthError::NotFound)));
+    let found = store.find_role(&editor).await.unwrap().unwrap();
+    assert_eq!(found.permissions, vec!["articles:delete".to_owned(), "articles:edit".to_owned()]);
+    assert!(store.revoke_permission(&editor, "articles:delete").await.unwrap());
+    assert!(!store.revoke_permission(&editor, "articles:delete").await.unwrap());
+    assert!(!store.revoke_permission(&unique("ghost"), "a:b").await.unwrap());
+
+    // Assignments: once each, unknown roles refused, listed both ways.
+    assert!(store.assign_role(&alice, &editor).await.unwrap());
+    assert!(!store.assign_role(&alice, &editor).await.unwrap());
+    assert!(store.assign_role(&alice, &viewer).await.unwrap());
+    assert!(store.assign_role(&bob, &viewer).await.unwrap());
+    assert!(matches!(store.assign_role(&alice, &unique("ghost")).await, Err(AuthError::NotFound)));
+    let mut expected = vec![editor.clone(), viewer.clone()];
+    expected.sort();
+    assert_eq!(store.roles_of(&alice).await.unwrap(), expected);
+    assert!(store.roles_of(&UserId::new(unique("nobody"))).await.unwrap().is_empty());
+    let mut holders = store.users_with_role(&viewer).await.unwrap();
+    holders.sort();
+    let mut both = vec![alice.clone(), bob.clone()];
+    both.sort();
+    assert_eq!(holders, both);
+
+    // Effective authority: the union of the roles' permissions, own roles included.
+    let union = store.permissions_of(&[editor.clone(), viewer.clone(), unique("ghost")]).await.unwrap();
+    assert_eq!(union, vec!["articles:edit".to_owned(), "articles:read".to_owned()]);
+    let (roles, permissions) = store.authority_of(&bob, std::slice::from_ref(&editor)).await.unwrap();
+    assert!(roles.contains(&editor) && roles.contains(&viewer) && roles.len() == 2);
+    assert_eq!(permissions.into_iter().collect::<Vec<_>>(), union);
+    let (roles, permissions) = store.authority_of(&UserId::new(unique("nobody")), &[]).await.unwrap();
+    assert!(roles.is_empty() && permissions.is_empty());
+
+    // Unassigning and deleting: a deleted role leaves no assignment or permission behind.
+    assert!(store.unassign_role(&alice, &viewer).await.unwrap());
+    assert!(!store.unassign_role(&alice, &viewer).await.unwrap());
+    assert_eq!(store.roles_of(&alice).await.unwrap(), vec![editor.clone()]);
+    assert!(store.delete_role(&editor).await.unwrap());
+    assert!(!store.delete_role(&editor).await.unwrap());
+    assert!(store.roles_of(&alice).await.unwrap().is_empty());
+    assert!(store.permissions_of(std::slice::from_ref(&editor)).await.unwrap().is_empty());
+    assert!(store.create_role(&editor, "recreated", now).await.unwrap());
+    assert!(store.find_role(&editor).await.unwrap().unwrap().permissions.is_empty(), "nothing survives");
+    assert!(store.users_with_role(&editor).await.unwrap().is_empty());
+
+    // Removing a user removes their assignments only.
+    store.remove_user(&bob).await.unwrap();
+    assert!(store.roles_of(&bob).await.unwrap().is_empty());
+    assert_eq!(
+        store.find_role(&viewer).await.unwrap().unwrap().permissions,
+        vec!["articles:read".to_owned()]
+    );
+
+    // Concurrent assignment and deletion: afterwards no assignment of the deleted role remains.
+    let racer = unique("racer");
+    assert!(store.create_role(&racer, "", now).await.unwrap());
+    let users: Vec<UserId> = (0..8).map(|_| UserId::new(unique("u"))).collect();
+    let mut tasks = Vec::new();
+    for user in users.clone() {
+        let (store, racer) = (Arc::clone(&store), racer.clone());
+        tasks.push(tokio::spawn(async move {
+            match store.assign_role(&user, &racer).await {
+                Ok(_) | Err(AuthError::NotFound) => {}
+                Err(other) => panic!("assign during delete: {other:?}"),
+            }
+        }));
+    }
+    let deleter = {
+        let (store, racer) = (Arc::clone(&store), racer.clone());
+        tokio::spawn(async move { store.delete_role(&racer).await.unwrap() })
+    };
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(deleter.await.unwrap());
+    assert!(store.users_with_role(&racer).await.unwrap().is_empty(), "no assignment outlives its role");
+    for user in &users {
+        assert!(!store.roles_of(user).await.unwrap().contains(&racer));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[tokio::test]
@@ -217,5 +335,10 @@ mod tests {
         let store = crate::MemoryUserStore::new();
         super::user_store_conformance(&store).await;
         super::concurrent_create_conformance(std::sync::Arc::new(store), 16).await;
+    }
+
+    #[tokio::test]
+    async fn memory_role_store_conforms() {
+        super::role_store_conformance(std::sync::Arc::new(crate::MemoryRoleStore::new())).await;
     }
 }

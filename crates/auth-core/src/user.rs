@@ -75,6 +75,11 @@ pub trait AuthUser: Clone + Debug + Send + Sync + 'static {
     fn roles(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The tenant the user belongs to, if the application is multi-tenant (checked by
+    /// `Guard::tenant` and `Guard::tenant_param`).
+    fn tenant(&self) -> Option<String> {
+        None
+    }
     /// When the user last signed in.
     fn last_login(&self) -> Option<DateTime<Utc>> {
         None
@@ -101,6 +106,7 @@ pub trait AuthUser: Clone + Debug + Send + Sync + 'static {
             "is_staff" => Some(Value::Bool(self.is_staff())),
             "is_superuser" => Some(Value::Bool(self.is_superuser())),
             "roles" => Some(Value::from(self.roles())),
+            "tenant" => self.tenant().map(Value::String),
             _ => None,
         }
     }
@@ -136,6 +142,8 @@ pub struct NewUser {
     pub is_superuser: bool,
     /// Role names.
     pub roles: Vec<String>,
+    /// Tenant.
+    pub tenant: Option<String>,
 }
 
 impl NewUser {
@@ -148,6 +156,7 @@ impl NewUser {
             is_staff: false,
             is_superuser: false,
             roles: Vec::new(),
+            tenant: None,
         }
     }
 
@@ -168,6 +177,12 @@ impl NewUser {
         self.roles = roles;
         self
     }
+
+    /// Sets the tenant.
+    pub fn tenant(mut self, tenant: Option<String>) -> Self {
+        self.tenant = tenant;
+        self
+    }
 }
 
 impl Debug for NewUser {
@@ -179,6 +194,7 @@ impl Debug for NewUser {
             .field("is_staff", &self.is_staff)
             .field("is_superuser", &self.is_superuser)
             .field("roles", &self.roles)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -256,7 +272,8 @@ pub trait UserStore: Send + Sync + 'static {
         Ok(user.filter(|u| u.email().map(normalize_email).as_deref() == Some(wanted.as_str())))
     }
 
-    /// Changes a user's username, email and/or email-verified flag in one atomic write; a taken
+    /// Changes a user's username, email, email-verified, staff and/or superuser flags in one
+    /// atomic write; a taken
     /// username or email is a [`CreateUserError`] and changes nothing. Returns the updated user,
     /// `None` when there is no such user. Setting a new email should normally also set
     /// `email_verified` (the bundled flows always say which).
@@ -271,6 +288,56 @@ pub trait UserStore: Send + Sync + 'static {
         let _ = (id, update);
         Err(CreateUserError::Backend("this user store does not support updating users".into()))
     }
+
+    /// A page of users for the admin API (`GET /api/auth/admin/users`): those whose username or
+    /// email contains `query.search` (case-insensitively), ordered by id, after `query.after`, at
+    /// most `query.limit`.
+    ///
+    /// The default answers [`AuthError::NotFound`]: a store that does not implement it cannot
+    /// list users (the admin API's list answers 404).
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<Self::User>, AuthError> {
+        let _ = query;
+        Err(AuthError::NotFound)
+    }
+}
+
+/// Which users [`UserStore::list_users`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserQuery {
+    /// Only users whose username or email contains this, case-insensitively.
+    pub search: Option<String>,
+    /// Only users whose id sorts after this one (the previous page's last id).
+    pub after: Option<UserId>,
+    /// At most this many users.
+    pub limit: usize,
+}
+
+impl UserQuery {
+    /// The first `limit` users.
+    pub fn new(limit: usize) -> Self {
+        Self { search: None, after: None, limit }
+    }
+
+    /// Only users whose username or email contains `search`.
+    pub fn search(mut self, search: Option<String>) -> Self {
+        self.search = search;
+        self
+    }
+
+    /// Only users after `after` (by id).
+    pub fn after(mut self, after: Option<UserId>) -> Self {
+        self.after = after;
+        self
+    }
+
+    /// Whether `user` matches the search (for store implementations).
+    pub fn matches<U: AuthUser>(&self, user: &U) -> bool {
+        let Some(search) = self.search.as_deref() else { return true };
+        let needle = search.to_lowercase();
+        user.username().to_lowercase().contains(&needle)
+            || user.email().is_some_and(|e| e.to_lowercase().contains(&needle))
+    }
 }
 
 /// The fields of a user to change (see [`UserStore::update_user`]); `None` leaves a field as it is.
@@ -284,6 +351,10 @@ pub struct UserUpdate {
     pub email: Option<Option<String>>,
     /// A new value of the email-verified flag.
     pub email_verified: Option<bool>,
+    /// A new value of the staff flag.
+    pub is_staff: Option<bool>,
+    /// A new value of the superuser flag.
+    pub is_superuser: Option<bool>,
 }
 
 impl UserUpdate {
@@ -310,9 +381,25 @@ impl UserUpdate {
         self
     }
 
+    /// Sets the staff flag.
+    pub fn staff(mut self, is_staff: bool) -> Self {
+        self.is_staff = Some(is_staff);
+        self
+    }
+
+    /// Sets the superuser flag.
+    pub fn superuser(mut self, is_superuser: bool) -> Self {
+        self.is_superuser = Some(is_superuser);
+        self
+    }
+
     /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.username.is_none() && self.email.is_none() && self.email_verified.is_none()
+        self.username.is_none()
+            && self.email.is_none()
+            && self.email_verified.is_none()
+            && self.is_staff.is_none()
+            && self.is_superuser.is_none()
     }
 
     /// Applies the update to a [`User`] (for store implementations).
@@ -325,6 +412,12 @@ impl UserUpdate {
         }
         if let Some(verified) = self.email_verified {
             user.email_verified = verified;
+        }
+        if let Some(is_staff) = self.is_staff {
+            user.is_staff = is_staff;
+        }
+        if let Some(is_superuser) = self.is_superuser {
+            user.is_superuser = is_superuser;
         }
     }
 }
@@ -350,25 +443,53 @@ pub struct UserState {
     pub is_active: bool,
     /// The user's current [`credential_fingerprint`].
     pub fingerprint: String,
+    /// What the user may do: flags, roles (their own and the role store's), permissions, tenant.
+    pub authority: std::sync::Arc<crate::Authority>,
 }
 
 /// A short-lived cache of [`UserState`] so that verifying an access token does not read the user
 /// table on every request.
 ///
-/// Changes made through this process ([`UserStateCache::invalidate`]) take effect at once; changes
-/// made by another process (the admin CLI, another server) within `ttl`.
+/// Changes made through this process ([`UserStateCache::invalidate`],
+/// [`UserStateCache::invalidate_all`]) take effect at once; changes made by another process (the
+/// admin CLI, another server) within `ttl`. That bound also holds for authority: a role removed
+/// from a user, or a permission from a role, stops working within `ttl`.
 #[derive(Debug)]
 pub struct UserStateCache {
     ttl: Duration,
     clock: SharedClock,
     capacity: usize,
+    roles: Option<crate::SharedRoleStore>,
     entries: RwLock<HashMap<UserId, (UserState, DateTime<Utc>)>>,
 }
 
 impl UserStateCache {
     /// A cache whose entries live for `ttl`.
     pub fn new(ttl: Duration, clock: SharedClock) -> Self {
-        Self { ttl, clock, capacity: 100_000, entries: RwLock::new(HashMap::new()) }
+        Self { ttl, clock, capacity: 100_000, roles: None, entries: RwLock::new(HashMap::new()) }
+    }
+
+    /// Resolves roles and permissions with `roles` too (else only the user type's own roles,
+    /// without permissions).
+    pub fn with_roles(mut self, roles: crate::SharedRoleStore) -> Self {
+        self.roles = Some(roles);
+        self
+    }
+
+    /// The user's authority now, read from `user` and the role store (uncached).
+    pub async fn resolve_authority<U: AuthUser>(&self, user: &U) -> Result<crate::Authority, AuthError> {
+        let own = user.roles();
+        let (roles, permissions) = match &self.roles {
+            Some(store) => store.authority_of(&user.id(), &own).await?,
+            None => (own.into_iter().collect(), Default::default()),
+        };
+        let mut authority = crate::Authority::new()
+            .staff(user.is_staff())
+            .superuser(user.is_superuser())
+            .tenant(user.tenant());
+        authority.roles = roles;
+        authority.permissions = permissions;
+        Ok(authority)
     }
 
     /// The user's state, from the cache or else from the store. `None` when the user is gone.
@@ -391,7 +512,9 @@ impl UserStateCache {
             self.invalidate(id);
             return Ok(None);
         };
-        let state = UserState { is_active: user.is_active(), fingerprint: user.credential_fingerprint() };
+        let authority = std::sync::Arc::new(self.resolve_authority(&user).await?);
+        let state =
+            UserState { is_active: user.is_active(), fingerprint: user.credential_fingerprint(), authority };
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= self.capacity {
             entries.clear();
@@ -403,6 +526,11 @@ impl UserStateCache {
     /// Forgets the cached state of one user (call after changing it).
     pub fn invalidate(&self, id: &UserId) {
         self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Forgets every cached state (call after changing a role's permissions).
+    pub fn invalidate_all(&self) {
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -430,6 +558,9 @@ pub struct User {
     pub is_superuser: bool,
     /// Roles.
     pub roles: Vec<String>,
+    /// Tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
     /// When the account was created.
     pub date_joined: DateTime<Utc>,
     /// Last successful sign-in.
@@ -449,6 +580,7 @@ impl User {
             is_staff: new.is_staff,
             is_superuser: new.is_superuser,
             roles: new.roles,
+            tenant: new.tenant,
             date_joined,
             last_login: None,
         }
@@ -466,6 +598,7 @@ impl Debug for User {
             .field("is_staff", &self.is_staff)
             .field("is_superuser", &self.is_superuser)
             .field("roles", &self.roles)
+            .field("tenant", &self.tenant)
             .finish_non_exhaustive()
     }
 }
@@ -494,6 +627,9 @@ impl AuthUser for User {
     }
     fn roles(&self) -> Vec<String> {
         self.roles.clone()
+    }
+    fn tenant(&self) -> Option<String> {
+        self.tenant.clone()
     }
     fn last_login(&self) -> Option<DateTime<Utc>> {
         self.last_login

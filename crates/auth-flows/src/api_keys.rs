@@ -205,10 +205,10 @@ impl<S: UserStore> AuthService<S> {
         let record = keys.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
         let now = self.clock.now();
         record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
-        match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
-            Some(state) if state.is_active => {}
+        let authority = match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
+            Some(state) if state.is_active => state.authority,
             _ => return Err(revoked()),
-        }
+        };
         if record.needs_touch(now) {
             keys.store.touch(&record.id, now).await?;
         }
@@ -216,6 +216,7 @@ impl<S: UserStore> AuthService<S> {
         principal.credential_id = Some(record.id);
         principal.scopes = record.scopes;
         principal.expires_at = record.expires_at;
+        principal.authority = authority;
         Ok(principal)
     }
 

@@ -188,6 +188,7 @@ impl<S: UserStore> AuthService<S> {
         principal.amr = record.amr;
         principal.auth_time = Some(record.created_at);
         principal.expires_at = Some(record.expires_at);
+        principal.authority = self.authority(&principal.user_id).await?;
         Ok(principal)
     }
 

@@ -21,7 +21,8 @@ use crate::guard::Guard;
 pub struct FlowConfig {
     /// How long a cached user state (active flag, credential fingerprint) may be used to accept a
     /// credential: the bound on how late a change made by *another* process takes effect
-    /// (default 1 s). Changes made through this process apply at once.
+    /// (default 1 s), roles and permissions included. Changes made through this process apply at
+    /// once.
     pub user_state_ttl: Duration,
     /// A grant (sign-in session) not used for this long is dead. `None`: the refresh-token
     /// lifetime with JWTs, else the grant's absolute lifetime.
@@ -137,6 +138,7 @@ pub struct AuthService<S: UserStore> {
     pub(crate) clock: SharedClock,
     pub(crate) config: FlowConfig,
     pub(crate) user_state: UserStateCache,
+    pub(crate) roles: Option<auth_core::SharedRoleStore>,
     pub(crate) grants: Option<Grants>,
     #[cfg(feature = "jwt")]
     pub(crate) jwt: Option<crate::jwt::JwtFlows<S::User>>,
@@ -354,6 +356,23 @@ impl<S: UserStore> AuthService<S> {
         self.config.grant_max_age
     }
 
+    /// The user's current authority (flags, roles, permissions, tenant), cached like the rest of
+    /// the user's state ([`FlowConfig::user_state_ttl`]); a user who is gone is an invalid token.
+    pub async fn authority(
+        &self,
+        user_id: &auth_core::UserId,
+    ) -> Result<Arc<auth_core::Authority>, AuthError> {
+        match self.user_state.get(self.store().as_ref(), user_id).await? {
+            Some(state) => Ok(state.authority),
+            None => Err(revoked()),
+        }
+    }
+
+    /// The role store, when configured ([`AuthServiceBuilder::roles`]).
+    pub fn role_store(&self) -> Option<&auth_core::SharedRoleStore> {
+        self.roles.as_ref()
+    }
+
     /// Loads the principal's user; a user who is gone or inactive is an invalid token.
     pub async fn current_user(&self, principal: &Principal) -> Result<S::User, AuthError> {
         self.store().find_by_id(&principal.user_id).await?.filter(AuthUser::is_active).ok_or_else(revoked)
@@ -399,6 +418,7 @@ pub struct AuthServiceBuilder<S: UserStore> {
     clock: Option<SharedClock>,
     config: FlowConfig,
     grants: Option<Arc<dyn GrantStore>>,
+    roles: Option<auth_core::SharedRoleStore>,
     #[cfg(feature = "jwt")]
     jwt: Option<auth_jwt::JwtService>,
     #[cfg(feature = "jwt")]
@@ -440,6 +460,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             clock: None,
             config: FlowConfig::default(),
             grants: None,
+            roles: None,
             #[cfg(feature = "jwt")]
             jwt: None,
             #[cfg(feature = "jwt")]
@@ -467,6 +488,14 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             trusted_proxies: auth_core::http_support::TrustedProxies::none(),
             public_url: None,
         }
+    }
+
+    /// Keeps roles, their permissions and the users' assignments in `store`: every credential's
+    /// [`Principal`] then carries the user's permissions, and the admin API manages roles.
+    /// Without it, principals carry the user type's own roles and flags, without permissions.
+    pub fn roles(mut self, store: auth_core::SharedRoleStore) -> Self {
+        self.roles = Some(store);
+        self
     }
 
     /// The clock every expiry is read from. Default: the JWT service's clock when JWTs are
@@ -648,7 +677,10 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         #[cfg(not(feature = "jwt"))]
         let jwt_clock: Option<SharedClock> = None;
         let clock = self.clock.or(jwt_clock).unwrap_or_else(SystemClock::shared);
-        let user_state = UserStateCache::new(self.config.user_state_ttl, clock.clone());
+        let mut user_state = UserStateCache::new(self.config.user_state_ttl, clock.clone());
+        if let Some(roles) = &self.roles {
+            user_state = user_state.with_roles(Arc::clone(roles));
+        }
         #[allow(unused_mut)]
         let mut guard = Guard::new(clock.clone(), self.trusted_proxies);
         #[cfg(feature = "rate-limit")]
@@ -687,6 +719,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             clock,
             config: self.config,
             user_state,
+            roles: self.roles,
             grants,
             #[cfg(feature = "jwt")]
             jwt: self

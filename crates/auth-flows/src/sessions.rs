@@ -306,6 +306,7 @@ impl<S: UserStore> Authenticator for SessionAuthenticator<S> {
         principal.auth_time = Some(record.created_at);
         principal.expires_at = Some(record.expires_at);
         principal.session_data = Some(record.data);
+        principal.authority = self.auth.authority(&principal.user_id).await?;
         Ok(Some(principal))
     }
 }
