@@ -52,6 +52,7 @@ macro_rules! redacted_debug {
 pub(crate) use redacted_debug;
 
 mod account;
+pub mod admin;
 #[cfg(feature = "api-keys")]
 mod api_keys;
 #[cfg(feature = "account-emails")]
@@ -75,6 +76,7 @@ pub use account::{
     DeleteAccountRequest, EmailVerification, PasswordChangeRequest, PasswordChanged, ProfileUpdateRequest,
     Reauthentication, RegisterRequest,
 };
+pub use admin::{AdminUserUpdate, CreateRoleRequest, GrantPermissionRequest, ROLES_MANAGE, USERS_MANAGE};
 #[cfg(feature = "api-keys")]
 pub use api_keys::{ApiKeyAuthenticator, ApiKeyConfig, CreateApiKeyRequest, CreatedApiKey};
 #[cfg(feature = "account-emails")]

@@ -148,6 +148,22 @@ audit_kinds! {
     ApiKeyRevoked => "api_key_revoked",
     /// Too many failed attempts: further attempts are refused for a while.
     LockedOut => "locked_out",
+    /// A role was created (detail `role`; the actor is the event's user when done over HTTP).
+    RoleCreated => "role_created",
+    /// A role was deleted with its permissions and assignments (detail `role`).
+    RoleDeleted => "role_deleted",
+    /// A permission was granted to a role (details `role`, `permission`).
+    RolePermissionGranted => "role_permission_granted",
+    /// A permission was taken from a role (details `role`, `permission`).
+    RolePermissionRevoked => "role_permission_revoked",
+    /// A role was assigned to the event's user (details `role`, `actor`).
+    RoleAssigned => "role_assigned",
+    /// A role was removed from the event's user (details `role`, `actor`).
+    RoleUnassigned => "role_unassigned",
+    /// An administrator changed the event's user's flags (details `actor` and the changed fields).
+    AdminUserUpdated => "admin_user_updated",
+    /// An administrator signed the event's user out everywhere (detail `actor`).
+    AdminSignedOutUser => "admin_signed_out_user",
 }
 
 impl AuditKind {

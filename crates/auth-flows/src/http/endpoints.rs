@@ -851,6 +851,181 @@ fn activity_query(query: &str) -> Result<(usize, Option<chrono::DateTime<chrono:
     Ok((limit, before))
 }
 
+/// Decodes one `%`-encoded component of a path or query (`+` is a space in a query).
+fn decode_component(raw: &str, query: bool) -> Result<String, AuthError> {
+    let raw = if query { raw.replace('+', " ") } else { raw.to_owned() };
+    percent_encoding::percent_decode_str(&raw)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| AuthError::invalid_field("path", "not UTF-8 after percent-decoding"))
+}
+
+/// `q`, `cursor` and `limit` (1 to [`MAX_USERS_PAGE`](crate::admin::MAX_USERS_PAGE), default
+/// 50) of the admin users list.
+fn users_query(query: &str) -> Result<(Option<String>, Option<String>, usize), AuthError> {
+    let (mut search, mut cursor, mut limit) = (None, None, 50);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "q" => search = Some(decode_component(value, true)?).filter(|q| !q.is_empty()),
+            "cursor" => cursor = Some(decode_component(value, true)?).filter(|c| !c.is_empty()),
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=crate::admin::MAX_USERS_PAGE).contains(n))
+                    .ok_or_else(|| AuthError::invalid_field("limit", "must be a number from 1 to 200"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok((search, cursor, limit))
+}
+
+/// The admin endpoints (`/api/auth/admin/...`; see [`crate::admin`]).
+impl<S: UserStore> AuthEndpoints<S> {
+    /// `GET /api/auth/admin/users?q=&limit=&cursor=` → `{results, next_cursor}`.
+    pub async fn admin_list_users(&self, principal: &Principal, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let (search, cursor, limit) = users_query(parts.uri.query().unwrap_or(""))?;
+                let page = self.auth.admin_list_users(principal, search, cursor, limit).await?;
+                let body = serde_json::json!({"results": page.results, "next_cursor": page.next_cursor});
+                Ok(no_store(json_response(StatusCode::OK, &body)))
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/admin/users/{id}`.
+    pub async fn admin_get_user(&self, principal: &Principal, id: &str) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let view = self.auth.admin_get_user(principal, &decode_component(id, false)?).await?;
+                Ok(no_store(json_response(StatusCode::OK, &view)))
+            }
+            .await,
+        )
+    }
+
+    /// `PATCH /api/auth/admin/users/{id}` `{is_active?, is_staff?, is_superuser?, roles?}`.
+    pub async fn admin_update_user(
+        &self,
+        principal: &Principal,
+        id: &str,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let update: crate::AdminUserUpdate = json_body(parts, body)?;
+                let view =
+                    self.auth.admin_update_user(principal, &decode_component(id, false)?, update).await?;
+                Ok(no_store(json_response(StatusCode::OK, &view)))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/admin/users/{id}/sign-out-all` → 204.
+    pub async fn admin_sign_out_user(&self, principal: &Principal, id: &str) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.auth.admin_sign_out_user(principal, &decode_component(id, false)?).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/admin/roles` → the roles with their permissions.
+    pub async fn admin_list_roles(&self, principal: &Principal) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let roles = self.auth.admin_list_roles(principal).await?;
+                Ok(no_store(json_response(StatusCode::OK, &roles)))
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/admin/roles` `{name, description?, permissions?}` → 201 the role.
+    pub async fn admin_create_role(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::CreateRoleRequest = json_body(parts, body)?;
+                let role = self.auth.admin_create_role(principal, request).await?;
+                Ok(no_store(json_response(StatusCode::CREATED, &role)))
+            }
+            .await,
+        )
+    }
+
+    /// `GET /api/auth/admin/roles/{name}`.
+    pub async fn admin_get_role(&self, principal: &Principal, name: &str) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let role = self.auth.admin_get_role(principal, &decode_component(name, false)?).await?;
+                Ok(no_store(json_response(StatusCode::OK, &role)))
+            }
+            .await,
+        )
+    }
+
+    /// `DELETE /api/auth/admin/roles/{name}` → 204.
+    pub async fn admin_delete_role(&self, principal: &Principal, name: &str) -> Response<Vec<u8>> {
+        respond(
+            async {
+                self.auth.admin_delete_role(principal, &decode_component(name, false)?).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+
+    /// `POST /api/auth/admin/roles/{name}/permissions` `{permission}` → 200 the role.
+    pub async fn admin_grant_permission(
+        &self,
+        principal: &Principal,
+        name: &str,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let request: crate::GrantPermissionRequest = json_body(parts, body)?;
+                let name = decode_component(name, false)?;
+                let role = self.auth.admin_grant_permission(principal, &name, &request.permission).await?;
+                Ok(no_store(json_response(StatusCode::OK, &role)))
+            }
+            .await,
+        )
+    }
+
+    /// `DELETE /api/auth/admin/roles/{name}/permissions/{permission}` → 204.
+    pub async fn admin_revoke_permission(
+        &self,
+        principal: &Principal,
+        name: &str,
+        permission: &str,
+    ) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let (name, permission) =
+                    (decode_component(name, false)?, decode_component(permission, false)?);
+                self.auth.admin_revoke_permission(principal, &name, &permission).await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    }
+}
+
 #[cfg(all(test, feature = "audit"))]
 mod tests {
     use super::activity_query;
@@ -864,5 +1039,22 @@ mod tests {
         for bad in ["limit=0", "limit=101", "limit=x", "before=yesterday"] {
             assert!(activity_query(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod admin_query_tests {
+    use super::{decode_component, users_query};
+
+    #[test]
+    fn users_query_parses_search_cursor_and_limit() {
+        assert_eq!(users_query("").unwrap(), (None, None, 50));
+        let (q, cursor, limit) = users_query("q=ali+ce%40x&cursor=01J&limit=7").unwrap();
+        assert_eq!((q.as_deref(), cursor.as_deref(), limit), (Some("ali ce@x"), Some("01J"), 7));
+        for bad in ["limit=0", "limit=201", "limit=x", "q=%FF"] {
+            assert!(users_query(bad).is_err(), "{bad}");
+        }
+        assert_eq!(decode_component("notes%3Adelete", false).unwrap(), "notes:delete");
+        assert_eq!(decode_component("a+b", false).unwrap(), "a+b", "a path keeps its plus signs");
     }
 }

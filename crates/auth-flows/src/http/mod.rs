@@ -102,4 +102,14 @@ pub mod paths {
     pub const EMAIL_CHANGE_CANCEL: &str = "/api/auth/email/change/cancel";
     /// `GET` (authenticated) `?limit=&before=` → `{events}`: the user's own audit events.
     pub const ACTIVITY: &str = "/api/auth/activity";
+    /// `GET` (`users:manage`) `?q=&limit=&cursor=` → `{results, next_cursor}`: users' admin views.
+    pub const ADMIN_USERS: &str = "/api/auth/admin/users";
+    /// `GET /api/auth/admin/users/{id}`, `PATCH` `{is_active?, is_staff?, is_superuser?, roles?}`,
+    /// `POST /api/auth/admin/users/{id}/sign-out-all` (`users:manage`).
+    pub const ADMIN_USERS_PREFIX: &str = "/api/auth/admin/users/";
+    /// `GET` (`roles:manage`) → the roles; `POST` `{name, description?, permissions?}` → 201.
+    pub const ADMIN_ROLES: &str = "/api/auth/admin/roles";
+    /// `GET`/`DELETE /api/auth/admin/roles/{name}`, `POST .../{name}/permissions` `{permission}`,
+    /// `DELETE .../{name}/permissions/{permission}` (`roles:manage`).
+    pub const ADMIN_ROLES_PREFIX: &str = "/api/auth/admin/roles/";
 }

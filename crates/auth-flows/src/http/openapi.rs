@@ -861,6 +861,214 @@ mod audit_ops {
 #[openapi(paths(audit_ops::activity))]
 struct AuditDoc;
 
+/// A user as the admin API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AdminUser {
+    /// User id.
+    id: String,
+    /// Username.
+    username: String,
+    /// Email.
+    email: Option<String>,
+    /// Whether the email address was verified.
+    email_verified: bool,
+    /// Active flag.
+    is_active: bool,
+    /// Staff flag.
+    is_staff: bool,
+    /// Superuser flag.
+    is_superuser: bool,
+    /// Effective roles: the user type's own and the assigned ones.
+    roles: Vec<String>,
+    /// The roles assigned in the role store (what `PATCH {roles}` sets).
+    assigned_roles: Vec<String>,
+    /// The union of the roles' permissions.
+    permissions: Vec<String>,
+    /// The user's tenant, if any.
+    tenant: Option<String>,
+    /// Last sign-in.
+    last_login: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AdminUserPage {
+    /// The users, by id.
+    results: Vec<AdminUser>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// A role and its permissions.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RoleView {
+    /// Name.
+    name: String,
+    /// Description.
+    description: String,
+    /// Permissions it grants (`resource:action`), sorted.
+    permissions: Vec<String>,
+    /// When it was created.
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[allow(dead_code)]
+mod admin_ops {
+    use super::*;
+    use crate::{AdminUserUpdate, CreateRoleRequest, GrantPermissionRequest};
+
+    #[utoipa::path(get, path = "/api/auth/admin/users", tag = "admin", operation_id = "admin_list_users",
+        summary = "Users, by id (permission `users:manage`)",
+        params(("q" = Option<String>, Query, description = "Only users whose username or email contains this"),
+               ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1-200, default 50"),
+               ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 200, description = "A page of users", body = AdminUserPage),
+            (status = 400, description = "Bad `limit` or encoding", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `users:manage`", body = ErrorResponse),
+            (status = 404, description = "The user store cannot list users", body = ErrorResponse),
+        ))]
+    fn admin_list_users() {}
+
+    #[utoipa::path(get, path = "/api/auth/admin/users/{id}", tag = "admin", operation_id = "admin_get_user",
+        summary = "One user (permission `users:manage`)",
+        params(("id" = String, Path, description = "User id")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 200, description = "The user", body = AdminUser),
+            (status = 400, description = "A badly encoded id", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `users:manage`", body = ErrorResponse),
+            (status = 404, description = "No such user", body = ErrorResponse),
+        ))]
+    fn admin_get_user() {}
+
+    #[utoipa::path(patch, path = "/api/auth/admin/users/{id}", tag = "admin", operation_id = "admin_update_user",
+        summary = "Change a user's active, staff and superuser flags and assigned roles (permission `users:manage`)",
+        description = "Only a superuser changes `is_staff` and `is_superuser`; a user manager who is not a superuser assigns or removes only roles whose permissions they hold. Nobody deactivates or removes the superuser flag of their own account here. Deactivation revokes every credential of the user; role changes reach every credential within the user-state bound (1 s).",
+        params(("id" = String, Path, description = "User id")),
+        request_body = AdminUserUpdate,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 200, description = "The changed user", body = AdminUser),
+            (status = 400, description = "An unknown field or role, or a change that would lock the administrator out", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `users:manage`, or a change beyond the administrator's own authority", body = ErrorResponse),
+            (status = 404, description = "No such user", body = ErrorResponse),
+        ))]
+    fn admin_update_user() {}
+
+    #[utoipa::path(post, path = "/api/auth/admin/users/{id}/sign-out-all", tag = "admin", operation_id = "admin_sign_out_user",
+        summary = "Revoke every grant and token of a user (permission `users:manage`)",
+        params(("id" = String, Path, description = "User id")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 204, description = "Signed out everywhere"),
+            (status = 400, description = "A badly encoded id", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `users:manage`", body = ErrorResponse),
+            (status = 404, description = "No such user", body = ErrorResponse),
+        ))]
+    fn admin_sign_out_user() {}
+
+    #[utoipa::path(get, path = "/api/auth/admin/roles", tag = "admin", operation_id = "admin_list_roles",
+        summary = "The roles and their permissions (permission `roles:manage`)",
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 200, description = "The roles, by name", body = Vec<RoleView>),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `roles:manage`", body = ErrorResponse),
+        ))]
+    fn admin_list_roles() {}
+
+    #[utoipa::path(post, path = "/api/auth/admin/roles", tag = "admin", operation_id = "admin_create_role",
+        summary = "Create a role (permission `roles:manage`; only permissions the creator holds)",
+        request_body = CreateRoleRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 201, description = "Created", body = RoleView),
+            (status = 400, description = "An invalid name, description or permission", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `roles:manage`, or a permission the creator does not hold", body = ErrorResponse),
+            (status = 409, description = "A role with this name exists", body = ErrorResponse),
+        ))]
+    fn admin_create_role() {}
+
+    #[utoipa::path(get, path = "/api/auth/admin/roles/{name}", tag = "admin", operation_id = "admin_get_role",
+        summary = "One role (permission `roles:manage`)",
+        params(("name" = String, Path, description = "Role name")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 200, description = "The role", body = RoleView),
+            (status = 400, description = "A badly encoded name", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `roles:manage`", body = ErrorResponse),
+            (status = 404, description = "No such role", body = ErrorResponse),
+        ))]
+    fn admin_get_role() {}
+
+    #[utoipa::path(delete, path = "/api/auth/admin/roles/{name}", tag = "admin", operation_id = "admin_delete_role",
+        summary = "Delete a role with its permissions and assignments (permission `roles:manage`)",
+        params(("name" = String, Path, description = "Role name")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 204, description = "Deleted"),
+            (status = 400, description = "A badly encoded name", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `roles:manage`", body = ErrorResponse),
+            (status = 404, description = "No such role", body = ErrorResponse),
+        ))]
+    fn admin_delete_role() {}
+
+    #[utoipa::path(post, path = "/api/auth/admin/roles/{name}/permissions", tag = "admin", operation_id = "admin_grant_permission",
+        summary = "Grant a permission to a role (permission `roles:manage`; only permissions the granter holds)",
+        params(("name" = String, Path, description = "Role name")),
+        request_body = GrantPermissionRequest,
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 200, description = "The role", body = RoleView),
+            (status = 400, description = "An invalid permission", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `roles:manage`, or a permission the granter does not hold", body = ErrorResponse),
+            (status = 404, description = "No such role", body = ErrorResponse),
+        ))]
+    fn admin_grant_permission() {}
+
+    #[utoipa::path(delete, path = "/api/auth/admin/roles/{name}/permissions/{permission}", tag = "admin", operation_id = "admin_revoke_permission",
+        summary = "Take a permission from a role (permission `roles:manage`)",
+        params(("name" = String, Path, description = "Role name"),
+               ("permission" = String, Path, description = "The permission (`resource:action`)")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 204, description = "Taken"),
+            (status = 400, description = "A badly encoded name or permission", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `roles:manage`", body = ErrorResponse),
+            (status = 404, description = "No such role, or the role does not have it", body = ErrorResponse),
+        ))]
+    fn admin_revoke_permission() {}
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    admin_ops::admin_list_users,
+    admin_ops::admin_get_user,
+    admin_ops::admin_update_user,
+    admin_ops::admin_sign_out_user,
+    admin_ops::admin_list_roles,
+    admin_ops::admin_create_role,
+    admin_ops::admin_get_role,
+    admin_ops::admin_delete_role,
+    admin_ops::admin_grant_permission,
+    admin_ops::admin_revoke_permission
+))]
+struct AdminDoc;
+
 struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
@@ -913,6 +1121,7 @@ impl Modify for SecuritySchemes {
         (name = "sessions", description = "Sign-in sessions (grants) and revocation"),
         (name = "api-keys", description = "API keys for machine clients (`X-API-Key`)"),
         (name = "mfa", description = "Multi-factor authentication: TOTP, recovery codes, the MFA step of sign-in"),
+        (name = "admin", description = "Managing users and roles (permissions `users:manage`, `roles:manage`)"),
         (name = "operations", description = "Health"),
     ),
 )]
@@ -1129,6 +1338,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(AccountEmailsDoc::openapi());
     #[cfg(feature = "audit")]
     doc.merge(AuditDoc::openapi());
+    doc.merge(AdminDoc::openapi());
     complete(&mut doc);
     doc
 }

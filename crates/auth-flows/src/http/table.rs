@@ -48,6 +48,9 @@ pub enum RouteSet {
     AccountEmails,
     /// `GET {prefix}/activity` (the audit log).
     Activity,
+    /// The admin API: `{prefix}/admin/users...` and, with a role store, `{prefix}/admin/roles...`
+    /// (needs the `users:manage` / `roles:manage` permissions; superusers have them).
+    Admin,
     /// `GET /healthz`.
     Health,
     /// The OpenAPI document and the Swagger UI (feature `openapi`).
@@ -56,7 +59,7 @@ pub enum RouteSet {
 
 impl RouteSet {
     /// Every route set.
-    pub const ALL: [RouteSet; 15] = [
+    pub const ALL: [RouteSet; 16] = [
         Self::Register,
         Self::MobileFlow,
         Self::WebFlow,
@@ -70,6 +73,7 @@ impl RouteSet {
         Self::Account,
         Self::AccountEmails,
         Self::Activity,
+        Self::Admin,
         Self::Health,
         Self::Docs,
     ];
@@ -510,10 +514,10 @@ impl<S: UserStore> AuthEndpoints<S> {
             });
         }
         b.private(R::Account, get.clone(), paths::ME, false, |e, p, _| async move { e.me(&p).await });
-        b.private(R::Account, patch, paths::ME, true, |e, p, r| async move {
+        b.private(R::Account, patch.clone(), paths::ME, true, |e, p, r| async move {
             e.update_me(&p, &r.parts, &r.body).await
         });
-        b.private(R::Account, delete, paths::ME, true, |e, p, r| async move {
+        b.private(R::Account, delete.clone(), paths::ME, true, |e, p, r| async move {
             e.delete_me(&p, &r.parts, &r.body).await
         });
         b.private(R::Account, post.clone(), paths::PASSWORD_CHANGE, true, |e, p, r| async move {
@@ -551,6 +555,61 @@ impl<S: UserStore> AuthEndpoints<S> {
         b.private(R::Activity, get.clone(), paths::ACTIVITY, false, |e, p, r| async move {
             e.activity(&p, &r.parts).await
         });
+        b.private(R::Admin, get.clone(), paths::ADMIN_USERS, false, |e, p, r| async move {
+            e.admin_list_users(&p, &r.parts).await
+        });
+        let prefix = config.path(paths::ADMIN_USERS_PREFIX);
+        let user_id = move |r: &RouteRequest| tail(&r.parts, &prefix);
+        let id = user_id.clone();
+        b.private(R::Admin, get.clone(), ADMIN_USER_PATH, false, move |e, p, r| {
+            let id = id(&r);
+            async move { e.admin_get_user(&p, &id).await }
+        });
+        let id = user_id.clone();
+        b.private(R::Admin, patch.clone(), ADMIN_USER_PATH, true, move |e, p, r| {
+            let id = id(&r);
+            async move { e.admin_update_user(&p, &id, &r.parts, &r.body).await }
+        });
+        b.private(R::Admin, post.clone(), ADMIN_USER_SIGN_OUT_PATH, false, move |e, p, r| {
+            let id = user_id(&r).trim_end_matches("/sign-out-all").to_owned();
+            async move { e.admin_sign_out_user(&p, &id).await }
+        });
+        if auth.role_store().is_some() {
+            b.private(R::Admin, get.clone(), paths::ADMIN_ROLES, false, |e, p, _| async move {
+                e.admin_list_roles(&p).await
+            });
+            b.private(R::Admin, post.clone(), paths::ADMIN_ROLES, true, |e, p, r| async move {
+                e.admin_create_role(&p, &r.parts, &r.body).await
+            });
+            let prefix = config.path(paths::ADMIN_ROLES_PREFIX);
+            // `{name}`, `{name}/permissions` or `{name}/permissions/{permission}`.
+            let segments = move |r: &RouteRequest| {
+                let rest = tail(&r.parts, &prefix);
+                let mut parts = rest.splitn(3, '/').map(str::to_owned);
+                let name = parts.next().unwrap_or_default();
+                let permission = parts.nth(1).unwrap_or_default();
+                (name, permission)
+            };
+            let s = segments.clone();
+            b.private(R::Admin, get.clone(), ADMIN_ROLE_PATH, false, move |e, p, r| {
+                let (name, _) = s(&r);
+                async move { e.admin_get_role(&p, &name).await }
+            });
+            let s = segments.clone();
+            b.private(R::Admin, delete.clone(), ADMIN_ROLE_PATH, false, move |e, p, r| {
+                let (name, _) = s(&r);
+                async move { e.admin_delete_role(&p, &name).await }
+            });
+            let s = segments.clone();
+            b.private(R::Admin, post.clone(), ADMIN_ROLE_PERMISSIONS_PATH, true, move |e, p, r| {
+                let (name, _) = s(&r);
+                async move { e.admin_grant_permission(&p, &name, &r.parts, &r.body).await }
+            });
+            b.private(R::Admin, delete.clone(), ADMIN_ROLE_PERMISSION_PATH, false, move |e, p, r| {
+                let (name, permission) = segments(&r);
+                async move { e.admin_revoke_permission(&p, &name, &permission).await }
+            });
+        }
         #[cfg(feature = "jwt")]
         if auth.jwt().is_some() {
             b.public(R::Jwks, get.clone(), paths::JWKS, false, |e, _| async move { e.jwks() });
@@ -579,6 +638,16 @@ impl<S: UserStore> AuthEndpoints<S> {
 
 /// `DELETE {prefix}/sessions/{id}` as documented.
 const SESSION_PATH: &str = "/api/auth/sessions/{id}";
+/// `GET`/`PATCH {prefix}/admin/users/{id}` as documented.
+const ADMIN_USER_PATH: &str = "/api/auth/admin/users/{id}";
+/// `POST {prefix}/admin/users/{id}/sign-out-all` as documented.
+const ADMIN_USER_SIGN_OUT_PATH: &str = "/api/auth/admin/users/{id}/sign-out-all";
+/// `GET`/`DELETE {prefix}/admin/roles/{name}` as documented.
+const ADMIN_ROLE_PATH: &str = "/api/auth/admin/roles/{name}";
+/// `POST {prefix}/admin/roles/{name}/permissions` as documented.
+const ADMIN_ROLE_PERMISSIONS_PATH: &str = "/api/auth/admin/roles/{name}/permissions";
+/// `DELETE {prefix}/admin/roles/{name}/permissions/{permission}` as documented.
+const ADMIN_ROLE_PERMISSION_PATH: &str = "/api/auth/admin/roles/{name}/permissions/{permission}";
 /// `DELETE {prefix}/api-keys/{id}` as documented.
 #[cfg(feature = "api-keys")]
 const API_KEY_PATH: &str = "/api/auth/api-keys/{id}";
