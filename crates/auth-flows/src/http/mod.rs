@@ -11,6 +11,8 @@ mod table;
 
 pub use endpoints::{AuthEndpoints, WebFlowConfig, unauthenticated};
 pub use table::{Route, RouteFuture, RouteRequest, RouteSet, RouteTable, RouterConfig};
+#[cfg(feature = "openapi")]
+pub use table::AppOpenApi;
 
 /// The paths of the HTTP contract under the default prefix (`/api/auth`, see
 /// [`RouterConfig::prefix`](crate::RouterConfig::prefix)).

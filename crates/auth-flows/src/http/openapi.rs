@@ -1427,6 +1427,14 @@ fn document_for<S: UserStore>(
     if let Some(components) = &mut doc.components {
         components.security_schemes.retain(|name, _| schemes.contains(name.as_str()));
     }
+    if let Some(extra) = &config.openapi_extra {
+        let mut extra = (*extra.0).clone();
+        // Portcullis's schemes stay as configured.
+        if let Some(components) = &mut extra.components {
+            components.security_schemes.clear();
+        }
+        doc.merge(extra);
+    }
     doc
 }
 

@@ -105,6 +105,22 @@ pub struct RouterConfig {
     /// Answer every path the routes do not know with the JSON 404 (`not_found`). Off by default:
     /// an application's router usually has its own fallback, and two fallbacks cannot be merged.
     pub json_fallback: bool,
+    /// The application's own operations, merged into the served OpenAPI document (feature
+    /// `openapi`): the Swagger UI then shows them next to Portcullis's, with one "Authorize".
+    #[cfg(feature = "openapi")]
+    pub openapi_extra: Option<AppOpenApi>,
+}
+
+/// An application's OpenAPI document, merged into Portcullis's ([`RouterConfig::openapi_merge`]).
+#[cfg(feature = "openapi")]
+#[derive(Clone)]
+pub struct AppOpenApi(pub Arc<utoipa::openapi::OpenApi>);
+
+#[cfg(feature = "openapi")]
+impl fmt::Debug for AppOpenApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppOpenApi").field("paths", &self.0.paths.paths.keys().collect::<Vec<_>>()).finish()
+    }
 }
 
 impl Default for RouterConfig {
@@ -118,6 +134,8 @@ impl Default for RouterConfig {
             persist_authorization: false,
             route_sets: None,
             json_fallback: false,
+            #[cfg(feature = "openapi")]
+            openapi_extra: None,
         }
     }
 }
@@ -173,6 +191,16 @@ impl RouterConfig {
     /// Turns the JSON 404 fallback on or off (see [`RouterConfig::json_fallback`]).
     pub fn json_fallback(mut self, on: bool) -> Self {
         self.json_fallback = on;
+        self
+    }
+
+    /// Merges the application's own OpenAPI document (paths, schemas, tags; e.g. from
+    /// `#[derive(utoipa::OpenApi)]`) into the served one. Its operations may name Portcullis's
+    /// security schemes (`bearer`, `token`, `apiKey`, `sessionCookie`), which the document
+    /// defines for the configured credential kinds.
+    #[cfg(feature = "openapi")]
+    pub fn openapi_merge(mut self, document: utoipa::openapi::OpenApi) -> Self {
+        self.openapi_extra = Some(AppOpenApi(Arc::new(document)));
         self
     }
 
