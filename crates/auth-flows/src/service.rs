@@ -368,6 +368,18 @@ impl<S: UserStore> AuthService<S> {
         }
     }
 
+    /// Tells this process that a user's authority changed outside Portcullis's own flows (the
+    /// application updated its user table or role assignments directly): their credentials
+    /// answer from the new authority at once here, and within
+    /// [`FlowConfig::user_state_ttl`] in other processes. `None`: every user (a role's
+    /// permissions changed).
+    pub fn authority_changed(&self, user_id: Option<&auth_core::UserId>) {
+        match user_id {
+            Some(id) => self.user_state.invalidate(id),
+            None => self.user_state.invalidate_all(),
+        }
+    }
+
     /// The role store, when configured ([`AuthServiceBuilder::roles`]).
     pub fn role_store(&self) -> Option<&auth_core::SharedRoleStore> {
         self.roles.as_ref()
