@@ -1,7 +1,9 @@
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::sync::Arc;
 
-use auth_core::{AuthError, AuthUser, Principal, SharedAuthenticator, UserLoader};
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use auth_core::{AuthError, AuthUser, PathParams, Policy, Principal, SharedAuthenticator, UserLoader};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, RawPathParams};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
@@ -141,5 +143,100 @@ impl<S: Send + Sync, U: AuthUser> OptionalFromRequestParts<S> for CurrentUser<U>
             return Ok(None);
         }
         <Self as FromRequestParts<S>>::from_request_parts(parts, state).await.map(Some)
+    }
+}
+
+/// The path parameters of the matched route: axum's [`RawPathParams`] once the route is matched
+/// (inside a handler's extractors, or a layer applied with `route_layer`); before that, those
+/// an earlier guard found, else none.
+pub(crate) async fn path_params(parts: &mut Parts) -> PathParams {
+    match RawPathParams::from_request_parts(parts, &()).await {
+        Ok(raw) => PathParams(raw.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect()),
+        Err(_) => parts.extensions.get::<PathParams>().cloned().unwrap_or_default(),
+    }
+}
+
+/// The authenticated principal, authorized by the policy `P`: authenticates like [`Auth`], then
+/// checks [`P::guard()`](Policy::guard) with the route's [`PathParams`] in the request
+/// extensions. Rejects with the guard's answer: 401 without a valid credential, 403 when the
+/// principal may not (`permission_denied`, `insufficient_scope`, ...).
+///
+/// It always needs a principal: a policy that lets anonymous requests through
+/// ([`Guard::or_read_only`](auth_core::Guard::or_read_only)) still gets a 401 here without a
+/// credential; guard such routes with [`RequireAuthLayer`](crate::RequireAuthLayer) and take an
+/// `Option<Auth>`.
+///
+/// ```
+/// use auth_axum::{Authorized, Principal};
+/// use auth_core::{Guard, IsStaff};
+/// use axum::{Router, routing::{delete, get}};
+///
+/// async fn dashboard(staff: Authorized<IsStaff>) -> String {
+///     format!("hello, staff member {}", staff.user_id)
+/// }
+///
+/// auth_core::policy! {
+///     /// Members of the tenant named in the path, or superusers.
+///     pub TenantAdmin = Guard::tenant_param("tenant").or(Guard::superuser())
+/// }
+///
+/// async fn remove(admin: Authorized<TenantAdmin>) -> String {
+///     let principal: Principal = admin.into_inner();
+///     format!("removed by {}", principal.user_id)
+/// }
+///
+/// let app: Router<()> = Router::new()
+///     .route("/admin", get(dashboard))
+///     .route("/tenants/{tenant}/members/{id}", delete(remove));
+/// # let _ = app;
+/// ```
+pub struct Authorized<P: Policy> {
+    principal: Principal,
+    policy: PhantomData<fn() -> P>,
+}
+
+impl<P: Policy> Authorized<P> {
+    /// The authorized principal.
+    pub fn into_inner(self) -> Principal {
+        self.principal
+    }
+}
+
+impl<P: Policy> Deref for Authorized<P> {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<P: Policy> Clone for Authorized<P> {
+    fn clone(&self) -> Self {
+        Self { principal: self.principal.clone(), policy: PhantomData }
+    }
+}
+
+impl<P: Policy> std::fmt::Debug for Authorized<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorized")
+            .field("policy", &std::any::type_name::<P>())
+            .field("principal", &self.principal)
+            .finish()
+    }
+}
+
+impl<S: Send + Sync, P: Policy> FromRequestParts<S> for Authorized<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let context = context(parts)?;
+        let principal = context.authenticate(parts).await?;
+        let params = path_params(parts).await;
+        parts.extensions.insert(params);
+        P::guard().check(principal.as_ref(), parts, context.now())?;
+        match principal {
+            Some(principal) => Ok(Self { principal, policy: PhantomData }),
+            None => Err(ApiError(AuthError::MissingCredentials)),
+        }
     }
 }

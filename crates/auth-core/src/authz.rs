@@ -599,7 +599,10 @@ impl Guard {
                         }
                     }
                 }
-                Err(first.unwrap_or(AuthError::Forbidden))
+                Err(first.unwrap_or(match principal {
+                    None => AuthError::MissingCredentials,
+                    Some(_) => AuthError::Forbidden,
+                }))
             }
             Rule::ReadOnlyOr(guard) => {
                 if is_safe_method(&parts.method) {
@@ -774,6 +777,10 @@ mod tests {
         ));
         assert!(Guard::all([]).check(None, &parts(http::Method::GET), now()).is_err(), "fails closed");
         assert!(Guard::any([]).check(Some(&user), &parts(http::Method::GET), now()).is_err());
+        assert!(matches!(
+            Guard::any([]).check(None, &parts(http::Method::GET), now()),
+            Err(AuthError::MissingCredentials)
+        ));
     }
 
     #[test]

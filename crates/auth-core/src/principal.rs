@@ -9,9 +9,9 @@ use crate::UserId;
 /// `rc` (a recovery code), `hwk`/`swk` (hardware/software-bound keys), `mfa`.
 pub const SECOND_FACTOR_AMR: &[&str] = &["otp", "rc", "hwk", "swk", "mfa"];
 
-/// What a guarded route requires of an authenticated principal beyond a valid credential. Both
-/// adapters' guards (`RequireAuthLayer` in auth-axum, `RequireAuth` in auth-poem) check it with
-/// [`Requirements::check`], so they answer alike.
+/// What a guarded route requires of an authenticated principal beyond a valid credential: scope,
+/// MFA, recency. Converts into a [`Guard`](crate::Guard) (`Guard::from(requirements)`), which is
+/// what the adapters' layers check; [`Requirements::check`] answers the same.
 ///
 /// ```
 /// use auth_core::{AuthError, CredentialMethod, Principal, Requirements, UserId};

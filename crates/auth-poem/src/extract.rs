@@ -1,7 +1,9 @@
 use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use auth_core::{AuthError, AuthUser, Principal, SharedAuthenticator, UserLoader};
+use auth_core::{AuthError, AuthUser, PathParams, Policy, Principal, SharedAuthenticator, UserLoader};
 use poem::http::StatusCode;
 use poem::middleware::AddData;
 use poem::{Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response};
@@ -93,6 +95,16 @@ impl AuthContext {
     ///
     /// [`RequireAuth`]: crate::RequireAuth
     pub async fn authenticate(&self, request: &Request) -> Result<Option<Principal>, AuthError> {
+        self.authenticate_head(request, None).await
+    }
+
+    /// [`AuthContext::authenticate`] with the request head already built (`None`: build it when
+    /// needed).
+    pub(crate) async fn authenticate_head(
+        &self,
+        request: &Request,
+        head: Option<&http::request::Parts>,
+    ) -> Result<Option<Principal>, AuthError> {
         if let Some(principal) = request.extensions().get::<Principal>() {
             return Ok(Some(principal.clone()));
         }
@@ -100,7 +112,10 @@ impl AuthContext {
         if let Some(principal) = slot.and_then(|slot| slot.0.get()) {
             return Ok(Some(principal.clone()));
         }
-        let principal = self.authenticator.authenticate(&request_head(request)).await?;
+        let principal = match head {
+            Some(head) => self.authenticator.authenticate(head).await?,
+            None => self.authenticator.authenticate(&request_head(request)).await?,
+        };
         if let (Some(principal), Some(slot)) = (&principal, slot) {
             // Another extractor of the same request may have won the race: same principal.
             let _ = slot.0.set(principal.clone());
@@ -109,8 +124,50 @@ impl AuthContext {
     }
 }
 
+/// The path parameters of the route poem matched (empty before routing, e.g. in a middleware
+/// around a whole `Route`), in the order of the path.
+pub(crate) fn path_params(request: &Request) -> PathParams {
+    struct Ordered(Vec<(String, String)>);
+
+    impl<'de> serde::Deserialize<'de> for Ordered {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Ordered;
+
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("path parameters")
+                }
+
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                    let mut params = Vec::new();
+                    while let Some(entry) = map.next_entry::<String, String>()? {
+                        params.push(entry);
+                    }
+                    Ok(Ordered(params))
+                }
+            }
+            deserializer.deserialize_map(Visitor)
+        }
+    }
+
+    match request.path_params::<Ordered>() {
+        Ok(Ordered(params)) if !params.is_empty() => PathParams(params),
+        _ => request.extensions().get::<PathParams>().cloned().unwrap_or_default(),
+    }
+}
+
+/// The request head a guard checks: [`request_head`] with the route's [`PathParams`] in its
+/// extensions.
+pub(crate) fn guard_head(request: &Request) -> http::request::Parts {
+    let mut head = request_head(request);
+    head.extensions.insert(path_params(request));
+    head
+}
+
 /// The `http::request::Parts` the core authenticators read: method, URI, version and headers of
-/// the poem request (poem 3 is on `http` 1, so the types are the same); no extensions.
+/// the poem request (poem 3 is on `http` 1, so the types are the same); no extensions but the
+/// client's address.
 pub(crate) fn request_head(request: &Request) -> http::request::Parts {
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = request.method().clone();
@@ -174,6 +231,90 @@ impl<'a> FromRequest<'a> for Auth {
     async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         match principal(request).await.map_err(reject)? {
             Some(principal) => Ok(Auth(principal)),
+            None => Err(reject(AuthError::MissingCredentials)),
+        }
+    }
+}
+
+/// The authenticated principal, authorized by the policy `P`: authenticates like [`Auth`], then
+/// checks [`P::guard()`](Policy::guard) with the route's [`PathParams`] in the request head's
+/// extensions. Rejects with the guard's answer: 401 without a valid credential, 403 when the
+/// principal may not (`permission_denied`, `insufficient_scope`, ...).
+///
+/// It always needs a principal: a policy that lets anonymous requests through
+/// ([`Guard::or_read_only`](auth_core::Guard::or_read_only)) still gets a 401 here without a
+/// credential; guard such routes with [`RequireAuth`](crate::RequireAuth) and take a
+/// [`MaybeAuth`].
+///
+/// ```
+/// use auth_core::{Guard, IsStaff};
+/// use auth_poem::{Authorized, Principal};
+/// use poem::{Route, delete, get, handler};
+///
+/// #[handler]
+/// fn dashboard(staff: Authorized<IsStaff>) -> String {
+///     format!("hello, staff member {}", staff.user_id)
+/// }
+///
+/// auth_core::policy! {
+///     /// Members of the tenant named in the path, or superusers.
+///     pub TenantAdmin = Guard::tenant_param("tenant").or(Guard::superuser())
+/// }
+///
+/// #[handler]
+/// fn remove(admin: Authorized<TenantAdmin>) -> String {
+///     let principal: Principal = admin.into_inner();
+///     format!("removed by {}", principal.user_id)
+/// }
+///
+/// let app = Route::new()
+///     .at("/admin", get(dashboard))
+///     .at("/tenants/:tenant/members/:id", delete(remove));
+/// # let _ = app;
+/// ```
+pub struct Authorized<P: Policy> {
+    principal: Principal,
+    policy: PhantomData<fn() -> P>,
+}
+
+impl<P: Policy> Authorized<P> {
+    /// The authorized principal.
+    pub fn into_inner(self) -> Principal {
+        self.principal
+    }
+}
+
+impl<P: Policy> Deref for Authorized<P> {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<P: Policy> Clone for Authorized<P> {
+    fn clone(&self) -> Self {
+        Self { principal: self.principal.clone(), policy: PhantomData }
+    }
+}
+
+impl<P: Policy> fmt::Debug for Authorized<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorized")
+            .field("policy", &std::any::type_name::<P>())
+            .field("principal", &self.principal)
+            .finish()
+    }
+}
+
+impl<'a, P: Policy> FromRequest<'a> for Authorized<P> {
+    async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let context = context(request).map_err(reject)?;
+        let head = guard_head(request);
+        let principal = context.authenticate_head(request, Some(&head)).await.map_err(reject)?;
+        P::guard().check(principal.as_ref(), &head, context.now()).map_err(reject)?;
+        match principal {
+            Some(principal) => Ok(Self { principal, policy: PhantomData }),
             None => Err(reject(AuthError::MissingCredentials)),
         }
     }

@@ -6,9 +6,12 @@
 //!
 //! - Extractors: [`Auth`] (the [`Principal`], required), [`MaybeAuth`] (optional: `None` without a
 //!   credential, still a 401 with an invalid one; do not use `Option<Auth>`, which poem turns into
-//!   `None` on any rejection), [`CurrentUser`] and [`MaybeCurrentUser`] (the user record).
+//!   `None` on any rejection), [`Authorized<P>`](Authorized) (the principal, authorized by a
+//!   [`Policy`] such as [`IsStaff`]), [`CurrentUser`] and [`MaybeCurrentUser`] (the user record).
 //! - Middleware: [`AuthContext`] makes an authenticator available to the extractors (`.with(context)`);
-//!   [`RequireAuth`] protects a whole route; [`CurrentUser::middleware`] registers the user loader;
+//!   [`RequireAuth`] protects a whole route with a [`Guard`] (a valid credential by default; roles,
+//!   permissions, scopes, tenants, read-only access, app-defined predicates over the route's
+//!   [`PathParams`]); [`CurrentUser::middleware`] registers the user loader;
 //!   [`cors`] is the CORS policy of the routes.
 //! - Routes: [`routes`] mounts the HTTP contract of the configured capabilities (under a
 //!   configurable prefix, a choice of route sets, the JSON 404 only when asked for); [`mount`]
@@ -70,6 +73,36 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Authorizing a route
+//!
+//! A [`Guard`] on a route ([`RequireAuth::guard`]), or a [`Policy`] on one handler
+//! ([`Authorized`]); both answer 401 without a valid credential and 403 when the principal may not,
+//! exactly as auth-axum's do.
+//!
+//! ```no_run
+//! use auth_poem::{AuthContext, Authorized, Guard, IsStaff, RequireAuth};
+//! use poem::{EndpointExt, Route, get, handler};
+//!
+//! #[handler]
+//! fn reports(staff: Authorized<IsStaff>) -> String {
+//!     format!("reports for {}", staff.user_id)
+//! }
+//!
+//! #[handler]
+//! fn edit() -> &'static str {
+//!     "editing"
+//! }
+//!
+//! fn app(context: AuthContext) -> impl poem::Endpoint {
+//!     let editors = RequireAuth::new(context.clone())
+//!         .guard(Guard::role("editor").or(Guard::permission("articles:edit")));
+//!     Route::new()
+//!         .at("/articles/:id/edit", get(edit).with(editors))
+//!         .at("/reports", get(reports))
+//!         .with(context)
+//! }
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -78,11 +111,11 @@ mod extract;
 mod middleware;
 mod router;
 
-pub use auth_core::Principal;
+pub use auth_core::{Guard, IsAuthenticated, IsStaff, IsSuperuser, PathParams, Policy, Principal};
 pub use auth_flows::{RouteSet, RouterConfig};
 pub use cors::{Cors, CorsEndpoint, cors, cors_for};
 pub use extract::{
-    ApiError, Auth, AuthContext, AuthContextEndpoint, CurrentUser, MaybeAuth, MaybeCurrentUser,
+    ApiError, Auth, AuthContext, AuthContextEndpoint, Authorized, CurrentUser, MaybeAuth, MaybeCurrentUser,
 };
 pub use middleware::{RequireAuth, RequireAuthEndpoint};
 pub use router::{mount, routes};
