@@ -124,6 +124,129 @@ pub async fn user_store_conformance<S: UserStore>(store: &S) {
     let cleared = store.update_user(&id, UserUpdate::new().email(None)).await.unwrap().unwrap();
     assert_eq!(cleared.email(), None);
     assert!(store.update_user(&UserId::new("no-such-id"), UserUpdate::new()).await.unwrap().is_none());
+
+    flag_and_tenant_checks(store).await;
+    list_checks(store).await;
+}
+
+/// Staff and superuser flags change through `update_user`, alone and together; the tenant
+/// survives the round trip.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+async fn flag_and_tenant_checks<S: UserStore>(store: &S) {
+    let email = format!("{}@example.com", unique("flags"));
+    let user = store
+        .create_user(NewUser::new(unique("flags"), Some(email.clone()), "h".into()))
+        .await
+        .expect("create");
+    let id = user.id();
+    let staff = store.update_user(&id, UserUpdate::new().staff(true)).await.unwrap().unwrap();
+    assert!(staff.is_staff() && !staff.is_superuser(), "only the staff flag changed");
+    assert_eq!(staff.email(), Some(email.as_str()), "other fields stay");
+    let reread = store.find_by_id(&id).await.unwrap().unwrap();
+    assert!(reread.is_staff() && !reread.is_superuser());
+    let swapped =
+        store.update_user(&id, UserUpdate::new().staff(false).superuser(true)).await.unwrap().unwrap();
+    assert!(!swapped.is_staff() && swapped.is_superuser());
+    let reread = store.find_by_id(&id).await.unwrap().unwrap();
+    assert!(!reread.is_staff() && reread.is_superuser());
+    assert_eq!(reread.username(), user.username());
+    assert!(reread.is_active() && reread.email_verified() == user.email_verified());
+    let cleared = store.update_user(&id, UserUpdate::new().superuser(false)).await.unwrap().unwrap();
+    assert!(!cleared.is_staff() && !cleared.is_superuser());
+
+    // Tenant: stored as given, absent by default.
+    let tenant = unique("acme");
+    let member = store
+        .create_user(NewUser::new(unique("tenant"), None, "h".into()).tenant(Some(tenant.clone())))
+        .await
+        .expect("create with a tenant");
+    assert_eq!(member.tenant(), Some(tenant.clone()));
+    assert_eq!(store.find_by_id(&member.id()).await.unwrap().unwrap().tenant(), Some(tenant.clone()));
+    assert_eq!(store.find_by_login(member.username()).await.unwrap().unwrap().tenant(), Some(tenant));
+    assert_eq!(store.find_by_id(&id).await.unwrap().unwrap().tenant(), None);
+}
+
+/// `list_users`: search (case-insensitive, username or email, wildcards literal), id order,
+/// cursor paging and limit. A store that does not list users (the default
+/// [`UserStore::list_users`] answers [`AuthError::NotFound`](crate::AuthError::NotFound)) skips
+/// these checks.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+async fn list_checks<S: UserStore>(store: &S) {
+    use crate::{AuthError, UserQuery};
+    let ids = |users: Vec<S::User>| users.into_iter().map(|u| u.id()).collect::<Vec<_>>();
+    match store.list_users(&UserQuery::new(1)).await {
+        Err(AuthError::NotFound) => return,
+        other => assert!(other.is_ok(), "list_users: {other:?}"),
+    }
+
+    // Six users share `tag` in their username or email; other users exist too.
+    let tag = unique("lst");
+    let mut created = Vec::new();
+    for (username, email) in [
+        (format!("{tag}_one"), None),
+        (format!("{tag}Xtwo"), Some(format!("{}@example.com", unique("x")))),
+        (format!("Big{}", tag.to_uppercase()), None),
+        (unique("mail"), Some(format!("Someone.{}@Example.com", tag.to_uppercase()))),
+        (format!("{tag}-\u{3a9}mega"), None), // Ω
+        (format!("{tag}%pct"), None),
+    ] {
+        created
+            .push(store.create_user(NewUser::new(username, email, "h".into())).await.expect("create").id());
+    }
+    store.create_user(NewUser::new(unique("unrelated"), None, "h".into())).await.expect("create");
+    let mut all = created.clone();
+    all.sort();
+
+    // Case-insensitive, on username or email, ordered by id.
+    let found = ids(store.list_users(&UserQuery::new(100).search(Some(tag.to_uppercase()))).await.unwrap());
+    assert_eq!(found, all, "search by tag in any case, ordered by id");
+    let found = ids(store.list_users(&UserQuery::new(100).search(Some(tag.clone()))).await.unwrap());
+    assert_eq!(found, all);
+
+    // Wildcards are literal.
+    let underscore = format!("{tag}_");
+    let found = ids(store.list_users(&UserQuery::new(100).search(Some(underscore))).await.unwrap());
+    assert_eq!(found, vec![created[0].clone()], "`_` is not a wildcard");
+    let percent = format!("{tag}%");
+    let found = ids(store.list_users(&UserQuery::new(100).search(Some(percent))).await.unwrap());
+    assert_eq!(found, vec![created[5].clone()], "`%` is not a wildcard");
+
+    // Non-ASCII case folding, as `to_lowercase`.
+    let omega = format!("{}-\u{3c9}MEGA", tag.to_uppercase()); // ω
+    let found = ids(store.list_users(&UserQuery::new(100).search(Some(omega))).await.unwrap());
+    assert_eq!(found, vec![created[4].clone()], "non-ASCII search");
+
+    // Email only.
+    let found =
+        ids(store.list_users(&UserQuery::new(100).search(Some(format!("someone.{tag}")))).await.unwrap());
+    assert_eq!(found, vec![created[3].clone()], "email search");
+    let none = store.list_users(&UserQuery::new(100).search(Some(unique("nobody")))).await.unwrap();
+    assert!(none.is_empty());
+
+    // Pages of two, each after the previous page's last id, give every match once, in order.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let query = UserQuery::new(2).search(Some(tag.clone())).after(after.clone());
+        let page = ids(store.list_users(&query).await.unwrap());
+        assert!(page.len() <= 2, "limit");
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().cloned();
+        paged.extend(page);
+    }
+    assert_eq!(paged, all, "cursor paging");
+
+    // Without a search: every user, by id, after the cursor, at most the limit.
+    let first = ids(store.list_users(&UserQuery::new(3)).await.unwrap());
+    assert_eq!(first.len(), 3, "limit without a search");
+    assert!(first.windows(2).all(|w| w[0] < w[1]), "ordered by id");
+    let next = ids(store.list_users(&UserQuery::new(3).after(first.last().cloned())).await.unwrap());
+    assert!(next.iter().all(|id| Some(id) > first.last()), "after the cursor");
+    let after_middle = UserQuery::new(100).search(Some(tag.clone())).after(Some(all[2].clone()));
+    assert_eq!(ids(store.list_users(&after_middle).await.unwrap()), all[3..].to_vec());
+    assert!(store.list_users(&UserQuery::new(0)).await.unwrap().is_empty(), "limit 0");
 }
 
 /// Usernames compare by confusable skeleton (`normalize_login`), emails only by case and NFKC

@@ -9,6 +9,8 @@
 //!   `busy_timeout` and `foreign_keys` on every connection.
 //! - [`Migrator`] and [`migrate`]: every Portcullis table, identical on both databases.
 //! - [`SeaOrmUserStore`]: [`auth_core::UserStore`] for [`auth_core::User`].
+//! - [`SeaOrmRoleStore`]: [`auth_core::RoleStore`], i.e. roles, the permissions they grant and
+//!   the users' role assignments, every change one atomic statement or transaction.
 //! - `SeaOrmGrantStore` (feature `blacklist`): `auth_blacklist::GrantStore`, i.e. grants,
 //!   race-free refresh-token rotation with reuse detection, and the revocation log.
 //! - `SeaOrmOpaqueTokenStore` and `SeaOrmApiKeyStore` (feature `token`): `auth_token`'s
@@ -25,7 +27,7 @@
 //!   shared by every server process, each hit one atomic upsert.
 //! - [`entity`]: the sea-orm entities, to join the tables with your own.
 //!
-//! Every store passes the conformance suites of `auth_core::testing`, `auth_core::account_tokens`,
+//! Every store passes the conformance suites of `auth_core::testing` (users and roles), `auth_core::account_tokens`,
 //! `auth_core::audit`, `auth_ratelimit::testing`, `auth_blacklist::testing`,
 //! `auth_token::testing`, `auth_session::testing` and `auth_mfa::testing` on both databases.
 //!
@@ -40,6 +42,7 @@
 //! | `session`   | yes     | `SeaOrmSessionStore`, the session store of `auth-session` |
 //! | `mfa`       | yes     | `SeaOrmMfaStore`, the factor store of `auth-mfa` |
 //! | `ratelimit` | yes     | `SeaOrmLimitStore`, the counter store of `auth-ratelimit` |
+//! | (always)    |         | `SeaOrmUserStore`, `SeaOrmRoleStore`, `SeaOrmAccountTokenStore`, `SeaOrmAuditStore`: the stores of `auth-core` |
 //!
 //! The migrator creates every table whatever the features (a feature adds API, never schema).
 //!
@@ -88,6 +91,7 @@ mod mfa_store;
 mod migration;
 #[cfg(feature = "ratelimit")]
 mod rate_limit_store;
+mod role_store;
 #[cfg(feature = "session")]
 mod session_store;
 #[cfg(feature = "token")]
@@ -118,6 +122,7 @@ pub use mfa_store::SeaOrmMfaStore;
 pub use migration::{LEGACY_PREFIX, MIGRATION_TABLE, Migrator, migrate};
 #[cfg(feature = "ratelimit")]
 pub use rate_limit_store::SeaOrmLimitStore;
+pub use role_store::SeaOrmRoleStore;
 #[cfg(feature = "session")]
 pub use session_store::SeaOrmSessionStore;
 #[cfg(feature = "token")]

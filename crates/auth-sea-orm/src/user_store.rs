@@ -2,14 +2,14 @@
 
 use async_trait::async_trait;
 use auth_core::{
-    AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserStore, UserUpdate,
-    normalize_email, normalize_login,
+    AuthError, CreateUserError, NewUser, SharedClock, SystemClock, User, UserId, UserQuery, UserStore,
+    UserUpdate, normalize_email, normalize_login,
 };
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 use crate::entity::users;
@@ -25,6 +25,11 @@ use crate::entity::users;
 /// `m0010_confusable_usernames` recomputed the columns keeps its pre-migration form under a
 /// [`LEGACY_PREFIX`](crate::LEGACY_PREFIX) marker: it still signs in with its own name (any case),
 /// and a lookup tries that exact form before the lookalike one.
+///
+/// [`list_users`](UserStore::list_users) reads by id in byte order (`COLLATE "C"` on
+/// PostgreSQL). An ASCII search is a `LOWER(..) LIKE` on the username and email, in the database;
+/// any other search is filtered in Rust with `UserQuery::matches`, reading a batch of rows at a
+/// time, so that non-ASCII text folds exactly as in `MemoryUserStore` on both databases.
 ///
 /// ```
 /// use auth_core::{NewUser, UserStore};
@@ -117,7 +122,8 @@ fn into_user(row: users::Model) -> Result<User, AuthError> {
     let mut new = NewUser::new(row.username, row.email, String::new())
         .staff(row.is_staff)
         .superuser(row.is_superuser)
-        .roles(roles);
+        .roles(roles)
+        .tenant(row.tenant);
     new.password_hash = row.password_hash;
     let mut user = User::from_new(UserId::new(row.id), new, row.date_joined);
     user.is_active = row.is_active;
@@ -185,6 +191,7 @@ impl UserStore for SeaOrmUserStore {
             is_superuser: Set(new.is_superuser),
             roles: Set(roles),
             date_joined: Set(date_joined),
+            tenant: Set(new.tenant.clone()),
             last_login: Set(None),
         };
         match users::Entity::insert(row).exec_without_returning(&self.db).await {
@@ -242,6 +249,12 @@ impl UserStore for SeaOrmUserStore {
         if let Some(verified) = update.email_verified {
             query = query.col_expr(users::Column::EmailVerified, Expr::value(verified));
         }
+        if let Some(is_staff) = update.is_staff {
+            query = query.col_expr(users::Column::IsStaff, Expr::value(is_staff));
+        }
+        if let Some(is_superuser) = update.is_superuser {
+            query = query.col_expr(users::Column::IsSuperuser, Expr::value(is_superuser));
+        }
         if !update.is_empty() {
             // One UPDATE: the unique indexes refuse a taken username or email atomically.
             if let Err(error) = query.exec(&self.db).await {
@@ -262,4 +275,70 @@ impl UserStore for SeaOrmUserStore {
             .map_err(backend)?;
         Ok(result.rows_affected > 0)
     }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, AuthError> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let needle = query.search.as_deref().map(str::to_lowercase).filter(|n| !n.is_empty());
+        let postgres = self.db.get_database_backend() == DbBackend::Postgres;
+        // Ids in byte order on both databases, as by MemoryUserStore: PostgreSQL's default
+        // collation may order text otherwise.
+        let id = || if postgres { Expr::cust(r#""id" COLLATE "C""#) } else { Expr::col(users::Column::Id) };
+        let mut select = users::Entity::find().order_by(id(), Order::Asc);
+        // An ASCII search is done by the database: `LOWER` folds ASCII on both databases, which
+        // is all an ASCII needle needs. Other searches are filtered here, page by page (SQLite's
+        // `LOWER` folds ASCII only), with `UserQuery::matches` as MemoryUserStore does.
+        let in_database = needle.as_deref().is_some_and(|n| n.is_ascii());
+        if let Some(needle) = needle.as_deref().filter(|_| in_database) {
+            let pattern = format!("%{}%", escape_like(needle));
+            let contains = |column: users::Column| {
+                Expr::expr(Func::lower(Expr::col(column))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
+            select = select.filter(
+                Condition::any().add(contains(users::Column::Username)).add(contains(users::Column::Email)),
+            );
+        }
+        // Both databases take a signed 64-bit LIMIT.
+        let limit = Ord::min(u64::try_from(query.limit).unwrap_or(u64::MAX), i64::MAX.unsigned_abs());
+        let batch = if needle.is_some() && !in_database { Ord::max(limit, LIST_BATCH) } else { limit };
+        let mut after = query.after.as_ref().map(|id| id.as_str().to_owned());
+        let mut page = Vec::new();
+        loop {
+            let mut select = select.clone();
+            if let Some(after) = &after {
+                select = select.filter(id().gt(after.as_str()));
+            }
+            let rows = select.limit(batch).all(&self.db).await.map_err(backend)?;
+            let full = u64::try_from(rows.len()).unwrap_or(u64::MAX) == batch;
+            after = rows.last().map(|row| row.id.clone());
+            for row in rows {
+                let user = into_user(row)?;
+                if query.matches(&user) {
+                    page.push(user);
+                    if page.len() == query.limit {
+                        return Ok(page);
+                    }
+                }
+            }
+            if !full {
+                return Ok(page);
+            }
+        }
+    }
+}
+
+/// How many rows [`SeaOrmUserStore::list_users`] reads at a time when it filters them itself.
+const LIST_BATCH: u64 = 500;
+
+/// `text` with the `LIKE` wildcards and the escape character escaped (by `\`).
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

@@ -39,6 +39,9 @@ pub struct Model {
     pub roles: String,
     /// When the account was created.
     pub date_joined: DateTimeUtc,
+    /// The tenant of a multi-tenant application (added by migration `m0011_create_roles`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub tenant: Option<String>,
     /// Last successful sign-in.
     pub last_login: Option<DateTimeUtc>,
 }
