@@ -19,7 +19,8 @@ use portcullis::mfa::{MfaConfig, MfaKey, MfaService};
 use portcullis::ratelimit::RateLimiter;
 use portcullis::sea_orm::{
     SeaOrmAccountTokenStore, SeaOrmApiKeyStore, SeaOrmAuditStore, SeaOrmGrantStore, SeaOrmLimitStore,
-    SeaOrmMfaStore, SeaOrmOpaqueTokenStore, SeaOrmSessionStore, SeaOrmUserStore, connect, migrate,
+    SeaOrmMfaStore, SeaOrmOpaqueTokenStore, SeaOrmRoleStore, SeaOrmSessionStore, SeaOrmUserStore, connect,
+    migrate,
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -304,6 +305,10 @@ pub async fn build_auth(
         .request_limiter(request_limiter)
         .device_key(device_key)
         .audit(audit)
+        // Roles, permissions and assignments, managed by the admin API and `portcullis role`; every
+        // credential's principal carries the user's permissions (re-read within the user-state
+        // bound, so changes made by another process apply within 1 s).
+        .roles(Arc::new(SeaOrmRoleStore::new(opaque_db.clone())))
         .trusted_proxies(settings.trusted_proxies()?)
         .mfa(mfa, policy)
         .opaque_tokens(Arc::new(SeaOrmOpaqueTokenStore::new(opaque_db.clone())), opaque)

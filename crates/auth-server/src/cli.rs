@@ -4,10 +4,16 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
-use portcullis::core::audit::{AuditKind, AuditQuery, AuditStore};
-use portcullis::core::{AuthError, AuthUser, Registration, SystemClock, UserStore};
+use portcullis::core::audit::{AuditEvent, AuditKind, AuditLog, AuditQuery, AuditStore};
+use portcullis::core::{
+    AuthError, AuthUser, Registration, Role, RoleStore, SharedClock, SystemClock, UserId, UserStore,
+    validate_permission, validate_role_name,
+};
 use portcullis::jwt::{FileKeyStore, JwtAlgorithm, KeyStore, StoredKey, generate_key};
+use portcullis::sea_orm::{SeaOrmAuditStore, SeaOrmRoleStore, SeaOrmUserStore};
 
 use crate::app;
 use crate::config::{ConfigError, Settings};
@@ -71,6 +77,56 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage roles and the permissions they grant (assign them with `user grant-role`). Running
+    /// servers apply changes within the user-state bound (1 s).
+    Role {
+        /// The role operation.
+        #[command(subcommand)]
+        command: RoleCommand,
+    },
+}
+
+/// Role subcommands. Names are 1 to 64 characters of `a-z`, `0-9`, `_`, `-`, `.`; permissions
+/// are `resource:action` of the same characters.
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Create a role, with the permissions it grants.
+    Create {
+        /// The role's name.
+        name: String,
+        /// A free-text description (at most 256 characters).
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A permission it grants (`resource:action`); repeat for more.
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+    },
+    /// Delete a role with its permissions and assignments.
+    Delete {
+        /// The role's name.
+        name: String,
+    },
+    /// Grant a permission to a role.
+    Grant {
+        /// The role's name.
+        name: String,
+        /// The permission (`resource:action`).
+        permission: String,
+    },
+    /// Take a permission from a role.
+    Revoke {
+        /// The role's name.
+        name: String,
+        /// The permission (`resource:action`).
+        permission: String,
+    },
+    /// List the roles by name, one per line with their permissions comma-separated (`--json`:
+    /// one JSON object per line).
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// User subcommands. Passwords are read from a prompt, or from standard input when it is not a
@@ -107,6 +163,38 @@ pub enum UserCommand {
     /// Remove a user's MFA factors and recovery codes (they lost their device) and sign them out
     /// everywhere; they sign in with the password alone and can enrol again.
     MfaReset {
+        /// Username or email.
+        #[arg(long)]
+        username: String,
+    },
+    /// Role assignments.
+    #[command(flatten)]
+    Roles(UserRoleCommand),
+}
+
+/// The role assignments of a user.
+#[derive(Debug, Subcommand)]
+pub enum UserRoleCommand {
+    /// Assign a role to a user.
+    GrantRole {
+        /// Username or email.
+        #[arg(long)]
+        username: String,
+        /// The role's name.
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a role from a user.
+    RevokeRole {
+        /// Username or email.
+        #[arg(long)]
+        username: String,
+        /// The role's name.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the roles assigned to a user, one per line with their permissions comma-separated.
+    Roles {
         /// Username or email.
         #[arg(long)]
         username: String,
@@ -163,7 +251,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Keygen { alg, out, force } => keygen(&alg, out, force).await,
         Command::FlushExpired => flush(&settings).await,
+        // Without the flows (no signing key needed).
+        Command::User { command: UserCommand::Roles(command) } => user_role(&settings, command).await,
         Command::User { command } => user(&settings, command).await,
+        Command::Role { command } => role(&settings, command).await,
         Command::Audit { user, kind, since, limit, json } => {
             audit(&settings, AuditArgs { user, kinds: kind, since, limit, json }).await
         }
@@ -366,5 +457,249 @@ async fn user(settings: &Settings, command: UserCommand) -> ExitCode {
                 Err(e) => fail(describe(&e)),
             }
         }
+        UserCommand::Roles(command) => user_role(settings, command).await,
     }
+}
+
+/// What the role commands work on: the role, user and audit stores of the database.
+struct RoleAdmin {
+    roles: SeaOrmRoleStore,
+    users: SeaOrmUserStore,
+    audit: AuditLog,
+    clock: SharedClock,
+}
+
+impl RoleAdmin {
+    async fn open(settings: &Settings) -> Result<Self, String> {
+        let db = app::open_database(settings).await.map_err(|e| e.to_string())?;
+        Ok(Self {
+            roles: SeaOrmRoleStore::new(db.clone()),
+            users: SeaOrmUserStore::new(db.clone()),
+            audit: AuditLog::new(Arc::new(SeaOrmAuditStore::new(db))),
+            clock: SystemClock::shared(),
+        })
+    }
+
+    /// Records a change made from the command line (detail `actor`: `cli`).
+    async fn record(&self, kind: AuditKind, user: Option<&UserId>, detail: &[(&str, &str)]) {
+        let mut event = AuditEvent::new(kind, self.clock.now());
+        if let Some(user) = user {
+            event = event.user(user);
+        }
+        for (key, value) in detail {
+            event = event.detail(key, *value);
+        }
+        self.audit.record(event.detail("actor", "cli")).await;
+    }
+
+    async fn find_user(&self, login: &str) -> Result<portcullis::core::User, String> {
+        match self.users.find_by_login(login).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(format!("no user `{login}`")),
+            Err(e) => Err(describe(&e)),
+        }
+    }
+
+    /// The role, or an error naming it when there is none.
+    async fn find_role(&self, name: &str) -> Result<Role, String> {
+        match self.roles.find_role(name).await {
+            Ok(Some(role)) => Ok(role),
+            Ok(None) => Err(no_role(name)),
+            Err(e) => Err(describe(&e)),
+        }
+    }
+}
+
+fn no_role(name: &str) -> String {
+    format!("no role `{name}` (see `portcullis role list`)")
+}
+
+/// Checks a role name, with an error that names it.
+fn check_role_name(name: &str) -> Result<(), String> {
+    validate_role_name(name).map_err(|e| format!("invalid role name `{name}`: {}", describe(&e)))
+}
+
+/// Checks a permission, with an error that names it.
+fn check_permission(permission: &str) -> Result<(), String> {
+    validate_permission(permission)
+        .map_err(|e| format!("invalid permission `{permission}`: {}", describe(&e)))
+}
+
+/// `name  p1,p2`: a role and its permissions.
+fn role_line(name: &str, permissions: &[String]) -> String {
+    format!("{name:<24} {}", permissions.join(",")).trim_end().to_owned()
+}
+
+async fn role(settings: &Settings, command: RoleCommand) -> ExitCode {
+    match role_command(settings, command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn role_command(settings: &Settings, command: RoleCommand) -> Result<(), String> {
+    // Everything is checked before the database is opened (and anything changes).
+    match &command {
+        RoleCommand::Create { name, description, permissions } => {
+            check_role_name(name)?;
+            permissions.iter().try_for_each(|p| check_permission(p))?;
+            if description.chars().count() > 256 {
+                return Err("--description: at most 256 characters".to_owned());
+            }
+        }
+        RoleCommand::Delete { name } => check_role_name(name)?,
+        RoleCommand::Grant { name, permission } | RoleCommand::Revoke { name, permission } => {
+            check_role_name(name)?;
+            check_permission(permission)?;
+        }
+        RoleCommand::List { .. } => {}
+    }
+    let admin = RoleAdmin::open(settings).await?;
+    let now = admin.clock.now();
+    match command {
+        RoleCommand::Create { name, description, permissions } => {
+            if !admin.roles.create_role(&name, &description, now).await.map_err(|e| describe(&e))? {
+                return Err(format!("a role named `{name}` exists"));
+            }
+            admin.record(AuditKind::RoleCreated, None, &[("role", &name)]).await;
+            for permission in &permissions {
+                if admin.roles.grant_permission(&name, permission).await.map_err(|e| describe(&e))? {
+                    admin
+                        .record(
+                            AuditKind::RolePermissionGranted,
+                            None,
+                            &[("role", &name), ("permission", permission)],
+                        )
+                        .await;
+                }
+            }
+            let role = admin.find_role(&name).await?;
+            println!("created role {}", role_line(&role.name, &role.permissions));
+        }
+        RoleCommand::Delete { name } => {
+            if !admin.roles.delete_role(&name).await.map_err(|e| describe(&e))? {
+                return Err(no_role(&name));
+            }
+            admin.record(AuditKind::RoleDeleted, None, &[("role", &name)]).await;
+            println!("deleted role {name} with its permissions and assignments");
+        }
+        RoleCommand::Grant { name, permission } => {
+            match admin.roles.grant_permission(&name, &permission).await {
+                Ok(true) => {
+                    admin
+                        .record(
+                            AuditKind::RolePermissionGranted,
+                            None,
+                            &[("role", &name), ("permission", &permission)],
+                        )
+                        .await;
+                    println!("granted {permission} to role {name}");
+                }
+                Ok(false) => println!("role {name} already grants {permission}"),
+                Err(AuthError::NotFound) => return Err(no_role(&name)),
+                Err(e) => return Err(describe(&e)),
+            }
+        }
+        RoleCommand::Revoke { name, permission } => {
+            admin.find_role(&name).await?;
+            if admin.roles.revoke_permission(&name, &permission).await.map_err(|e| describe(&e))? {
+                admin
+                    .record(
+                        AuditKind::RolePermissionRevoked,
+                        None,
+                        &[("role", &name), ("permission", &permission)],
+                    )
+                    .await;
+                println!("revoked {permission} from role {name}");
+            } else {
+                println!("role {name} does not grant {permission}");
+            }
+        }
+        RoleCommand::List { json } => {
+            let roles = admin.roles.list_roles().await.map_err(|e| describe(&e))?;
+            let mut out = std::io::stdout().lock();
+            for role in roles {
+                let line = if json {
+                    serde_json::to_string(&role).map_err(|e| e.to_string())?
+                } else {
+                    role_line(&role.name, &role.permissions)
+                };
+                writeln!(out, "{line}").map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `user grant-role` or `user revoke-role`.
+#[derive(Debug, Clone, Copy)]
+enum Assignment {
+    Grant,
+    Revoke,
+}
+
+async fn user_role(settings: &Settings, command: UserRoleCommand) -> ExitCode {
+    let result = match command {
+        UserRoleCommand::GrantRole { username, role } => {
+            assignment_command(settings, Assignment::Grant, &username, &role).await
+        }
+        UserRoleCommand::RevokeRole { username, role } => {
+            assignment_command(settings, Assignment::Revoke, &username, &role).await
+        }
+        UserRoleCommand::Roles { username } => user_roles(settings, &username).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn assignment_command(
+    settings: &Settings,
+    change: Assignment,
+    login: &str,
+    role: &str,
+) -> Result<(), String> {
+    check_role_name(role)?;
+    let admin = RoleAdmin::open(settings).await?;
+    let user = admin.find_user(login).await?;
+    let (id, username) = (user.id(), user.username().to_owned());
+    match change {
+        Assignment::Grant => match admin.roles.assign_role(&id, role).await {
+            Ok(true) => {
+                admin.record(AuditKind::RoleAssigned, Some(&id), &[("role", role)]).await;
+                println!("assigned role {role} to {username}");
+            }
+            Ok(false) => println!("{username} already has role {role}"),
+            Err(AuthError::NotFound) => return Err(no_role(role)),
+            Err(e) => return Err(describe(&e)),
+        },
+        Assignment::Revoke => {
+            admin.find_role(role).await?;
+            if admin.roles.unassign_role(&id, role).await.map_err(|e| describe(&e))? {
+                admin.record(AuditKind::RoleUnassigned, Some(&id), &[("role", role)]).await;
+                println!("removed role {role} from {username}");
+            } else {
+                println!("{username} does not have role {role}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn user_roles(settings: &Settings, login: &str) -> Result<(), String> {
+    let admin = RoleAdmin::open(settings).await?;
+    let user = admin.find_user(login).await?;
+    let names = admin.roles.roles_of(&user.id()).await.map_err(|e| describe(&e))?;
+    let mut lines = Vec::with_capacity(names.len());
+    for name in names {
+        let permissions =
+            admin.roles.permissions_of(std::slice::from_ref(&name)).await.map_err(|e| describe(&e))?;
+        lines.push(role_line(&name, &permissions));
+    }
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

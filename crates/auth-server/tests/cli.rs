@@ -424,3 +424,197 @@ async fn audit_lists_security_events_newest_first() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
 }
+
+#[tokio::test]
+async fn role_admin_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("roles.db").display());
+    let admin = |args: &[&str]| {
+        let mut cmd = portcullis(dir.path());
+        cmd.args(args)
+            .env("PORTCULLIS_DATABASE_URL", &db)
+            .env("PORTCULLIS_JWT_ALGORITHM", "HS256")
+            .env("PORTCULLIS_JWT_SECRET", SECRET);
+        cmd
+    };
+    // Succeeds: stdout's lines.
+    let ok = |args: &[&str]| {
+        let out = admin(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect::<Vec<String>>()
+    };
+    // Fails: stderr.
+    let refused = |args: &[&str]| {
+        let out = admin(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let out = run_with_stdin(
+        admin(&["user", "create", "--username", "root", "--email", "root@example.com"]),
+        "root password 1\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Roles: created with permissions, granted and revoked, listed by name.
+    let created = ok(&[
+        "role",
+        "create",
+        "editor",
+        "--description",
+        "Edits articles",
+        "--permission",
+        "articles:edit",
+        "--permission",
+        "articles:read",
+    ]);
+    assert!(
+        created[0].starts_with("created role editor") && created[0].ends_with("articles:edit,articles:read")
+    );
+    ok(&["role", "create", "viewer"]);
+    ok(&["role", "create", "auditor", "--permission", "users:manage"]);
+    assert!(refused(&["role", "create", "editor"]).contains("`editor` exists"));
+    assert!(refused(&["role", "create", "Editor!"]).contains("invalid role name `Editor!`"));
+    assert!(
+        refused(&["role", "create", "writer", "--permission", "nocolon"])
+            .contains("invalid permission `nocolon`")
+    );
+    assert!(ok(&["role", "grant", "editor", "articles:delete"])[0].contains("granted articles:delete"));
+    assert!(ok(&["role", "grant", "editor", "articles:delete"])[0].contains("already grants"));
+    assert!(ok(&["role", "revoke", "editor", "articles:read"])[0].contains("revoked articles:read"));
+    assert!(ok(&["role", "revoke", "editor", "articles:read"])[0].contains("does not grant"));
+    assert!(refused(&["role", "grant", "ghost", "articles:edit"]).contains("no role `ghost`"));
+    assert!(refused(&["role", "revoke", "ghost", "articles:edit"]).contains("no role `ghost`"));
+    assert!(refused(&["role", "grant", "editor", "Articles:Edit"]).contains("invalid permission"));
+    let listed: Vec<Vec<String>> = ok(&["role", "list"])
+        .iter()
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(
+        listed,
+        [vec!["auditor", "users:manage"], vec!["editor", "articles:delete,articles:edit"], vec!["viewer"]]
+    );
+    let json_lines = ok(&["role", "list", "--json"]);
+    let roles: Vec<Value> = json_lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(roles.len(), 3);
+    assert_eq!(roles[1]["name"], "editor");
+    assert_eq!(roles[1]["description"], "Edits articles");
+    assert_eq!(roles[1]["permissions"], json!(["articles:delete", "articles:edit"]));
+    assert!(roles[1]["created_at"].is_string());
+
+    // Assignments: by username or email; unknown roles and users are errors.
+    assert!(
+        ok(&["user", "grant-role", "--username", "root", "--role", "editor"])[0]
+            .contains("assigned role editor to root")
+    );
+    assert!(
+        ok(&["user", "grant-role", "--username", "ROOT@example.com", "--role", "editor"])[0]
+            .contains("already has")
+    );
+    ok(&["user", "grant-role", "--username", "root", "--role", "viewer"]);
+    assert!(
+        refused(&["user", "grant-role", "--username", "root", "--role", "ghost"]).contains("no role `ghost`")
+    );
+    assert!(
+        refused(&["user", "grant-role", "--username", "ghost", "--role", "editor"])
+            .contains("no user `ghost`")
+    );
+    assert!(
+        refused(&["user", "grant-role", "--username", "root", "--role", "Bad Name"])
+            .contains("invalid role name")
+    );
+    assert!(
+        refused(&["user", "revoke-role", "--username", "root", "--role", "ghost"])
+            .contains("no role `ghost`")
+    );
+    assert!(refused(&["user", "roles", "--username", "ghost"]).contains("no user `ghost`"));
+    let held: Vec<Vec<String>> = ok(&["user", "roles", "--username", "root"])
+        .iter()
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(held, [vec!["editor", "articles:delete,articles:edit"], vec!["viewer"]]);
+    assert!(
+        ok(&["user", "revoke-role", "--username", "root", "--role", "viewer"])[0]
+            .contains("removed role viewer")
+    );
+    assert!(
+        ok(&["user", "revoke-role", "--username", "root", "--role", "viewer"])[0].contains("does not have")
+    );
+
+    // A deleted role leaves no assignment behind.
+    assert!(ok(&["role", "delete", "editor"])[0].contains("deleted role editor"));
+    assert!(refused(&["role", "delete", "editor"]).contains("no role `editor`"));
+    assert!(ok(&["user", "roles", "--username", "root"]).is_empty());
+
+    // A running server picks changes up within the user-state bound (1 s).
+    let mut settings = Settings::default();
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = db.clone();
+    settings.keys_dir = dir.path().join("keys");
+    settings.jwt_algorithm = "HS256".parse().unwrap();
+    settings.jwt_secret = Some(auth_server::config::Secret::new(SECRET));
+    let clock = ManualClock::starting_now();
+    let server = auth_server::app::start(&settings, Arc::new(clock.clone())).await.unwrap();
+    let client = reqwest::Client::new();
+    let tokens: Value = client
+        .post(format!("{}/api/auth/mobile/sign-in", server.url()))
+        .json(&json!({"username": "root", "password": "root password 1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access"].as_str().unwrap().to_owned();
+    let list_users =
+        || client.get(format!("{}/api/auth/admin/users", server.url())).bearer_auth(&access).send();
+    assert_eq!(list_users().await.unwrap().status(), 403, "no users:manage yet");
+    ok(&["user", "grant-role", "--username", "root", "--role", "auditor"]);
+    clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(list_users().await.unwrap().status(), 200, "the role's permission applies");
+    ok(&["role", "revoke", "auditor", "users:manage"]);
+    clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(list_users().await.unwrap().status(), 403, "the revoked permission no longer applies");
+    server.shutdown().await.unwrap();
+
+    // Every change is in the audit log, made by `cli`.
+    let events: Vec<Value> = ok(&[
+        "audit",
+        "--json",
+        "--kind",
+        "role_created,role_deleted,role_permission_granted,role_permission_revoked,role_assigned,role_unassigned",
+        "--limit",
+        "100",
+    ])
+    .iter()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let kinds: Vec<&str> = events.iter().rev().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "role_created",
+            "role_permission_granted",
+            "role_permission_granted",
+            "role_created",
+            "role_created",
+            "role_permission_granted",
+            "role_permission_granted",
+            "role_permission_revoked",
+            "role_assigned",
+            "role_assigned",
+            "role_unassigned",
+            "role_deleted",
+            "role_assigned",
+            "role_permission_revoked",
+        ],
+        "{events:#?}"
+    );
+    assert!(events.iter().all(|e| e["detail"]["actor"] == "cli"), "{events:#?}");
+    let assigned = events.iter().find(|e| e["kind"] == "role_assigned").unwrap();
+    assert!(assigned["user_id"].is_string() && assigned["detail"]["role"] == "auditor", "{assigned}");
+    let revoked = &events[0];
+    assert_eq!(
+        (&revoked["detail"]["role"], &revoked["detail"]["permission"]),
+        (&json!("auditor"), &json!("users:manage"))
+    );
+}
