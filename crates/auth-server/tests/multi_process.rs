@@ -139,3 +139,148 @@ async fn revocation_reaches_the_other_process_within_the_bound() {
     let elapsed = time_until_refused(&client, &a, access2).await;
     assert!(elapsed <= Duration::from_secs(2), "user revocation took {elapsed:?}");
 }
+
+/// One credential of the user under test, as request headers.
+fn credential_headers(kind: &str, value: &Value) -> Vec<(&'static str, String)> {
+    match kind {
+        "jwt" => vec![("authorization", format!("Bearer {}", value.as_str().unwrap()))],
+        "opaque token" => vec![("authorization", format!("Token {}", value.as_str().unwrap()))],
+        "api key" => vec![("x-api-key", value.as_str().unwrap().to_owned())],
+        _ => vec![("cookie", value.as_str().unwrap().to_owned())],
+    }
+}
+
+/// `GET /api/auth/admin/users` (permission `users:manage`) with one credential.
+async fn admin_status(client: &reqwest::Client, server: &Server, kind: &str, value: &Value) -> u16 {
+    let mut request = client.get(format!("{}/api/auth/admin/users", server.1));
+    for (name, value) in credential_headers(kind, value) {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_removed_role_reaches_the_other_process_within_the_bound() {
+    let Some(admin) = postgres_url() else { return };
+    // Its own database: the revocation test may run at the same time.
+    let name = format!("pc_multi_roles_{}", std::process::id());
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let admin_conn = sea_orm::Database::connect(&admin).await.unwrap();
+    admin_conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    admin_conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = spawn(&url, dir.path(), "axum").await;
+    let b = spawn(&url, dir.path(), "poem").await;
+    let client = reqwest::Client::new();
+
+    // A superuser (made by the store, as `portcullis user create --superuser` does) and a user.
+    let register = |username: &str| {
+        let body = json!({"username": username, "password": "multi process password"});
+        client.post(format!("{}/api/auth/register", a.1)).json(&body).send()
+    };
+    assert_eq!(register("root").await.unwrap().status(), 201);
+    assert_eq!(register("opal").await.unwrap().status(), 201);
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    db.execute_unprepared("UPDATE portcullis_users SET is_superuser = TRUE WHERE username = 'root'")
+        .await
+        .unwrap();
+    let sign_in = |username: &str| {
+        let body = json!({"username": username, "password": "multi process password"});
+        client.post(format!("{}/api/auth/mobile/sign-in", a.1)).json(&body).send()
+    };
+    let root: Value = sign_in("root").await.unwrap().json().await.unwrap();
+    let root = root["access"].as_str().unwrap().to_owned();
+    let opal_id: Value = client
+        .get(format!("{}/api/auth/me", a.1))
+        .bearer_auth(
+            sign_in("opal").await.unwrap().json::<Value>().await.unwrap()["access"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let opal_path = format!("{}/api/auth/admin/users/{}", a.1, opal_id["id"].as_str().unwrap());
+
+    // The role, given to opal through A.
+    let role = json!({"name": "user-manager", "permissions": ["users:manage"]});
+    let r = client
+        .post(format!("{}/api/auth/admin/roles", a.1))
+        .bearer_auth(&root)
+        .json(&role)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .patch(&opal_path)
+        .bearer_auth(&root)
+        .json(&json!({"roles": ["user-manager"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Every credential kind of opal.
+    let login = json!({"username": "opal", "password": "multi process password"});
+    let jwt: Value = sign_in("opal").await.unwrap().json().await.unwrap();
+    let opaque: Value = client
+        .post(format!("{}/api/auth/token/sign-in", a.1))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = client.post(format!("{}/api/auth/session/sign-in", a.1)).json(&login).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .filter(|c| c.starts_with("__Host-portcullis_session"))
+        .collect();
+    let key: Value = client
+        .post(format!("{}/api/auth/api-keys", a.1))
+        .bearer_auth(jwt["access"].as_str().unwrap())
+        .json(&json!({"name": "ops", "scopes": ["users:manage"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let credentials = [
+        ("jwt", jwt["access"].clone()),
+        ("opaque token", opaque["token"].clone()),
+        ("cookie session", json!(cookies.join("; "))),
+        ("api key", key["key"].clone()),
+    ];
+    for (kind, value) in &credentials {
+        assert_eq!(admin_status(&client, &b, kind, value).await, 200, "{kind} with the role on B");
+    }
+
+    // The role removed through A: B refuses every credential kind within the bound.
+    let r = client.patch(&opal_path).bearer_auth(&root).json(&json!({"roles": []})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let start = Instant::now();
+    for (kind, value) in &credentials {
+        loop {
+            let status = admin_status(&client, &b, kind, value).await;
+            if status == 403 {
+                break;
+            }
+            assert_eq!(status, 200, "{kind}");
+            assert!(start.elapsed() < Duration::from_secs(5), "the role removal never reached B ({kind})");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    let elapsed = start.elapsed();
+    assert!(elapsed <= Duration::from_secs(2), "role removal took {elapsed:?}");
+    db.close().await.ok();
+    drop((a, b));
+    admin_conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+}

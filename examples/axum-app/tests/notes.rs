@@ -172,3 +172,56 @@ async fn preferences_live_in_the_cookie_session() {
     let r = client.get(format!("{base}/preferences")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+/// The staff check answers from the user's authority, not from token claims: a staff user signed
+/// in with a cookie session deletes, a non-staff one does not.
+#[tokio::test]
+async fn staff_delete_with_a_cookie_session_too() {
+    let auth = axum_app::auth("sqlite::memory:", SECRET).await.unwrap();
+    auth.accounts()
+        .register(Registration::new("sam", None, "sam's long password").staff(true))
+        .await
+        .unwrap();
+    auth.accounts().register(Registration::new("ann", None, "ann's long password")).await.unwrap();
+    let app = axum_app::router(auth);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = Client::new();
+
+    let ann = sign_in(&client, &base, "ann", "ann's long password").await;
+    let note = json!({"title": "groceries", "body": "milk"});
+    let r = client.post(format!("{base}/notes")).bearer_auth(&ann).json(&note).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
+    let url = format!("{base}/notes/{id}");
+
+    for (user, password, expected) in [
+        ("ann", "ann's long password", StatusCode::FORBIDDEN),
+        ("sam", "sam's long password", StatusCode::NO_CONTENT),
+    ] {
+        let r = client
+            .post(format!("{base}/api/auth/session/sign-in"))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .filter(|c| c.starts_with("__Host-"))
+            .collect();
+        let csrf = cookies.iter().find_map(|c| c.strip_prefix("__Host-csrftoken=")).unwrap().to_owned();
+        let r = client
+            .delete(&url)
+            .header("cookie", cookies.join("; "))
+            .header("x-csrf-token", csrf)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected, "{user} with a cookie session");
+    }
+}

@@ -10,9 +10,9 @@ pub mod openapi;
 mod table;
 
 pub use endpoints::{AuthEndpoints, WebFlowConfig, unauthenticated};
-pub use table::{Route, RouteFuture, RouteRequest, RouteSet, RouteTable, RouterConfig};
 #[cfg(feature = "openapi")]
 pub use table::AppOpenApi;
+pub use table::{Route, RouteFuture, RouteRequest, RouteSet, RouteTable, RouterConfig};
 
 /// The paths of the HTTP contract under the default prefix (`/api/auth`, see
 /// [`RouterConfig::prefix`](crate::RouterConfig::prefix)).
