@@ -46,11 +46,23 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/email/resend"),
     ("post", "/api/auth/email/change/cancel"),
     ("get", "/api/auth/activity"),
+    ("get", "/api/auth/admin/users"),
+    ("get", "/api/auth/admin/users/{id}"),
+    ("patch", "/api/auth/admin/users/{id}"),
+    ("post", "/api/auth/admin/users/{id}/sign-out-all"),
+    ("get", "/api/auth/admin/roles"),
+    ("post", "/api/auth/admin/roles"),
+    ("get", "/api/auth/admin/roles/{name}"),
+    ("delete", "/api/auth/admin/roles/{name}"),
+    ("post", "/api/auth/admin/roles/{name}/permissions"),
+    ("delete", "/api/auth/admin/roles/{name}/permissions/{permission}"),
 ];
 
 /// The routes that take a JSON body.
 const WITH_BODY: &[&str] = &[
     "/api/auth/register",
+    "/api/auth/admin/roles",
+    "/api/auth/admin/roles/{name}/permissions",
     "/api/auth/mobile/sign-in",
     "/api/auth/mobile/token-refresh",
     "/api/auth/mobile/sign-out",
