@@ -11,7 +11,9 @@ use std::sync::Arc;
 use auth_core::account_tokens::conformance::{
     account_token_store_conformance, concurrent_consume_conformance,
 };
-use auth_core::testing::{concurrent_create_conformance, role_store_conformance, user_store_conformance};
+use auth_core::testing::{
+    concurrent_create_conformance, role_store_conformance, tenant_conformance, user_store_conformance,
+};
 use auth_core::{UserQuery, UserStore};
 use auth_sea_orm::{SeaOrmAccountTokenStore, SeaOrmRoleStore, SeaOrmUserStore};
 
@@ -19,6 +21,7 @@ async fn run_suite(url: &str) {
     let db = support::connect_and_migrate(url).await;
     let store = SeaOrmUserStore::new(db);
     user_store_conformance(&store).await;
+    tenant_conformance(&store).await;
     // The suite skips its list_users checks for a store that cannot list: this one must.
     assert!(store.list_users(&UserQuery::new(1)).await.is_ok(), "list_users is implemented");
     support::extra_checks(&store).await;

@@ -277,6 +277,12 @@ impl UserStore for AccountStore {
         if let Some(checked) = update.email_verified {
             query = query.col_expr(accounts::Column::MailChecked, Expr::value(checked));
         }
+        if let Some(moderator) = update.is_staff {
+            query = query.col_expr(accounts::Column::IsModerator, Expr::value(moderator));
+        }
+        if let Some(admin) = update.is_superuser {
+            query = query.col_expr(accounts::Column::IsAdmin, Expr::value(admin));
+        }
         if !update.is_empty() {
             // One UPDATE: the UNIQUE indexes refuse a taken login or mail atomically.
             query.exec(&self.db).await.map_err(conflict)?;
