@@ -2,26 +2,38 @@
 //! `RequireAuthLayer` (axum) / `RequireAuth` (poem) and the `Authorized<P>` extractors, over one
 //! `AuthService` with a role store, over real HTTP.
 //!
+//! Every test runs on three backends, each its own test (`<test>::memory`, `<test>::sqlite`,
+//! `<test>::postgres`): the in-memory stores, the sea-orm stores on a temporary SQLite file, and
+//! the sea-orm stores on a fresh PostgreSQL database on the server named by
+//! `PORTCULLIS_TEST_DATABASE_URL` (without it the PostgreSQL variants are skipped loudly, and fail
+//! when `CI` is set).
+//!
 //! For every user and every credential kind (JWT, opaque token, cookie session, API key) each
 //! route must answer the status written in the tables below, the same on both adapters (and the
 //! same body and challenge), and the same for all four kinds of one user. API keys are limited by
 //! their scopes: a key whose scopes cover everything answers like its user's other credentials,
 //! a key without scopes is refused wherever a role, permission, flag or scope is needed.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::future::Future;
 use std::sync::Arc;
 
-use auth_blacklist::MemoryGrantStore;
+use auth_blacklist::{GrantStore, MemoryGrantStore};
 use auth_core::{
     Accounts, AuthUser as _, Clock as _, CredentialMethod, Guard, IsStaff, ManualClock, MemoryRoleStore,
-    MemoryUserStore, NewUser, PasswordHasher, PasswordHasherConfig, PathParams, Principal, RoleStore as _,
-    UserStore as _,
+    MemoryUserStore, NewUser, PasswordHasher, PasswordHasherConfig, PathParams, Principal, SharedClock,
+    SharedRoleStore, UserStore,
 };
 use auth_flows::{
     ApiKeyConfig, AuthService, ClientInfo, CreateApiKeyRequest, OpaqueTokenConfig, SessionConfig,
     SignInRequest, TokenSignInRequest,
 };
 use auth_jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
+use auth_sea_orm::sea_orm::{ConnectionTrait as _, DatabaseConnection};
+use auth_sea_orm::{
+    ConnectConfig, SeaOrmApiKeyStore, SeaOrmGrantStore, SeaOrmOpaqueTokenStore, SeaOrmRoleStore,
+    SeaOrmSessionStore, SeaOrmUserStore,
+};
 use poem::listener::TcpAcceptor;
 use serde_json::json;
 
@@ -121,13 +133,186 @@ struct Credentials {
     bare_key: String,
 }
 
-struct Env {
+/// A user store's users, as the tests need them.
+trait Users: UserStore<User = auth_core::User> {}
+impl<S: UserStore<User = auth_core::User>> Users for S {}
+
+/// The stores the `AuthService` is built over: all in memory, or all sea-orm on one database.
+struct Stores<S> {
+    users: Arc<S>,
+    roles: SharedRoleStore,
+    grants: Arc<dyn GrantStore>,
+    opaque_tokens: Arc<dyn auth_token::OpaqueTokenStore>,
+    api_keys: Arc<dyn auth_token::ApiKeyStore>,
+    sessions: Arc<dyn auth_session::SessionStore>,
+}
+
+fn memory_stores(clock: SharedClock) -> Stores<MemoryUserStore> {
+    Stores {
+        users: Arc::new(MemoryUserStore::with_clock(clock)),
+        roles: Arc::new(MemoryRoleStore::new()),
+        grants: Arc::new(MemoryGrantStore::new()),
+        opaque_tokens: Arc::new(auth_token::MemoryOpaqueTokenStore::new()),
+        api_keys: Arc::new(auth_token::MemoryApiKeyStore::new()),
+        sessions: Arc::new(auth_session::MemorySessionStore::new()),
+    }
+}
+
+/// Every store on the (migrated) database `db`, as the server builds them.
+fn sea_orm_stores(db: &DatabaseConnection, clock: SharedClock) -> Stores<SeaOrmUserStore> {
+    Stores {
+        users: Arc::new(SeaOrmUserStore::with_clock(db.clone(), clock)),
+        roles: Arc::new(SeaOrmRoleStore::new(db.clone())),
+        grants: Arc::new(SeaOrmGrantStore::new(db.clone())),
+        opaque_tokens: Arc::new(SeaOrmOpaqueTokenStore::new(db.clone())),
+        api_keys: Arc::new(SeaOrmApiKeyStore::new(db.clone())),
+        sessions: Arc::new(SeaOrmSessionStore::new(db.clone())),
+    }
+}
+
+/// Short timeouts: an unreachable database fails the test in seconds.
+fn connect_config() -> ConnectConfig {
+    ConnectConfig::default()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(std::time::Duration::from_secs(10))
+}
+
+/// Connects to `url` and applies the migrations.
+async fn connect_and_migrate(url: &str) -> DatabaseConnection {
+    let db = auth_sea_orm::connect_with(url, &connect_config()).await.expect("connect");
+    auth_sea_orm::migrate(&db).await.expect("migrate");
+    db
+}
+
+/// Runs `test` on the in-memory stores.
+async fn on_memory<F, Fut>(test: F)
+where
+    F: FnOnce(Env<MemoryUserStore>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let clock = ManualClock::starting_at_unix(START_UNIX);
+    let stores = memory_stores(Arc::new(clock.clone()));
+    test(start(clock, stores).await).await;
+}
+
+/// Runs `test` on the sea-orm stores over a temporary SQLite file (deleted afterwards).
+async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Env<SeaOrmUserStore>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portcullis.db").display());
+    let db = connect_and_migrate(&url).await;
+    let clock = ManualClock::starting_at_unix(START_UNIX);
+    let stores = sea_orm_stores(&db, Arc::new(clock.clone()));
+    test(start(clock, stores).await).await;
+}
+
+const PG_URL_VAR: &str = "PORTCULLIS_TEST_DATABASE_URL";
+
+/// The PostgreSQL admin URL from [`PG_URL_VAR`], or `None`: then the PostgreSQL variant is skipped,
+/// loudly; under CI (`CI` set) it fails.
+fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var(PG_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            if std::env::var("CI").is_ok() {
+                panic!("CI is set but {PG_URL_VAR} is not: the PostgreSQL test `{test}` must run in CI");
+            }
+            // Straight to stderr, past the test harness's capture, so that the skip shows.
+            let line = format!(
+                "\n********** SKIPPED: {test}: set {PG_URL_VAR} to run it against PostgreSQL \
+                 (export {PG_URL_VAR}=$(.ci/postgres.sh)) **********\n"
+            );
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            None
+        }
+    }
+}
+
+/// `url` with its database name replaced by `database` (query string kept).
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
+    format!("{}/{database}{query}", &base[..path])
+}
+
+/// Runs `test` on the sea-orm stores over a fresh PostgreSQL database `pc_guard_<uuid>`, dropped
+/// afterwards (also when the test panics; the panic is then resumed).
+async fn on_postgres<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(Env<SeaOrmUserStore>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(admin_url) = postgres_url(name) else { return };
+    let admin = auth_sea_orm::connect_with(&admin_url, &connect_config().max_connections(1))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {PG_URL_VAR}: {e}"));
+    let database = format!("pc_guard_{}", uuid::Uuid::new_v4().simple());
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{database}\"")).await.expect("CREATE DATABASE");
+
+    let url = with_database(&admin_url, &database);
+    let outcome = tokio::spawn(async move {
+        let db = connect_and_migrate(&url).await;
+        let clock = ManualClock::starting_at_unix(START_UNIX);
+        let stores = sea_orm_stores(&db, Arc::new(clock.clone()));
+        test(start(clock, stores).await).await;
+        db.close().await.ok();
+    })
+    .await;
+
+    // FORCE: the servers of the test still hold pooled connections.
+    let drop = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+    if let Err(e) = admin.execute_unprepared(&drop).await {
+        eprintln!("could not drop the test database {database}: {e}");
+    }
+    admin.close().await.ok();
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("test task failed: {e}"),
+        }
+    }
+}
+
+/// Three tests running the generic test body `$test`: `$test::memory`, `$test::sqlite` and
+/// `$test::postgres`.
+macro_rules! on_every_backend {
+    ($test:ident) => {
+        mod $test {
+            #[tokio::test]
+            async fn memory() {
+                super::on_memory(super::$test).await;
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::on_sqlite(super::$test).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                super::on_postgres(concat!(stringify!($test), "::postgres"), super::$test).await;
+            }
+        }
+    };
+}
+
+/// The manual clock's start (in 2027).
+const START_UNIX: i64 = 1_800_000_000;
+
+struct Env<S: UserStore> {
     axum: String,
     poem: String,
     client: reqwest::Client,
     clock: ManualClock,
-    auth: Arc<AuthService<MemoryUserStore>>,
-    roles: Arc<MemoryRoleStore>,
+    auth: Arc<AuthService<S>>,
+    roles: SharedRoleStore,
 }
 
 async fn ok() -> &'static str {
@@ -175,23 +360,22 @@ fn guarded_routes() -> Vec<(&'static str, &'static str, &'static [&'static str],
     ]
 }
 
-async fn start() -> Env {
-    let clock = ManualClock::starting_at_unix(1_800_000_000);
-    let shared_clock: auth_core::SharedClock = Arc::new(clock.clone());
+/// Builds the `AuthService` over `stores` (their clock is `clock`) and starts both adapters.
+async fn start<S: Users>(clock: ManualClock, stores: Stores<S>) -> Env<S> {
+    let shared_clock: SharedClock = Arc::new(clock.clone());
     let key = JwtKey::hmac(JwtAlgorithm::HS256, &[7u8; 32]).unwrap();
     let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key).unwrap(), shared_clock.clone()).unwrap();
-    let store = Arc::new(MemoryUserStore::with_clock(shared_clock.clone()));
     let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
-    let roles = Arc::new(MemoryRoleStore::new());
+    let Stores { users, roles, grants, opaque_tokens, api_keys, sessions } = stores;
     let auth = Arc::new(
-        AuthService::builder(Accounts::new(Arc::clone(&store), hasher))
+        AuthService::builder(Accounts::new(users, hasher))
             .clock(shared_clock.clone())
             .roles(roles.clone())
-            .grants(Arc::new(MemoryGrantStore::new()))
+            .grants(grants)
             .jwt(jwt)
-            .opaque_tokens(Arc::new(auth_token::MemoryOpaqueTokenStore::new()), OpaqueTokenConfig::default())
-            .api_keys(Arc::new(auth_token::MemoryApiKeyStore::new()), ApiKeyConfig::default())
-            .sessions(Arc::new(auth_session::MemorySessionStore::new()), SessionConfig::default())
+            .opaque_tokens(opaque_tokens, OpaqueTokenConfig::default())
+            .api_keys(api_keys, ApiKeyConfig::default())
+            .sessions(sessions, SessionConfig::default())
             .build()
             .unwrap(),
     );
@@ -267,7 +451,7 @@ fn cookie_pair(set_cookie: &str) -> &str {
     set_cookie.split(';').next().unwrap().trim()
 }
 
-impl Env {
+impl<S: Users> Env<S> {
     /// Creates the five users (the editor's role in the role store) and signs each in with every
     /// credential kind.
     async fn seed(&self) -> Vec<Credentials> {
@@ -377,9 +561,8 @@ fn assert_none(differences: Vec<String>) {
     assert!(differences.is_empty(), "{} difference(s):\n{}", differences.len(), differences.join("\n"));
 }
 
-#[tokio::test]
-async fn guards_answer_alike_for_every_user_and_credential_kind() {
-    let env = start().await;
+on_every_backend!(guards_answer_alike_for_every_user_and_credential_kind);
+async fn guards_answer_alike_for_every_user_and_credential_kind<S: Users>(env: Env<S>) {
     let users = env.seed().await;
     let mut differences = Vec::new();
     for row in TABLE {
@@ -406,11 +589,10 @@ async fn guards_answer_alike_for_every_user_and_credential_kind() {
     assert_none(differences);
 }
 
+on_every_backend!(refusals_carry_the_shared_error_bodies);
 /// What the refusals say: 401 with a Bearer challenge, 403 `permission_denied`, 403
 /// `insufficient_scope` naming the scope; the same on both adapters (checked above).
-#[tokio::test]
-async fn refusals_carry_the_shared_error_bodies() {
-    let env = start().await;
+async fn refusals_carry_the_shared_error_bodies<S: Users>(env: Env<S>) {
     let users = env.seed().await;
     let pat = &users[0];
     for base in [&env.axum, &env.poem] {
@@ -435,12 +617,11 @@ async fn refusals_carry_the_shared_error_bodies() {
     }
 }
 
+on_every_backend!(a_removed_role_stops_working_within_the_cache_ttl);
 /// A role removed in the role store stops working for every credential kind, on both adapters,
 /// once the user-state cache's entry is older than its ttl: the revocation bound, shown with the
 /// injected clock.
-#[tokio::test]
-async fn a_removed_role_stops_working_within_the_cache_ttl() {
-    let env = start().await;
+async fn a_removed_role_stops_working_within_the_cache_ttl<S: Users>(env: Env<S>) {
     let users = env.seed().await;
     let eddie = &users[1];
     let mut differences = Vec::new();
