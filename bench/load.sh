@@ -7,13 +7,16 @@
 # database, registers a user, signs in, then measures with wrk:
 #   - GET  /bench/public                  (no authentication)
 #   - GET  /bench/protected               (Bearer access token; same handler)
+#   - GET  /bench/authenticated           (RequireAuthLayer, authentication only)
+#   - GET  /bench/guarded                 (RequireAuthLayer + Guard::role("bench"): authorization)
 #   - POST /api/auth/mobile/sign-in       (argon2id verify at OWASP parameters)
 #   - POST /api/auth/mobile/token-refresh (rotating refresh tokens, one grant per connection)
 # first with HS256, then (public + protected only) with RS256 and EdDSA keys generated into a
 # temporary keys directory. Prints a markdown table; raw wrk output goes to $RESULTS_DIR.
 #
 # Knobs (environment): DURATION (10s), THREADS (2), CONNECTIONS (64), PORT (18080),
-# ALGS ("HS256 RS256 EdDSA"; the first one also runs sign-in and refresh), RESULTS_DIR.
+# ALGS ("HS256 RS256 EdDSA"; the first one also runs sign-in and refresh), RESULTS_DIR,
+# GUARD_ONLY (1: only the authenticated/guarded pair, REPEAT times alternated; default REPEAT 1).
 # Note: wrk and the server share the machine's cores.
 set -euo pipefail
 
@@ -23,6 +26,8 @@ THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 PORT="${PORT:-18080}"
 ALGS="${ALGS:-HS256 RS256 EdDSA}"
+GUARD_ONLY="${GUARD_ONLY:-0}"
+REPEAT="${REPEAT:-1}"
 BASE="http://127.0.0.1:${PORT}"
 USERNAME="bench"
 PASSWORD="bench-password-0f-decent-length"
@@ -114,6 +119,11 @@ sign_in() {
     local code
     code="$(curl -s -o /dev/null -w '%{http_code}' "${BASE}/bench/protected")"
     [ "$code" = 401 ] || { log "unauthenticated /bench/protected returned $code, expected 401"; exit 1; }
+    # The guarded route needs the `bench` role: refused before it is granted, accepted after.
+    code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/guarded")"
+    [ "$code" = 403 ] || { log "/bench/guarded without the role returned $code, expected 403"; exit 1; }
+    curl -fsS -o /dev/null -X POST -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/grant-bench-role"
+    curl -fsS -o /dev/null -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/guarded"
 }
 
 # post_script FILE BODY: a wrk Lua script sending BODY as JSON.
@@ -227,6 +237,16 @@ for alg in $ALGS; do
     log "=== ${alg} ==="
     start_server "$alg"
     sign_in
+    for i in $(seq 1 "$REPEAT"); do
+        run_wrk "authenticated-${alg}-${i}" "$alg" "GET /bench/authenticated (run ${i})" \
+            -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/authenticated"
+        run_wrk "guarded-${alg}-${i}" "$alg" "GET /bench/guarded, role guard (run ${i})" \
+            -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/guarded"
+    done
+    if [ "$GUARD_ONLY" = 1 ]; then
+        stop_server
+        continue
+    fi
     run_wrk "public-${alg}" "$alg" "GET /bench/public" "${BASE}/bench/public"
     # The same request bytes as the protected run (the header is ignored): isolates the cost of
     # authentication from the cost of carrying a 551-byte header through the kernel and hyper.
@@ -259,6 +279,9 @@ echo
 echo "| ratio | value |"
 echo "|-------|------:|"
 for alg in $ALGS; do
+    for i in $(seq 1 "$REPEAT"); do
+        echo "| guarded / authenticated server CPU per request (${alg}, run ${i}) | $(awk -v a="${CPU[guarded-${alg}-${i}]}" -v b="${CPU[authenticated-${alg}-${i}]}" 'BEGIN {if (b > 0) printf "%.1f%%", 100 * a / b; else print "-"}') |"
+    done
     pub="${RPS[public-${alg}]:-}"
     prot="${RPS[protected-${alg}]:-}"
     if [ -n "$pub" ] && [ -n "$prot" ]; then

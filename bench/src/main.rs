@@ -2,7 +2,11 @@
 //! routes that run the same trivial handler, for load tests (`bench/load.sh`):
 //!
 //! - `GET /bench/public`: no authentication;
-//! - `GET /bench/protected`: requires a valid Bearer access token (the [`Auth`] extractor).
+//! - `GET /bench/protected`: requires a valid Bearer access token (the [`Auth`] extractor);
+//! - `GET /bench/authenticated`: the same through [`RequireAuthLayer`] (authentication only);
+//! - `GET /bench/guarded`: [`RequireAuthLayer`] with a role guard (`Guard::role("bench")`): the
+//!   cost of authorization over `/bench/authenticated`;
+//! - `POST /bench/grant-bench-role`: gives the signed-in user the `bench` role (bench server only).
 //!
 //! Comparing the two isolates the cost of authenticating a request. Settings come from the
 //! environment exactly as for `portcullis serve` (`PORTCULLIS_BIND`, `PORTCULLIS_DATABASE_URL`,
@@ -14,9 +18,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::routing::get;
-use portcullis::axum::{Auth, AuthContext};
-use portcullis::core::{AuthError, Authenticator, CredentialMethod, Principal, SystemClock, UserId};
+use axum::extract::State;
+use axum::routing::{get, post};
+use portcullis::axum::{ApiError, Auth, AuthContext, RequireAuthLayer};
+use portcullis::core::{
+    AuthError, Authenticator, Clock, CredentialMethod, Guard, Principal, SystemClock, UserId,
+};
 use portcullis::jwt::{JwtService, TokenKind};
 use serde_json::{Value, json};
 
@@ -28,6 +35,18 @@ async fn ok() -> Json<Value> {
 /// `GET /bench/protected`: the extractor authenticates; the principal is ignored.
 async fn protected(Auth(_principal): Auth) -> Json<Value> {
     ok().await
+}
+
+/// `POST /bench/grant-bench-role`: creates the `bench` role if needed and assigns it to the caller.
+async fn grant_bench_role(
+    State(auth): State<Arc<auth_server::app::ServerAuth>>,
+    Auth(principal): Auth,
+) -> Result<Json<Value>, ApiError> {
+    let roles = auth.role_store().ok_or(AuthError::NotFound)?;
+    roles.create_role("bench", "load tests", SystemClock.now()).await?;
+    roles.assign_role(&principal.user_id, "bench").await?;
+    auth.authority_changed(Some(&principal.user_id));
+    Ok(Json(json!({ "role": "bench" })))
 }
 
 /// The same bearer check without revocation or user-state checks: signature and claims only. The
@@ -56,7 +75,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let context = AuthContext::new(Arc::new(app.auth.bearer_authenticator()));
     let bench = Router::new()
         .route("/bench/public", get(ok))
-        .route("/bench/protected", get(protected).layer(context.layer()))
+        .route("/bench/protected", get(protected).layer(context.clone().layer()))
+        .route("/bench/authenticated", get(ok).route_layer(RequireAuthLayer::new(context.clone())))
+        .route(
+            "/bench/guarded",
+            get(ok).route_layer(RequireAuthLayer::new(context.clone()).guard(Guard::role("bench"))),
+        )
+        .route(
+            "/bench/grant-bench-role",
+            post(grant_bench_role).with_state(Arc::clone(&app.auth)).layer(context.clone().layer()),
+        )
         .route(
             "/bench/protected-stateless",
             get(protected).layer(
