@@ -220,6 +220,15 @@ http_test!(admin_api_manages_roles_and_users, |srv: TestServer| async move {
     let own = format!("/api/auth/admin/users/{manager_id}");
     let off = json!({"is_active": false});
     assert_eq!(send(&srv, &manager, Method::PATCH, &own, Some(off)).await.0, 400);
+    let root_path = format!("/api/auth/admin/users/{}", user_id(&srv, "root").await);
+    let off = json!({"is_active": false});
+    assert_eq!(
+        send(&srv, &manager, Method::PATCH, &root_path, Some(off)).await.0,
+        403,
+        "a superuser's account"
+    );
+    let sign_out_root = format!("{root_path}/sign-out-all");
+    assert_eq!(send(&srv, &manager, Method::POST, &sign_out_root, None).await.0, 403);
     let role_body = json!({"name": "sneaky", "permissions": ["articles:edit"]});
     assert_eq!(send(&srv, &manager, Method::POST, "/api/auth/admin/roles", Some(role_body)).await.0, 403);
 

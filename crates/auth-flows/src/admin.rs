@@ -10,6 +10,7 @@
 //! - only a superuser changes `is_staff` or `is_superuser`;
 //! - a user manager who is not a superuser assigns or removes only roles whose every permission
 //!   they hold themselves (no one grants more than they have);
+//! - only a superuser changes or signs out a superuser's account;
 //! - nobody deactivates, demotes or removes the superuser flag of their own account here (no
 //!   lock-out by a slip).
 
@@ -162,7 +163,8 @@ impl<S: UserStore> AuthService<S> {
         let user_id = user.id();
         let actor = principal.user_id.to_string();
         let itself = principal.user_id == user_id;
-        if (update.is_staff.is_some() || update.is_superuser.is_some()) && !principal.is_superuser() {
+        let flags = update.is_staff.is_some() || update.is_superuser.is_some();
+        if (flags || user.is_superuser()) && !principal.is_superuser() {
             return Err(AuthError::Forbidden);
         }
         if itself && (update.is_active == Some(false) || update.is_superuser == Some(false)) {
@@ -252,7 +254,11 @@ impl<S: UserStore> AuthService<S> {
     /// `POST /api/auth/admin/users/{id}/sign-out-all`: revokes every grant and token of the user.
     pub async fn admin_sign_out_user(&self, principal: &Principal, id: &str) -> Result<(), AuthError> {
         principal.require_permission(USERS_MANAGE)?;
-        let user_id = self.target(id).await?.id();
+        let user = self.target(id).await?;
+        if user.is_superuser() && !principal.is_superuser() {
+            return Err(AuthError::Forbidden);
+        }
+        let user_id = user.id();
         self.sign_out_all(&user_id).await?;
         let actor = principal.user_id.to_string();
         self.audit(AuditKind::AdminSignedOutUser, Some(&user_id), &[("actor", &actor)]).await;

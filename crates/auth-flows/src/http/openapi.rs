@@ -950,7 +950,7 @@ mod admin_ops {
 
     #[utoipa::path(patch, path = "/api/auth/admin/users/{id}", tag = "admin", operation_id = "admin_update_user",
         summary = "Change a user's active, staff and superuser flags and assigned roles (permission `users:manage`)",
-        description = "Only a superuser changes `is_staff` and `is_superuser`; a user manager who is not a superuser assigns or removes only roles whose permissions they hold. Nobody deactivates or removes the superuser flag of their own account here. Deactivation revokes every credential of the user; role changes reach every credential within the user-state bound (1 s).",
+        description = "Only a superuser changes `is_staff` and `is_superuser`, or a superuser's account; a user manager who is not a superuser assigns or removes only roles whose permissions they hold. Nobody deactivates or removes the superuser flag of their own account here. Deactivation revokes every credential of the user; role changes reach every credential within the user-state bound (1 s).",
         params(("id" = String, Path, description = "User id")),
         request_body = AdminUserUpdate,
         security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
@@ -958,7 +958,7 @@ mod admin_ops {
             (status = 200, description = "The changed user", body = AdminUser),
             (status = 400, description = "An unknown field or role, or a change that would lock the administrator out", body = ErrorResponse),
             (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "Without `users:manage`, or a change beyond the administrator's own authority", body = ErrorResponse),
+            (status = 403, description = "Without `users:manage`, a change beyond the administrator's own authority, or a superuser's account changed by a non-superuser", body = ErrorResponse),
             (status = 404, description = "No such user", body = ErrorResponse),
         ))]
     fn admin_update_user() {}
@@ -971,7 +971,7 @@ mod admin_ops {
             (status = 204, description = "Signed out everywhere"),
             (status = 400, description = "A badly encoded id", body = ErrorResponse),
             (status = 401, description = "Not authenticated", body = ErrorResponse),
-            (status = 403, description = "Without `users:manage`", body = ErrorResponse),
+            (status = 403, description = "Without `users:manage`, or a superuser signed out by a non-superuser", body = ErrorResponse),
             (status = 404, description = "No such user", body = ErrorResponse),
         ))]
     fn admin_sign_out_user() {}
