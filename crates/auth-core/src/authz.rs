@@ -547,7 +547,6 @@ impl Guard {
                 guards.push(other);
                 Self::of(Rule::All(guards))
             }
-            Rule::Authenticated => Self::of(Rule::All(vec![self.clone(), other])),
             _ => Self::of(Rule::All(vec![self, other])),
         }
     }
