@@ -288,3 +288,61 @@ http_test!(a_removed_role_stops_every_credential_kind_at_once, |srv: TestServer|
         );
     }
 });
+
+http_test!(the_revocation_feed_serves_services_with_the_permission, |srv: TestServer| async move {
+    let root = superuser(&srv, "root").await;
+    let body = json!({"name": "verifier", "permissions": ["revocations:read"]});
+    assert_eq!(send(&srv, &root, Method::POST, "/api/auth/admin/roles", Some(body)).await.0, 201);
+    srv.register("svc", PASSWORD).await;
+    let svc_id = user_id(&srv, "svc").await;
+    let assign = json!({"roles": ["verifier"]});
+    let path = format!("/api/auth/admin/users/{svc_id}");
+    assert_eq!(send(&srv, &root, Method::PATCH, &path, Some(assign)).await.0, 200);
+    // The service reads the feed with an API key limited to it.
+    let service = every_credential(&srv, "svc", &["revocations:read"]).await.pop().unwrap();
+
+    // A user with two sessions; one is signed out, then every one.
+    let first = srv.user_with_tokens("vera").await;
+    let second = srv.sign_in("vera", PASSWORD).await;
+    let vera = user_id(&srv, "vera").await;
+    let (status, snapshot) = send(&srv, &service, Method::GET, "/api/auth/revocations", None).await;
+    assert_eq!(status, 200, "{snapshot}");
+    let cursor = snapshot["cursor"].as_i64().unwrap();
+    assert!(snapshot["revoked_grants"].is_array() && snapshot["user_not_before"].is_array());
+
+    let r = srv.post("/api/auth/mobile/sign-out", json!({"refresh": first["refresh"]})).await;
+    assert_eq!(r.status(), 204);
+    let (status, feed) =
+        send(&srv, &service, Method::GET, &format!("/api/auth/revocations?since={cursor}"), None).await;
+    assert_eq!(status, 200, "{feed}");
+    let events = feed["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{feed}");
+    assert_eq!(events[0]["kind"], "grant");
+    let next = feed["cursor"].as_i64().unwrap();
+    assert!(next > cursor);
+
+    let all = Credential::Jwt(second["access"].as_str().unwrap().to_owned());
+    assert_eq!(send(&srv, &all, Method::POST, "/api/auth/sign-out-all", None).await.0, 204);
+    let (_, feed) =
+        send(&srv, &service, Method::GET, &format!("/api/auth/revocations?since={next}"), None).await;
+    let kinds: Vec<&str> =
+        feed["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"user"), "{feed}");
+    let user_event = feed["events"].as_array().unwrap().iter().find(|e| e["kind"] == "user").unwrap();
+    assert_eq!(user_event["user_id"], json!(vera.to_string()));
+    let (_, snapshot) = send(&srv, &service, Method::GET, "/api/auth/revocations", None).await;
+    let users = snapshot["user_not_before"].as_array().unwrap();
+    assert!(users.iter().any(|u| u["user_id"] == json!(vera.to_string())), "{snapshot}");
+
+    // Bad cursors, no permission, no credential.
+    for bad in ["since=-1", "since=x"] {
+        let (status, _) =
+            send(&srv, &service, Method::GET, &format!("/api/auth/revocations?{bad}"), None).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    let plain = jwt_user(&srv, "plain").await;
+    let r = plain.apply(srv.client.get(srv.url("/api/auth/revocations"))).send().await.unwrap();
+    assert_error(r, 403, "permission_denied").await;
+    let r = srv.client.get(srv.url("/api/auth/revocations")).send().await.unwrap();
+    assert_error(r, 401, "not_authenticated").await;
+});

@@ -46,6 +46,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/email/resend"),
     ("post", "/api/auth/email/change/cancel"),
     ("get", "/api/auth/activity"),
+    ("get", "/api/auth/revocations"),
     ("get", "/api/auth/admin/users"),
     ("get", "/api/auth/admin/users/{id}"),
     ("patch", "/api/auth/admin/users/{id}"),

@@ -29,6 +29,9 @@ use crate::AuthService;
 pub const USERS_MANAGE: &str = "users:manage";
 /// The permission of the admin role endpoints.
 pub const ROLES_MANAGE: &str = "roles:manage";
+/// The permission of the revocation feed (`GET /api/auth/revocations`), for services that
+/// verify Portcullis's tokens themselves.
+pub const REVOCATIONS_READ: &str = "revocations:read";
 /// The most users one page of `GET /api/auth/admin/users` holds.
 pub const MAX_USERS_PAGE: usize = 200;
 
@@ -382,5 +385,44 @@ impl<S: UserStore> AuthService<S> {
         )
         .await;
         Ok(())
+    }
+
+    /// `GET /api/auth/revocations[?since=cursor]` (permission [`REVOCATIONS_READ`]): what another
+    /// service needs to enforce revocations on the access tokens it verifies itself. Without
+    /// `since`: a snapshot `{cursor, revoked_grants, user_not_before: [{user_id, not_before}]}`
+    /// (grants still within their lifetime, every user's not-before); with it: the events after
+    /// that cursor, `{cursor, events: [{kind: "grant", grant_id} | {kind: "user", user_id,
+    /// not_before}]}`. A token is dead when its `sid` is a revoked grant or its `iat` is before
+    /// its user's not-before. Poll it more often than the server flushes old events
+    /// (`PORTCULLIS_FLUSH_INTERVAL`), or start again from a snapshot.
+    pub async fn revocation_feed(
+        &self,
+        principal: &Principal,
+        since: Option<i64>,
+    ) -> Result<serde_json::Value, AuthError> {
+        principal.require_permission(REVOCATIONS_READ)?;
+        let grants = self.grants.as_ref().ok_or(AuthError::NotFound)?;
+        match since {
+            None => {
+                let snapshot = grants.store.revocation_snapshot(self.clock.now()).await?;
+                let users: Vec<serde_json::Value> = snapshot
+                    .user_not_before
+                    .iter()
+                    .map(|(user_id, at)| serde_json::json!({"user_id": user_id, "not_before": at}))
+                    .collect();
+                Ok(serde_json::json!({
+                    "cursor": snapshot.cursor,
+                    "revoked_grants": snapshot.revoked_grants,
+                    "user_not_before": users,
+                }))
+            }
+            Some(cursor) if cursor < 0 => {
+                Err(AuthError::invalid_field("since", "must be a cursor, 0 or more"))
+            }
+            Some(cursor) => {
+                let (events, cursor) = grants.store.revocations_since(cursor).await?;
+                Ok(serde_json::json!({"cursor": cursor, "events": events}))
+            }
+        }
     }
 }

@@ -76,7 +76,9 @@ pub use account::{
     DeleteAccountRequest, EmailVerification, PasswordChangeRequest, PasswordChanged, ProfileUpdateRequest,
     Reauthentication, RegisterRequest,
 };
-pub use admin::{AdminUserUpdate, CreateRoleRequest, GrantPermissionRequest, ROLES_MANAGE, USERS_MANAGE};
+pub use admin::{
+    AdminUserUpdate, CreateRoleRequest, GrantPermissionRequest, REVOCATIONS_READ, ROLES_MANAGE, USERS_MANAGE,
+};
 #[cfg(feature = "api-keys")]
 pub use api_keys::{ApiKeyAuthenticator, ApiKeyConfig, CreateApiKeyRequest, CreatedApiKey};
 #[cfg(feature = "account-emails")]

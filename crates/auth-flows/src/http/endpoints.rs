@@ -884,6 +884,26 @@ fn users_query(query: &str) -> Result<(Option<String>, Option<String>, usize), A
 
 /// The admin endpoints (`/api/auth/admin/...`; see [`crate::admin`]).
 impl<S: UserStore> AuthEndpoints<S> {
+    /// `GET /api/auth/revocations[?since=]` (see [`AuthService::revocation_feed`]).
+    pub async fn revocation_feed(&self, principal: &Principal, parts: &Parts) -> Response<Vec<u8>> {
+        respond(
+            async {
+                let mut since = None;
+                for pair in parts.uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+                    if let Some(value) = pair.strip_prefix("since=") {
+                        let cursor = value
+                            .parse::<i64>()
+                            .map_err(|_| AuthError::invalid_field("since", "must be a cursor, 0 or more"))?;
+                        since = Some(cursor);
+                    }
+                }
+                let feed = self.auth.revocation_feed(principal, since).await?;
+                Ok(no_store(json_response(StatusCode::OK, &feed)))
+            }
+            .await,
+        )
+    }
+
     /// `GET /api/auth/admin/users?q=&limit=&cursor=` → `{results, next_cursor}`.
     pub async fn admin_list_users(&self, principal: &Principal, parts: &Parts) -> Response<Vec<u8>> {
         respond(

@@ -104,6 +104,9 @@ pub mod paths {
     pub const EMAIL_CHANGE_CANCEL: &str = "/api/auth/email/change/cancel";
     /// `GET` (authenticated) `?limit=&before=` → `{events}`: the user's own audit events.
     pub const ACTIVITY: &str = "/api/auth/activity";
+    /// `GET` (`revocations:read`) `?since=` → a snapshot of the revocations, or the events after a
+    /// cursor: for services that verify Portcullis's access tokens themselves.
+    pub const REVOCATIONS: &str = "/api/auth/revocations";
     /// `GET` (`users:manage`) `?q=&limit=&cursor=` → `{results, next_cursor}`: users' admin views.
     pub const ADMIN_USERS: &str = "/api/auth/admin/users";
     /// `GET /api/auth/admin/users/{id}`, `PATCH` `{is_active?, is_staff?, is_superuser?, roles?}`,

@@ -915,9 +915,60 @@ pub struct RoleView {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// The revocation feed: a snapshot (without `since`) or the events after a cursor.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RevocationFeed {
+    /// Pass as `since` on the next poll.
+    cursor: i64,
+    /// Snapshot: the revoked grants (a token whose `sid` is one is dead).
+    revoked_grants: Option<Vec<String>>,
+    /// Snapshot: each user's not-before (a token of the user with an earlier `iat` is dead).
+    user_not_before: Option<Vec<UserNotBefore>>,
+    /// With `since`: the revocations after it, in order.
+    events: Option<Vec<RevocationFeedEvent>>,
+}
+
+/// A user's not-before.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UserNotBefore {
+    /// The user.
+    user_id: String,
+    /// Tokens issued to the user before this are dead.
+    not_before: chrono::DateTime<chrono::Utc>,
+}
+
+/// One revocation: `{kind: "grant", grant_id}` or `{kind: "user", user_id, not_before}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RevocationFeedEvent {
+    /// `grant` or `user`.
+    kind: String,
+    /// The revoked grant (`grant`).
+    grant_id: Option<String>,
+    /// The user (`user`).
+    user_id: Option<String>,
+    /// The user's new not-before (`user`).
+    not_before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[allow(dead_code)]
 mod admin_ops {
     use super::*;
+
+    #[utoipa::path(get, path = "/api/auth/revocations", tag = "tokens", operation_id = "revocation_feed",
+        summary = "Revocations, for services that verify access tokens themselves (permission `revocations:read`)",
+        description = "Without `since`: a snapshot of the revoked grants and users' not-befores. With `since`: the events after that cursor. A token is dead when its `sid` is a revoked grant or its `iat` is before its user's not-before.",
+        params(("since" = Option<i64>, Query, minimum = 0, description = "The previous answer's `cursor`")),
+        security(("bearer" = []), ("token" = []), ("sessionCookie" = []), ("apiKey" = [])),
+        responses(
+            (status = 200, description = "The snapshot or the events", body = RevocationFeed),
+            (status = 400, description = "A bad `since`", body = ErrorResponse),
+            (status = 401, description = "Not authenticated", body = ErrorResponse),
+            (status = 403, description = "Without `revocations:read`", body = ErrorResponse),
+        ))]
+    fn revocation_feed() {}
     use crate::{AdminUserUpdate, CreateRoleRequest, GrantPermissionRequest};
 
     #[utoipa::path(get, path = "/api/auth/admin/users", tag = "admin", operation_id = "admin_list_users",
@@ -1056,6 +1107,7 @@ mod admin_ops {
 
 #[derive(OpenApi)]
 #[openapi(paths(
+    admin_ops::revocation_feed,
     admin_ops::admin_list_users,
     admin_ops::admin_get_user,
     admin_ops::admin_update_user,

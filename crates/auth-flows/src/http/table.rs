@@ -51,6 +51,8 @@ pub enum RouteSet {
     /// The admin API: `{prefix}/admin/users...` and, with a role store, `{prefix}/admin/roles...`
     /// (needs the `users:manage` / `roles:manage` permissions; superusers have them).
     Admin,
+    /// `GET {prefix}/revocations`: the revocation feed for other services (`revocations:read`).
+    RevocationFeed,
     /// `GET /healthz`.
     Health,
     /// The OpenAPI document and the Swagger UI (feature `openapi`).
@@ -59,7 +61,7 @@ pub enum RouteSet {
 
 impl RouteSet {
     /// Every route set.
-    pub const ALL: [RouteSet; 16] = [
+    pub const ALL: [RouteSet; 17] = [
         Self::Register,
         Self::MobileFlow,
         Self::WebFlow,
@@ -74,6 +76,7 @@ impl RouteSet {
         Self::AccountEmails,
         Self::Activity,
         Self::Admin,
+        Self::RevocationFeed,
         Self::Health,
         Self::Docs,
     ];
@@ -582,6 +585,9 @@ impl<S: UserStore> AuthEndpoints<S> {
         #[cfg(feature = "audit")]
         b.private(R::Activity, get.clone(), paths::ACTIVITY, false, |e, p, r| async move {
             e.activity(&p, &r.parts).await
+        });
+        b.private(R::RevocationFeed, get.clone(), paths::REVOCATIONS, false, |e, p, r| async move {
+            e.revocation_feed(&p, &r.parts).await
         });
         b.private(R::Admin, get.clone(), paths::ADMIN_USERS, false, |e, p, r| async move {
             e.admin_list_users(&p, &r.parts).await
