@@ -51,6 +51,10 @@ pub enum JwtAlgorithm {
     RS512,
     /// RSASSA-PSS with SHA-256 and MGF1 with SHA-256.
     PS256,
+    /// RSASSA-PSS with SHA-384 and MGF1 with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512 and MGF1 with SHA-512.
+    PS512,
     /// ECDSA on P-256 with SHA-256.
     ES256,
     /// ECDSA on P-384 with SHA-384.
@@ -69,6 +73,8 @@ impl JwtAlgorithm {
         Self::RS384,
         Self::RS512,
         Self::PS256,
+        Self::PS384,
+        Self::PS512,
         Self::ES256,
         Self::ES384,
         Self::EdDSA,
@@ -84,6 +90,8 @@ impl JwtAlgorithm {
             Self::RS384 => "RS384",
             Self::RS512 => "RS512",
             Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
             Self::ES256 => "ES256",
             Self::ES384 => "ES384",
             Self::EdDSA => "EdDSA",
@@ -106,6 +114,8 @@ impl JwtAlgorithm {
             Self::RS384 => A::RS384,
             Self::RS512 => A::RS512,
             Self::PS256 => A::PS256,
+            Self::PS384 => A::PS384,
+            Self::PS512 => A::PS512,
             Self::ES256 => A::ES256,
             Self::ES384 => A::ES384,
             Self::EdDSA => A::EdDSA,
@@ -116,7 +126,9 @@ impl JwtAlgorithm {
     fn key_type(self) -> Option<KeyType> {
         match self {
             Self::HS256 | Self::HS384 | Self::HS512 => None,
-            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 => Some(KeyType::Rsa),
+            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512 => {
+                Some(KeyType::Rsa)
+            }
             Self::ES256 => Some(KeyType::Ec(Curve::P256)),
             Self::ES384 => Some(KeyType::Ec(Curve::P384)),
             Self::EdDSA => Some(KeyType::Ed25519),
@@ -458,7 +470,7 @@ impl JwtKey {
 
     /// A signing key from a PEM private key:
     ///
-    /// - RSA (`RS*`, `PS256`): PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`, at least 2048 bits
+    /// - RSA (`RS*`, `PS*`): PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`, at least 2048 bits
     ///   (else [`KeyError::WeakKey`]);
     /// - EC (`ES256` on P-256, `ES384` on P-384): PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`
     ///   (an `EC PARAMETERS` block before it is skipped);
@@ -899,7 +911,7 @@ impl GeneratedKey {
     }
 }
 
-/// Generates a key for `alg`: RSA-2048 for `RS*`/`PS256`, P-256 for `ES256`, P-384 for `ES384`,
+/// Generates a key for `alg`: RSA-2048 for `RS*`/`PS*`, P-256 for `ES256`, P-384 for `ES384`,
 /// Ed25519 for `EdDSA`, and for HMAC a random secret as long as the hash output (32, 48 or 64 bytes).
 /// All randomness comes from aws-lc's CSPRNG.
 pub fn generate_key(alg: JwtAlgorithm) -> Result<GeneratedKey, KeyError> {
@@ -1307,7 +1319,7 @@ ByeId8fIuRZ/P7Zjl6qYyIM/YWric2Ncmtb5YtJzEg68
         }
         assert!(matches!("none".parse::<JwtAlgorithm>(), Err(KeyError::UnsupportedAlgorithm(_))));
         assert!(matches!("NONE".parse::<JwtAlgorithm>(), Err(KeyError::UnsupportedAlgorithm(_))));
-        assert!(matches!("PS512".parse::<JwtAlgorithm>(), Err(KeyError::UnsupportedAlgorithm(_))));
+        assert!(matches!("ES512".parse::<JwtAlgorithm>(), Err(KeyError::UnsupportedAlgorithm(_))));
         assert!(JwtAlgorithm::HS384.is_hmac());
         assert!(!JwtAlgorithm::EdDSA.is_hmac());
     }
@@ -1372,7 +1384,13 @@ ByeId8fIuRZ/P7Zjl6qYyIM/YWric2Ncmtb5YtJzEg68
             assert!(matches!(JwtKey::from_public_pem(alg, public), Err(KeyError::AlgorithmMismatch { .. })));
         }
         // The same RSA key serves every RSA algorithm.
-        for alg in [JwtAlgorithm::RS384, JwtAlgorithm::RS512, JwtAlgorithm::PS256] {
+        for alg in [
+            JwtAlgorithm::RS384,
+            JwtAlgorithm::RS512,
+            JwtAlgorithm::PS256,
+            JwtAlgorithm::PS384,
+            JwtAlgorithm::PS512,
+        ] {
             let key = JwtKey::from_private_pem(alg, rsa.private_pem.as_bytes()).unwrap();
             sign_and_verify(&key, &key).unwrap();
         }
@@ -1580,6 +1598,8 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYbtEghRI381nDQzl
         for alg in [
             JwtAlgorithm::RS256,
             JwtAlgorithm::PS256,
+            JwtAlgorithm::PS384,
+            JwtAlgorithm::PS512,
             JwtAlgorithm::ES256,
             JwtAlgorithm::ES384,
             JwtAlgorithm::EdDSA,
