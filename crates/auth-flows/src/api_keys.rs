@@ -205,10 +205,7 @@ impl<S: UserStore> AuthService<S> {
         let record = keys.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
         let now = self.clock.now();
         record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
-        let authority = match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
-            Some(state) if state.is_active => state.authority,
-            _ => return Err(revoked()),
-        };
+        let authority = self.authority(&record.user_id).await?;
         if record.needs_touch(now) {
             keys.store.touch(&record.id, now).await?;
         }

@@ -157,7 +157,11 @@ impl<S: UserStore> AuthService<S> {
         Ok(IssuedOpaqueToken { token: secret.into_token(), expires_at })
     }
 
-    async fn opaque_record(&self, token: &str) -> Result<OpaqueTokenRecord, AuthError> {
+    /// The presented token's record and its user's authority, after every check.
+    async fn opaque_record(
+        &self,
+        token: &str,
+    ) -> Result<(OpaqueTokenRecord, std::sync::Arc<auth_core::Authority>), AuthError> {
         let opaque = self.opaque()?;
         let hash =
             opaque.config.format.parse(token).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
@@ -167,34 +171,31 @@ impl<S: UserStore> AuthService<S> {
         if self.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
             return Err(revoked());
         }
-        match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
-            Some(state) if state.is_active => {}
-            _ => return Err(revoked()),
-        }
+        let authority = self.authority(&record.user_id).await?;
         if record.needs_touch(now) {
             opaque.store.touch(&record.id, now).await?;
             // The grant's last use is the credential's: the sessions list shows it as used.
             self.touch_grant(&record.grant_id, now).await?;
         }
-        Ok(record)
+        Ok((record, authority))
     }
 
     /// Authenticates an opaque token and returns its principal.
     pub async fn authenticate_opaque(&self, token: &str) -> Result<Principal, AuthError> {
-        let record = self.opaque_record(token).await?;
+        let (record, authority) = self.opaque_record(token).await?;
         let mut principal = Principal::new(record.user_id, CredentialMethod::OpaqueToken);
         principal.grant_id = Some(record.grant_id);
         principal.credential_id = Some(record.id);
         principal.amr = record.amr;
         principal.auth_time = Some(record.created_at);
         principal.expires_at = Some(record.expires_at);
-        principal.authority = self.authority(&principal.user_id).await?;
+        principal.authority = authority;
         Ok(principal)
     }
 
     /// Deletes the presented opaque token and revokes its grant.
     pub async fn token_sign_out(&self, token: &str) -> Result<(), AuthError> {
-        let record = self.opaque_record(token).await?;
+        let (record, _) = self.opaque_record(token).await?;
         self.opaque()?.store.delete(&record.id).await?;
         self.revoke_grant(&record.grant_id).await
     }

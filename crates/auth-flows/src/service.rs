@@ -357,14 +357,16 @@ impl<S: UserStore> AuthService<S> {
     }
 
     /// The user's current authority (flags, roles, permissions, tenant), cached like the rest of
-    /// the user's state ([`FlowConfig::user_state_ttl`]); a user who is gone is an invalid token.
+    /// the user's state ([`FlowConfig::user_state_ttl`]); a user who is gone or inactive is an
+    /// invalid token. Every credential check but the JWT's (which also compares the credential
+    /// fingerprint) reads the user's state through it, once per request.
     pub async fn authority(
         &self,
         user_id: &auth_core::UserId,
     ) -> Result<Arc<auth_core::Authority>, AuthError> {
         match self.user_state.get(self.store().as_ref(), user_id).await? {
-            Some(state) => Ok(state.authority),
-            None => Err(revoked()),
+            Some(state) if state.is_active => Ok(state.authority),
+            _ => Err(revoked()),
         }
     }
 

@@ -205,6 +205,14 @@ impl<S: UserStore> AuthService<S> {
     /// The session a request's cookie presents: `None` without a session cookie; an error for an
     /// unknown, expired or revoked session, or an unsafe request that fails the CSRF check.
     pub async fn session_of(&self, parts: &Parts) -> Result<Option<SessionRecord>, AuthError> {
+        Ok(self.session_and_authority(parts).await?.map(|(record, _)| record))
+    }
+
+    /// [`AuthService::session_of`] with the user's authority, read by the same check.
+    async fn session_and_authority(
+        &self,
+        parts: &Parts,
+    ) -> Result<Option<(SessionRecord, std::sync::Arc<auth_core::Authority>)>, AuthError> {
         let Some(sessions) = self.sessions.as_ref() else {
             return Ok(None);
         };
@@ -218,17 +226,14 @@ impl<S: UserStore> AuthService<S> {
         if self.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
             return Err(revoked());
         }
-        match self.user_state.get(self.store().as_ref(), &record.user_id).await? {
-            Some(state) if state.is_active => {}
-            _ => return Err(revoked()),
-        }
+        let authority = self.authority(&record.user_id).await?;
         check_csrf(parts, &sessions.config.csrf_cookie(), &sessions.origin)?;
         if record.needs_touch(now) {
             sessions.store.touch(&record.id, now).await?;
             // The grant's last use is the credential's: the sessions list shows it as used.
             self.touch_grant(&record.grant_id, now).await?;
         }
-        Ok(Some(record))
+        Ok(Some((record, authority)))
     }
 
     /// Ends the request's session (after the CSRF check) and returns the `Set-Cookie` values that
@@ -296,7 +301,7 @@ impl<S: UserStore> fmt::Debug for SessionAuthenticator<S> {
 #[async_trait]
 impl<S: UserStore> Authenticator for SessionAuthenticator<S> {
     async fn authenticate(&self, parts: &Parts) -> Result<Option<Principal>, AuthError> {
-        let Some(record) = self.auth.session_of(parts).await? else {
+        let Some((record, authority)) = self.auth.session_and_authority(parts).await? else {
             return Ok(None);
         };
         let mut principal = Principal::new(record.user_id, CredentialMethod::Session);
@@ -306,7 +311,7 @@ impl<S: UserStore> Authenticator for SessionAuthenticator<S> {
         principal.auth_time = Some(record.created_at);
         principal.expires_at = Some(record.expires_at);
         principal.session_data = Some(record.data);
-        principal.authority = self.auth.authority(&principal.user_id).await?;
+        principal.authority = authority;
         Ok(Some(principal))
     }
 }
