@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::error::KeyRejected;
@@ -59,6 +60,9 @@ pub enum JwtAlgorithm {
     ES256,
     /// ECDSA on P-384 with SHA-384.
     ES384,
+    /// ECDSA on P-521 with SHA-512 (signed and verified with aws-lc-rs directly: jsonwebtoken has
+    /// no ES512).
+    ES512,
     /// EdDSA with Ed25519.
     EdDSA,
 }
@@ -77,6 +81,7 @@ impl JwtAlgorithm {
         Self::PS512,
         Self::ES256,
         Self::ES384,
+        Self::ES512,
         Self::EdDSA,
     ];
 
@@ -94,6 +99,7 @@ impl JwtAlgorithm {
             Self::PS512 => "PS512",
             Self::ES256 => "ES256",
             Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
             Self::EdDSA => "EdDSA",
         }
     }
@@ -103,10 +109,11 @@ impl JwtAlgorithm {
         matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
     }
 
-    /// The `jsonwebtoken` algorithm.
-    pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+    /// The `jsonwebtoken` algorithm; `None` for `ES512`, which jsonwebtoken does not have (EC keys
+    /// sign and verify with aws-lc-rs directly).
+    pub(crate) fn to_jsonwebtoken(self) -> Option<jsonwebtoken::Algorithm> {
         use jsonwebtoken::Algorithm as A;
-        match self {
+        Some(match self {
             Self::HS256 => A::HS256,
             Self::HS384 => A::HS384,
             Self::HS512 => A::HS512,
@@ -118,8 +125,9 @@ impl JwtAlgorithm {
             Self::PS512 => A::PS512,
             Self::ES256 => A::ES256,
             Self::ES384 => A::ES384,
+            Self::ES512 => return None,
             Self::EdDSA => A::EdDSA,
-        }
+        })
     }
 
     /// The asymmetric key type this algorithm needs (`None` for HMAC).
@@ -131,6 +139,7 @@ impl JwtAlgorithm {
             }
             Self::ES256 => Some(KeyType::Ec(Curve::P256)),
             Self::ES384 => Some(KeyType::Ec(Curve::P384)),
+            Self::ES512 => Some(KeyType::Ec(Curve::P521)),
             Self::EdDSA => Some(KeyType::Ed25519),
         }
     }
@@ -179,6 +188,7 @@ impl fmt::Display for JwtAlgorithm {
 enum Curve {
     P256,
     P384,
+    P521,
 }
 
 impl Curve {
@@ -186,6 +196,7 @@ impl Curve {
         match self {
             Self::P256 => "P-256",
             Self::P384 => "P-384",
+            Self::P521 => "P-521",
         }
     }
 
@@ -193,6 +204,7 @@ impl Curve {
         match name {
             "P-256" => Some(Self::P256),
             "P-384" => Some(Self::P384),
+            "P-521" => Some(Self::P521),
             _ => None,
         }
     }
@@ -202,6 +214,7 @@ impl Curve {
         match self {
             Self::P256 => 32,
             Self::P384 => 48,
+            Self::P521 => 66,
         }
     }
 
@@ -209,6 +222,7 @@ impl Curve {
         match self {
             Self::P256 => JwtAlgorithm::ES256,
             Self::P384 => JwtAlgorithm::ES384,
+            Self::P521 => JwtAlgorithm::ES512,
         }
     }
 
@@ -216,6 +230,7 @@ impl Curve {
         match self {
             Self::P256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
             Self::P384 => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+            Self::P521 => &sig::ECDSA_P521_SHA512_FIXED_SIGNING,
         }
     }
 
@@ -223,6 +238,7 @@ impl Curve {
         match self {
             Self::P256 => &sig::ECDSA_P256_SHA256_FIXED,
             Self::P384 => &sig::ECDSA_P384_SHA384_FIXED,
+            Self::P521 => &sig::ECDSA_P521_SHA512_FIXED,
         }
     }
 }
@@ -241,6 +257,7 @@ impl KeyType {
             Self::Rsa => "an RSA key",
             Self::Ec(Curve::P256) => "an EC P-256 key",
             Self::Ec(Curve::P384) => "an EC P-384 key",
+            Self::Ec(Curve::P521) => "an EC P-521 key",
             Self::Ed25519 => "an Ed25519 key",
         }
     }
@@ -285,7 +302,7 @@ pub enum KeyError {
     /// A verification-only key was given where a signing key is needed.
     #[error("the key can only verify tokens, not sign them")]
     NotASigningKey,
-    /// A well-formed key of a kind Portcullis does not support (encrypted PEM, P-521, Ed448, ...).
+    /// A well-formed key of a kind Portcullis does not support (encrypted PEM, secp256k1, Ed448, ...).
     #[error("unsupported key: {0}")]
     Unsupported(String),
     /// A key store name that is not a plain file name (see `FileKeyStore`).
@@ -319,8 +336,9 @@ impl KeyError {
 enum PublicParts {
     /// Big-endian modulus and exponent, without leading zeros.
     Rsa { n: Vec<u8>, e: Vec<u8> },
-    /// Affine coordinates, each exactly `curve.coordinate_len()` bytes.
-    Ec { curve: Curve, x: Vec<u8>, y: Vec<u8> },
+    /// Affine coordinates, each exactly `curve.coordinate_len()` bytes, and the key parsed once for
+    /// verification.
+    Ec { curve: Curve, x: Vec<u8>, y: Vec<u8>, verifying: ParsedPublicKey },
     /// The 32-byte public key.
     Ed25519 { x: Vec<u8> },
 }
@@ -352,10 +370,10 @@ impl PublicParts {
             }
             _ => return Err(KeyError::invalid(format!("not a {} public point", curve.name()))),
         };
-        ParsedPublicKey::new(curve.verification(), point)
+        let verifying = ParsedPublicKey::new(curve.verification(), point)
             .map_err(|_| KeyError::invalid(format!("not a point on {}", curve.name())))?;
         let (x, y) = coordinates.split_at(len);
-        Ok(Self::Ec { curve, x: x.to_vec(), y: y.to_vec() })
+        Ok(Self::Ec { curve, x: x.to_vec(), y: y.to_vec(), verifying })
     }
 
     fn ed25519(x: &[u8]) -> Result<Self, KeyError> {
@@ -386,7 +404,7 @@ impl PublicParts {
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         match self {
             Self::Rsa { n, e } => vec![("e", b64(e)), ("kty", "RSA".to_owned()), ("n", b64(n))],
-            Self::Ec { curve, x, y } => {
+            Self::Ec { curve, x, y, .. } => {
                 vec![("crv", curve.name().to_owned()), ("kty", "EC".to_owned()), ("x", b64(x)), ("y", b64(y))]
             }
             Self::Ed25519 { x } => {
@@ -419,10 +437,20 @@ pub struct JwtKey {
     alg: JwtAlgorithm,
     kid: String,
     public: Option<PublicParts>,
-    encoding: Option<EncodingKey>,
+    /// The private half (or the HMAC secret); `None` for verification-only keys.
+    signer: Option<Signer>,
     decoding: DecodingKey,
     /// For HMAC keys: the prepared key, so verification does no per-token key set-up.
     hmac: Option<aws_lc_rs::hmac::Key>,
+}
+
+/// What signs for a [`JwtKey`].
+#[derive(Clone)]
+enum Signer {
+    /// An RSA or Ed25519 key, or an HMAC secret, signing through jsonwebtoken.
+    Jsonwebtoken(EncodingKey),
+    /// An EC key, parsed once, signing with aws-lc-rs directly (jsonwebtoken has no ES512).
+    Ecdsa(Arc<EcdsaKeyPair>),
 }
 
 impl fmt::Debug for JwtKey {
@@ -462,7 +490,7 @@ impl JwtKey {
             alg,
             kid,
             public: None,
-            encoding: Some(EncodingKey::from_secret(secret)),
+            signer: Some(Signer::Jsonwebtoken(EncodingKey::from_secret(secret))),
             decoding: DecodingKey::from_secret(secret),
             hmac: Some(aws_lc_rs::hmac::Key::new(hmac_alg, secret)),
         })
@@ -472,8 +500,8 @@ impl JwtKey {
     ///
     /// - RSA (`RS*`, `PS*`): PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`, at least 2048 bits
     ///   (else [`KeyError::WeakKey`]);
-    /// - EC (`ES256` on P-256, `ES384` on P-384): PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`
-    ///   (an `EC PARAMETERS` block before it is skipped);
+    /// - EC (`ES256` on P-256, `ES384` on P-384, `ES512` on P-521): PKCS#8 `PRIVATE KEY` or SEC1
+    ///   `EC PRIVATE KEY` (an `EC PARAMETERS` block before it is skipped);
     /// - Ed25519 (`EdDSA`): PKCS#8 `PRIVATE KEY`.
     ///
     /// The key type must match `alg` (else [`KeyError::AlgorithmMismatch`]). For an HMAC algorithm
@@ -553,9 +581,10 @@ impl JwtKey {
 
     /// A key from a JSON Web Key (RFC 7517).
     ///
-    /// - `kty` `RSA` (`n`, `e`), `EC` (`crv` `P-256`/`P-384`, `x`, `y`) and `OKP` (`crv` `Ed25519`,
-    ///   `x`) give verification-only keys; with their private members (`d`, and for RSA also `p`,
-    ///   `q`, `dp`, `dq`, `qi`) they give signing keys. Multi-prime RSA (`oth`) is unsupported.
+    /// - `kty` `RSA` (`n`, `e`), `EC` (`crv` `P-256`/`P-384`/`P-521`, `x`, `y`) and `OKP` (`crv`
+    ///   `Ed25519`, `x`) give verification-only keys; with their private members (`d`, and for RSA
+    ///   also `p`, `q`, `dp`, `dq`, `qi`) they give signing keys. Multi-prime RSA (`oth`) is
+    ///   unsupported.
     /// - `kty` `oct` (`k`) gives an HMAC key (the length rules of [`JwtKey::hmac`] apply).
     ///
     /// The algorithm is `alg` if given, else the JWK's `alg` member; when both are present they
@@ -657,7 +686,7 @@ impl JwtKey {
 
     /// Whether the key can sign (it holds a private key or an HMAC secret).
     pub fn can_sign(&self) -> bool {
-        self.encoding.is_some()
+        self.signer.is_some()
     }
 
     /// The public JWK with `kid`, `alg` and `"use": "sig"`; never private members. `None` for HMAC
@@ -674,9 +703,41 @@ impl JwtKey {
         Some(Value::Object(jwk))
     }
 
-    /// The `jsonwebtoken` signing key, `None` for verification-only keys.
-    pub(crate) fn encoding_key(&self) -> Option<&EncodingKey> {
-        self.encoding.as_ref()
+    /// A `jsonwebtoken` signing key (for EC keys, which sign with aws-lc-rs, one made from the
+    /// PKCS#8 export), `None` for verification-only keys: for tests that check against jsonwebtoken.
+    #[cfg(test)]
+    pub(crate) fn encoding_key(&self) -> Option<EncodingKey> {
+        match self.signer.as_ref()? {
+            Signer::Jsonwebtoken(key) => Some(key.clone()),
+            Signer::Ecdsa(pair) => {
+                pair.to_pkcs8v1().ok().map(|pkcs8| EncodingKey::from_ec_der(pkcs8.as_ref()))
+            }
+        }
+    }
+
+    /// The base64url signature of `message` (a token's `header.payload`) under this key and its
+    /// algorithm. [`KeyError::NotASigningKey`] for a verification-only key. ECDSA signatures are
+    /// the fixed-length `r || s` of RFC 7518 section 3.4 (64, 96 and 132 bytes).
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<String, KeyError> {
+        match &self.signer {
+            None => Err(KeyError::NotASigningKey),
+            Some(Signer::Ecdsa(pair)) => {
+                let signature = pair
+                    .sign(&aws_lc_rs::rand::SystemRandom::new(), message)
+                    .map_err(|_| KeyError::invalid("ECDSA signing failed"))?;
+                Ok(URL_SAFE_NO_PAD.encode(signature.as_ref()))
+            }
+            Some(Signer::Jsonwebtoken(key)) => {
+                if let Some(hmac) = &self.hmac {
+                    return Ok(URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(hmac, message).as_ref()));
+                }
+                let alg = self.alg.to_jsonwebtoken().ok_or_else(|| {
+                    KeyError::Unsupported(format!("signing {} through jsonwebtoken", self.alg))
+                })?;
+                jsonwebtoken::crypto::sign(message, key, alg)
+                    .map_err(|e| KeyError::invalid(format!("signing failed ({e})")))
+            }
+        }
     }
 
     /// The `jsonwebtoken` verification key.
@@ -686,8 +747,9 @@ impl JwtKey {
     }
 
     /// Whether `signature` (the token's third part, base64url) signs `message` (`header.payload`)
-    /// under this key and its algorithm. HMAC comparisons are constant-time.
-    pub(crate) fn verify_signature(&self, message: &[u8], signature: &str) -> bool {
+    /// under this key and its algorithm. HMAC comparisons are constant-time. (A token's header is
+    /// checked first: see [`CompactJws`](crate::CompactJws).)
+    pub fn verify_signature(&self, message: &[u8], signature: &str) -> bool {
         if let Some(key) = &self.hmac {
             let mut raw = [0u8; 96];
             return match URL_SAFE_NO_PAD.decode_slice(signature, &mut raw) {
@@ -697,21 +759,34 @@ impl JwtKey {
                 Err(_) => false,
             };
         }
-        jsonwebtoken::crypto::verify(signature, message, &self.decoding, self.alg.to_jsonwebtoken())
-            .unwrap_or(false)
+        if let Some(PublicParts::Ec { curve, verifying, .. }) = &self.public {
+            // Fixed-length `r || s` (RFC 7518 section 3.4): 132 bytes at most, for P-521.
+            let mut raw = [0u8; 144];
+            return match URL_SAFE_NO_PAD.decode_slice(signature, &mut raw) {
+                Ok(len) => {
+                    len == 2 * curve.coordinate_len()
+                        && raw.get(..len).is_some_and(|sig| verifying.verify_sig(message, sig).is_ok())
+                }
+                Err(_) => false,
+            };
+        }
+        // Every algorithm jsonwebtoken lacks (ES512) is an EC one, verified above.
+        self.alg.to_jsonwebtoken().is_some_and(|alg| {
+            jsonwebtoken::crypto::verify(signature, message, &self.decoding, alg).unwrap_or(false)
+        })
     }
 
     fn verify_only(alg: JwtAlgorithm, public: PublicParts) -> Self {
         Self::with_public(alg, public, None)
     }
 
-    fn with_public(alg: JwtAlgorithm, public: PublicParts, encoding: Option<EncodingKey>) -> Self {
+    fn with_public(alg: JwtAlgorithm, public: PublicParts, signer: Option<Signer>) -> Self {
         Self {
             alg,
             kid: public.thumbprint(),
             decoding: public.decoding_key(),
             public: Some(public),
-            encoding,
+            signer,
             hmac: None,
         }
     }
@@ -728,7 +803,7 @@ impl JwtKey {
             KeyType::Ec(curve) => {
                 let pair = EcdsaKeyPair::from_pkcs8(curve.signing(), pkcs8)
                     .map_err(|e| KeyError::rejected("EC private key", e))?;
-                Self::from_ec_pair(alg, curve, &pair)
+                Self::from_ec_pair(alg, curve, pair)
             }
             KeyType::Ed25519 => {
                 let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
@@ -748,7 +823,7 @@ impl JwtKey {
         check_key_type(alg, KeyType::Ec(curve))?;
         let pair = EcdsaKeyPair::from_private_key_der(curve.signing(), sec1)
             .map_err(|e| KeyError::rejected("EC private key", e))?;
-        Self::from_ec_pair(alg, curve, &pair)
+        Self::from_ec_pair(alg, curve, pair)
     }
 
     fn from_rsa_pair(alg: JwtAlgorithm, pair: &RsaKeyPair) -> Result<Self, KeyError> {
@@ -760,20 +835,23 @@ impl JwtKey {
         // jsonwebtoken signs RSA with a PKCS#1 `RSAPrivateKey`: take it out of the PKCS#8 export.
         let pkcs8 = pair.as_der().map_err(|_| KeyError::invalid("RSA private key cannot be exported"))?;
         let pkcs1 = der::pkcs8_private_key(pkcs8.as_ref())?;
-        Ok(Self::with_public(alg, public, Some(EncodingKey::from_rsa_der(pkcs1))))
+        Ok(Self::with_public(alg, public, Some(Signer::Jsonwebtoken(EncodingKey::from_rsa_der(pkcs1)))))
     }
 
-    fn from_ec_pair(alg: JwtAlgorithm, curve: Curve, pair: &EcdsaKeyPair) -> Result<Self, KeyError> {
+    fn from_ec_pair(alg: JwtAlgorithm, curve: Curve, pair: EcdsaKeyPair) -> Result<Self, KeyError> {
         let public = PublicParts::ec(curve, pair.public_key().as_ref())?;
-        let pkcs8 = pair.to_pkcs8v1().map_err(|_| KeyError::invalid("EC private key cannot be exported"))?;
-        Ok(Self::with_public(alg, public, Some(EncodingKey::from_ec_der(pkcs8.as_ref()))))
+        Ok(Self::with_public(alg, public, Some(Signer::Ecdsa(Arc::new(pair)))))
     }
 
     fn from_ed_pair(alg: JwtAlgorithm, pair: &Ed25519KeyPair) -> Result<Self, KeyError> {
         let public = PublicParts::ed25519(pair.public_key().as_ref())?;
         let pkcs8 =
             pair.to_pkcs8v1().map_err(|_| KeyError::invalid("Ed25519 private key cannot be exported"))?;
-        Ok(Self::with_public(alg, public, Some(EncodingKey::from_ed_der(pkcs8.as_ref()))))
+        Ok(Self::with_public(
+            alg,
+            public,
+            Some(Signer::Jsonwebtoken(EncodingKey::from_ed_der(pkcs8.as_ref()))),
+        ))
     }
 
     fn rsa_from_jwk(jwk: &Map<String, Value>, alg: JwtAlgorithm) -> Result<Self, KeyError> {
@@ -826,7 +904,7 @@ impl JwtKey {
                 }
                 let pair = EcdsaKeyPair::from_private_key_and_public_key(curve.signing(), &d, &point)
                     .map_err(|e| KeyError::rejected("EC private JWK", e))?;
-                Self::from_ec_pair(alg, curve, &pair)
+                Self::from_ec_pair(alg, curve, pair)
             }
         }
     }
@@ -912,8 +990,8 @@ impl GeneratedKey {
 }
 
 /// Generates a key for `alg`: RSA-2048 for `RS*`/`PS*`, P-256 for `ES256`, P-384 for `ES384`,
-/// Ed25519 for `EdDSA`, and for HMAC a random secret as long as the hash output (32, 48 or 64 bytes).
-/// All randomness comes from aws-lc's CSPRNG.
+/// P-521 for `ES512`, Ed25519 for `EdDSA`, and for HMAC a random secret as long as the hash output
+/// (32, 48 or 64 bytes). All randomness comes from aws-lc's CSPRNG.
 pub fn generate_key(alg: JwtAlgorithm) -> Result<GeneratedKey, KeyError> {
     let failed = |what: &str| KeyError::invalid(format!("{what} key generation failed"));
     let (private_der, label, public_der) = match alg.key_type() {
@@ -1191,7 +1269,7 @@ mod der {
         match oid {
             P256 => Ok(Curve::P256),
             P384 => Ok(Curve::P384),
-            P521 => Err(KeyError::Unsupported("EC curve P-521".to_owned())),
+            P521 => Ok(Curve::P521),
             SECP256K1 => Err(KeyError::Unsupported("EC curve secp256k1".to_owned())),
             _ => Err(KeyError::Unsupported("this EC curve".to_owned())),
         }
@@ -1273,16 +1351,40 @@ mod tests {
     use jsonwebtoken::{Header, Validation};
     use serde_json::json;
 
-    /// Signs a token with `signer` and verifies it with `verifier`, through jsonwebtoken.
-    fn sign_and_verify(signer: &JwtKey, verifier: &JwtKey) -> Result<(), jsonwebtoken::errors::Error> {
-        let mut header = Header::new(signer.algorithm().to_jsonwebtoken());
-        header.kid = Some(signer.kid().to_owned());
+    /// Signs a token with `signer` and verifies it with `verifier`: with [`JwtKey::sign`] and
+    /// [`JwtKey::verify_signature`], and for the algorithms jsonwebtoken has (all but ES512), also
+    /// ours checked by jsonwebtoken and jsonwebtoken's checked by ours.
+    fn sign_and_verify(signer: &JwtKey, verifier: &JwtKey) -> Result<(), String> {
+        let alg = signer.algorithm();
         let claims = json!({ "sub": "alice", "exp": 4_000_000_000_u64 });
-        let token = jsonwebtoken::encode(&header, &claims, signer.encoding_key().unwrap())?;
-        let validation = Validation::new(verifier.algorithm().to_jsonwebtoken());
-        let data = jsonwebtoken::decode::<Value>(&token, verifier.decoding_key(), &validation)?;
+        let header = json!({ "alg": alg.as_str(), "kid": signer.kid(), "typ": "JWT" });
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = signer.sign(message.as_bytes()).map_err(|e| e.to_string())?;
+        if !verifier.verify_signature(message.as_bytes(), &signature) {
+            return Err(format!("{alg}: the signature does not verify"));
+        }
+        let Some(jwt_alg) = alg.to_jsonwebtoken() else {
+            return Ok(());
+        };
+        let validation =
+            Validation::new(verifier.algorithm().to_jsonwebtoken().ok_or("no jsonwebtoken alg")?);
+        let ours = format!("{message}.{signature}");
+        let data = jsonwebtoken::decode::<Value>(&ours, verifier.decoding_key(), &validation)
+            .map_err(|e| format!("{alg}: jsonwebtoken refuses our token: {e}"))?;
         assert_eq!(data.claims["sub"], "alice");
         assert_eq!(data.header.kid.as_deref(), Some(signer.kid()));
+        let mut header = Header::new(jwt_alg);
+        header.kid = Some(signer.kid().to_owned());
+        let theirs = jsonwebtoken::encode(&header, &claims, &signer.encoding_key().unwrap())
+            .map_err(|e| e.to_string())?;
+        let (message, signature) = theirs.rsplit_once('.').unwrap();
+        if !verifier.verify_signature(message.as_bytes(), signature) {
+            return Err(format!("{alg}: jsonwebtoken's signature does not verify"));
+        }
         Ok(())
     }
 
@@ -1319,7 +1421,9 @@ ByeId8fIuRZ/P7Zjl6qYyIM/YWric2Ncmtb5YtJzEg68
         }
         assert!(matches!("none".parse::<JwtAlgorithm>(), Err(KeyError::UnsupportedAlgorithm(_))));
         assert!(matches!("NONE".parse::<JwtAlgorithm>(), Err(KeyError::UnsupportedAlgorithm(_))));
-        assert!(matches!("ES512".parse::<JwtAlgorithm>(), Err(KeyError::UnsupportedAlgorithm(_))));
+        assert!(matches!("ES256K".parse::<JwtAlgorithm>(), Err(KeyError::UnsupportedAlgorithm(_))));
+        assert_eq!(JwtAlgorithm::from_header("ES512"), Some(JwtAlgorithm::ES512));
+        assert_eq!(JwtAlgorithm::ES512.to_jsonwebtoken(), None, "ES512 never reaches jsonwebtoken");
         assert!(JwtAlgorithm::HS384.is_hmac());
         assert!(!JwtAlgorithm::EdDSA.is_hmac());
     }
@@ -1377,7 +1481,7 @@ ByeId8fIuRZ/P7Zjl6qYyIM/YWric2Ncmtb5YtJzEg68
     #[test]
     fn key_type_must_match_algorithm() {
         let rsa = generate_key(JwtAlgorithm::RS256).unwrap();
-        for alg in [JwtAlgorithm::ES256, JwtAlgorithm::EdDSA, JwtAlgorithm::ES384] {
+        for alg in [JwtAlgorithm::ES256, JwtAlgorithm::EdDSA, JwtAlgorithm::ES384, JwtAlgorithm::ES512] {
             let err = JwtKey::from_private_pem(alg, rsa.private_pem.as_bytes()).unwrap_err();
             assert!(matches!(err, KeyError::AlgorithmMismatch { expected, .. } if expected == alg), "{err}");
             let public = rsa.public_pem.as_deref().unwrap().as_bytes();
@@ -1399,6 +1503,19 @@ ByeId8fIuRZ/P7Zjl6qYyIM/YWric2Ncmtb5YtJzEg68
         assert!(matches!(err, KeyError::AlgorithmMismatch { .. }), "{err}");
         let err = JwtKey::from_private_pem(JwtAlgorithm::RS256, p256.private_pem.as_bytes()).unwrap_err();
         assert!(matches!(err, KeyError::AlgorithmMismatch { .. }), "{err}");
+        // Each curve has its one algorithm: P-256 is not ES512, P-521 is not ES256 or ES384.
+        let err = JwtKey::from_private_pem(JwtAlgorithm::ES512, p256.private_pem.as_bytes()).unwrap_err();
+        assert!(matches!(err, KeyError::AlgorithmMismatch { .. }), "{err}");
+        let p521 = generate_key(JwtAlgorithm::ES512).unwrap();
+        for alg in [JwtAlgorithm::ES256, JwtAlgorithm::ES384] {
+            let err = JwtKey::from_private_pem(alg, p521.private_pem.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&err, KeyError::AlgorithmMismatch { found, .. } if found == "an EC P-521 key"),
+                "{err}"
+            );
+            let public = p521.public_pem.as_deref().unwrap().as_bytes();
+            assert!(matches!(JwtKey::from_public_pem(alg, public), Err(KeyError::AlgorithmMismatch { .. })));
+        }
         // HMAC secrets and PEM keys do not mix.
         assert!(JwtKey::from_private_pem(JwtAlgorithm::HS256, rsa.private_pem.as_bytes()).is_err());
         let hmac = generate_key(JwtAlgorithm::HS256).unwrap();
@@ -1593,6 +1710,139 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYbtEghRI381nDQzl
         assert!(matches!(JwtKey::from_jwk(&none, None), Err(KeyError::UnsupportedAlgorithm(_))));
     }
 
+    /// RFC 7520 (JOSE Cookbook) sections 3.1 and 3.2: a P-521 key.
+    const RFC7520_X: &str =
+        "AHKZLLOsCOzz5cY97ewNUajB957y-C-U88c3v13nmGZx6sYl_oJXu9A5RkTKqjqvjyekWF-7ytDyRXYgCF5cj0Kt";
+    const RFC7520_Y: &str =
+        "AdymlHvOiLxXkEhayXQnNCvDX4h9htZaCJN34kfmC6pV5OhQHiraVySsUdaQkAgDPrwQrJmbnX9cwlGfP-HqHZR1";
+    const RFC7520_D: &str =
+        "AAhRON2r9cqXX1hg-RoI6R1tX5p2rUAYdmpHZoC1XNM56KtscrX6zbKipQrCW9CGZH3T4ubpnoTKLDYJ_fF3_rJt";
+    /// Its RFC 7638 thumbprint.
+    const RFC7520_THUMBPRINT: &str = "dHri3SADZkrush5HU_50AoRhcKFryN-PI6jPBtPL55M";
+    /// RFC 7520 section 4.3: an ES512 JWS that key made (another implementation's signature).
+    const RFC7520_JWS: &str = "eyJhbGciOiJFUzUxMiIsImtpZCI6ImJpbGJvLmJhZ2dpbnNAaG9iYml0b24uZXhhbXBsZSJ9.SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2luZXNzLCBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB0aGUgcm9hZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJlzIG5vIGtub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4.AE_R_YZCChjn4791jSQCrdPZCNYqHXCTZH0-JZGYNlaAjP2kqaluUIIUnC9qvbu9Plon7KRTzoNEuT4Va2cmL1eJAQy3mtPBu_u_sDDyYjnAMDxXPn7XrT0lw-kvAD890jl8e2puQens_IEKBpHABlsbEPX6sFY8OcGDqoRuBomu9xQ2";
+    /// The same key written by OpenSSL (through Python's `cryptography`): SEC1, PKCS#8 and SPKI.
+    const RFC7520_SEC1: &str = "-----BEGIN EC PRIVATE KEY-----
+MIHcAgEBBEIACFE43av1ypdfWGD5GgjpHW1fmnatQBh2akdmgLVc0znoq2xytfrN
+sqKlCsJb0IZkfdPi5umehMosNgn98Xf+sm2gBwYFK4EEACOhgYkDgYYABABymSyz
+rAjs8+XGPe3sDVGowfee8vgvlPPHN79d55hmcerGJf6CV7vQOUZEyqo6r48npFhf
+u8rQ8kV2IAheXI9CrQHcppR7zoi8V5BIWsl0JzQrw1+IfYbWWgiTd+JH5guqVeTo
+UB4q2lckrFHWkJAIAz68EKyZm51/XMJRnz/h6h2UdQ==
+-----END EC PRIVATE KEY-----
+";
+    const RFC7520_PKCS8: &str = "-----BEGIN PRIVATE KEY-----
+MIHuAgEAMBAGByqGSM49AgEGBSuBBAAjBIHWMIHTAgEBBEIACFE43av1ypdfWGD5
+GgjpHW1fmnatQBh2akdmgLVc0znoq2xytfrNsqKlCsJb0IZkfdPi5umehMosNgn9
+8Xf+sm2hgYkDgYYABABymSyzrAjs8+XGPe3sDVGowfee8vgvlPPHN79d55hmcerG
+Jf6CV7vQOUZEyqo6r48npFhfu8rQ8kV2IAheXI9CrQHcppR7zoi8V5BIWsl0JzQr
+w1+IfYbWWgiTd+JH5guqVeToUB4q2lckrFHWkJAIAz68EKyZm51/XMJRnz/h6h2U
+dQ==
+-----END PRIVATE KEY-----
+";
+    const RFC7520_SPKI: &str = "-----BEGIN PUBLIC KEY-----
+MIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQAcpkss6wI7PPlxj3t7A1RqMH3nvL4
+L5Tzxze/XeeYZnHqxiX+gle70DlGRMqqOq+PJ6RYX7vK0PJFdiAIXlyPQq0B3KaU
+e86IvFeQSFrJdCc0K8NfiH2G1loIk3fiR+YLqlXk6FAeKtpXJKxR1pCQCAM+vBCs
+mZudf1zCUZ8/4eodlHU=
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn es512_verifies_the_rfc7520_example_and_reads_p521_keys() {
+        let public_jwk = json!({
+            "kty": "EC",
+            "kid": "bilbo.baggins@hobbiton.example",
+            "use": "sig",
+            "crv": "P-521",
+            "x": RFC7520_X,
+            "y": RFC7520_Y,
+        });
+        let public = JwtKey::from_jwk(&public_jwk, None).unwrap();
+        assert_eq!(public.algorithm(), JwtAlgorithm::ES512, "P-521 implies ES512");
+        assert_eq!(public.kid(), "bilbo.baggins@hobbiton.example");
+        assert!(!public.can_sign());
+        let mut bare = public_jwk.clone();
+        bare.as_object_mut().unwrap().remove("kid");
+        assert_eq!(JwtKey::from_jwk(&bare, None).unwrap().kid(), RFC7520_THUMBPRINT);
+        let published = public.public_jwk().unwrap();
+        assert_eq!((&published["x"], &published["y"]), (&json!(RFC7520_X), &json!(RFC7520_Y)));
+        assert_eq!((&published["crv"], &published["alg"]), (&json!("P-521"), &json!("ES512")));
+
+        // The RFC's signature: 132 bytes of r || s, and only over its own message.
+        let (message, signature) = RFC7520_JWS.rsplit_once('.').unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        assert_eq!(raw.len(), 132);
+        assert!(public.verify_signature(message.as_bytes(), signature));
+        assert!(!public.verify_signature(b"another message", signature));
+        for i in [0, 65, 66, 131] {
+            let mut tampered = raw.clone();
+            tampered[i] ^= 0x01;
+            assert!(!public.verify_signature(message.as_bytes(), &URL_SAFE_NO_PAD.encode(&tampered)), "{i}");
+        }
+        assert!(!public.verify_signature(message.as_bytes(), &URL_SAFE_NO_PAD.encode(&raw[..131])));
+        assert!(
+            !public.verify_signature(
+                message.as_bytes(),
+                &URL_SAFE_NO_PAD.encode([raw.as_slice(), &[0]].concat())
+            )
+        );
+        assert!(!public.verify_signature(message.as_bytes(), ""));
+        assert!(!public.verify_signature(message.as_bytes(), "not base64!"));
+        // The same key under another algorithm verifies nothing.
+        assert!(matches!(
+            JwtKey::from_jwk(&public_jwk, Some(JwtAlgorithm::ES256)),
+            Err(KeyError::AlgorithmMismatch { .. })
+        ));
+
+        // The private JWK signs what the public one verifies.
+        let mut private_jwk = public_jwk.clone();
+        private_jwk["d"] = json!(RFC7520_D);
+        let signing = JwtKey::from_jwk(&private_jwk, None).unwrap();
+        assert!(signing.can_sign());
+        sign_and_verify(&signing, &public).unwrap();
+
+        // PEM: SEC1 (with and without its EC PARAMETERS block), PKCS#8 and SPKI of the same key.
+        let with_params = format!(
+            "-----BEGIN EC PARAMETERS-----\nBgUrgQQAIw==\n-----END EC PARAMETERS-----\n{RFC7520_SEC1}"
+        );
+        for pem in [RFC7520_SEC1, with_params.as_str(), RFC7520_PKCS8] {
+            let key = JwtKey::from_private_pem(JwtAlgorithm::ES512, pem.as_bytes()).unwrap();
+            assert_eq!(key.kid(), RFC7520_THUMBPRINT);
+            sign_and_verify(&key, &public).unwrap();
+            sign_and_verify(&signing, &key).unwrap();
+            assert!(matches!(
+                JwtKey::from_private_pem(JwtAlgorithm::ES384, pem.as_bytes()),
+                Err(KeyError::AlgorithmMismatch { .. })
+            ));
+        }
+        let spki = JwtKey::from_public_pem(JwtAlgorithm::ES512, RFC7520_SPKI.as_bytes()).unwrap();
+        assert_eq!(spki.kid(), RFC7520_THUMBPRINT);
+        assert!(spki.verify_signature(message.as_bytes(), signature));
+    }
+
+    #[test]
+    fn ecdsa_signatures_are_fixed_length_r_and_s() {
+        for (alg, len, asn1) in [
+            (JwtAlgorithm::ES256, 64, &sig::ECDSA_P256_SHA256_ASN1_SIGNING),
+            (JwtAlgorithm::ES384, 96, &sig::ECDSA_P384_SHA384_ASN1_SIGNING),
+            (JwtAlgorithm::ES512, 132, &sig::ECDSA_P521_SHA512_ASN1_SIGNING),
+        ] {
+            let (generated, key) = generate_pair(alg);
+            // Every signature has the full length, also when r or s has leading zero bytes.
+            for i in 0..16_u8 {
+                let signature = key.sign(&[i]).unwrap();
+                assert_eq!(URL_SAFE_NO_PAD.decode(&signature).unwrap().len(), len, "{alg}");
+                assert!(key.verify_signature(&[i], &signature), "{alg}");
+                assert!(!key.verify_signature(&[i, 0], &signature), "{alg}");
+            }
+            // An ASN.1 (DER) signature of the same key is not a JWS signature.
+            let pkcs8 = &pem::parse_blocks(generated.private_pem.as_bytes()).unwrap()[0].der;
+            let der_signer = EcdsaKeyPair::from_pkcs8(asn1, pkcs8).unwrap();
+            let der = der_signer.sign(&aws_lc_rs::rand::SystemRandom::new(), b"m").unwrap();
+            assert!(!key.verify_signature(b"m", &URL_SAFE_NO_PAD.encode(der.as_ref())), "{alg}");
+        }
+    }
+
     #[test]
     fn public_jwk_verifies_tokens_of_the_private_key() {
         for alg in [
@@ -1602,6 +1852,7 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYbtEghRI381nDQzl
             JwtAlgorithm::PS512,
             JwtAlgorithm::ES256,
             JwtAlgorithm::ES384,
+            JwtAlgorithm::ES512,
             JwtAlgorithm::EdDSA,
         ] {
             let (_, key) = generate_pair(alg);
@@ -1625,23 +1876,27 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYbtEghRI381nDQzl
     #[test]
     fn private_jwks_build_signing_keys() {
         // EC and OKP: private JWKs built from a generated key's components.
-        let ec = generate_key(JwtAlgorithm::ES256).unwrap().to_key().unwrap();
-        let ec_pkcs8 = ec.encoding_key().unwrap().as_bytes().to_vec();
-        let pair = EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &ec_pkcs8).unwrap();
-        let d = aws_lc_rs::encoding::AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(
-            &pair.private_key(),
-        )
-        .unwrap();
-        let mut jwk = ec.public_jwk().unwrap();
-        jwk["d"] = json!(URL_SAFE_NO_PAD.encode(d.as_ref()));
-        let signing = JwtKey::from_jwk(&jwk, None).unwrap();
-        assert!(signing.can_sign());
-        assert_eq!(signing.kid(), ec.kid());
-        sign_and_verify(&signing, &ec).unwrap();
-        assert!(signing.public_jwk().unwrap().get("d").is_none());
-        // A private scalar that does not match the public point is refused.
-        jwk["d"] = json!(URL_SAFE_NO_PAD.encode([1_u8; 32]));
-        assert!(JwtKey::from_jwk(&jwk, None).is_err());
+        for (alg, curve) in [(JwtAlgorithm::ES256, Curve::P256), (JwtAlgorithm::ES512, Curve::P521)] {
+            let ec = generate_key(alg).unwrap().to_key().unwrap();
+            let ec_pkcs8 = ec.encoding_key().unwrap().as_bytes().to_vec();
+            let pair = EcdsaKeyPair::from_pkcs8(curve.signing(), &ec_pkcs8).unwrap();
+            let d = aws_lc_rs::encoding::AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(
+                &pair.private_key(),
+            )
+            .unwrap();
+            assert_eq!(d.as_ref().len(), curve.coordinate_len(), "{alg}");
+            let mut jwk = ec.public_jwk().unwrap();
+            jwk["d"] = json!(URL_SAFE_NO_PAD.encode(d.as_ref()));
+            let signing = JwtKey::from_jwk(&jwk, None).unwrap();
+            assert!(signing.can_sign());
+            assert_eq!(signing.algorithm(), alg);
+            assert_eq!(signing.kid(), ec.kid());
+            sign_and_verify(&signing, &ec).unwrap();
+            assert!(signing.public_jwk().unwrap().get("d").is_none());
+            // A private scalar that does not match the public point is refused.
+            jwk["d"] = json!(URL_SAFE_NO_PAD.encode(vec![1_u8; curve.coordinate_len()]));
+            assert!(JwtKey::from_jwk(&jwk, None).is_err(), "{alg}");
+        }
 
         let ed = generate_key(JwtAlgorithm::EdDSA).unwrap().to_key().unwrap();
         let ed_pkcs8 = ed.encoding_key().unwrap().as_bytes().to_vec();
@@ -1667,8 +1922,13 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYbtEghRI381nDQzl
 
         // Unsupported curves and key types.
         assert!(matches!(
-            JwtKey::from_jwk(&json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}), None),
+            JwtKey::from_jwk(&json!({"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"}), None),
             Err(KeyError::Unsupported(_))
+        ));
+        // P-521 coordinates have 66 bytes, not the 65 a leading zero could be stripped to.
+        assert!(matches!(
+            JwtKey::from_jwk(&json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}), None),
+            Err(KeyError::InvalidKey(_))
         ));
         assert!(matches!(
             JwtKey::from_jwk(&json!({"kty": "OKP", "crv": "Ed448", "x": "AA"}), None),

@@ -6,6 +6,7 @@
 //! live in `auth-flows`.
 //!
 //! - [`JwtService`] issues and verifies tokens ([`Claims`], [`TokenKind`], [`ClaimRequirement`]).
+//! - [`CompactJws`] splits a token and checks its header, for verifiers of any issuer's tokens.
 //! - [`JwtKey`], [`KeySet`], [`generate_key`], [`KeyStore`] ([`FileKeyStore`], [`MemoryKeyStore`]).
 //!
 //! ## Features
@@ -36,11 +37,13 @@
 #![forbid(unsafe_code)]
 
 mod claims;
+mod jws;
 mod keys;
 mod keystore;
 mod service;
 
 pub use claims::{Audience, ClaimRequirement, ClaimRule, Claims, RESERVED_CLAIMS, TokenKind};
+pub use jws::CompactJws;
 pub use keys::{GeneratedKey, JwtAlgorithm, JwtKey, KeyError, KeySet, generate_key, key_from_private_text};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, StoredKey, load_or_generate};
 pub use service::{IssuedToken, JwtConfig, JwtService, TokenContents};

@@ -6,10 +6,11 @@ use std::fmt;
 use auth_core::{AuthError, SharedClock, TokenRejection, UserId};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::Header as JwtHeader;
 use serde_json::{Map, Value};
 
-use crate::{Audience, ClaimRequirement, Claims, JwtAlgorithm, JwtKey, KeyError, KeySet, TokenKind};
+use crate::{
+    Audience, ClaimRequirement, Claims, CompactJws, JwtAlgorithm, JwtKey, KeyError, KeySet, TokenKind,
+};
 
 /// How tokens are issued and verified.
 #[derive(Debug, Clone)]
@@ -206,10 +207,23 @@ impl JwtService {
             extra: contents.extra,
         };
         let key = self.keys.signing_key().ok_or_else(|| AuthError::backend(KeyError::NotASigningKey))?;
-        let encoding = key.encoding_key().ok_or_else(|| AuthError::backend(KeyError::NotASigningKey))?;
-        let mut header = JwtHeader::new(key.algorithm().to_jsonwebtoken());
-        header.kid = Some(key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, encoding).map_err(AuthError::backend)?;
+        // The compact JWS, built here rather than by jsonwebtoken, which has no ES512.
+        #[derive(serde::Serialize)]
+        struct TokenHeader<'a> {
+            alg: &'a str,
+            kid: &'a str,
+            typ: &'a str,
+        }
+        let header = TokenHeader { alg: key.algorithm().as_str(), kid: key.kid(), typ: "JWT" };
+        let header = serde_json::to_vec(&header).map_err(AuthError::backend)?;
+        let payload = serde_json::to_vec(&claims).map_err(AuthError::backend)?;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut token = b64.encode(header);
+        token.push('.');
+        b64.encode_string(payload, &mut token);
+        let signature = key.sign(token.as_bytes()).map_err(AuthError::backend)?;
+        token.push('.');
+        token.push_str(&signature);
         Ok(IssuedToken { token, claims })
     }
 
@@ -224,38 +238,21 @@ impl JwtService {
 
     /// Verifies a token of either kind.
     pub fn verify_any_kind(&self, token: &str) -> Result<Claims, AuthError> {
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(reject(TokenRejection::Malformed));
-        };
-        let header_bytes = decode_part(header_b64)?;
-        let header: Header<'_> =
-            serde_json::from_slice(&header_bytes).map_err(|_| reject(TokenRejection::Malformed))?;
-        header.check()?;
-        if !no_duplicate_members(&header_bytes) {
+        let jws = CompactJws::parse(token).map_err(reject)?;
+        // Portcullis tokens are typed `JWT` (or untyped): another type (`at+jwt`, a logout
+        // token, ...) is another kind of token.
+        if !jws.typ_is_one_of(&["JWT"]) {
             return Err(reject(TokenRejection::UnsupportedHeader));
         }
-        let alg = JwtAlgorithm::from_header(&header.alg).ok_or(reject(TokenRejection::WrongAlgorithm))?;
-        if !self.accepted.contains(&alg) {
+        if !self.accepted.contains(&jws.algorithm()) {
             return Err(reject(TokenRejection::WrongAlgorithm));
         }
-        let message = token.get(..header_b64.len() + 1 + payload_b64.len()).unwrap_or_default();
-        let verified = self
-            .keys
-            .matching(header.kid.as_deref(), alg)
-            .any(|key| key.verify_signature(message.as_bytes(), signature));
-        if !verified {
+        if !self.keys.matching(jws.kid(), jws.algorithm()).any(|key| jws.verify_with(key)) {
             return Err(reject(TokenRejection::BadSignature));
         }
-        let payload = decode_part(payload_b64)?;
+        let payload = jws.payload_bytes().map_err(reject)?;
         let claims: Claims =
             serde_json::from_slice(&payload).map_err(|_| reject(TokenRejection::Malformed))?;
-        if !no_duplicate_members(&payload) {
-            // `{"sub": "alice", "sub": "bob"}`: which one a parser keeps is not defined.
-            return Err(reject(TokenRejection::Malformed));
-        }
         if claims.token_type == TokenKind::Access && !self.config.requirements.is_empty() {
             let raw: Map<String, Value> =
                 serde_json::from_slice(&payload).map_err(|_| reject(TokenRejection::Malformed))?;
@@ -293,116 +290,6 @@ impl JwtService {
         }
         Ok(claims)
     }
-}
-
-/// The header members verification reads. `alg` and `kid` find the key (the algorithm must be
-/// the key's, exactly); the members an attacker could use to point at another key (`jku`, `jwk`,
-/// `x5u`, `x5c`, `x5t`) are never read; and what would change how the token is to be understood is
-/// refused: any critical extension (`crit`: none is understood here, RFC 7515 §4.1.11), an
-/// unencoded payload (`b64: false`, RFC 7797), a nested token (`cty`), and a `typ` other than `JWT`
-/// (case-insensitive, or absent): Portcullis tokens are typed `JWT`, and another type (`at+jwt`, a
-/// logout token, ...) is another kind of token.
-#[derive(serde::Deserialize)]
-struct Header<'a> {
-    #[serde(borrow)]
-    alg: std::borrow::Cow<'a, str>,
-    #[serde(default, borrow)]
-    kid: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default, borrow)]
-    typ: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
-    #[serde(default, deserialize_with = "present")]
-    b64: Option<Value>,
-    #[serde(default)]
-    cty: Option<serde::de::IgnoredAny>,
-}
-
-/// A member's value, `Some` whenever the member is present (`null` included).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    <Value as serde::Deserialize>::deserialize(deserializer).map(Some)
-}
-
-impl Header<'_> {
-    fn check(&self) -> Result<(), AuthError> {
-        let typ_ok = self.typ.as_deref().is_none_or(|typ| typ.eq_ignore_ascii_case("JWT"));
-        let b64_ok = self.b64.as_ref().is_none_or(|b64| *b64 == Value::Bool(true));
-        if typ_ok && b64_ok && self.crit.is_none() && self.cty.is_none() {
-            Ok(())
-        } else {
-            Err(reject(TokenRejection::UnsupportedHeader))
-        }
-    }
-}
-
-/// Whether no JSON object in `json` names a member twice (RFC 7515 §4 and RFC 7519 §4: a
-/// duplicate must be rejected, since parsers disagree on which one counts). `json` is valid JSON
-/// (it was parsed already).
-fn no_duplicate_members(json: &[u8]) -> bool {
-    use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
-
-    struct Unique;
-
-    impl<'de> serde::de::DeserializeSeed<'de> for Unique {
-        type Value = ();
-
-        fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-            deserializer.deserialize_any(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for Unique {
-        type Value = ();
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("JSON without duplicate members")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                if seen.contains(&key) {
-                    return Err(serde::de::Error::custom("duplicate member"));
-                }
-                seen.push(key);
-                map.next_value_seed(Unique)?;
-            }
-            Ok(())
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(Unique)?.is_some() {}
-            Ok(())
-        }
-
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
-    }
-
-    let mut deserializer = serde_json::Deserializer::from_slice(json);
-    deserializer.deserialize_any(Unique).is_ok()
-}
-
-fn decode_part(part: &str) -> Result<Vec<u8>, AuthError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| reject(TokenRejection::Malformed))
 }
 
 fn reject(reason: TokenRejection) -> AuthError {

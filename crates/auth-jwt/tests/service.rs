@@ -8,6 +8,8 @@ use auth_jwt::{
     ClaimRequirement, JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet, TokenContents, TokenKind,
     generate_key,
 };
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use serde_json::{Map, Value, json};
 
@@ -23,6 +25,12 @@ fn rejection(result: Result<auth_jwt::Claims, AuthError>) -> TokenRejection {
     }
 }
 
+/// A token's header (jsonwebtoken's `decode_header` knows no ES512).
+fn header(token: &str) -> Value {
+    let encoded = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).unwrap()).unwrap()
+}
+
 fn with_extra(extra: Value) -> TokenContents {
     let mut contents = TokenContents::default();
     contents.extra = extra.as_object().cloned().unwrap_or_else(Map::new);
@@ -31,14 +39,20 @@ fn with_extra(extra: Value) -> TokenContents {
 
 #[test]
 fn every_algorithm_round_trips_and_kinds_never_mix() {
-    assert_eq!(JwtAlgorithm::ALL.len(), 12, "every algorithm, PS384 and PS512 included");
+    assert_eq!(JwtAlgorithm::ALL.len(), 13, "every algorithm, PS384, PS512 and ES512 included");
+    assert!(JwtAlgorithm::ALL.contains(&JwtAlgorithm::ES512));
     for &alg in JwtAlgorithm::ALL {
         let key = generate_key(alg).unwrap().to_key().unwrap();
         let (jwt, _) = service(KeySet::new(key).unwrap(), JwtConfig::default());
         let access = jwt.issue(TokenKind::Access, &UserId::new("u1"), TokenContents::default()).unwrap();
-        let header = jsonwebtoken::decode_header(&access.token).unwrap();
-        assert_eq!(format!("{:?}", header.alg), alg.as_str(), "{alg}");
-        assert_eq!(header.kid.as_deref(), jwt.keys().signing_key().map(JwtKey::kid));
+        let header = header(&access.token);
+        assert_eq!(header["alg"], alg.as_str(), "{alg}");
+        assert_eq!(header["typ"], "JWT", "{alg}");
+        assert_eq!(header["kid"].as_str(), jwt.keys().signing_key().map(JwtKey::kid));
+        assert_eq!(header.as_object().unwrap().len(), 3, "{alg}: {header}");
+        if let Ok(theirs) = jsonwebtoken::decode_header(&access.token) {
+            assert_eq!(format!("{:?}", theirs.alg), alg.as_str(), "jsonwebtoken reads the same header");
+        }
         assert_eq!(jwt.verify(&access.token, TokenKind::Access).unwrap().sub, "u1", "{alg}");
         assert_eq!(rejection(jwt.verify(&access.token, TokenKind::Refresh)), TokenRejection::WrongKind);
         let refresh = jwt.issue(TokenKind::Refresh, &UserId::new("u1"), TokenContents::default()).unwrap();
@@ -164,4 +178,84 @@ fn a_verification_only_key_set_verifies_and_never_issues() {
     assert_eq!(verifier.verify(&token, TokenKind::Access).unwrap().sub, "u");
     assert!(verifier.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).is_err());
     assert_eq!(verifier.jwks()["keys"].as_array().unwrap().len(), 1, "the public key is published");
+}
+
+#[test]
+fn es512_tokens_sign_verify_and_refuse_tampering() {
+    let generated = generate_key(JwtAlgorithm::ES512).unwrap();
+    let key = generated.to_key().unwrap();
+    let (jwt, _) = service(KeySet::new(key.clone()).unwrap(), JwtConfig::default().issuer("https://iss"));
+    assert_eq!(jwt.algorithm(), Some(JwtAlgorithm::ES512));
+    let token = jwt.issue(TokenKind::Access, &UserId::new("u"), TokenContents::default()).unwrap().token;
+    let (message, signature) = token.rsplit_once('.').unwrap();
+    let raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    assert_eq!(raw.len(), 132, "fixed-length r || s on P-521 (RFC 7518 section 3.4)");
+    assert_eq!(jwt.verify(&token, TokenKind::Access).unwrap().sub, "u");
+
+    // A flipped bit anywhere in r or s, a truncated signature, another payload: refused.
+    for i in [0, 1, 65, 66, 100, 131] {
+        let mut tampered = raw.clone();
+        tampered[i] ^= 0x80;
+        let forged = format!("{message}.{}", URL_SAFE_NO_PAD.encode(&tampered));
+        assert_eq!(rejection(jwt.verify(&forged, TokenKind::Access)), TokenRejection::BadSignature, "{i}");
+    }
+    let truncated = format!("{message}.{}", URL_SAFE_NO_PAD.encode(&raw[..130]));
+    assert_eq!(rejection(jwt.verify(&truncated, TokenKind::Access)), TokenRejection::BadSignature);
+    let (header_b64, _) = message.split_once('.').unwrap();
+    let other_payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"admin"}"#);
+    let swapped = format!("{header_b64}.{other_payload}.{signature}");
+    assert_eq!(rejection(jwt.verify(&swapped, TokenKind::Access)), TokenRejection::BadSignature);
+
+    // Another P-521 key does not verify it, nor does an ES256 or ES384 service.
+    let other = generate_key(JwtAlgorithm::ES512).unwrap().to_key().unwrap();
+    let (stranger, _) = service(KeySet::new(other).unwrap(), JwtConfig::default().issuer("https://iss"));
+    assert_eq!(rejection(stranger.verify(&token, TokenKind::Access)), TokenRejection::BadSignature);
+    for alg in [JwtAlgorithm::ES256, JwtAlgorithm::ES384] {
+        let key = generate_key(alg).unwrap().to_key().unwrap();
+        let (wrong, _) = service(KeySet::new(key).unwrap(), JwtConfig::default().issuer("https://iss"));
+        assert_eq!(
+            rejection(wrong.verify(&token, TokenKind::Access)),
+            TokenRejection::WrongAlgorithm,
+            "{alg}"
+        );
+    }
+
+    // The public PEM verifies it too.
+    let public =
+        JwtKey::from_public_pem(JwtAlgorithm::ES512, generated.public_pem.as_deref().unwrap().as_bytes())
+            .unwrap();
+    assert_eq!(public.kid(), key.kid());
+    let (verifier, _) =
+        service(KeySet::verification_only([public]).unwrap(), JwtConfig::default().issuer("https://iss"));
+    assert_eq!(verifier.verify(&token, TokenKind::Access).unwrap().sub, "u");
+}
+
+#[test]
+fn es512_public_jwk_round_trips_and_verifies_tokens() {
+    let key = generate_key(JwtAlgorithm::ES512).unwrap().to_key().unwrap();
+    let (signer, _) = service(KeySet::new(key.clone()).unwrap(), JwtConfig::default());
+    let token = signer.issue(TokenKind::Refresh, &UserId::new("u"), TokenContents::default()).unwrap().token;
+
+    let jwks = signer.jwks();
+    let jwk = &jwks["keys"][0];
+    assert_eq!(jwk["kty"], "EC");
+    assert_eq!(jwk["crv"], "P-521");
+    assert_eq!(jwk["alg"], "ES512");
+    assert_eq!(jwk["use"], "sig");
+    assert_eq!(jwk["kid"], key.kid());
+    assert!(jwk.get("d").is_none(), "no private member is published");
+    for coordinate in ["x", "y"] {
+        let bytes = URL_SAFE_NO_PAD.decode(jwk[coordinate].as_str().unwrap()).unwrap();
+        assert_eq!(bytes.len(), 66, "P-521 coordinates have 66 bytes");
+    }
+    assert_eq!(*jwk, key.public_jwk().unwrap());
+
+    let public = JwtKey::from_jwk(jwk, None).unwrap();
+    assert_eq!(public.algorithm(), JwtAlgorithm::ES512);
+    assert_eq!(public.kid(), key.kid());
+    assert!(!public.can_sign());
+    assert_eq!(public.public_jwk().unwrap(), *jwk, "the JWK round-trips unchanged");
+    let (verifier, _) = service(KeySet::verification_only([public]).unwrap(), JwtConfig::default());
+    assert_eq!(verifier.verify(&token, TokenKind::Refresh).unwrap().sub, "u");
+    assert_eq!(verifier.jwks(), jwks);
 }

@@ -39,7 +39,8 @@ pub enum Command {
     Migrate,
     /// Generate a signing key pair (the `make_rsa` equivalent).
     Keygen {
-        /// Algorithm: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384, HS512.
+        /// Algorithm: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, HS256,
+        /// HS384, HS512.
         #[arg(long, default_value = "RS256")]
         alg: String,
         /// Directory to write `jwt-signing-<alg>.pem` (mode 0600) and `.pub` into.
