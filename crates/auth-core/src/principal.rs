@@ -93,16 +93,23 @@ pub enum CredentialMethod {
     ApiKey,
     /// A server-side cookie session.
     Session,
+    /// A JWT of another issuer (an OpenID provider such as Auth0, Keycloak or Google), verified
+    /// by a resource server from the issuer's keys. Its authority is what its claims say: the
+    /// roles, permissions and tenant are mapped from them, and its scopes (`scope`/`scp`) limit
+    /// only scope checks, never those roles and permissions. Without a scope claim it has no
+    /// scope at all.
+    ExternalJwt,
 }
 
 impl CredentialMethod {
-    /// Its name in audit events: `jwt`, `opaque_token`, `api_key`, `session`.
+    /// Its name in audit events: `jwt`, `opaque_token`, `api_key`, `session`, `external_jwt`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Jwt => "jwt",
             Self::OpaqueToken => "opaque_token",
             Self::ApiKey => "api_key",
             Self::Session => "session",
+            Self::ExternalJwt => "external_jwt",
         }
     }
 }
@@ -184,10 +191,11 @@ impl Principal {
     }
 
     /// Whether the credential is limited by scopes: every API key (an API key without scopes may
-    /// do nothing scoped), and any other credential that carries scopes (a JWT with a `scope`
-    /// claim, even an empty one). A user credential without scopes has the user's full authority.
+    /// do nothing scoped), every external JWT ([`CredentialMethod::ExternalJwt`]), and any other
+    /// credential that carries scopes (a JWT with a `scope` claim, even an empty one). A user
+    /// credential without scopes has the user's full authority.
     pub fn is_scope_limited(&self) -> bool {
-        self.method == CredentialMethod::ApiKey
+        matches!(self.method, CredentialMethod::ApiKey | CredentialMethod::ExternalJwt)
             || !self.scopes.is_empty()
             || self.claims.contains_key("scope")
     }
@@ -228,10 +236,22 @@ impl Principal {
         if self.has_role(role) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
     }
 
-    /// Whether this credential holds the scope `name` or is not limited by scopes, without
-    /// allocating: the narrowing of [`Principal::has_role`] (`role:<name>` scopes).
+    /// Whether the credential's scopes narrow the user's authority (roles, permissions, flags):
+    /// for every scope-limited credential but an external JWT, whose issuer stated its roles and
+    /// permissions itself.
+    fn scopes_narrow_authority(&self) -> bool {
+        self.method != CredentialMethod::ExternalJwt && self.is_scope_limited()
+    }
+
+    /// Whether the authority item `scope` survives the credential's scopes.
+    fn authority_allows(&self, scope: &str) -> bool {
+        !self.scopes_narrow_authority() || self.has_scope(scope)
+    }
+
+    /// Whether this credential holds the scope `name` or its scopes do not narrow its authority,
+    /// without allocating: the narrowing of [`Principal::has_role`] (`role:<name>` scopes).
     fn allows_prefixed_scope(&self, prefix: &str, name: &str) -> bool {
-        !self.is_scope_limited()
+        !self.scopes_narrow_authority()
             || self.scopes.iter().any(|s| s.strip_prefix(prefix).is_some_and(|rest| rest == name))
     }
 
@@ -244,7 +264,7 @@ impl Principal {
     /// Whether the user holds `permission` (one of their roles grants it, or they are a
     /// superuser) and, for a credential limited by scopes, it carries the scope `permission`.
     pub fn has_permission(&self, permission: &str) -> bool {
-        self.authority.has_permission(permission) && self.allows_scope(permission)
+        self.authority.has_permission(permission) && self.authority_allows(permission)
     }
 
     /// `Ok` when [`Principal::has_permission`], else [`AuthError::Forbidden`](crate::AuthError)
@@ -256,7 +276,7 @@ impl Principal {
     /// Whether the user is staff or a superuser and, for a credential limited by scopes, it
     /// carries the scope `staff`.
     pub fn is_staff(&self) -> bool {
-        (self.authority.is_staff || self.authority.is_superuser) && self.allows_scope("staff")
+        (self.authority.is_staff || self.authority.is_superuser) && self.authority_allows("staff")
     }
 
     /// `Ok` when [`Principal::is_staff`], else [`AuthError::Forbidden`](crate::AuthError).
@@ -267,7 +287,7 @@ impl Principal {
     /// Whether the user is a superuser and, for a credential limited by scopes, it carries the
     /// scope `superuser`.
     pub fn is_superuser(&self) -> bool {
-        self.authority.is_superuser && self.allows_scope("superuser")
+        self.authority.is_superuser && self.authority_allows("superuser")
     }
 
     /// `Ok` when [`Principal::is_superuser`], else [`AuthError::Forbidden`](crate::AuthError).
@@ -295,7 +315,7 @@ impl Principal {
     /// `principal.has_permission("notes:view_any")`, and by `principal.tenant()` where rows
     /// belong to tenants.
     pub fn owns_or(&self, owner: &crate::UserId, permission: &str) -> Result<(), crate::AuthError> {
-        let owns = self.user_id == *owner && self.allows_scope(permission);
+        let owns = self.user_id == *owner && self.authority_allows(permission);
         if owns || self.has_permission(permission) { Ok(()) } else { Err(crate::AuthError::Forbidden) }
     }
 
@@ -335,5 +355,30 @@ impl Principal {
             Some(at) if now - at <= max_age => Ok(()),
             _ => Err(crate::AuthError::ReauthenticationRequired),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Authority, UserId};
+
+    #[test]
+    fn an_external_jwt_is_strict_on_scopes_and_keeps_its_stated_authority() {
+        let mut external = Principal::new(UserId::new("svc"), CredentialMethod::ExternalJwt);
+        external.authority =
+            std::sync::Arc::new(Authority::new().role("admin").permission("notes:delete").staff(true));
+        assert!(!external.allows_scope("read"), "no scope claim: no scope");
+        assert!(external.has_role("admin") && external.has_permission("notes:delete") && external.is_staff());
+        external.scopes = vec!["read".into()];
+        assert!(external.allows_scope("read") && !external.allows_scope("write"));
+        assert!(external.has_role("admin"), "scopes do not narrow an issuer's roles");
+        assert!(external.owns_or(&UserId::new("svc"), "notes:edit").is_ok());
+
+        let mut portcullis = Principal::new(UserId::new("u"), CredentialMethod::Jwt);
+        portcullis.authority = external.authority.clone();
+        portcullis.scopes = vec!["read".into()];
+        assert!(!portcullis.has_role("admin"), "a scoped Portcullis token narrows the user's roles");
+        assert!(portcullis.owns_or(&UserId::new("u"), "notes:edit").is_err());
     }
 }
