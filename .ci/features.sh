@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,axum,poem,sqlite,postgres,testing"
+all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,axum,poem,sqlite,postgres,testing"
 combos=(
     "default"
     "sessions,axum,sqlite"
@@ -13,6 +13,7 @@ combos=(
     "jwt,axum,sqlite"
     "opaque-tokens,poem,postgres"
     "mfa,account-emails,rate-limit,audit,openapi"
+    "resource-server,axum"
     ""
     "$all"
 )
@@ -29,7 +30,7 @@ done
 
 # The server (the README's `cargo run -p auth-server`), the black-box tests and each example on
 # their own, with exactly the features their manifests ask for.
-for package in auth-server portcullis-tests portcullis-bench axum-quickstart axum-app axum-sessions poem-app; do
+for package in auth-server portcullis-tests portcullis-bench axum-quickstart axum-app axum-sessions poem-app resource-server; do
     echo "== $package on its own"
     cargo clippy -q -p "$package" --all-targets -- -D warnings
 done
@@ -50,6 +51,8 @@ absent() {
 absent "sessions,axum,sqlite" jsonwebtoken lettre
 absent "api-keys,axum,sqlite" jsonwebtoken lettre
 absent "jwt,axum,sqlite" lettre
+# A resource server has no database.
+absent "resource-server,axum" sea-orm sqlx lettre
 if cargo tree -p axum-sessions -e normal --prefix none | grep -qE "^(jsonwebtoken|lettre) v"; then
     echo "examples/axum-sessions pulls in jsonwebtoken or lettre" >&2
     exit 1

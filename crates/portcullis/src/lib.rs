@@ -26,6 +26,7 @@
 //! | `openapi` | yes | the OpenAPI 3.1 document of the mounted routes and the Swagger UI |
 //! | `breached-passwords` | no | [`breach`]: refuse passwords known from breaches (Have I Been Pwned range API, k-anonymity; `auth-breach`) |
 //! | `redis` | no | rate-limit counters in Redis, shared by every server process |
+//! | `resource-server` | no | [`resource_server`]: verify the access tokens of any OpenID issuer (Auth0, Keycloak, Google, a Portcullis server) from its JWKS, with no database (`auth-resource-server`) |
 //! | `axum` | yes | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
 //! | `poem` | no | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
 //! | `sqlite` | yes | [`sea_orm`]: sea-orm stores of the enabled capabilities and the migrator, on SQLite |
@@ -105,6 +106,11 @@ pub use auth_breach as breach;
 #[cfg(feature = "rate-limit")]
 pub use auth_ratelimit as ratelimit;
 
+/// Resource-server mode: other issuers' access tokens verified from their keys
+/// (`auth-resource-server`).
+#[cfg(feature = "resource-server")]
+pub use auth_resource_server as resource_server;
+
 /// The axum adapter (`auth-axum`).
 #[cfg(feature = "axum")]
 pub use auth_axum as axum;
@@ -125,7 +131,8 @@ pub use auth_sea_orm as sea_orm;
     feature = "sessions",
     feature = "axum",
     feature = "poem",
-    feature = "sqlite"
+    feature = "sqlite",
+    feature = "resource-server"
 ))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
