@@ -43,7 +43,7 @@ mod keystore;
 mod service;
 
 pub use claims::{Audience, ClaimRequirement, ClaimRule, Claims, RESERVED_CLAIMS, TokenKind};
-pub use jws::CompactJws;
+pub use jws::{CompactJws, UniqueJson};
 pub use keys::{GeneratedKey, JwtAlgorithm, JwtKey, KeyError, KeySet, generate_key, key_from_private_text};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, StoredKey, load_or_generate};
 pub use service::{IssuedToken, JwtConfig, JwtService, TokenContents};

@@ -49,6 +49,7 @@
 
 #![forbid(unsafe_code)]
 
+mod claims;
 mod http;
 mod issuer;
 mod jwks;

@@ -13,9 +13,10 @@ use auth_core::{
 use auth_jwt::{CompactJws, JwtAlgorithm};
 use chrono::{DateTime, Utc};
 use http::request::Parts;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::Digest as _;
 
+use crate::claims::TokenClaims;
 use crate::http::HttpFetcher;
 use crate::issuer::{Issuer, KeySource};
 use crate::jwks::{JwksSettings, KeyCache};
@@ -137,7 +138,7 @@ impl ResourceServerBuilder {
                 .clone()
                 .map(|feed| Arc::new(FeedState::new(feed, clock.clone(), http.clone())));
             let typs = issuer.token_types.clone();
-            issuers.push(IssuerState { config: issuer, keys, feed, typs });
+            issuers.push(IssuerState { config: issuer, no_authority: Arc::default(), keys, feed, typs });
         }
         let cache = (self.token_cache > 0).then(|| TokenCache::new(self.token_cache));
         Ok(ResourceServer { inner: Arc::new(Inner { issuers, clock, cache }) })
@@ -183,6 +184,8 @@ fn check_issuer(issuer: &Issuer, http: &HttpFetcher) -> Result<(), ConfigError> 
 #[derive(Debug)]
 struct IssuerState {
     config: Issuer,
+    /// The authority of every token when the mapping names no roles, permissions or tenant.
+    no_authority: Arc<Authority>,
     keys: Arc<KeyCache>,
     feed: Option<Arc<FeedState>>,
     typs: Vec<String>,
@@ -305,16 +308,19 @@ impl ResourceServer {
         let now = self.inner.clock.now();
         let cache_key = self.inner.cache.as_ref().map(|_| TokenCache::key(token));
         if let (Some(cache), Some(key)) = (&self.inner.cache, &cache_key)
-            && let Some((principal, issuer)) = cache.get(key, now)
+            && let Some((principal, issuer, issued_at)) = cache.get(key, now)
         {
             let issuer = self.inner.issuers.get(issuer).ok_or(reject(TokenRejection::WrongIssuer))?;
-            check_revocation(issuer, &principal).await?;
+            check_revocation(issuer, &principal, issued_at).await?;
             return Ok(principal);
         }
         let jws = CompactJws::parse(token).map_err(reject)?;
-        // Unverified: only to pick the issuer whose keys must verify it.
-        let claims = jws.claims().map_err(reject)?;
-        let iss = claims.get("iss").and_then(Value::as_str).ok_or(reject(TokenRejection::WrongIssuer))?;
+        // Unverified until the signature is checked: `iss` only picks the issuer whose keys must
+        // verify it.
+        let payload = jws.payload_json().map_err(reject)?;
+        let claims = TokenClaims::parse(&payload).ok_or(reject(TokenRejection::Malformed))?;
+        let iss =
+            claims.rest.get("iss").and_then(Value::as_str).ok_or(reject(TokenRejection::WrongIssuer))?;
         let (index, issuer) = self
             .inner
             .issuers
@@ -339,13 +345,13 @@ impl ResourceServer {
         }
         let exp = check_time(&claims, &issuer.config, now)?;
         check_audience(&claims, &issuer.config)?;
-        if !issuer.config.requirements.iter().all(|r| r.is_satisfied_by(&claims)) {
+        if !issuer.config.requirements.iter().all(|r| claims.satisfies(r)) {
             return Err(reject(TokenRejection::ClaimRequirement));
         }
-        let principal = map_principal(claims, &issuer.config, exp)?;
-        check_revocation(issuer, &principal).await?;
+        let (principal, issued_at) = map_principal(claims, issuer, exp)?;
+        check_revocation(issuer, &principal, issued_at).await?;
         if let (Some(cache), Some(key)) = (&self.inner.cache, cache_key) {
-            cache.put(key, &principal, index, exp, now);
+            cache.put(key, &principal, index, issued_at, exp, now);
         }
         Ok(principal)
     }
@@ -371,8 +377,8 @@ fn reject(reason: TokenRejection) -> AuthError {
 }
 
 /// A time claim: a number of seconds (a fraction is cut); any other type is malformed.
-fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthError> {
-    match claims.get(name) {
+fn seconds(claims: &TokenClaims, name: &str) -> Result<Option<i64>, AuthError> {
+    match claims.registered(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
@@ -384,7 +390,7 @@ fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthE
 }
 
 /// Checks `exp` (required), `nbf` and `iat`; returns `exp`.
-fn check_time(claims: &Map<String, Value>, issuer: &Issuer, now: DateTime<Utc>) -> Result<i64, AuthError> {
+fn check_time(claims: &TokenClaims, issuer: &Issuer, now: DateTime<Utc>) -> Result<i64, AuthError> {
     let now = now.timestamp();
     let leeway = i64::try_from(issuer.leeway.as_secs()).unwrap_or(i64::MAX);
     let exp = seconds(claims, "exp")?.ok_or(reject(TokenRejection::Malformed))?;
@@ -399,12 +405,12 @@ fn check_time(claims: &Map<String, Value>, issuer: &Issuer, now: DateTime<Utc>) 
     Ok(exp)
 }
 
-fn check_audience(claims: &Map<String, Value>, issuer: &Issuer) -> Result<(), AuthError> {
+fn check_audience(claims: &TokenClaims, issuer: &Issuer) -> Result<(), AuthError> {
     if issuer.any_audience {
         return Ok(());
     }
     let accepted = |aud: &Value| aud.as_str().is_some_and(|aud| issuer.audiences.iter().any(|a| a == aud));
-    let ok = match claims.get("aud") {
+    let ok = match claims.rest.get("aud") {
         Some(Value::Array(all)) => all.iter().any(accepted),
         Some(one) => accepted(one),
         None => false,
@@ -412,67 +418,106 @@ fn check_audience(claims: &Map<String, Value>, issuer: &Issuer) -> Result<(), Au
     if ok { Ok(()) } else { Err(reject(TokenRejection::WrongAudience)) }
 }
 
+/// The value at an RFC 6901 pointer into the claims, without building a `Value` around them.
+fn at<'c>(claims: &'c TokenClaims, pointer: &str) -> Option<&'c Value> {
+    let mut tokens = pointer.strip_prefix('/')?.split('/');
+    let mut value = claims.get(unescape(tokens.next()?).as_ref())?;
+    for token in tokens {
+        value = match value {
+            Value::Object(map) => map.get(unescape(token).as_ref())?,
+            Value::Array(items) => items.get(unescape(token).parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// A pointer token with `~1` and `~0` unescaped.
+fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') { token.replace("~1", "/").replace("~0", "~").into() } else { token.into() }
+}
+
 /// Strings at a pointer: an array of strings, or one space-separated string.
-fn strings_at(claims: &Value, pointer: &str) -> Vec<String> {
-    match claims.pointer(pointer) {
+fn strings_at(claims: &TokenClaims, pointer: &str) -> Vec<String> {
+    match at(claims, pointer) {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         Some(Value::String(text)) => text.split_whitespace().map(str::to_owned).collect(),
         _ => Vec::new(),
     }
 }
 
-fn map_principal(claims: Map<String, Value>, issuer: &Issuer, exp: i64) -> Result<Principal, AuthError> {
-    let claims = Value::Object(claims);
-    let mapping = &issuer.mapping;
-    let subject = match claims.pointer(&mapping.subject) {
+/// The principal of a verified token, and its `iat` (for revocation checks). The claims mapped
+/// into the principal's own fields (`sub`, `exp`, `nbf`, `iat`, `jti`, `sid`, `auth_time`, `amr`)
+/// are not repeated in [`Principal::claims`]; every other claim is there.
+fn map_principal(
+    mut claims: TokenClaims,
+    issuer: &IssuerState,
+    exp: i64,
+) -> Result<(Principal, Option<i64>), AuthError> {
+    let config = &issuer.config;
+    let mapping = &config.mapping;
+    let subject = match at(&claims, &mapping.subject) {
         Some(Value::String(subject)) if !subject.is_empty() => subject.clone(),
         _ => return Err(reject(TokenRejection::Malformed)),
     };
-    let method = if issuer.portcullis { CredentialMethod::Jwt } else { CredentialMethod::ExternalJwt };
+    let method = if config.portcullis { CredentialMethod::Jwt } else { CredentialMethod::ExternalJwt };
     let mut principal = Principal::new(UserId::new(subject), method);
-    principal.scopes = match (claims.get("scope"), claims.get("scp")) {
-        (Some(_), _) => strings_at(&claims, "/scope"),
-        (None, Some(_)) => strings_at(&claims, "/scp"),
-        (None, None) => Vec::new(),
+    principal.scopes = match (claims.rest.contains_key("scope"), claims.rest.contains_key("scp")) {
+        (true, _) => strings_at(&claims, "/scope"),
+        (false, true) => strings_at(&claims, "/scp"),
+        (false, false) => Vec::new(),
     };
     principal.amr = strings_at(&claims, "/amr");
-    principal.auth_time =
-        claims.get("auth_time").and_then(Value::as_i64).and_then(|t| DateTime::from_timestamp(t, 0));
+    principal.authority =
+        if mapping.roles.is_none() && mapping.permissions.is_none() && mapping.tenant.is_none() {
+            issuer.no_authority.clone()
+        } else {
+            let mut authority = Authority::new();
+            if let Some(pointer) = &mapping.roles {
+                for role in strings_at(&claims, pointer) {
+                    authority = authority.role(role);
+                }
+            }
+            if let Some(pointer) = &mapping.permissions {
+                for permission in strings_at(&claims, pointer) {
+                    authority = authority.permission(permission);
+                }
+            }
+            if let Some(pointer) = &mapping.tenant {
+                authority.tenant = at(&claims, pointer).and_then(Value::as_str).map(str::to_owned);
+            }
+            Arc::new(authority)
+        };
+    let string = |value: Option<Value>| match value {
+        Some(Value::String(text)) => Some(text),
+        _ => None,
+    };
+    let time = |value: Option<&Value>| value.and_then(Value::as_i64);
+    principal.auth_time = time(claims.registered("auth_time")).and_then(|t| DateTime::from_timestamp(t, 0));
     principal.expires_at = DateTime::from_timestamp(exp, 0);
-    principal.grant_id = claims.get("sid").and_then(Value::as_str).map(str::to_owned);
-    principal.credential_id = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
-    let mut authority = Authority::new();
-    if let Some(pointer) = &mapping.roles {
-        for role in strings_at(&claims, pointer) {
-            authority = authority.role(role);
-        }
+    let issued_at = time(claims.registered("iat"));
+    principal.grant_id = string(claims.take("sid"));
+    principal.credential_id = string(claims.take("jti"));
+    if mapping.subject != "/sub"
+        && let Some(sub) = claims.take("sub")
+    {
+        claims.rest.insert("sub".to_owned(), sub);
     }
-    if let Some(pointer) = &mapping.permissions {
-        for permission in strings_at(&claims, pointer) {
-            authority = authority.permission(permission);
-        }
-    }
-    if let Some(pointer) = &mapping.tenant {
-        authority.tenant = claims.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
-    }
-    principal.authority = Arc::new(authority);
-    if let Value::Object(map) = claims {
-        principal.claims = map;
-    }
-    Ok(principal)
+    claims.rest.remove("amr");
+    principal.claims = claims.rest;
+    Ok((principal, issued_at))
 }
 
-async fn check_revocation(issuer: &IssuerState, principal: &Principal) -> Result<(), AuthError> {
+async fn check_revocation(
+    issuer: &IssuerState,
+    principal: &Principal,
+    issued_at: Option<i64>,
+) -> Result<(), AuthError> {
     let Some(feed) = &issuer.feed else { return Ok(()) };
     if !feed.ensure_fresh().await {
         return Err(AuthError::Unavailable { retry_after_seconds: 1 });
     }
-    let issued_at = principal
-        .claims
-        .get("iat")
-        .and_then(Value::as_i64)
-        .and_then(|t| DateTime::from_timestamp(t, 0))
-        .unwrap_or_default();
+    let issued_at = issued_at.and_then(|t| DateTime::from_timestamp(t, 0)).unwrap_or_default();
     if feed.is_revoked(principal.grant_id.as_deref(), &principal.user_id, issued_at) {
         return Err(reject(TokenRejection::Revoked));
     }
@@ -490,6 +535,7 @@ struct TokenCache {
 struct Cached {
     principal: Principal,
     issuer: usize,
+    issued_at: Option<i64>,
     exp: i64,
 }
 
@@ -502,13 +548,24 @@ impl TokenCache {
         sha2::Sha256::digest(token.as_bytes()).into()
     }
 
-    fn get(&self, key: &[u8; 32], now: DateTime<Utc>) -> Option<(Principal, usize)> {
+    fn get(&self, key: &[u8; 32], now: DateTime<Utc>) -> Option<(Principal, usize, Option<i64>)> {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         // No leeway: an entry never outlives `exp`.
-        entries.get(key).filter(|c| now.timestamp() < c.exp).map(|c| (c.principal.clone(), c.issuer))
+        entries
+            .get(key)
+            .filter(|c| now.timestamp() < c.exp)
+            .map(|c| (c.principal.clone(), c.issuer, c.issued_at))
     }
 
-    fn put(&self, key: [u8; 32], principal: &Principal, issuer: usize, exp: i64, now: DateTime<Utc>) {
+    fn put(
+        &self,
+        key: [u8; 32],
+        principal: &Principal,
+        issuer: usize,
+        issued_at: Option<i64>,
+        exp: i64,
+        now: DateTime<Utc>,
+    ) {
         if now.timestamp() >= exp {
             return;
         }
@@ -519,6 +576,6 @@ impl TokenCache {
                 return;
             }
         }
-        entries.insert(key, Cached { principal: principal.clone(), issuer, exp });
+        entries.insert(key, Cached { principal: principal.clone(), issuer, issued_at, exp });
     }
 }
