@@ -394,7 +394,8 @@ fn check_time(claims: &TokenClaims, issuer: &Issuer, now: DateTime<Utc>) -> Resu
     let now = now.timestamp();
     let leeway = i64::try_from(issuer.leeway.as_secs()).unwrap_or(i64::MAX);
     let exp = seconds(claims, "exp")?.ok_or(reject(TokenRejection::Malformed))?;
-    if now > exp.saturating_add(leeway) {
+    // RFC 7519 §4.1.4: the current time must be before `exp`.
+    if now >= exp.saturating_add(leeway) {
         return Err(reject(TokenRejection::Expired));
     }
     for name in ["nbf", "iat"] {
