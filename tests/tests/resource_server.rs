@@ -421,6 +421,29 @@ async fn rotated_keys_are_fetched_once_and_forged_kids_cause_no_fetch_storm() {
 }
 
 #[tokio::test]
+async fn keys_are_refreshed_in_the_background_before_they_expire() {
+    let provider = Provider::start(vec![private_jwk("rsa", "RS256", "key-a")], "RS256").await;
+    let clock = ManualClock::starting_now();
+    let verifier = verifier(keycloak_style(&provider), &clock);
+    let token = provider.token("admin").await;
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(provider.jwks_requests().await, 1);
+    // No Cache-Control from this provider: the keys live the default 10 minutes and are refreshed
+    // 30 s before that, in the background, while the request is served from the current set.
+    clock.advance(chrono::Duration::seconds(560));
+    let _ = verifier.verify(&token).await;
+    assert_eq!(provider.jwks_requests().await, 1, "not due yet");
+    clock.advance(chrono::Duration::seconds(15));
+    let _ = verifier.verify(&token).await;
+    let started = std::time::Instant::now();
+    while provider.jwks_requests().await < 2 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the background refresh ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(verifier.fetch_count(&provider.issuer), 3, "discovery once, the JWKS twice");
+}
+
+#[tokio::test]
 async fn issuer_down_serves_the_cached_keys_and_without_them_answers_401() {
     // The provider signs id tokens with RS256 by default, so it holds an RSA key too.
     let keys = vec![private_jwk("ec", "ES256", "ec-1"), private_jwk("rsa", "RS256", "rsa-1")];
