@@ -27,6 +27,7 @@
 //! | `breached-passwords` | no | [`breach`]: refuse passwords known from breaches (Have I Been Pwned range API, k-anonymity; `auth-breach`) |
 //! | `redis` | no | rate-limit counters in Redis, shared by every server process |
 //! | `resource-server` | no | [`resource_server`]: verify the access tokens of any OpenID issuer (Auth0, Keycloak, Google, a Portcullis server) from its JWKS, with no database (`auth-resource-server`) |
+//! | `social-login` | no | [`oauth`]: the protocol side of social login (OpenID Connect and OAuth2 providers, PKCE, id_token verification; `auth-oauth`); the HTTP routes are not built yet |
 //! | `axum` | yes | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
 //! | `poem` | no | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
 //! | `sqlite` | yes | [`sea_orm`]: sea-orm stores of the enabled capabilities and the migrator, on SQLite |
@@ -110,6 +111,10 @@ pub use auth_ratelimit as ratelimit;
 /// (`auth-resource-server`).
 #[cfg(feature = "resource-server")]
 pub use auth_resource_server as resource_server;
+
+/// Social login, the protocol side (`auth-oauth`).
+#[cfg(feature = "social-login")]
+pub use auth_oauth as oauth;
 
 /// The axum adapter (`auth-axum`).
 #[cfg(feature = "axum")]

@@ -1,0 +1,88 @@
+//! # auth-oauth
+//!
+//! Social login for Portcullis: the protocol side of signing in with an OpenID Connect provider
+//! (Google, Microsoft, Apple, Keycloak, Auth0, GitLab) or a plain OAuth2 provider with a userinfo
+//! endpoint (GitHub).
+//!
+//! - [`ProviderConfig`]: a provider by discovery (OpenID Connect) or by endpoints (OAuth2), with
+//!   its client id and secret, scopes, callback URL, whether its verified emails are trusted for
+//!   linking, the accepted id_token algorithms and the client ids of native apps.
+//! - [`SocialProvider`]: [`SocialProvider::authorization_request`] builds the redirect (a fresh
+//!   `state`, PKCE S256 always, a `nonce` for OpenID Connect) and what to keep for the callback
+//!   ([`PendingAuthorization`]); [`SocialProvider::complete`] checks the `state`, exchanges the
+//!   code with the PKCE verifier and returns the [`ExternalIdentity`] from the verified id_token
+//!   (issuer, audience, pinned algorithm, expiry from the provider's JWKS through
+//!   `auth-resource-server`; then `nonce`, `azp`, `at_hash`) or from the userinfo;
+//!   [`SocialProvider::verify_id_token`] and [`SocialProvider::identity_from_access_token`] serve
+//!   native apps that signed in with the provider's SDK.
+//!
+//! The protocol is the `oauth2` crate's. Which account an identity signs in to, linking, and the
+//! HTTP endpoints are the flow engine's.
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | (none)  |         | everything: providers, the authorization-code flow, id_token and userinfo identities |
+
+#![forbid(unsafe_code)]
+
+mod provider;
+
+pub use provider::{AuthorizationRequest, PendingAuthorization, Protocol, ProviderConfig, SocialProvider};
+
+/// Who signed in at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExternalIdentity {
+    /// The provider's name.
+    pub provider: String,
+    /// The provider's stable id of the user (`sub`, or GitHub's numeric `id`).
+    pub subject: String,
+    /// The email the provider states, if any.
+    pub email: Option<String>,
+    /// Whether the provider asserts that the email is verified.
+    pub email_verified: bool,
+    /// A display name, if any.
+    pub name: Option<String>,
+    /// The authentication methods: the provider's `amr` when asserted, else `["fed"]`.
+    pub amr: Vec<String>,
+}
+
+/// Why a social sign-in step failed. Messages never carry tokens or secrets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OAuthError {
+    /// The configuration is unusable.
+    #[error("social login configuration: {0}")]
+    Config(String),
+    /// The provider's discovery document could not be read or is inconsistent.
+    #[error("provider discovery failed: {0}")]
+    Discovery(String),
+    /// The callback's `state` is not the pending one.
+    #[error("the state does not match")]
+    StateMismatch,
+    /// The provider answered an error (`access_denied`, `invalid_grant`, ...).
+    #[error("the provider answered {error}")]
+    Provider {
+        /// The OAuth2 error code.
+        error: String,
+        /// The provider's description, if any.
+        description: Option<String>,
+    },
+    /// The code exchange failed (network, unparsable answer).
+    #[error("the code exchange failed: {0}")]
+    Exchange(String),
+    /// An OpenID Connect token answer without an id_token.
+    #[error("the provider sent no id_token")]
+    MissingIdToken,
+    /// The id_token was refused.
+    #[error("the id_token was refused: {}", .0.description())]
+    InvalidIdToken(auth_core::TokenRejection),
+    /// The id_token's `nonce` is not the one sent.
+    #[error("the id_token's nonce does not match")]
+    NonceMismatch,
+    /// The userinfo endpoint failed.
+    #[error("the userinfo request failed: {0}")]
+    Userinfo(String),
+}
