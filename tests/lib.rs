@@ -13,6 +13,8 @@ use reqwest::{Client, Response};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
+pub mod oidc_provider;
+
 pub use http;
 pub use reqwest;
 pub use serde_json;

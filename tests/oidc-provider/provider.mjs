@@ -1,4 +1,5 @@
-// A real OpenID provider (oidc-provider, OpenID-certified) for Portcullis's resource-server tests.
+// A real OpenID provider (oidc-provider, OpenID-certified) for Portcullis's resource-server and
+// social-login tests.
 // All configuration comes from the environment (see README.md). Listens on 127.0.0.1:PORT and
 // prints one line `READY <issuer>` to stdout once it accepts connections; SIGTERM/SIGINT end it.
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,8 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 const { warn: consoleWarn } = console;
 console.warn = (first, ...rest) => {
   if (typeof first === 'string' && first.startsWith('oidc-provider WARNING: Unsupported runtime')) return;
+  // The tests drive the development login pages on purpose.
+  if (typeof first === 'string' && first.includes('devInteractions is enabled')) return;
   consoleWarn(first, ...rest);
 };
 console.info = (...args) => consoleWarn(...args);
@@ -99,6 +102,40 @@ const client = (id) => ({
   scope: 'read write',
 });
 
+// Social-login clients (authorization code; PKCE is required of every client, as Portcullis
+// always sends it): `web` is confidential (client_secret_basic), `native` is a public app client.
+// REDIRECT_URIS: their callback URLs, comma-separated.
+const redirectUris = (process.env.REDIRECT_URIS || 'http://127.0.0.1:9/callback').split(',').filter(Boolean);
+const loginClients = [
+  {
+    client_id: 'web',
+    client_secret: 'web-secret-0123456789',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: redirectUris,
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+  {
+    client_id: 'native',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: redirectUris,
+    token_endpoint_auth_method: 'none',
+  },
+];
+
+// Any login name is an account: `<name>@example.com`, verified unless the name starts with
+// `unverified`.
+const findAccount = (_ctx, id) => ({
+  accountId: id,
+  claims: () => ({
+    sub: id,
+    email: `${id}@example.com`,
+    email_verified: !id.startsWith('unverified'),
+    name: id,
+  }),
+});
+
 // A small in-memory adapter (the built-in one works too but warns at every start).
 const stores = new Map();
 class MemoryAdapter {
@@ -150,9 +187,13 @@ const tokenTTL = (_ctx, token) => token.resourceServer?.accessTokenTTL || access
 
 const provider = new Provider(issuer, {
   adapter: MemoryAdapter,
-  clients: [client('admin'), client('plain')],
+  clients: [client('admin'), client('plain'), ...loginClients],
+  findAccount,
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  conformIdTokenClaims: false,
+  pkce: { required: () => true },
   jwks,
-  scopes: ['read', 'write'],
+  scopes: ['openid', 'email', 'profile', 'read', 'write'],
   routes: { jwks: JWKS_PATH },
   enabledJWA: {
     idTokenSigningAlgValues: SIGNING_ALGS,
@@ -161,12 +202,14 @@ const provider = new Provider(issuer, {
     authorizationSigningAlgValues: SIGNING_ALGS,
   },
   features: {
-    devInteractions: { enabled: false },
+    // The development login and consent pages: the tests post to them (any name, no password).
+    devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      // A token request without `resource` is for AUDIENCE, and gets a JWT access token.
-      defaultResource: () => audience,
+      // A client-credentials request without `resource` is for AUDIENCE, and gets a JWT access
+      // token; the login clients' access tokens stay opaque, for the userinfo endpoint.
+      defaultResource: (_ctx, client) => (client.grantTypes.includes('client_credentials') ? audience : undefined),
       useGrantedResource: () => true,
       getResourceServerInfo: (_ctx, resourceIndicator) => {
         if (resourceIndicator !== audience) throw new errors.InvalidTarget();
@@ -180,7 +223,15 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  ttl: { AccessToken: tokenTTL, ClientCredentials: tokenTTL },
+  ttl: {
+    AccessToken: tokenTTL,
+    ClientCredentials: tokenTTL,
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    Interaction: 600,
+    Session: 3600,
+    Grant: 3600,
+  },
   extraTokenClaims: (_ctx, token) => claimsByClient[token.clientId] || {},
 });
 

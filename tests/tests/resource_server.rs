@@ -3,8 +3,6 @@
 //! the example's axum app and on the same app built on poem, and both must answer byte-identically.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,155 +10,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis::core::{AuthUser as _, Clock, ManualClock, SharedClock, UserStore as _};
 use portcullis::resource_server::{Issuer, JwksSettings, JwtAlgorithm, ResourceServer, RevocationFeed};
+use portcullis_tests::oidc_provider::{AUDIENCE, Provider, free_port, private_jwk};
 use portcullis_tests::{Backend, TestServer};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-const AUDIENCE: &str = "https://api.example.com";
-
-// ------------------------------------------------------------------------------------------------
-// The OpenID provider
-// ------------------------------------------------------------------------------------------------
-
-fn harness_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc-provider")
-}
-
-/// Installs the provider's packages once (CI has done it already; `npm ci` is idempotent).
-fn ensure_installed() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        if harness_dir().join("node_modules/oidc-provider").exists() {
-            return;
-        }
-        let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(harness_dir())
-            .status()
-            .expect("npm runs (Node.js 20 is required for these tests)");
-        assert!(status.success(), "npm ci in tests/oidc-provider failed");
-    });
-}
-
-/// A private JWK made by Node's crypto (`rsa`, `ec` (P-256), `p521` or `ed25519`), with a kid and
-/// its algorithm.
-fn private_jwk(kind: &str, alg: &str, kid: &str) -> Value {
-    let script = match kind {
-        "rsa" => "crypto.generateKeyPairSync('rsa',{modulusLength:2048})",
-        "p521" => "crypto.generateKeyPairSync('ec',{namedCurve:'P-521'})",
-        "ed25519" => "crypto.generateKeyPairSync('ed25519')",
-        _ => "crypto.generateKeyPairSync('ec',{namedCurve:'P-256'})",
-    };
-    let out = std::process::Command::new("node")
-        .args([
-            "-e",
-            &format!("process.stdout.write(JSON.stringify({script}.privateKey.export({{format:'jwk'}})))"),
-        ])
-        .output()
-        .expect("node runs");
-    let mut jwk: Value = serde_json::from_slice(&out.stdout).unwrap();
-    jwk["kid"] = json!(kid);
-    jwk["alg"] = json!(alg);
-    jwk["use"] = json!("sig");
-    jwk
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A running `oidc-provider`.
-struct Provider {
-    child: Option<tokio::process::Child>,
-    port: u16,
-    issuer: String,
-    keys_file: tempfile::NamedTempFile,
-    alg: String,
-    client: reqwest::Client,
-}
-
-impl Provider {
-    async fn start(keys: Vec<Value>, alg: &str) -> Self {
-        ensure_installed();
-        let keys_file = tempfile::NamedTempFile::new().unwrap();
-        let port = free_port();
-        let mut provider = Self {
-            child: None,
-            port,
-            issuer: format!("http://127.0.0.1:{port}"),
-            keys_file,
-            alg: alg.to_owned(),
-            client: reqwest::Client::new(),
-        };
-        provider.restart_with(keys).await;
-        provider
-    }
-
-    /// (Re)starts the provider on its port with these signing keys (the first one of the access
-    /// token algorithm signs).
-    async fn restart_with(&mut self, keys: Vec<Value>) {
-        self.stop().await;
-        std::fs::write(self.keys_file.path(), json!({"keys": keys}).to_string()).unwrap();
-        let mut child = tokio::process::Command::new("node")
-            .arg(harness_dir().join("provider.mjs"))
-            .env("PORT", self.port.to_string())
-            .env("JWKS_FILE", self.keys_file.path())
-            .env("ACCESS_TOKEN_ALG", &self.alg)
-            .env("AUDIENCE", AUDIENCE)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if line.starts_with("READY") {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(ready, Ok(true), "oidc-provider did not start");
-        // Keep draining its output so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        self.child = Some(child);
-    }
-
-    async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.ok();
-        }
-    }
-
-    /// A client-credentials access token for `client` (`admin` or `plain`).
-    async fn token(&self, client: &str) -> String {
-        let response = self
-            .client
-            .post(format!("{}/token", self.issuer))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client),
-                ("client_secret", &format!("{client}-secret-0123456789")),
-                ("scope", "read"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-
-    /// How many times the provider's JWKS was requested.
-    async fn jwks_requests(&self) -> u64 {
-        let url = format!("{}/__test/jwks-requests", self.issuer);
-        let body: Value = self.client.get(url).send().await.unwrap().json().await.unwrap();
-        body["count"].as_u64().unwrap()
-    }
-}
 
 // ------------------------------------------------------------------------------------------------
 // The protected API, on both adapters

@@ -1,0 +1,301 @@
+//! Social login, the protocol side (`portcullis::oauth`), against a real OpenID provider
+//! (`oidc-provider` from npm, its development login and consent pages driven by the test) and a
+//! small server shaped like GitHub's OAuth2 API. The HTTP endpoints of social login are not built
+//! yet (issue 16); these tests cover what they will stand on.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis::core::{ManualClock, TokenRejection};
+use portcullis::oauth::{OAuthError, ProviderConfig, SocialProvider};
+use portcullis_tests::oidc_provider::{Provider, REDIRECT_URI, private_jwk};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+fn query(url: &str) -> HashMap<String, String> {
+    let url = reqwest::Url::parse(url).unwrap();
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+async fn oidc_provider() -> Provider {
+    Provider::start(vec![private_jwk("rsa", "RS256", "key-a")], "RS256").await
+}
+
+fn web_client(provider: &Provider, clock: &ManualClock) -> SocialProvider {
+    let config = ProviderConfig::openid_connect("local", &provider.issuer, "web")
+        .client_secret("web-secret-0123456789")
+        .redirect_uri(REDIRECT_URI);
+    SocialProvider::new(config, Arc::new(clock.clone())).unwrap()
+}
+
+#[tokio::test]
+async fn the_authorization_code_flow_with_pkce_state_and_nonce() {
+    let provider = oidc_provider().await;
+    let clock = ManualClock::starting_now();
+    let social = web_client(&provider, &clock);
+
+    let request = social.authorization_request().await.unwrap();
+    let sent = query(&request.url);
+    assert_eq!(sent["code_challenge_method"], "S256", "PKCE always");
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(request.pending.pkce_verifier.as_bytes()));
+    assert_eq!(sent["code_challenge"], challenge);
+    assert_eq!(sent["state"], request.pending.state);
+    assert_eq!(Some(&sent["nonce"]), request.pending.nonce.as_ref());
+    assert_eq!(sent["scope"], "openid email profile");
+
+    let callback = query(&provider.authorize(&request.url, "alice", false).await);
+    assert_eq!(callback["state"], request.pending.state);
+    let identity = social.complete(&request.pending, &callback["state"], &callback["code"]).await.unwrap();
+    assert_eq!((identity.subject.as_str(), identity.email.as_deref()), ("alice", Some("alice@example.com")));
+    assert!(identity.email_verified);
+    assert_eq!(identity.amr, ["fed"]);
+    // The code is single use.
+    let replayed = social.complete(&request.pending, &callback["state"], &callback["code"]).await;
+    assert!(
+        matches!(replayed, Err(OAuthError::Provider { ref error, .. }) if error == "invalid_grant"),
+        "{replayed:?}"
+    );
+
+    // An unverified address is reported as such.
+    let request = social.authorization_request().await.unwrap();
+    let callback = query(&provider.authorize(&request.url, "unverified-bob", false).await);
+    let bob = social.complete(&request.pending, &callback["state"], &callback["code"]).await.unwrap();
+    assert!(!bob.email_verified);
+}
+
+#[tokio::test]
+async fn state_pkce_and_nonce_are_enforced() {
+    let provider = oidc_provider().await;
+    let clock = ManualClock::starting_now();
+    let social = web_client(&provider, &clock);
+
+    // A state from another authorization request (another browser).
+    let mine = social.authorization_request().await.unwrap();
+    let theirs = social.authorization_request().await.unwrap();
+    let callback = query(&provider.authorize(&theirs.url, "alice", false).await);
+    let err = social.complete(&mine.pending, &callback["state"], &callback["code"]).await.unwrap_err();
+    assert!(matches!(err, OAuthError::StateMismatch), "{err:?}");
+
+    // The right state but another PKCE verifier: the provider refuses the code.
+    let mut wrong_verifier = theirs.pending.clone();
+    wrong_verifier.pkce_verifier = mine.pending.pkce_verifier.clone();
+    let err = social.complete(&wrong_verifier, &callback["state"], &callback["code"]).await.unwrap_err();
+    assert!(matches!(err, OAuthError::Provider { ref error, .. } if error == "invalid_grant"), "{err:?}");
+
+    // A nonce other than the one sent.
+    let request = social.authorization_request().await.unwrap();
+    let callback = query(&provider.authorize(&request.url, "alice", false).await);
+    let mut wrong_nonce = request.pending.clone();
+    wrong_nonce.nonce = Some("another-nonce".into());
+    let err = social.complete(&wrong_nonce, &callback["state"], &callback["code"]).await.unwrap_err();
+    assert!(matches!(err, OAuthError::NonceMismatch), "{err:?}");
+
+    // The user refuses at the provider: the callback carries the error, no code.
+    let request = social.authorization_request().await.unwrap();
+    let callback = query(&provider.authorize(&request.url, "alice", true).await);
+    assert_eq!(callback["error"], "access_denied");
+    assert!(!callback.contains_key("code"));
+}
+
+/// An id_token of the provider's `native` app client, as a mobile app gets it from the SDK.
+async fn native_id_token(provider: &Provider, nonce: &str) -> String {
+    let verifier = "native-app-pkce-verifier-0123456789-0123456789";
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let url = format!(
+        "{}/auth?client_id=native&response_type=code&scope=openid%20email&redirect_uri={REDIRECT_URI}\
+         &state=s&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
+        provider.issuer
+    );
+    let callback = query(&provider.authorize(&url, "carol", false).await);
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/token", provider.issuer))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &callback["code"]),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", "native"),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["id_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn native_id_tokens_are_verified_for_the_configured_clients_only() {
+    let provider = oidc_provider().await;
+    let clock = ManualClock::starting_now();
+    let id_token = native_id_token(&provider, "n-1").await;
+
+    // Issued to another client than this server's: refused.
+    let web_only = web_client(&provider, &clock);
+    let err = web_only.verify_id_token(&id_token, None).await.unwrap_err();
+    assert!(matches!(err, OAuthError::InvalidIdToken(TokenRejection::WrongAudience)), "{err:?}");
+
+    let config = ProviderConfig::openid_connect("local", &provider.issuer, "web")
+        .client_secret("web-secret-0123456789")
+        .redirect_uri(REDIRECT_URI)
+        .native_client_id("native");
+    let social = SocialProvider::new(config, Arc::new(clock.clone())).unwrap();
+    let carol = social.verify_id_token(&id_token, Some("n-1")).await.unwrap();
+    assert_eq!(carol.subject, "carol");
+    let err = social.verify_id_token(&id_token, Some("n-2")).await.unwrap_err();
+    assert!(matches!(err, OAuthError::NonceMismatch), "{err:?}");
+
+    // Forged: alg none, a changed subject.
+    let mut parts = id_token.split('.');
+    let (header, payload) = (parts.next().unwrap(), parts.next().unwrap());
+    let none = URL_SAFE_NO_PAD.encode(json!({"alg": "none"}).to_string());
+    let err = social.verify_id_token(&format!("{none}.{payload}."), None).await.unwrap_err();
+    assert!(matches!(err, OAuthError::InvalidIdToken(TokenRejection::WrongAlgorithm)), "{err:?}");
+    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["sub"] = json!("admin");
+    let forged = format!("{header}.{}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()), parts.next().unwrap());
+    let err = social.verify_id_token(&forged, None).await.unwrap_err();
+    assert!(matches!(err, OAuthError::InvalidIdToken(TokenRejection::BadSignature)), "{err:?}");
+
+    // Expired.
+    clock.advance(chrono::Duration::hours(2));
+    let err = social.verify_id_token(&id_token, Some("n-1")).await.unwrap_err();
+    assert!(matches!(err, OAuthError::InvalidIdToken(TokenRejection::Expired)), "{err:?}");
+}
+
+// ------------------------------------------------------------------------------------------------
+// A provider shaped like GitHub's OAuth2 API
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct GitHubState {
+    /// code -> (PKCE challenge, redirect_uri)
+    codes: HashMap<String, (String, String)>,
+}
+
+async fn github_like() -> String {
+    use axum::extract::{Form, Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Redirect};
+    use axum::routing::{get, post};
+
+    type Shared = Arc<Mutex<GitHubState>>;
+    async fn authorize(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Redirect {
+        assert_eq!(q["code_challenge_method"], "S256");
+        let code = format!("code-{}", q["state"]);
+        state
+            .lock()
+            .unwrap()
+            .codes
+            .insert(code.clone(), (q["code_challenge"].clone(), q["redirect_uri"].clone()));
+        Redirect::to(&format!("{}?code={code}&state={}", q["redirect_uri"], q["state"]))
+    }
+    async fn token(
+        State(state): State<Shared>,
+        headers: HeaderMap,
+        Form(f): Form<HashMap<String, String>>,
+    ) -> impl IntoResponse {
+        let basic =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("gh-client:gh-secret"));
+        let authenticated = headers.get("authorization").is_some_and(|v| v.to_str().unwrap() == basic);
+        let entry = state.lock().unwrap().codes.remove(f.get("code").map(String::as_str).unwrap_or_default());
+        let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+        match entry {
+            Some((challenge, _))
+                if authenticated
+                    && URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes())) == challenge =>
+            {
+                (
+                    StatusCode::OK,
+                    axum::Json(
+                        json!({"access_token": "gho_test", "token_type": "bearer", "scope": "read:user,user:email"}),
+                    ),
+                )
+            }
+            _ => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "bad_verification_code"}))),
+        }
+    }
+    fn authorized(headers: &HeaderMap) -> bool {
+        headers.get("authorization").is_some_and(|v| v.to_str().unwrap() == "Bearer gho_test")
+    }
+    async fn user(headers: HeaderMap) -> impl IntoResponse {
+        if !authorized(&headers) {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "Bad credentials"})));
+        }
+        (
+            StatusCode::OK,
+            axum::Json(json!({"id": 583231, "login": "octocat", "name": "The Octocat", "email": null})),
+        )
+    }
+    async fn emails(headers: HeaderMap) -> impl IntoResponse {
+        if !authorized(&headers) {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "Bad credentials"})));
+        }
+        (
+            StatusCode::OK,
+            axum::Json(json!([
+                {"email": "octo@old.example", "primary": false, "verified": false},
+                {"email": "octocat@github.example", "primary": true, "verified": true},
+            ])),
+        )
+    }
+    let app = axum::Router::new()
+        .route("/login/oauth/authorize", get(authorize))
+        .route("/login/oauth/access_token", post(token))
+        .route("/user", get(user))
+        .route("/user/emails", get(emails))
+        .with_state(Shared::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_github_shaped_oauth2_provider_gives_the_primary_verified_email() {
+    let base = github_like().await;
+    let config = ProviderConfig::oauth2(
+        "github",
+        &format!("{base}/login/oauth/authorize"),
+        &format!("{base}/login/oauth/access_token"),
+        &format!("{base}/user"),
+        "gh-client",
+    )
+    .emails_url(format!("{base}/user/emails"))
+    .client_secret("gh-secret")
+    .redirect_uri(REDIRECT_URI);
+    let social = SocialProvider::new(config, Arc::new(ManualClock::starting_now())).unwrap();
+    let request = social.authorization_request().await.unwrap();
+    assert!(request.pending.nonce.is_none(), "no nonce without OpenID Connect");
+    let callback = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&request.url)
+        .send()
+        .await
+        .unwrap()
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let callback = query(&callback);
+    let octocat = social.complete(&request.pending, &callback["state"], &callback["code"]).await.unwrap();
+    assert_eq!(octocat.subject, "583231");
+    assert_eq!(octocat.email.as_deref(), Some("octocat@github.example"));
+    assert!(octocat.email_verified);
+    assert_eq!(octocat.name.as_deref(), Some("The Octocat"));
+    // The code is single use, and a wrong verifier is refused.
+    let err = social.complete(&request.pending, &callback["state"], &callback["code"]).await.unwrap_err();
+    assert!(
+        matches!(err, OAuthError::Provider { ref error, .. } if error == "bad_verification_code"),
+        "{err:?}"
+    );
+    // A native app's access token.
+    assert_eq!(social.identity_from_access_token("gho_test").await.unwrap().subject, "583231");
+    assert!(social.identity_from_access_token("gho_forged").await.is_err());
+}
