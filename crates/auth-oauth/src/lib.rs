@@ -16,6 +16,9 @@
 //!   [`SocialProvider::verify_id_token`] and [`SocialProvider::identity_from_access_token`] serve
 //!   native apps that signed in with the provider's SDK.
 //!
+//! - [`LinkedAccountStore`]: which provider identity signs in to which user (one identity, one
+//!   user), in memory here and on SQLite/PostgreSQL in `auth-sea-orm` (feature `oauth`).
+//!
 //! The protocol is the `oauth2` crate's. Which account an identity signs in to, linking, and the
 //! HTTP endpoints are the flow engine's.
 //!
@@ -23,13 +26,18 @@
 //!
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
-//! | (none)  |         | everything: providers, the authorization-code flow, id_token and userinfo identities |
+//! | (none)  |         | providers, the authorization-code flow, id_token and userinfo identities; [`LinkedAccountStore`] and [`MemoryLinkedAccountStore`] |
+//! | `testing` | | `testing::linked_account_store_conformance`, the suite every linked-account store runs |
 
 #![forbid(unsafe_code)]
 
 mod provider;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use provider::{AuthorizationRequest, PendingAuthorization, Protocol, ProviderConfig, SocialProvider};
+pub use store::{LinkedAccount, LinkedAccountStore, MemoryLinkedAccountStore};
 
 /// Who signed in at the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -86,6 +86,8 @@ pub mod entity;
 mod error;
 #[cfg(feature = "blacklist")]
 mod grant_store;
+#[cfg(feature = "oauth")]
+mod linked_account_store;
 #[cfg(feature = "mfa")]
 mod mfa_store;
 mod migration;
@@ -117,6 +119,8 @@ pub use connect::{
 pub use error::DbError;
 #[cfg(feature = "blacklist")]
 pub use grant_store::SeaOrmGrantStore;
+#[cfg(feature = "oauth")]
+pub use linked_account_store::SeaOrmLinkedAccountStore;
 #[cfg(feature = "mfa")]
 pub use mfa_store::SeaOrmMfaStore;
 pub use migration::{LEGACY_PREFIX, MIGRATION_TABLE, Migrator, migrate};

@@ -7,6 +7,7 @@ pub mod account_tokens;
 pub mod api_keys;
 pub mod audit_events;
 pub mod grants;
+pub mod linked_accounts;
 pub mod mfa_challenges;
 pub mod mfa_recovery_codes;
 pub mod mfa_totp_factors;
