@@ -102,6 +102,10 @@ async fn state_pkce_and_nonce_are_enforced() {
 
 /// An id_token of the provider's `native` app client, as a mobile app gets it from the SDK.
 async fn native_id_token(provider: &Provider, nonce: &str) -> String {
+    native_id_token_as(provider, nonce, "carol").await
+}
+
+async fn native_id_token_as(provider: &Provider, nonce: &str, login: &str) -> String {
     let verifier = "native-app-pkce-verifier-0123456789-0123456789";
     let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
     let url = format!(
@@ -109,7 +113,7 @@ async fn native_id_token(provider: &Provider, nonce: &str) -> String {
          &state=s&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
         provider.issuer
     );
-    let callback = query(&provider.authorize(&url, "carol", false).await);
+    let callback = query(&provider.authorize(&url, login, false).await);
     let body: Value = reqwest::Client::new()
         .post(format!("{}/token", provider.issuer))
         .form(&[
@@ -298,4 +302,269 @@ async fn a_github_shaped_oauth2_provider_gives_the_primary_verified_email() {
     // A native app's access token.
     assert_eq!(social.identity_from_access_token("gho_test").await.unwrap().subject, "583231");
     assert!(social.identity_from_access_token("gho_forged").await.is_err());
+}
+
+// ------------------------------------------------------------------------------------------------
+// Social login as a first factor, over HTTP on both adapters
+// ------------------------------------------------------------------------------------------------
+
+mod over_http {
+    use super::*;
+    use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig, Registration};
+    use portcullis::flows::{
+        AuthEndpoints, AuthService, MfaPolicy, OpaqueTokenConfig, RouterConfig, SessionConfig,
+    };
+    use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
+    use portcullis::oauth::{MemoryLinkedAccountStore, SocialLogin};
+
+    const PASSWORD: &str = "a long enough password";
+
+    pub(super) struct App {
+        pub urls: [String; 2],
+        pub client: reqwest::Client,
+        pub clock: ManualClock,
+    }
+
+    /// An app with the contract's routes and social login with two providers on the same
+    /// OpenID provider: `trusted` (its verified emails link to existing accounts) and `local`.
+    pub(super) async fn start(provider: &Provider) -> App {
+        let clock = ManualClock::starting_now();
+        let shared: portcullis::core::SharedClock = Arc::new(clock.clone());
+        let key = JwtKey::hmac(JwtAlgorithm::HS256, &[9u8; 32]).unwrap();
+        let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key).unwrap(), shared.clone()).unwrap();
+        let store = Arc::new(MemoryUserStore::with_clock(shared.clone()));
+        let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
+        let mfa = portcullis::mfa::MfaService::new(
+            Arc::new(portcullis::mfa::MemoryMfaStore::new()),
+            portcullis::mfa::MfaKey::generate(),
+            portcullis::mfa::MfaConfig::default(),
+        );
+        let auth = AuthService::builder(Accounts::new(store, hasher))
+            .clock(shared.clone())
+            .grants(Arc::new(portcullis::blacklist::MemoryGrantStore::new()))
+            .jwt(jwt)
+            .opaque_tokens(
+                Arc::new(portcullis::token::MemoryOpaqueTokenStore::new()),
+                OpaqueTokenConfig::default(),
+            )
+            .sessions(
+                Arc::new(portcullis::session::MemorySessionStore::new()),
+                SessionConfig::default().insecure_cookies(true),
+            )
+            .mfa(mfa, MfaPolicy::default())
+            .build()
+            .unwrap();
+        let auth = Arc::new(auth);
+        auth.accounts()
+            .register(Registration::new("dave", Some("dave@example.com".into()), PASSWORD))
+            .await
+            .unwrap();
+        auth.accounts()
+            .register(Registration::new("erin", Some("unverified-erin@example.com".into()), PASSWORD))
+            .await
+            .unwrap();
+        let config = |name: &str| {
+            ProviderConfig::openid_connect(name, &provider.issuer, "web")
+                .client_secret("web-secret-0123456789")
+                .redirect_uri(REDIRECT_URI)
+                .native_client_id("native")
+        };
+        let social = SocialLogin::new(Arc::new(MemoryLinkedAccountStore::new()))
+            .provider(SocialProvider::new(config("trusted").trust_email(true), shared.clone()).unwrap())
+            .provider(SocialProvider::new(config("local"), shared.clone()).unwrap());
+        let social = Arc::new(social);
+        let chain: portcullis::core::SharedAuthenticator =
+            Arc::new(portcullis::core::FirstPresented::new(vec![
+                Arc::new(auth.opaque_token_authenticator()),
+                Arc::new(auth.bearer_authenticator()),
+                Arc::new(auth.session_authenticator()),
+            ]));
+        let endpoints = Arc::new(AuthEndpoints::new(Arc::clone(&auth)));
+        let table = social.routes(endpoints.route_table(&RouterConfig::default()), Arc::clone(&endpoints));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let axum_url = format!("http://{}", listener.local_addr().unwrap());
+        let context = portcullis::axum::AuthContext::new(chain.clone()).with_clock(shared.clone());
+        let router = portcullis::axum::mount(table.clone(), context);
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let poem_url = format!("http://{}", listener.local_addr().unwrap());
+        let context = portcullis::poem::AuthContext::new(chain).with_clock(shared);
+        let endpoint = poem::EndpointExt::with(portcullis::poem::mount(table, context.clone()), context);
+        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+        tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(endpoint).await });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        App { urls: [axum_url, poem_url], client, clock }
+    }
+
+    impl App {
+        pub async fn exchange(&self, url: &str, provider: &str, body: Value) -> (u16, Value) {
+            let response = self
+                .client
+                .post(format!("{url}/api/auth/social/{provider}/token"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+
+        pub async fn get(&self, url: &str, path: &str, access: &str) -> (u16, Value) {
+            let response = self.client.get(format!("{url}{path}")).bearer_auth(access).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+
+        pub async fn send(
+            &self,
+            method: reqwest::Method,
+            url: &str,
+            path: &str,
+            access: &str,
+            body: Value,
+        ) -> (u16, Value) {
+            let response = self
+                .client
+                .request(method, format!("{url}{path}"))
+                .bearer_auth(access)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+    }
+}
+
+#[tokio::test]
+async fn native_apps_sign_in_through_the_pipeline_and_the_linking_rules_hold_on_both_adapters() {
+    let provider = oidc_provider().await;
+    let app = over_http::start(&provider).await;
+    for url in &app.urls {
+        let carol = native_id_token(&provider, "n-carol").await;
+        // A new identity: a new, password-less account; a mobile pair.
+        let (status, pair) = app
+            .exchange(url, "local", json!({"id_token": carol, "nonce": "n-carol", "flow": "mobile"}))
+            .await;
+        assert_eq!(status, 200, "{pair}");
+        let (status, me) = app.get(url, "/api/auth/me", pair["access"].as_str().unwrap()).await;
+        assert_eq!(status, 200, "{me}");
+        let carol_id = me["id"].clone();
+        // Signing in again reaches the same account, also as an opaque token.
+        let (status, token) =
+            app.exchange(url, "local", json!({"id_token": carol, "flow": "token", "name": "cli"})).await;
+        assert_eq!(status, 200, "{token}");
+        let (_, again) = app.get(url, "/api/auth/me", token["token"].as_str().unwrap()).await;
+        assert_eq!(again["id"], carol_id);
+        // Her only way to sign in cannot be unlinked.
+        let access = pair["access"].as_str().unwrap();
+        let (_, accounts) = app.get(url, "/api/auth/social/accounts", access).await;
+        let link = accounts["accounts"][0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(accounts["accounts"][0]["provider"], "local");
+        let (status, body) = app
+            .send(
+                reqwest::Method::DELETE,
+                url,
+                &format!("/api/auth/social/accounts/{link}"),
+                access,
+                json!({}),
+            )
+            .await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("conflict")), "{body}");
+
+        // Forged, wrong nonce, unknown provider, both credentials.
+        let (status, body) = app.exchange(url, "local", json!({"id_token": format!("{carol}x")})).await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("token_not_valid")), "{body}");
+        let (status, _) = app.exchange(url, "local", json!({"id_token": carol, "nonce": "other"})).await;
+        assert_eq!(status, 401);
+        let (status, _) = app.exchange(url, "nowhere", json!({"id_token": carol})).await;
+        assert_eq!(status, 404);
+        let (status, _) = app.exchange(url, "local", json!({"id_token": carol, "access_token": "x"})).await;
+        assert_eq!(status, 400);
+    }
+}
+
+#[tokio::test]
+async fn existing_accounts_are_linked_only_by_a_trusted_verified_email() {
+    let provider = oidc_provider().await;
+    let app = over_http::start(&provider).await;
+    let url = &app.urls[0];
+    let me = |tokens: &Value| tokens["access"].as_str().unwrap().to_owned();
+
+    // `dave@example.com` exists. Through the untrusted provider: a separate account without the
+    // address (nothing revealed, nothing linked).
+    let dave_token = native_id_token_for(&provider, "dave").await;
+    let (status, tokens) = app.exchange(url, "local", json!({"id_token": dave_token})).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, other) = app.get(url, "/api/auth/me", &me(&tokens)).await;
+    assert_ne!(other["username"], "dave");
+    assert_eq!(other["email"], Value::Null);
+    // Through the trusted provider: dave's own account, linked now.
+    let (status, tokens) = app.exchange(url, "trusted", json!({"id_token": dave_token})).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, dave) = app.get(url, "/api/auth/me", &me(&tokens)).await;
+    assert_eq!(dave["username"], "dave");
+    // He has a password, so he may unlink it.
+    let (_, accounts) = app.get(url, "/api/auth/social/accounts", &me(&tokens)).await;
+    let link = accounts["accounts"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .send(
+            reqwest::Method::DELETE,
+            url,
+            &format!("/api/auth/social/accounts/{link}"),
+            &me(&tokens),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, accounts) = app.get(url, "/api/auth/social/accounts", &me(&tokens)).await;
+    assert_eq!(accounts["accounts"], json!([]));
+
+    // An unverified address never links, even at a trusted provider.
+    let erin_token = native_id_token_for(&provider, "unverified-erin").await;
+    let (status, tokens) = app.exchange(url, "trusted", json!({"id_token": erin_token})).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, someone) = app.get(url, "/api/auth/me", &me(&tokens)).await;
+    assert_ne!(someone["username"], "erin");
+}
+
+#[tokio::test]
+async fn a_user_with_mfa_gets_the_mfa_step_after_a_social_sign_in() {
+    let provider = oidc_provider().await;
+    let app = over_http::start(&provider).await;
+    let url = &app.urls[1];
+    // dave enrols TOTP after a password sign-in.
+    let r = app
+        .client
+        .post(format!("{url}/api/auth/mobile/sign-in"))
+        .json(&json!({"username": "dave", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = r.json().await.unwrap();
+    let access = tokens["access"].as_str().unwrap();
+    let (status, setup) =
+        app.send(reqwest::Method::POST, url, "/api/auth/mfa/totp/setup", access, json!({})).await;
+    assert_eq!(status, 200, "{setup}");
+    let uri = setup["otpauth_uri"].as_str().unwrap();
+    let now = portcullis::core::Clock::unix_seconds(&app.clock);
+    let code = totp_rs::Totp::from_url(uri).unwrap().generate(u64::try_from(now).unwrap()).to_string();
+    let (status, _) = app
+        .send(reqwest::Method::POST, url, "/api/auth/mfa/totp/confirm", access, json!({"code": code}))
+        .await;
+    assert_eq!(status, 200);
+
+    let dave_token = native_id_token_for(&provider, "dave").await;
+    let (status, step) =
+        app.exchange(url, "trusted", json!({"id_token": dave_token, "flow": "mobile"})).await;
+    assert_eq!(status, 200, "{step}");
+    assert_eq!(step["mfa_required"], true, "the MFA step, not a pair: {step}");
+    assert!(step.get("access").is_none());
+}
+
+/// An id_token of the provider's `native` client for `login`.
+async fn native_id_token_for(provider: &Provider, login: &str) -> String {
+    native_id_token_as(provider, "n", login).await
 }

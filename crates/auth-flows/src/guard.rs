@@ -337,6 +337,13 @@ impl<S: UserStore> AuthService<S> {
         client_info(&self.guard.trusted_proxies, parts)
     }
 
+    /// Records an audit event of an application's own first factor or account feature (social
+    /// login's links, say), with the client of the current request and, for an authenticated
+    /// request, the credential that acted.
+    pub async fn record_event(&self, kind: AuditKind, user: Option<&UserId>, detail: &[(&str, &str)]) {
+        self.audit(kind, user, detail).await;
+    }
+
     /// Records an audit event, with the client of the current request and, for an authenticated
     /// request, the credential that acted (see [`acting_as`]).
     pub(crate) async fn audit(&self, kind: AuditKind, user: Option<&UserId>, detail: &[(&str, &str)]) {

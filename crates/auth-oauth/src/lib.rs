@@ -27,16 +27,21 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | (none)  |         | providers, the authorization-code flow, id_token and userinfo identities; [`LinkedAccountStore`] and [`MemoryLinkedAccountStore`] |
+//! | `flows` | | [`SocialLogin`]: social login as a first factor of `auth-flows`' sign-in pipeline (account resolution and linking, the native apps' token exchange, the linked-accounts routes) |
 //! | `testing` | | `testing::linked_account_store_conformance`, the suite every linked-account store runs |
 
 #![forbid(unsafe_code)]
 
 mod provider;
+#[cfg(feature = "flows")]
+mod sign_in;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use provider::{AuthorizationRequest, PendingAuthorization, Protocol, ProviderConfig, SocialProvider};
+#[cfg(feature = "flows")]
+pub use sign_in::{AppCredential, Resolution, SocialLogin, paths};
 pub use store::{LinkedAccount, LinkedAccountStore, MemoryLinkedAccountStore};
 
 /// Who signed in at the provider.

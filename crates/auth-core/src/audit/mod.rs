@@ -164,6 +164,11 @@ audit_kinds! {
     AdminUserUpdated => "admin_user_updated",
     /// An administrator signed the event's user out everywhere (detail `actor`).
     AdminSignedOutUser => "admin_signed_out_user",
+    /// A provider identity was linked to the event's user (details `provider`, `how`: `new_account`,
+    /// `verified_email` or `signed_in`).
+    SocialLinked => "social_linked",
+    /// A provider identity was unlinked from the event's user (detail `provider`).
+    SocialUnlinked => "social_unlinked",
 }
 
 impl AuditKind {

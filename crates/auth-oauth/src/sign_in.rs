@@ -1,0 +1,459 @@
+//! Social login as a first factor of the sign-in pipeline (feature `flows`): which account an
+//! identity signs in to, the native apps' token exchange, the linked-accounts routes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use auth_core::audit::AuditKind;
+use auth_core::http_support::{error_response, json_response, parse_json_body};
+use auth_core::{
+    AuthError, AuthUser, CreateUserError, FieldError, NewUser, Principal, UserStore, UserUpdate,
+};
+use auth_flows::{
+    AuthEndpoints, AuthService, ClientInfo, CompletedSignIn, FirstFactor, RouteRequest, RouteTable,
+    SignInFlow, SignInOutcome,
+};
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::Digest as _;
+
+use crate::{ExternalIdentity, LinkedAccount, LinkedAccountStore, OAuthError, SocialProvider};
+
+/// The paths of social login, under `/api/auth/social/`.
+pub mod paths {
+    /// `POST /api/auth/social/{provider}/token`: a native app's provider credential for a sign-in.
+    pub const TOKEN: &str = "/api/auth/social/{provider}/token";
+    /// `GET /api/auth/social/accounts`: the signed-in user's linked accounts.
+    pub const ACCOUNTS: &str = "/api/auth/social/accounts";
+    /// `DELETE /api/auth/social/accounts/{id}`: unlinks one.
+    pub const ACCOUNT: &str = "/api/auth/social/accounts/{id}";
+    /// The common prefix.
+    pub const PREFIX: &str = "/api/auth/social/";
+}
+
+/// What a native app presents: the id_token its provider SDK gave it (OpenID Connect), or an
+/// access token (OAuth2 providers such as GitHub).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AppCredential {
+    /// An id_token, with the nonce the app sent, if any.
+    IdToken {
+        /// The id_token.
+        id_token: String,
+        /// The nonce the app put into its authorization request.
+        nonce: Option<String>,
+    },
+    /// An OAuth2 access token, checked at the provider's userinfo endpoint.
+    AccessToken(String),
+}
+
+/// How an identity found its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolution {
+    /// The identity was linked already.
+    Linked,
+    /// Linked now to the account with the provider's verified email (a trusted provider).
+    LinkedByVerifiedEmail,
+    /// A new account was created for it.
+    NewAccount,
+}
+
+/// Social login for an [`AuthService`]: the configured providers and the linked-account store.
+///
+/// Which account an identity signs in to:
+/// 1. the account it is linked to;
+/// 2. else, when the provider asserts the email verified **and** the provider is trusted for email
+///    ([`ProviderConfig::trust_email`](crate::ProviderConfig::trust_email)), the account with that
+///    email, which it is linked to now (django-allauth's `EMAIL_AUTHENTICATION` trade-off: whoever
+///    controls the provider account controls this one);
+/// 3. else a new, password-less account (username derived from the email or name, made unique),
+///    with the email only when it is verified and no account has it. An existing account with that
+///    email is neither linked nor revealed: its owner links the provider after signing in.
+///
+/// The sign-in then goes through the pipeline as every sign-in does: account checks, the MFA step
+/// for users with a second factor, the credential of the requested flow, `amr` from the provider
+/// (else `["fed"]`). Token exchanges count against the same per-network limits as sign-ins.
+#[derive(Debug)]
+pub struct SocialLogin {
+    providers: BTreeMap<String, Arc<SocialProvider>>,
+    links: Arc<dyn LinkedAccountStore>,
+}
+
+impl SocialLogin {
+    /// Social login over `links`, with no provider yet.
+    pub fn new(links: Arc<dyn LinkedAccountStore>) -> Self {
+        Self { providers: BTreeMap::new(), links }
+    }
+
+    /// Adds a provider, under its configured name.
+    pub fn provider(mut self, provider: SocialProvider) -> Self {
+        self.providers.insert(provider.config().name.clone(), Arc::new(provider));
+        self
+    }
+
+    /// A provider by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<SocialProvider>> {
+        self.providers.get(name)
+    }
+
+    /// The linked-account store.
+    pub fn links(&self) -> &Arc<dyn LinkedAccountStore> {
+        &self.links
+    }
+
+    /// The account of `identity` (see the type's docs), linking or creating it as needed.
+    pub async fn account_of<S: UserStore>(
+        &self,
+        auth: &AuthService<S>,
+        identity: &ExternalIdentity,
+    ) -> Result<(S::User, Resolution), AuthError> {
+        let provider = self.get(&identity.provider).ok_or(AuthError::NotFound)?;
+        let now = auth.clock().now();
+        if let Some(link) = self.links.find(&identity.provider, &identity.subject).await? {
+            let user = auth.store().find_by_id(&link.user_id).await?.ok_or(AuthError::InvalidCredentials)?;
+            self.links.touch(&link.id, now).await?;
+            return Ok((user, Resolution::Linked));
+        }
+        let existing = match &identity.email {
+            Some(email) => auth.store().find_by_email(email).await?,
+            None => None,
+        };
+        let has_existing = existing.is_some();
+        if identity.email_verified
+            && provider.config().trusted_email
+            && let Some(user) = existing
+        {
+            let user_id = user.id();
+            let link = LinkedAccount::new(
+                user_id.clone(),
+                &identity.provider,
+                &identity.subject,
+                identity.email.clone(),
+                now,
+            );
+            return match self.links.link(&link).await {
+                Ok(()) => {
+                    let detail = [("provider", identity.provider.as_str()), ("how", "verified_email")];
+                    auth.record_event(AuditKind::SocialLinked, Some(&user_id), &detail).await;
+                    Ok((user, Resolution::LinkedByVerifiedEmail))
+                }
+                // A concurrent first sign-in of the same identity linked it: use that link.
+                Err(AuthError::Conflict(_)) => self.linked_user(auth, identity).await,
+                Err(error) => Err(error),
+            };
+        }
+        let email = identity.email.clone().filter(|_| identity.email_verified && !has_existing);
+        let user = create_user(auth, identity, email.clone()).await?;
+        let user_id = user.id();
+        let link = LinkedAccount::new(
+            user_id.clone(),
+            &identity.provider,
+            &identity.subject,
+            identity.email.clone(),
+            now,
+        );
+        match self.links.link(&link).await {
+            Ok(()) => {
+                let detail = [("provider", identity.provider.as_str()), ("how", "new_account")];
+                auth.record_event(AuditKind::SocialLinked, Some(&user_id), &detail).await;
+                Ok((user, Resolution::NewAccount))
+            }
+            Err(AuthError::Conflict(_)) => {
+                // Lost a race with a concurrent first sign-in: the account made here has no way
+                // to sign in; deactivate it and use the winner's.
+                auth.store().set_active(&user_id, false).await?;
+                self.linked_user(auth, identity).await
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn linked_user<S: UserStore>(
+        &self,
+        auth: &AuthService<S>,
+        identity: &ExternalIdentity,
+    ) -> Result<(S::User, Resolution), AuthError> {
+        let link = self
+            .links
+            .find(&identity.provider, &identity.subject)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)?;
+        let user = auth.store().find_by_id(&link.user_id).await?.ok_or(AuthError::InvalidCredentials)?;
+        Ok((user, Resolution::Linked))
+    }
+
+    /// The identity behind a native app's credential, counted like a sign-in attempt (429 when the
+    /// limits refuse; a refused credential counts as a failure).
+    pub async fn identity_from_app<S: UserStore>(
+        &self,
+        auth: &AuthService<S>,
+        provider: &str,
+        credential: &AppCredential,
+    ) -> Result<ExternalIdentity, AuthError> {
+        let social = self.get(provider).ok_or(AuthError::NotFound)?;
+        // The per-network counters are what matter here; the login counters are per credential.
+        let secret = match credential {
+            AppCredential::IdToken { id_token, .. } => id_token.as_str(),
+            AppCredential::AccessToken(token) => token.as_str(),
+        };
+        let digest = sha2::Sha256::digest(secret.as_bytes());
+        let login =
+            format!("social:{provider}:{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2], digest[3]);
+        let attempt = auth.begin_sign_in(&login, None).await?;
+        let identity = match credential {
+            AppCredential::IdToken { id_token, nonce } => {
+                social.verify_id_token(id_token, nonce.as_deref()).await
+            }
+            AppCredential::AccessToken(token) => social.identity_from_access_token(token).await,
+        };
+        match identity {
+            Ok(identity) => {
+                auth.sign_in_succeeded(attempt).await;
+                Ok(identity)
+            }
+            Err(error) => {
+                tracing::debug!(provider, %error, "social credential refused");
+                auth.sign_in_failed(attempt).await;
+                Err(into_auth_error(error))
+            }
+        }
+    }
+
+    /// A native app's sign-in: the provider credential, the account, then the pipeline (the
+    /// credential of `flow`, or the MFA step).
+    pub async fn app_sign_in<S: UserStore>(
+        &self,
+        auth: &AuthService<S>,
+        provider: &str,
+        credential: &AppCredential,
+        flow: SignInFlow,
+        client: &ClientInfo,
+    ) -> Result<SignInOutcome<CompletedSignIn<S::User>>, AuthError> {
+        let identity = self.identity_from_app(auth, provider, credential).await?;
+        let (user, _) = self.account_of(auth, &identity).await?;
+        let factor = FirstFactor::new(user, identity.amr.clone(), auth.clock().now());
+        auth.sign_in_with(factor, flow, client).await
+    }
+
+    /// The signed-in user's linked accounts.
+    pub async fn accounts_of(&self, principal: &Principal) -> Result<Vec<LinkedAccount>, AuthError> {
+        self.links.list_for_user(&principal.user_id).await
+    }
+
+    /// Unlinks one of the signed-in user's accounts: refused (409) when it is the account's last
+    /// way to sign in (no password and no other link); 404 when the user has no such link.
+    pub async fn unlink<S: UserStore>(
+        &self,
+        auth: &AuthService<S>,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(), AuthError> {
+        let links = self.links.list_for_user(&principal.user_id).await?;
+        let link = links.iter().find(|l| l.id == id).ok_or(AuthError::NotFound)?;
+        let user = auth.store().find_by_id(&principal.user_id).await?.ok_or(AuthError::NotFound)?;
+        if user.password_hash().is_none() && links.len() == 1 {
+            return Err(AuthError::Conflict(vec![FieldError::new(
+                "id",
+                "this is the account's only way to sign in: set a password or link another provider first",
+            )]));
+        }
+        if !self.links.unlink(&principal.user_id, id).await? {
+            return Err(AuthError::NotFound);
+        }
+        auth.record_event(
+            AuditKind::SocialUnlinked,
+            Some(&principal.user_id),
+            &[("provider", &link.provider)],
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Adds the social-login routes to a route table: `POST /api/auth/social/{provider}/token`,
+    /// `GET /api/auth/social/accounts` and `DELETE /api/auth/social/accounts/{id}`.
+    pub fn routes<S: UserStore>(
+        self: &Arc<Self>,
+        table: RouteTable,
+        endpoints: Arc<AuthEndpoints<S>>,
+    ) -> RouteTable {
+        let (social, e) = (Arc::clone(self), Arc::clone(&endpoints));
+        let table = table.route(Method::POST, paths::TOKEN, false, move |request: RouteRequest| {
+            let (social, endpoints) = (Arc::clone(&social), Arc::clone(&e));
+            async move {
+                token_route(&social, &endpoints, request).await.unwrap_or_else(|error| error_response(&error))
+            }
+        });
+        let social = Arc::clone(self);
+        let table = table.route(Method::GET, paths::ACCOUNTS, true, move |request: RouteRequest| {
+            let social = Arc::clone(&social);
+            async move {
+                let answer = async {
+                    let principal = request.principal.as_ref().ok_or(AuthError::MissingCredentials)?;
+                    let accounts: Vec<_> =
+                        social.accounts_of(principal).await?.iter().map(account_json).collect();
+                    Ok::<_, AuthError>(json_response(StatusCode::OK, &json!({"accounts": accounts})))
+                };
+                answer.await.unwrap_or_else(|error| error_response(&error))
+            }
+        });
+        let social = Arc::clone(self);
+        table.route(Method::DELETE, paths::ACCOUNT, true, move |request: RouteRequest| {
+            let (social, endpoints) = (Arc::clone(&social), Arc::clone(&endpoints));
+            async move {
+                let answer = async {
+                    let principal = request.principal.as_ref().ok_or(AuthError::MissingCredentials)?;
+                    let id = request.parts.uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+                    social.unlink(endpoints.auth(), principal, &id).await?;
+                    Ok::<_, AuthError>(no_content())
+                };
+                answer.await.unwrap_or_else(|error| error_response(&error))
+            }
+        })
+    }
+}
+
+fn no_content() -> http::Response<Vec<u8>> {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+fn account_json(account: &LinkedAccount) -> serde_json::Value {
+    json!({
+        "id": account.id,
+        "provider": account.provider,
+        "email": account.email,
+        "linked_at": account.linked_at,
+        "last_used_at": account.last_used_at,
+    })
+}
+
+/// `{id_token | access_token, nonce?, flow: mobile|web|token|session, name?}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+    #[serde(default = "mobile")]
+    flow: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn mobile() -> String {
+    "mobile".to_owned()
+}
+
+async fn token_route<S: UserStore>(
+    social: &SocialLogin,
+    endpoints: &AuthEndpoints<S>,
+    request: RouteRequest,
+) -> Result<http::Response<Vec<u8>>, AuthError> {
+    let provider = request
+        .parts
+        .uri
+        .path()
+        .rsplit_once("/token")
+        .and_then(|(head, _)| head.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    if social.get(&provider).is_none() {
+        return Err(AuthError::NotFound);
+    }
+    let body: TokenBody = parse_json_body(&request.parts.headers, &request.body)?;
+    let credential = match (body.id_token, body.access_token) {
+        (Some(id_token), None) if !id_token.is_empty() => {
+            AppCredential::IdToken { id_token, nonce: body.nonce }
+        }
+        (None, Some(token)) if !token.is_empty() => AppCredential::AccessToken(token),
+        _ => {
+            return Err(AuthError::invalid_field("id_token", "send exactly one of id_token and access_token"));
+        }
+    };
+    let flow = match body.flow.as_str() {
+        #[cfg(feature = "jwt")]
+        "mobile" => SignInFlow::Mobile,
+        #[cfg(feature = "jwt")]
+        "web" => SignInFlow::Web,
+        #[cfg(feature = "opaque-tokens")]
+        "token" => SignInFlow::Token { name: body.name },
+        #[cfg(feature = "sessions")]
+        "session" => SignInFlow::Session,
+        _ => return Err(AuthError::invalid_field("flow", "is not a sign-in flow of this server")),
+    };
+    endpoints.check_sign_in_origin(&request.parts, &flow)?;
+    let auth = endpoints.auth();
+    let client = auth.client_info(&request.parts);
+    let outcome = social.app_sign_in(auth, &provider, &credential, flow, &client).await?;
+    endpoints.sign_in_response(outcome)
+}
+
+/// A refused provider credential is a refused token (401); the provider being unreachable is a
+/// 503; nothing of the provider's answer reaches the client.
+fn into_auth_error(error: OAuthError) -> AuthError {
+    match error {
+        OAuthError::InvalidIdToken(reason) => AuthError::InvalidToken(reason),
+        OAuthError::Discovery(_) | OAuthError::Exchange(_) => {
+            AuthError::Unavailable { retry_after_seconds: 5 }
+        }
+        _ => AuthError::InvalidCredentials,
+    }
+}
+
+/// Creates the password-less account of a new identity, with a username derived from the email's
+/// local part (else the name, else the provider), made unique with a number.
+async fn create_user<S: UserStore>(
+    auth: &AuthService<S>,
+    identity: &ExternalIdentity,
+    email: Option<String>,
+) -> Result<S::User, AuthError> {
+    let seed = identity
+        .email
+        .as_deref()
+        .and_then(|e| e.split('@').next())
+        .or(identity.name.as_deref())
+        .unwrap_or(identity.provider.as_str());
+    let mut base: String = seed
+        .chars()
+        .filter_map(|c| {
+            let c = c.to_ascii_lowercase();
+            (c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).then_some(c)
+        })
+        .take(30)
+        .collect();
+    if base.len() < 3 {
+        base = format!(
+            "{}-user",
+            identity.provider.chars().filter(char::is_ascii_alphanumeric).collect::<String>()
+        );
+    }
+    let mut email = email;
+    for n in 0..50_u32 {
+        let username = if n == 0 { base.clone() } else { format!("{base}{}", n + 1) };
+        if auth_core::Accounts::<S>::validate_username(&username).is_err() {
+            continue;
+        }
+        let mut new = NewUser::new(username, email.clone(), String::new());
+        new.password_hash = None;
+        match auth.store().create_user(new).await {
+            Ok(user) => {
+                if email.is_some() {
+                    auth.store().update_user(&user.id(), UserUpdate::new().email_verified(true)).await?;
+                    return auth.store().find_by_id(&user.id()).await?.ok_or(AuthError::NotFound);
+                }
+                return Ok(user);
+            }
+            Err(CreateUserError::UsernameTaken) => {}
+            // Taken meanwhile: the account is made without it (nothing is revealed).
+            Err(CreateUserError::EmailTaken) => email = None,
+            Err(other) => return Err(AuthError::backend(other)),
+        }
+    }
+    Err(AuthError::Conflict(vec![FieldError::new("username", "no free username could be derived")]))
+}
