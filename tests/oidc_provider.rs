@@ -69,6 +69,7 @@ pub struct Provider {
     keys_file: tempfile::NamedTempFile,
     alg: String,
     client: reqwest::Client,
+    redirect_uris: Vec<String>,
 }
 
 impl Provider {
@@ -83,9 +84,18 @@ impl Provider {
             keys_file,
             alg: alg.to_owned(),
             client: reqwest::Client::new(),
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
         };
         provider.restart_with(keys).await;
         provider
+    }
+
+    /// Registers more callback URLs for the login clients (the provider restarts).
+    pub async fn add_redirect_uris(&mut self, uris: impl IntoIterator<Item = String>) {
+        self.redirect_uris.extend(uris);
+        let keys: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.keys_file.path()).unwrap()).unwrap();
+        self.restart_with(keys["keys"].as_array().unwrap().clone()).await;
     }
 
     /// (Re)starts the provider on its port with these signing keys (the first one of the access
@@ -99,7 +109,7 @@ impl Provider {
             .env("JWKS_FILE", self.keys_file.path())
             .env("ACCESS_TOKEN_ALG", &self.alg)
             .env("AUDIENCE", AUDIENCE)
-            .env("REDIRECT_URIS", REDIRECT_URI)
+            .env("REDIRECT_URIS", self.redirect_uris.join(","))
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -158,7 +168,7 @@ impl Provider {
 impl Provider {
     /// Signs `login` in at the provider's development login and consent pages for the
     /// authorization request `url`, and returns where the provider sends the browser back (the
-    /// callback URL with `code` and `state`, or with `error`). `abort` refuses at the login page
+    /// first URL off the provider: the callback with `code` and `state`, or with `error`). `abort` refuses at the login page
     /// instead (`error=access_denied`).
     pub async fn authorize(&self, url: &str, login: &str, abort: bool) -> String {
         let browser = reqwest::Client::builder()
@@ -168,7 +178,7 @@ impl Provider {
             .unwrap();
         let mut next = url.to_owned();
         for _ in 0..10 {
-            if next.starts_with(REDIRECT_URI) {
+            if !next.starts_with(&self.issuer) {
                 return next;
             }
             let response = if let Some(uid) = next.strip_prefix(&format!("{}/interaction/", self.issuer)) {

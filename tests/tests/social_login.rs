@@ -568,3 +568,156 @@ async fn a_user_with_mfa_gets_the_mfa_step_after_a_social_sign_in() {
 async fn native_id_token_for(provider: &Provider, login: &str) -> String {
     native_id_token_as(provider, "n", login).await
 }
+
+// ------------------------------------------------------------------------------------------------
+// The browser's redirect flow, on both adapters
+// ------------------------------------------------------------------------------------------------
+
+const FRONTEND: &str = "http://127.0.0.1:3999";
+
+/// An app per adapter with the redirect flow, each registered at the provider with its callback.
+async fn web_apps(provider: &mut Provider) -> Vec<String> {
+    use portcullis::core::{Accounts, MemoryUserStore, PasswordHasher, PasswordHasherConfig};
+    use portcullis::flows::{AuthEndpoints, AuthService, RouterConfig, SessionConfig};
+    use portcullis::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtService, KeySet};
+    use portcullis::oauth::{MemoryLinkedAccountStore, SocialLogin, WebFlow};
+
+    let listeners = [
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    ];
+    let urls: Vec<String> = listeners.iter().map(|l| format!("http://{}", l.local_addr().unwrap())).collect();
+    provider.add_redirect_uris(urls.iter().map(|u| format!("{u}/api/auth/social/local/callback"))).await;
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let clock: portcullis::core::SharedClock = Arc::new(ManualClock::starting_now());
+        let key = JwtKey::hmac(JwtAlgorithm::HS256, &[9u8; 32]).unwrap();
+        let jwt = JwtService::new(JwtConfig::default(), KeySet::new(key).unwrap(), clock.clone()).unwrap();
+        let store = Arc::new(MemoryUserStore::with_clock(clock.clone()));
+        let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests()).unwrap();
+        let auth = AuthService::builder(Accounts::new(store, hasher))
+            .clock(clock.clone())
+            .grants(Arc::new(portcullis::blacklist::MemoryGrantStore::new()))
+            .jwt(jwt)
+            .sessions(
+                Arc::new(portcullis::session::MemorySessionStore::new()),
+                SessionConfig::default().insecure_cookies(true),
+            )
+            .build()
+            .unwrap();
+        let auth = Arc::new(auth);
+        let config = ProviderConfig::openid_connect("local", &provider.issuer, "web")
+            .client_secret("web-secret-0123456789")
+            .redirect_uri(format!("{}/api/auth/social/local/callback", urls[n]));
+        let web = WebFlow::new(FRONTEND, [n as u8 + 1; 32]).unwrap().insecure_cookies(true);
+        let social = SocialLogin::new(Arc::new(MemoryLinkedAccountStore::new()))
+            .provider(SocialProvider::new(config, clock.clone()).unwrap())
+            .web_flow(web);
+        let social = Arc::new(social);
+        let chain: portcullis::core::SharedAuthenticator = Arc::new(auth.session_authenticator());
+        let endpoints = Arc::new(AuthEndpoints::new(Arc::clone(&auth)));
+        let table = social.routes(endpoints.route_table(&RouterConfig::default()), Arc::clone(&endpoints));
+        if n == 0 {
+            let context = portcullis::axum::AuthContext::new(chain).with_clock(clock);
+            let router = portcullis::axum::mount(table, context);
+            tokio::spawn(async move { axum::serve(listener, router).await });
+        } else {
+            let context = portcullis::poem::AuthContext::new(chain).with_clock(clock);
+            let endpoint = poem::EndpointExt::with(portcullis::poem::mount(table, context.clone()), context);
+            let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+            tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(endpoint).await });
+        }
+    }
+    urls
+}
+
+fn new_browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn location(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 302, "{:?}", response.text().await);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_redirect_flow_signs_in_with_pkce_and_a_browser_bound_single_use_state() {
+    let mut provider = oidc_provider().await;
+    let apps = web_apps(&mut provider).await;
+    for app in &apps {
+        // Start: a redirect to the provider with PKCE, and the sealed state cookie.
+        let browser = new_browser();
+        let start = browser
+            .get(format!("{app}/api/auth/social/local/authorize?flow=session&next=/after"))
+            .send()
+            .await
+            .unwrap();
+        let cookie = start.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.starts_with("portcullis_social=") && cookie.contains("HttpOnly"), "{cookie}");
+        let to_provider = location(start).await;
+        assert!(to_provider.starts_with(&provider.issuer));
+        assert_eq!(query(&to_provider)["code_challenge_method"], "S256");
+
+        // The provider signs the user in and sends the browser back; the session cookies are set.
+        let callback = provider.authorize(&to_provider, "walker", false).await;
+        assert!(callback.starts_with(app), "{callback}");
+        let replay = callback.clone();
+        let landed = location(browser.get(&callback).send().await.unwrap()).await;
+        assert_eq!(landed, format!("{FRONTEND}/after?social=signed_in"));
+        let me = browser.get(format!("{app}/api/auth/me")).send().await.unwrap();
+        assert_eq!(me.status(), 200);
+        let me: Value = me.json().await.unwrap();
+        assert_eq!(me["username"], "walker");
+
+        // The same callback again (the browser's cookie is gone): refused.
+        let again = location(browser.get(&replay).send().await.unwrap()).await;
+        assert_eq!(again, format!("{FRONTEND}?error=invalid_state"));
+
+        // A state started in another browser: refused.
+        let other = new_browser();
+        let start =
+            browser.get(format!("{app}/api/auth/social/local/authorize?flow=session")).send().await.unwrap();
+        let to_provider = location(start).await;
+        let callback = provider.authorize(&to_provider, "walker", false).await;
+        let refused = location(other.get(&callback).send().await.unwrap()).await;
+        assert_eq!(refused, format!("{FRONTEND}?error=invalid_state"));
+
+        // The user refuses at the provider: the frontend gets the provider's code, never a 500.
+        let start =
+            browser.get(format!("{app}/api/auth/social/local/authorize?flow=session")).send().await.unwrap();
+        let to_provider = location(start).await;
+        let callback = provider.authorize(&to_provider, "walker", true).await;
+        let denied = location(browser.get(&callback).send().await.unwrap()).await;
+        assert_eq!(denied, format!("{FRONTEND}?error=access_denied"));
+
+        // `next` never leaves the frontend's origin.
+        for evil in ["https://evil.example/", "//evil.example/x", "https://127.0.0.1:3999.evil.example/"] {
+            let start = new_browser()
+                .get(format!("{app}/api/auth/social/local/authorize"))
+                .query(&[("next", evil), ("flow", "web")])
+                .send()
+                .await
+                .unwrap();
+            let to_provider = location(start).await;
+            assert!(to_provider.starts_with(&provider.issuer), "{evil}");
+        }
+        // ... also where the browser lands after signing in.
+        let start = browser
+            .get(format!("{app}/api/auth/social/local/authorize"))
+            .query(&[("next", "https://evil.example/steal"), ("flow", "session")])
+            .send()
+            .await
+            .unwrap();
+        let callback = provider.authorize(&location(start).await, "walker", false).await;
+        let landed = location(browser.get(&callback).send().await.unwrap()).await;
+        assert_eq!(landed, format!("{FRONTEND}?social=signed_in"));
+        let bad_flow = new_browser()
+            .get(format!("{app}/api/auth/social/local/authorize?flow=mobile"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad_flow.status(), 400);
+        let unknown =
+            new_browser().get(format!("{app}/api/auth/social/nowhere/authorize")).send().await.unwrap();
+        assert_eq!(unknown.status(), 404);
+    }
+}

@@ -38,11 +38,15 @@ mod sign_in;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "flows")]
+mod web;
 
 pub use provider::{AuthorizationRequest, PendingAuthorization, Protocol, ProviderConfig, SocialProvider};
 #[cfg(feature = "flows")]
 pub use sign_in::{AppCredential, Resolution, SocialLogin, paths};
 pub use store::{LinkedAccount, LinkedAccountStore, MemoryLinkedAccountStore};
+#[cfg(feature = "flows")]
+pub use web::WebFlow;
 
 /// Who signed in at the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Digest as _;
 
+use crate::web::{FlowState, WebFlow};
 use crate::{ExternalIdentity, LinkedAccount, LinkedAccountStore, OAuthError, SocialProvider};
 
 /// The paths of social login, under `/api/auth/social/`.
@@ -28,6 +29,11 @@ pub mod paths {
     pub const ACCOUNTS: &str = "/api/auth/social/accounts";
     /// `DELETE /api/auth/social/accounts/{id}`: unlinks one.
     pub const ACCOUNT: &str = "/api/auth/social/accounts/{id}";
+    /// `GET /api/auth/social/{provider}/authorize?next=&flow=web|session`: the redirect to the
+    /// provider.
+    pub const AUTHORIZE: &str = "/api/auth/social/{provider}/authorize";
+    /// `GET /api/auth/social/{provider}/callback`: where the provider sends the browser back.
+    pub const CALLBACK: &str = "/api/auth/social/{provider}/callback";
     /// The common prefix.
     pub const PREFIX: &str = "/api/auth/social/";
 }
@@ -79,12 +85,19 @@ pub enum Resolution {
 pub struct SocialLogin {
     providers: BTreeMap<String, Arc<SocialProvider>>,
     links: Arc<dyn LinkedAccountStore>,
+    web: Option<WebFlow>,
 }
 
 impl SocialLogin {
     /// Social login over `links`, with no provider yet.
     pub fn new(links: Arc<dyn LinkedAccountStore>) -> Self {
-        Self { providers: BTreeMap::new(), links }
+        Self { providers: BTreeMap::new(), links, web: None }
+    }
+
+    /// Enables the browser's redirect flow (`authorize` and `callback` routes).
+    pub fn web_flow(mut self, web: WebFlow) -> Self {
+        self.web = Some(web);
+        self
     }
 
     /// Adds a provider, under its configured name.
@@ -272,12 +285,31 @@ impl SocialLogin {
     }
 
     /// Adds the social-login routes to a route table: `POST /api/auth/social/{provider}/token`,
-    /// `GET /api/auth/social/accounts` and `DELETE /api/auth/social/accounts/{id}`.
+    /// `GET /api/auth/social/accounts`, `DELETE /api/auth/social/accounts/{id}` and, with a
+    /// [`WebFlow`], `GET /api/auth/social/{provider}/authorize` and `.../callback`.
     pub fn routes<S: UserStore>(
         self: &Arc<Self>,
         table: RouteTable,
         endpoints: Arc<AuthEndpoints<S>>,
     ) -> RouteTable {
+        let mut table = table;
+        if self.web.is_some() {
+            let (social, e) = (Arc::clone(self), Arc::clone(&endpoints));
+            table = table.route(Method::GET, paths::AUTHORIZE, false, move |request: RouteRequest| {
+                let (social, endpoints) = (Arc::clone(&social), Arc::clone(&e));
+                async move {
+                    social
+                        .authorize_route(&endpoints, &request)
+                        .await
+                        .unwrap_or_else(|error| error_response(&error))
+                }
+            });
+            let (social, e) = (Arc::clone(self), Arc::clone(&endpoints));
+            table = table.route(Method::GET, paths::CALLBACK, false, move |request: RouteRequest| {
+                let (social, endpoints) = (Arc::clone(&social), Arc::clone(&e));
+                async move { social.callback_route(&endpoints, &request).await }
+            });
+        }
         let (social, e) = (Arc::clone(self), Arc::clone(&endpoints));
         let table = table.route(Method::POST, paths::TOKEN, false, move |request: RouteRequest| {
             let (social, endpoints) = (Arc::clone(&social), Arc::clone(&e));
@@ -312,6 +344,157 @@ impl SocialLogin {
             }
         })
     }
+}
+
+impl SocialLogin {
+    async fn authorize_route<S: UserStore>(
+        &self,
+        endpoints: &AuthEndpoints<S>,
+        request: &RouteRequest,
+    ) -> Result<http::Response<Vec<u8>>, AuthError> {
+        let web = self.web.as_ref().ok_or(AuthError::NotFound)?;
+        let name = path_provider(request, "/authorize");
+        let provider = self.get(&name).ok_or(AuthError::NotFound)?;
+        let query = query_of(request);
+        let flow = query.get("flow").map_or("web", String::as_str);
+        if !matches!(flow, "web" | "session") {
+            return Err(AuthError::invalid_field("flow", "web or session"));
+        }
+        let next = web.next_or_default(query.get("next").map(String::as_str));
+        let authorization = provider.authorization_request().await.map_err(into_auth_error)?;
+        let expires = endpoints.auth().clock().now().timestamp() + 600;
+        let state = FlowState { p: name, a: authorization.pending, f: flow.to_owned(), n: next, e: expires };
+        let sealed = web.seal(&state).map_err(AuthError::backend)?;
+        redirect(&authorization.url, &[web.set_cookie(Some(&sealed))])
+    }
+
+    /// The callback always ends in a redirect to the frontend: signed in (the flow's cookies
+    /// set), the MFA step (`#mfa_token=...&methods=...`), or `?error=<code>`.
+    async fn callback_route<S: UserStore>(
+        &self,
+        endpoints: &AuthEndpoints<S>,
+        request: &RouteRequest,
+    ) -> http::Response<Vec<u8>> {
+        let Some(web) = self.web.as_ref() else { return error_response(&AuthError::NotFound) };
+        let clear = web.set_cookie(None);
+        let auth = endpoints.auth();
+        let now = auth.clock().now();
+        let state = auth_core::http_support::cookie_value(&request.parts.headers, web.cookie_name())
+            .and_then(|value| web.open(value, now));
+        let name = path_provider(request, "/callback");
+        let Some(state) = state.filter(|s| s.p == name) else {
+            return fail(&web.frontend_url, "invalid_state", &clear);
+        };
+        let query = query_of(request);
+        if let Some(error) = query.get("error") {
+            // The provider's own code when it is a plain OAuth2 one, never free text.
+            let code = if error.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                error.as_str()
+            } else {
+                "provider_error"
+            };
+            return fail(&state.n, code, &clear);
+        }
+        let (Some(returned_state), Some(code)) = (query.get("state"), query.get("code")) else {
+            return fail(&state.n, "invalid_request", &clear);
+        };
+        let expires = chrono::DateTime::from_timestamp(state.e, 0).unwrap_or(now);
+        if !web.first_use(&state.a.state, expires, now) {
+            return fail(&state.n, "invalid_state", &clear);
+        }
+        let flow = match state.f.as_str() {
+            #[cfg(feature = "sessions")]
+            "session" => SignInFlow::Session,
+            #[cfg(feature = "jwt")]
+            "web" => SignInFlow::Web,
+            _ => return fail(&state.n, "invalid_request", &clear),
+        };
+        let outcome = async {
+            let provider = self.get(&name).ok_or(AuthError::NotFound)?;
+            let digest = sha2::Sha256::digest(returned_state.as_bytes());
+            let login =
+                format!("social:{name}:{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2], digest[3]);
+            let attempt = auth.begin_sign_in(&login, None).await?;
+            let identity = match provider.complete(&state.a, returned_state, code).await {
+                Ok(identity) => {
+                    auth.sign_in_succeeded(attempt).await;
+                    identity
+                }
+                Err(error) => {
+                    tracing::debug!(provider = %name, %error, "social callback refused");
+                    auth.sign_in_failed(attempt).await;
+                    return Err(into_auth_error(error));
+                }
+            };
+            let (user, _) = self.account_of(auth, &identity).await?;
+            let factor = FirstFactor::new(user, identity.amr.clone(), now);
+            let client = auth.client_info(&request.parts);
+            auth.sign_in_with(factor, flow, &client).await
+        }
+        .await;
+        match outcome {
+            Ok(SignInOutcome::MfaRequired(step)) => {
+                let location =
+                    format!("{}#mfa_token={}&methods={}", state.n, step.mfa_token, step.methods.join(","));
+                redirect(&location, &[clear]).unwrap_or_else(|e| error_response(&e))
+            }
+            Ok(complete) => match endpoints.sign_in_response(complete) {
+                Ok(signed_in) => {
+                    let mut cookies = vec![clear];
+                    cookies.extend(
+                        signed_in
+                            .headers()
+                            .get_all(http::header::SET_COOKIE)
+                            .iter()
+                            .filter_map(|v| v.to_str().ok().map(str::to_owned)),
+                    );
+                    let separator = if state.n.contains('?') { '&' } else { '?' };
+                    redirect(&format!("{}{separator}social=signed_in", state.n), &cookies)
+                        .unwrap_or_else(|e| error_response(&e))
+                }
+                Err(error) => fail(&state.n, error.code(), &clear),
+            },
+            Err(error) => fail(&state.n, error.code(), &clear),
+        }
+    }
+}
+
+/// The provider's name in `/api/auth/social/{provider}{suffix}`.
+fn path_provider(request: &RouteRequest, suffix: &str) -> String {
+    request
+        .parts
+        .uri
+        .path()
+        .strip_suffix(suffix)
+        .and_then(|head| head.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn query_of(request: &RouteRequest) -> BTreeMap<String, String> {
+    let query = request.parts.uri.query().unwrap_or_default();
+    reqwest::Url::parse(&format!("http://q/?{query}"))
+        .map(|url| url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .unwrap_or_default()
+}
+
+fn redirect(location: &str, cookies: &[String]) -> Result<http::Response<Vec<u8>>, AuthError> {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = StatusCode::FOUND;
+    let headers = response.headers_mut();
+    headers.insert(http::header::LOCATION, location.parse().map_err(AuthError::backend)?);
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    for cookie in cookies {
+        headers.append(http::header::SET_COOKIE, cookie.parse().map_err(AuthError::backend)?);
+    }
+    Ok(response)
+}
+
+/// Ends a callback on the frontend with an error code.
+fn fail(next: &str, code: &str, clear: &str) -> http::Response<Vec<u8>> {
+    let separator = if next.contains('?') { '&' } else { '?' };
+    redirect(&format!("{next}{separator}error={code}"), &[clear.to_owned()])
+        .unwrap_or_else(|e| error_response(&e))
 }
 
 fn no_content() -> http::Response<Vec<u8>> {
@@ -373,7 +556,10 @@ async fn token_route<S: UserStore>(
         }
         (None, Some(token)) if !token.is_empty() => AppCredential::AccessToken(token),
         _ => {
-            return Err(AuthError::invalid_field("id_token", "send exactly one of id_token and access_token"));
+            return Err(AuthError::invalid_field(
+                "id_token",
+                "send exactly one of id_token and access_token",
+            ));
         }
     };
     let flow = match body.flow.as_str() {
