@@ -721,3 +721,75 @@ async fn the_redirect_flow_signs_in_with_pkce_and_a_browser_bound_single_use_sta
         assert_eq!(unknown.status(), 404);
     }
 }
+
+#[tokio::test]
+async fn a_signed_in_user_links_a_provider_after_a_recent_sign_in() {
+    let provider = oidc_provider().await;
+    let app = over_http::start(&provider).await;
+    for url in &app.urls {
+        let r = app
+            .client
+            .post(format!("{url}/api/auth/mobile/sign-in"))
+            .json(&json!({"username": "erin", "password": "a long enough password"}))
+            .send()
+            .await
+            .unwrap();
+        let tokens: Value = r.json().await.unwrap();
+        let access = tokens["access"].as_str().unwrap().to_owned();
+        let login = format!("frank-{}", &url[url.len() - 5..]);
+        let frank = native_id_token_for(&provider, &login).await;
+        let (status, link) = app
+            .send(
+                reqwest::Method::POST,
+                url,
+                "/api/auth/social/local/link",
+                &access,
+                json!({"id_token": frank}),
+            )
+            .await;
+        assert_eq!(status, 201, "{link}");
+        assert_eq!(link["provider"], "local");
+        // The identity now signs in to erin's account, even through the untrusted provider.
+        let (status, pair) = app.exchange(url, "local", json!({"id_token": frank})).await;
+        assert_eq!(status, 200, "{pair}");
+        let (_, me) = app.get(url, "/api/auth/me", pair["access"].as_str().unwrap()).await;
+        assert_eq!(me["username"], "erin");
+        // Linked once only.
+        let (status, body) = app
+            .send(
+                reqwest::Method::POST,
+                url,
+                "/api/auth/social/local/link",
+                &access,
+                json!({"id_token": frank}),
+            )
+            .await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("conflict")), "{body}");
+    }
+    // An old sign-in needs the password again (an opaque token outlives the window).
+    let url = &app.urls[0];
+    let r = app
+        .client
+        .post(format!("{url}/api/auth/token/sign-in"))
+        .json(&json!({"username": "erin", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    let issued: Value = r.json().await.unwrap();
+    let token = format!("Token {}", issued["token"].as_str().unwrap());
+    app.clock.advance(chrono::Duration::minutes(6));
+    let grace = native_id_token_for(&provider, "grace").await;
+    let link = |body: Value| {
+        app.client
+            .post(format!("{url}/api/auth/social/local/link"))
+            .header("authorization", token.clone())
+            .json(&body)
+            .send()
+    };
+    let r = link(json!({"id_token": grace})).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "reauthentication_required");
+    let r = link(json!({"id_token": grace, "current_password": "a long enough password"})).await.unwrap();
+    assert_eq!(r.status(), 201);
+}

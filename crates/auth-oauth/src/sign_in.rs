@@ -34,6 +34,8 @@ pub mod paths {
     pub const AUTHORIZE: &str = "/api/auth/social/{provider}/authorize";
     /// `GET /api/auth/social/{provider}/callback`: where the provider sends the browser back.
     pub const CALLBACK: &str = "/api/auth/social/{provider}/callback";
+    /// `POST /api/auth/social/{provider}/link`: links a provider identity to the signed-in user.
+    pub const LINK: &str = "/api/auth/social/{provider}/link";
     /// The common prefix.
     pub const PREFIX: &str = "/api/auth/social/";
 }
@@ -250,6 +252,31 @@ impl SocialLogin {
         auth.sign_in_with(factor, flow, client).await
     }
 
+    /// Links the identity behind a provider credential to the signed-in user, after a recent
+    /// sign-in (or `proof`). 409 when the identity is linked to anyone already.
+    pub async fn link<S: UserStore>(
+        &self,
+        auth: &AuthService<S>,
+        principal: &Principal,
+        proof: &auth_flows::Reauthentication,
+        provider: &str,
+        credential: &AppCredential,
+    ) -> Result<LinkedAccount, AuthError> {
+        auth.require_recent_authentication(principal, proof).await?;
+        let identity = self.identity_from_app(auth, provider, credential).await?;
+        let link = LinkedAccount::new(
+            principal.user_id.clone(),
+            &identity.provider,
+            &identity.subject,
+            identity.email.clone(),
+            auth.clock().now(),
+        );
+        self.links.link(&link).await?;
+        let detail = [("provider", identity.provider.as_str()), ("how", "signed_in")];
+        auth.record_event(AuditKind::SocialLinked, Some(&principal.user_id), &detail).await;
+        Ok(link)
+    }
+
     /// The signed-in user's linked accounts.
     pub async fn accounts_of(&self, principal: &Principal) -> Result<Vec<LinkedAccount>, AuthError> {
         self.links.list_for_user(&principal.user_id).await
@@ -315,6 +342,29 @@ impl SocialLogin {
             let (social, endpoints) = (Arc::clone(&social), Arc::clone(&e));
             async move {
                 token_route(&social, &endpoints, request).await.unwrap_or_else(|error| error_response(&error))
+            }
+        });
+        let (social, e) = (Arc::clone(self), Arc::clone(&endpoints));
+        let table = table.route(Method::POST, paths::LINK, true, move |request: RouteRequest| {
+            let (social, endpoints) = (Arc::clone(&social), Arc::clone(&e));
+            async move {
+                let answer = async {
+                    let principal = request.principal.as_ref().ok_or(AuthError::MissingCredentials)?;
+                    let provider = path_provider(&request, "/link");
+                    if social.get(&provider).is_none() {
+                        return Err(AuthError::NotFound);
+                    }
+                    let body: LinkBody = parse_json_body(&request.parts.headers, &request.body)?;
+                    let credential = app_credential(body.id_token, body.access_token, body.nonce)?;
+                    let mut proof = auth_flows::Reauthentication::default();
+                    proof.current_password = body.current_password;
+                    proof.code = body.code;
+                    proof.recovery_code = body.recovery_code;
+                    let link =
+                        social.link(endpoints.auth(), principal, &proof, &provider, &credential).await?;
+                    Ok(json_response(StatusCode::CREATED, &account_json(&link)))
+                };
+                answer.await.unwrap_or_else(|error: AuthError| error_response(&error))
             }
         });
         let social = Arc::clone(self);
@@ -527,6 +577,37 @@ struct TokenBody {
     flow: String,
     #[serde(default)]
     name: Option<String>,
+}
+
+/// `{id_token | access_token, nonce?, current_password? | code? | recovery_code?}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+    #[serde(default)]
+    current_password: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
+/// Exactly one of an id_token and an access token.
+fn app_credential(
+    id_token: Option<String>,
+    access_token: Option<String>,
+    nonce: Option<String>,
+) -> Result<AppCredential, AuthError> {
+    match (id_token, access_token) {
+        (Some(id_token), None) if !id_token.is_empty() => Ok(AppCredential::IdToken { id_token, nonce }),
+        (None, Some(token)) if !token.is_empty() => Ok(AppCredential::AccessToken(token)),
+        _ => Err(AuthError::invalid_field("id_token", "send exactly one of id_token and access_token")),
+    }
 }
 
 fn mobile() -> String {
