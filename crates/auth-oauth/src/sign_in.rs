@@ -356,10 +356,11 @@ impl SocialLogin {
                     }
                     let body: LinkBody = parse_json_body(&request.parts.headers, &request.body)?;
                     let credential = app_credential(body.id_token, body.access_token, body.nonce)?;
-                    let mut proof = auth_flows::Reauthentication::default();
-                    proof.current_password = body.current_password;
-                    proof.code = body.code;
-                    proof.recovery_code = body.recovery_code;
+                    let proof = auth_flows::Reauthentication {
+                        current_password: body.current_password,
+                        code: body.code,
+                        recovery_code: body.recovery_code,
+                    };
                     let link =
                         social.link(endpoints.auth(), principal, &proof, &provider, &credential).await?;
                     Ok(json_response(StatusCode::CREATED, &account_json(&link)))
