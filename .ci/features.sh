@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,axum,poem,sqlite,postgres,testing"
+all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,social-login,axum,poem,sqlite,postgres,testing"
 combos=(
     "default"
     "sessions,axum,sqlite"
@@ -14,6 +14,7 @@ combos=(
     "opaque-tokens,poem,postgres"
     "mfa,account-emails,rate-limit,audit,openapi"
     "resource-server,axum"
+    "social-login,jwt,poem,postgres"
     ""
     "$all"
 )

@@ -27,7 +27,7 @@
 //! | `breached-passwords` | no | [`breach`]: refuse passwords known from breaches (Have I Been Pwned range API, k-anonymity; `auth-breach`) |
 //! | `redis` | no | rate-limit counters in Redis, shared by every server process |
 //! | `resource-server` | no | [`resource_server`]: verify the access tokens of any OpenID issuer (Auth0, Keycloak, Google, a Portcullis server) from its JWKS, with no database (`auth-resource-server`) |
-//! | `social-login` | no | [`oauth`]: the protocol side of social login (OpenID Connect and OAuth2 providers, PKCE, id_token verification; `auth-oauth`); the HTTP routes are not built yet |
+//! | `social-login` | no | [`oauth`]: social login (OpenID Connect and OAuth2 providers, PKCE, id_token verification, linked accounts, `SocialLogin` and its routes; `auth-oauth`) |
 //! | `axum` | yes | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
 //! | `poem` | no | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
 //! | `sqlite` | yes | [`sea_orm`]: sea-orm stores of the enabled capabilities and the migrator, on SQLite |
@@ -137,7 +137,8 @@ pub use auth_sea_orm as sea_orm;
     feature = "axum",
     feature = "poem",
     feature = "sqlite",
-    feature = "resource-server"
+    feature = "resource-server",
+    feature = "social-login"
 ))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
