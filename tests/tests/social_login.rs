@@ -323,6 +323,7 @@ mod over_http {
         pub urls: [String; 2],
         pub client: reqwest::Client,
         pub clock: ManualClock,
+        pub auth: Arc<AuthService<MemoryUserStore>>,
     }
 
     /// An app with the contract's routes and social login with two providers on the same
@@ -352,6 +353,9 @@ mod over_http {
                 SessionConfig::default().insecure_cookies(true),
             )
             .mfa(mfa, MfaPolicy::default())
+            .audit(portcullis::core::audit::AuditLog::new(Arc::new(
+                portcullis::core::audit::MemoryAuditStore::new(),
+            )))
             .build()
             .unwrap();
         let auth = Arc::new(auth);
@@ -394,7 +398,7 @@ mod over_http {
         let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
         tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(endpoint).await });
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        App { urls: [axum_url, poem_url], client, clock }
+        App { urls: [axum_url, poem_url], client, clock, auth }
     }
 
     impl App {
@@ -452,6 +456,21 @@ async fn native_apps_sign_in_through_the_pipeline_and_the_linking_rules_hold_on_
         let (status, me) = app.get(url, "/api/auth/me", pair["access"].as_str().unwrap()).await;
         assert_eq!(status, 200, "{me}");
         let carol_id = me["id"].clone();
+        let user = portcullis::core::UserId::new(carol_id.as_str().unwrap());
+        let query = portcullis::core::audit::AuditQuery::new().user(&user);
+        let kinds: Vec<String> = app
+            .auth
+            .audit_log()
+            .list(&query)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.as_str().to_owned())
+            .collect();
+        assert!(
+            kinds.contains(&"social_linked".to_owned()) && kinds.contains(&"social_sign_in".to_owned()),
+            "{kinds:?}"
+        );
         // Signing in again reaches the same account, also as an opaque token.
         let (status, token) =
             app.exchange(url, "local", json!({"id_token": carol, "flow": "token", "name": "cli"})).await;

@@ -132,9 +132,14 @@ impl SocialLogin {
         let provider = self.get(&identity.provider).ok_or(AuthError::NotFound)?;
         let now = auth.clock().now();
         if let Some(link) = self.links.find(&identity.provider, &identity.subject).await? {
-            let user = auth.store().find_by_id(&link.user_id).await?.ok_or(AuthError::InvalidCredentials)?;
-            self.links.touch(&link.id, now).await?;
-            return Ok((user, Resolution::Linked));
+            match auth.store().find_by_id(&link.user_id).await? {
+                Some(user) => {
+                    self.links.touch(&link.id, now).await?;
+                    return Ok((user, Resolution::Linked));
+                }
+                // The account was deleted: its links go with it, and the identity is new again.
+                None => self.links.remove_user(&link.user_id).await?,
+            }
         }
         let existing = match &identity.email {
             Some(email) => auth.store().find_by_email(email).await?,
@@ -253,8 +258,13 @@ impl SocialLogin {
     ) -> Result<SignInOutcome<CompletedSignIn<S::User>>, AuthError> {
         let identity = self.identity_from_app(auth, provider, credential).await?;
         let (user, _) = self.account_of(auth, &identity).await?;
+        let user_id = user.id();
+        let tag = flow.tag();
         let factor = FirstFactor::new(user, identity.amr.clone(), auth.clock().now());
-        auth.sign_in_with(factor, flow, client).await
+        let outcome = auth.sign_in_with(factor, flow, client).await?;
+        let detail = [("provider", identity.provider.as_str()), ("flow", tag)];
+        auth.record_event(AuditKind::SocialSignIn, Some(&user_id), &detail).await;
+        Ok(outcome)
     }
 
     /// Links the identity behind a provider credential to the signed-in user, after a recent
@@ -483,9 +493,14 @@ impl SocialLogin {
                 }
             };
             let (user, _) = self.account_of(auth, &identity).await?;
+            let user_id = user.id();
+            let tag = flow.tag();
             let factor = FirstFactor::new(user, identity.amr.clone(), now);
             let client = auth.client_info(&request.parts);
-            auth.sign_in_with(factor, flow, &client).await
+            let outcome = auth.sign_in_with(factor, flow, &client).await?;
+            let detail = [("provider", identity.provider.as_str()), ("flow", tag)];
+            auth.record_event(AuditKind::SocialSignIn, Some(&user_id), &detail).await;
+            Ok(outcome)
         }
         .await;
         match outcome {

@@ -164,6 +164,9 @@ audit_kinds! {
     AdminUserUpdated => "admin_user_updated",
     /// An administrator signed the event's user out everywhere (detail `actor`).
     AdminSignedOutUser => "admin_signed_out_user",
+    /// The event's user signed in through a social-login provider (details `provider`, `flow`;
+    /// the sign-in itself is recorded as `sign_in_succeeded` with amr `fed` or the provider's).
+    SocialSignIn => "social_sign_in",
     /// A provider identity was linked to the event's user (details `provider`, `how`: `new_account`,
     /// `verified_email` or `signed_in`).
     SocialLinked => "social_linked",
