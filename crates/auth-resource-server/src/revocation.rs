@@ -78,6 +78,8 @@ pub(crate) struct FeedState {
     /// The cursor of the last events applied; negative before the first snapshot.
     cursor: AtomicI64,
     synced_at: RwLock<Option<DateTime<Utc>>>,
+    /// The last poll, successful or not (a failing feed is not asked on every request).
+    attempted_at: RwLock<Option<DateTime<Utc>>>,
     polling: tokio::sync::Mutex<()>,
     failing: AtomicBool,
 }
@@ -91,6 +93,7 @@ impl FeedState {
             list: RevocationList::new(),
             cursor: AtomicI64::new(-1),
             synced_at: RwLock::new(None),
+            attempted_at: RwLock::new(None),
             polling: tokio::sync::Mutex::new(()),
             failing: AtomicBool::new(false),
         }
@@ -104,11 +107,16 @@ impl FeedState {
         *self.synced_at.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether the list is fresh enough to trust: polled successfully within `max_lag`. The first
-    /// call polls if nothing was ever polled.
+    /// Whether the list is fresh enough to trust: polled successfully within `max_lag`. Until a
+    /// first poll succeeded, a request polls itself, at most once per interval (a feed that is
+    /// down is not asked on every request).
     pub(crate) async fn ensure_fresh(&self) -> bool {
         if self.synced_at().is_none() {
-            self.poll().await;
+            let interval = chrono::Duration::from_std(self.feed.interval).unwrap_or(chrono::Duration::MAX);
+            let attempted = *self.attempted_at.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if attempted.is_none_or(|at| self.clock.now() >= at + interval) {
+                self.poll().await;
+            }
         }
         let max_lag = chrono::Duration::from_std(self.feed.max_lag).unwrap_or(chrono::Duration::MAX);
         self.synced_at().is_some_and(|at| self.clock.now() <= at + max_lag)
@@ -126,6 +134,7 @@ impl FeedState {
     /// Polls once: a snapshot first, then the events after the cursor. Failures are logged.
     pub(crate) async fn poll(&self) {
         let _one = self.polling.lock().await;
+        *self.attempted_at.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.clock.now());
         match self.poll_once().await {
             Ok(()) => {
                 *self.synced_at.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =

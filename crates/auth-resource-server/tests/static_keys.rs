@@ -110,3 +110,24 @@ async fn the_token_cache_never_outlives_exp_and_tampering_still_fails() {
     clock.advance(chrono::Duration::minutes(5));
     assert!(verifier.verify(&token).await.is_err(), "the cached entry died with the token");
 }
+
+#[tokio::test]
+async fn a_revocation_feed_that_cannot_be_read_fails_closed_with_503() {
+    use auth_core::AuthError;
+    use auth_resource_server::RevocationFeed;
+
+    let clock = ManualClock::starting_now();
+    let (issuer, public) = issuer_of(JwtAlgorithm::ES256, &clock);
+    let token = issuer.issue(TokenKind::Access, &UserId::new("u1"), TokenContents::default()).unwrap().token;
+    // Nothing listens on port 1.
+    let feed = RevocationFeed::portcullis("http://127.0.0.1:1", "key");
+    let verifier = ResourceServer::builder()
+        .issuer(Issuer::static_keys(ISSUER, [public]).audience("api").revocation_feed(feed))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let refused = verifier.verify(&token).await.unwrap_err();
+        assert!(matches!(refused, AuthError::Unavailable { .. }), "{refused:?}");
+    }
+}
