@@ -1191,10 +1191,11 @@ http_test!(
         let before = audit.list(&AuditQuery::new()).await.unwrap().len();
         assert!(before >= 4, "registered, link sent, reset requested, sign-in failed: {before}");
 
-        // A flush now deletes nothing that is still alive.
+        // A flush now deletes nothing that is still alive. (The email worker may record one more
+        // event after the responses: the count can only grow.)
         let deleted = auth_server::app::flush_expired(srv.auth(), &srv.settings).await.unwrap();
         assert_eq!(deleted, 0);
-        assert_eq!(audit.list(&AuditQuery::new()).await.unwrap().len(), before);
+        assert!(audit.list(&AuditQuery::new()).await.unwrap().len() >= before);
 
         // 31 days on: the links expired, the counters are stale, the events are past retention.
         srv.clock.advance(Duration::days(31));
