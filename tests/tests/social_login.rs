@@ -812,3 +812,43 @@ async fn a_signed_in_user_links_a_provider_after_a_recent_sign_in() {
     let r = link(json!({"id_token": grace, "current_password": "a long enough password"})).await.unwrap();
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test]
+async fn the_server_offers_social_login_from_its_settings() {
+    use portcullis_tests::{Adapter, Backend, TestServer};
+    let provider = oidc_provider().await;
+    for adapter in [Adapter::Axum, Adapter::Poem] {
+        let issuer = provider.issuer.clone();
+        let srv = TestServer::start_on(Backend::Sqlite, adapter, move |s| {
+            let mut local = auth_server::config::SocialSettings::oidc("local", &issuer, "web");
+            local.client_secret = Some(auth_server::config::Secret::new("web-secret-0123456789"));
+            local.native_client_ids = vec!["native".into()];
+            s.social = vec![local];
+            s.public_url = Some("http://127.0.0.1:8000".into());
+            s.social_state_key = Some(auth_server::config::Secret::new("ab".repeat(32)));
+        })
+        .await
+        .unwrap();
+        let id_token = native_id_token_for(&provider, "sam").await;
+        let r = srv.post("/api/auth/social/local/token", json!({"id_token": id_token})).await;
+        assert_eq!(r.status(), 200);
+        let pair: Value = r.json().await.unwrap();
+        let me: Value =
+            srv.get_bearer("/api/auth/me", pair["access"].as_str().unwrap()).await.json().await.unwrap();
+        assert_eq!(me["username"], "sam");
+        let accounts = srv.get_bearer("/api/auth/social/accounts", pair["access"].as_str().unwrap()).await;
+        let accounts: Value = accounts.json().await.unwrap();
+        assert_eq!(accounts["accounts"][0]["provider"], "local", "{accounts}");
+        // The redirect flow is on: the frontend URL and the state key are set.
+        let r = srv.client.get(srv.url("/api/auth/social/local/authorize")).send().await.unwrap();
+        assert_eq!(r.status(), 302);
+        let to = r.headers()["location"].to_str().unwrap();
+        assert!(
+            to.starts_with(&provider.issuer)
+                && to.contains(
+                    "redirect_uri=http%3A%2F%2F127.0.0.1%3A8000%2Fapi%2Fauth%2Fsocial%2Flocal%2Fcallback"
+                ),
+            "{to}"
+        );
+    }
+}

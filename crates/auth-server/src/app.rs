@@ -417,6 +417,57 @@ struct Parts {
     endpoints: AuthEndpoints<SeaOrmUserStore>,
     authenticator: SharedAuthenticator,
     clock: SharedClock,
+    social: Option<Arc<portcullis::oauth::SocialLogin>>,
+}
+
+fn social_error(provider: &str, error: impl std::fmt::Display) -> StartError {
+    let setting = format!("PORTCULLIS_SOCIAL_{}_CLIENT_ID", provider.to_ascii_uppercase().replace('-', "_"));
+    StartError::Config(ConfigError::new(&setting, error.to_string()))
+}
+
+/// Social login of the settings, if any provider is configured.
+fn build_social(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    clock: &SharedClock,
+) -> Result<Option<Arc<portcullis::oauth::SocialLogin>>, StartError> {
+    use portcullis::oauth::{ProviderConfig, SocialLogin, SocialProvider, WebFlow};
+    if settings.social.is_empty() {
+        return Ok(None);
+    }
+    let public = settings.public_url.as_deref().unwrap_or_default().trim_end_matches('/');
+    let store = Arc::new(portcullis::sea_orm::SeaOrmLinkedAccountStore::new(db.clone()));
+    let mut social = SocialLogin::new(store);
+    for provider in &settings.social {
+        let mut config = match (provider.kind.as_str(), &provider.issuer) {
+            ("github", _) => ProviderConfig::github(&provider.client_id),
+            (_, Some(issuer)) => ProviderConfig::openid_connect(&provider.name, issuer, &provider.client_id),
+            (_, None) => return Err(social_error(&provider.name, "no issuer")),
+        };
+        config.name = provider.name.clone();
+        config = config
+            .redirect_uri(format!("{public}/api/auth/social/{}/callback", provider.name))
+            .trust_email(provider.trust_email);
+        if let Some(secret) = &provider.client_secret {
+            config = config.client_secret(secret.expose());
+        }
+        if !provider.scopes.is_empty() {
+            config = config.scopes(provider.scopes.clone());
+        }
+        for native in &provider.native_client_ids {
+            config = config.native_client_id(native.clone());
+        }
+        let built =
+            SocialProvider::new(config, clock.clone()).map_err(|e| social_error(&provider.name, e))?;
+        social = social.provider(built);
+    }
+    if let (Some(frontend), Some(key)) = (&settings.frontend_url, settings.social_state_key_bytes()) {
+        let web = WebFlow::new(frontend.clone(), key)
+            .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_FRONTEND_URL", e.to_string())))?
+            .insecure_cookies(settings.insecure_cookies);
+        social = social.web_flow(web);
+    }
+    Ok(Some(Arc::new(social)))
 }
 
 async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, StartError> {
@@ -438,7 +489,8 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
         tracing::warn!("PORTCULLIS_INSECURE_COOKIES is on: cookies lack `Secure`; development only");
     }
     let endpoints = AuthEndpoints::new(Arc::clone(&auth)).with_web_flow(web);
-    Ok(Parts { auth, db, endpoints, authenticator, clock })
+    let social = build_social(settings, &db, &clock)?;
+    Ok(Parts { auth, db, endpoints, authenticator, clock, social })
 }
 
 /// The server's routes: every route set, the body limit of the settings, the Swagger UI only when
@@ -451,8 +503,14 @@ fn router_config(settings: &Settings) -> RouterConfig {
 pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, StartError> {
     let parts = build_parts(settings, clock).await?;
     let context = AuthContext::new(parts.authenticator).with_clock(parts.clock);
-    let router = routes(parts.endpoints, context, router_config(settings))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let router = match &parts.social {
+        None => routes(parts.endpoints, context, router_config(settings)),
+        Some(social) => {
+            let table = parts.endpoints.route_table(&router_config(settings));
+            portcullis::axum::mount(social.routes(table, Arc::new(parts.endpoints)), context)
+        }
+    }
+    .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(App { router, auth: parts.auth, db: parts.db })
 }
 
@@ -464,11 +522,15 @@ pub async fn build_poem(
     use poem::EndpointExt as _;
     let parts = build_parts(settings, clock).await?;
     let context = portcullis::poem::AuthContext::new(parts.authenticator).with_clock(parts.clock);
-    let endpoint = poem::Route::new()
-        .nest("/", portcullis::poem::routes(parts.endpoints, context.clone(), router_config(settings)))
-        .with(context)
-        .with(poem::middleware::Tracing)
-        .boxed();
+    let mounted = match &parts.social {
+        None => portcullis::poem::routes(parts.endpoints, context.clone(), router_config(settings)),
+        Some(social) => {
+            let table = parts.endpoints.route_table(&router_config(settings));
+            portcullis::poem::mount(social.routes(table, Arc::new(parts.endpoints)), context.clone())
+        }
+    };
+    let endpoint =
+        poem::Route::new().nest("/", mounted).with(context).with(poem::middleware::Tracing).boxed();
     Ok((endpoint, parts.auth))
 }
 

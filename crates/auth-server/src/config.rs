@@ -22,7 +22,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(setting: &str, message: impl Into<String>) -> Self {
+    /// An error about `setting`.
+    pub fn new(setting: &str, message: impl Into<String>) -> Self {
         Self { setting: setting.to_owned(), message: message.into() }
     }
 }
@@ -268,6 +269,55 @@ pub struct Settings {
     /// `PORTCULLIS_AUDIT_RETENTION_DAYS` / `audit_retention_days`: audit events older than this
     /// are deleted by the periodic flush (default 365; 0 keeps them forever).
     pub audit_retention_days: i64,
+    /// Social-login providers: `PORTCULLIS_SOCIAL_PROVIDERS` (comma-separated names) and, per
+    /// name `<N>` (upper case, `-` as `_`), `PORTCULLIS_SOCIAL_<N>_KIND` (`oidc`, default, or
+    /// `github`), `_ISSUER` (OpenID Connect), `_CLIENT_ID`, `_CLIENT_SECRET` or
+    /// `_CLIENT_SECRET_FILE`, `_TRUST_EMAIL` (`true` links verified emails to existing accounts),
+    /// `_NATIVE_CLIENT_IDS` (comma-separated client ids of native apps), `_SCOPES`. Callbacks are
+    /// `{PORTCULLIS_PUBLIC_URL}/api/auth/social/<name>/callback`. Environment only.
+    pub social: Vec<SocialSettings>,
+    /// `PORTCULLIS_SOCIAL_STATE_KEY`: 64 hex characters, the key that seals the redirect flow's
+    /// state cookie (the same in every process). Without it (or without
+    /// `PORTCULLIS_FRONTEND_URL`) only native apps' token exchange is offered.
+    pub social_state_key: Option<Secret>,
+}
+
+/// One social-login provider of the settings (see [`Settings::social`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SocialSettings {
+    /// Its name in URLs.
+    pub name: String,
+    /// `oidc` or `github`.
+    pub kind: String,
+    /// The OpenID Connect issuer.
+    pub issuer: Option<String>,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: Option<Secret>,
+    /// Whether verified emails link to existing accounts.
+    pub trust_email: bool,
+    /// Client ids of native apps.
+    pub native_client_ids: Vec<String>,
+    /// Requested scopes (the provider kind's defaults when empty).
+    pub scopes: Vec<String>,
+}
+
+impl SocialSettings {
+    /// An OpenID Connect provider.
+    pub fn oidc(name: &str, issuer: &str, client_id: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: "oidc".to_owned(),
+            issuer: Some(issuer.to_owned()),
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            trust_email: false,
+            native_client_ids: Vec::new(),
+            scopes: Vec::new(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -339,6 +389,8 @@ impl Default for Settings {
             rate_limit_store: Secret::new("memory"),
             trusted_proxies: String::new(),
             audit_retention_days: 365,
+            social: Vec::new(),
+            social_state_key: None,
         }
     }
 }
@@ -435,6 +487,60 @@ fn parse_bool(setting: &str, value: &str) -> Result<bool, ConfigError> {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
         other => Err(ConfigError::new(setting, format!("`{other}` is not a boolean (true/false)"))),
+    }
+}
+
+impl Settings {
+    fn validate_social(&self) -> Result<(), ConfigError> {
+        for provider in &self.social {
+            let setting = |key: &str| {
+                format!("PORTCULLIS_SOCIAL_{}_{key}", provider.name.to_ascii_uppercase().replace('-', "_"))
+            };
+            let valid_name = !provider.name.is_empty()
+                && provider.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid_name {
+                return Err(ConfigError::new("PORTCULLIS_SOCIAL_PROVIDERS", "names are a-z, 0-9 and '-'"));
+            }
+            if provider.client_id.is_empty() {
+                return Err(ConfigError::new(&setting("CLIENT_ID"), "is required"));
+            }
+            match provider.kind.as_str() {
+                "oidc" if provider.issuer.is_none() => {
+                    return Err(ConfigError::new(
+                        &setting("ISSUER"),
+                        "is required for an OpenID Connect provider",
+                    ));
+                }
+                "oidc" | "github" => {}
+                _ => return Err(ConfigError::new(&setting("KIND"), "is `oidc` or `github`")),
+            }
+        }
+        if !self.social.is_empty() && self.public_url.is_none() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_PUBLIC_URL",
+                "social login needs this server's URL (its callbacks are under it)",
+            ));
+        }
+        if let Some(key) = &self.social_state_key {
+            let hex = key.expose().trim();
+            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_SOCIAL_STATE_KEY",
+                    "must be 64 hex characters (32 bytes)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The redirect flow's state key, when configured.
+    pub fn social_state_key_bytes(&self) -> Option<[u8; 32]> {
+        let hex = self.social_state_key.as_ref()?.expose().trim().to_owned();
+        let mut key = [0_u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(key)
     }
 }
 
@@ -673,6 +779,57 @@ impl Settings {
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(list) = get("PORTCULLIS_SOCIAL_PROVIDERS") {
+            self.social.clear();
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let prefix = format!("PORTCULLIS_SOCIAL_{}_", name.to_ascii_uppercase().replace('-', "_"));
+                let var = |key: &str| get(&format!("{prefix}{key}"));
+                let client_secret = match (var("CLIENT_SECRET"), var("CLIENT_SECRET_FILE")) {
+                    (Some(_), Some(_)) => {
+                        let setting = format!("{prefix}CLIENT_SECRET_FILE");
+                        return Err(ConfigError::new(&setting, "set the secret or its file, not both"));
+                    }
+                    (Some(secret), None) => Some(Secret::new(secret)),
+                    (None, Some(path)) => Some(Secret::new(
+                        std::fs::read_to_string(path.trim())
+                            .map_err(|e| {
+                                ConfigError::new(&format!("{prefix}CLIENT_SECRET_FILE"), e.to_string())
+                            })?
+                            .trim()
+                            .to_owned(),
+                    )),
+                    (None, None) => None,
+                };
+                let list = |key: &str| -> Vec<String> {
+                    var(key)
+                        .map(|v| {
+                            v.split([',', ' '])
+                                .map(str::trim)
+                                .filter(|x| !x.is_empty())
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let trust_email = match var("TRUST_EMAIL") {
+                    Some(v) => parse_bool(&format!("{prefix}TRUST_EMAIL"), &v)?,
+                    None => false,
+                };
+                self.social.push(SocialSettings {
+                    name: name.to_owned(),
+                    kind: var("KIND").unwrap_or_else(|| "oidc".to_owned()).trim().to_ascii_lowercase(),
+                    issuer: var("ISSUER"),
+                    client_id: var("CLIENT_ID").unwrap_or_default(),
+                    client_secret,
+                    trust_email,
+                    native_client_ids: list("NATIVE_CLIENT_IDS"),
+                    scopes: list("SCOPES"),
+                });
+            }
+        }
+        if let Some(v) = get("PORTCULLIS_SOCIAL_STATE_KEY") {
+            self.social_state_key = Some(Secret::new(v));
+        }
         if let Some(v) = get("PORTCULLIS_ADAPTER") {
             self.adapter = parse("PORTCULLIS_ADAPTER", &v)?;
         }
@@ -993,6 +1150,7 @@ impl Settings {
 
     /// Refuses unsafe or inconsistent combinations, naming the setting at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_social()?;
         if !(0..=3600).contains(&self.reauthentication_window) {
             return Err(ConfigError::new("PORTCULLIS_REAUTHENTICATION_WINDOW", "must be 0 to 3600 seconds"));
         }
@@ -1182,6 +1340,45 @@ mod tests {
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::load(None, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn social_providers_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("gh");
+        std::fs::write(&secret, "gh-secret\n").unwrap();
+        let secret = secret.display().to_string();
+        let base = [
+            ("PORTCULLIS_SOCIAL_PROVIDERS", "google, github"),
+            ("PORTCULLIS_SOCIAL_GOOGLE_ISSUER", "https://accounts.google.com"),
+            ("PORTCULLIS_SOCIAL_GOOGLE_CLIENT_ID", "g-id"),
+            ("PORTCULLIS_SOCIAL_GOOGLE_CLIENT_SECRET", "g-secret"),
+            ("PORTCULLIS_SOCIAL_GOOGLE_TRUST_EMAIL", "true"),
+            ("PORTCULLIS_SOCIAL_GOOGLE_NATIVE_CLIENT_IDS", "ios,android"),
+            ("PORTCULLIS_SOCIAL_GITHUB_KIND", "github"),
+            ("PORTCULLIS_SOCIAL_GITHUB_CLIENT_ID", "gh-id"),
+            ("PORTCULLIS_SOCIAL_GITHUB_CLIENT_SECRET_FILE", secret.as_str()),
+            ("PORTCULLIS_PUBLIC_URL", "https://auth.example.com"),
+        ];
+        let s = load(&base).unwrap();
+        assert_eq!(s.social.len(), 2);
+        let (google, github) = (&s.social[0], &s.social[1]);
+        assert_eq!((google.name.as_str(), google.client_id.as_str()), ("google", "g-id"));
+        assert!(google.trust_email && !github.trust_email);
+        assert_eq!(google.native_client_ids, ["ios", "android"]);
+        assert_eq!(github.client_secret.as_ref().unwrap().expose(), "gh-secret");
+
+        let without = |name: &str| base.iter().copied().filter(|(k, _)| *k != name).collect::<Vec<_>>();
+        assert_eq!(load(&without("PORTCULLIS_PUBLIC_URL")).unwrap_err().setting, "PORTCULLIS_PUBLIC_URL");
+        let err = load(&without("PORTCULLIS_SOCIAL_GOOGLE_ISSUER")).unwrap_err();
+        assert_eq!(err.setting, "PORTCULLIS_SOCIAL_GOOGLE_ISSUER");
+        let mut bad = base.to_vec();
+        bad.push(("PORTCULLIS_SOCIAL_GOOGLE_TRUST_EMAIL", "maybe"));
+        bad.retain(|(k, v)| *k != "PORTCULLIS_SOCIAL_GOOGLE_TRUST_EMAIL" || *v == "maybe");
+        assert!(load(&bad).is_err());
+        let mut bad = base.to_vec();
+        bad.push(("PORTCULLIS_SOCIAL_STATE_KEY", "short"));
+        assert_eq!(load(&bad).unwrap_err().setting, "PORTCULLIS_SOCIAL_STATE_KEY");
     }
 
     #[test]
