@@ -107,10 +107,21 @@ impl WebFlow {
     /// `next` if it is a path (not `//`) or an URL of an allowed origin; else the frontend URL.
     pub(crate) fn next_or_default(&self, next: Option<&str>) -> String {
         match next {
-            Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            // A path: not `//host`, no backslash, nothing a Location header cannot carry.
+            Some(path)
+                if path.starts_with('/')
+                    && !path.starts_with("//")
+                    && !path.contains('\\')
+                    && path.chars().all(|c| c.is_ascii_graphic()) =>
+            {
                 format!("{}{path}", origin_of(&self.frontend_url).unwrap_or_default())
             }
-            Some(url) if origin_of(url).is_some_and(|o| self.allowed_origins.contains(&o)) => url.to_owned(),
+            Some(url)
+                if url.chars().all(|c| c.is_ascii_graphic())
+                    && origin_of(url).is_some_and(|o| self.allowed_origins.contains(&o)) =>
+            {
+                url.to_owned()
+            }
             _ => self.frontend_url.clone(),
         }
     }
@@ -180,6 +191,9 @@ mod tests {
             "/\\evil.example",
             "javascript:alert(1)",
             "https://app.example.com@evil.example/",
+            "/after\r\nSet-Cookie: x=1",
+            "https://admin.example.com/\u{7f}",
+            "/caf\u{e9}",
         ] {
             assert_eq!(flow.next_or_default(Some(evil)), "https://app.example.com/home", "{evil}");
         }
