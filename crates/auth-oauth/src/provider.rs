@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use auth_core::{AuthError, SharedClock, TokenRejection};
 use auth_jwt::JwtAlgorithm;
-use auth_resource_server::{Issuer, ResourceServer};
+use auth_resource_server::{HttpFetcher, Issuer, ResourceServer};
 use base64::Engine as _;
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
@@ -259,7 +259,10 @@ struct Endpoints {
 #[derive(Debug)]
 pub struct SocialProvider {
     config: ProviderConfig,
+    /// The token exchange's client (the `oauth2` crate's requests).
     http: reqwest::Client,
+    /// Discovery, userinfo and emails: HTTPS unless loopback, a size cap, no redirects.
+    fetcher: HttpFetcher,
     id_tokens: Option<ResourceServer>,
     endpoints: tokio::sync::OnceCell<Endpoints>,
 }
@@ -299,7 +302,19 @@ impl SocialProvider {
             }
             Protocol::OAuth2 { .. } => None,
         };
-        Ok(Self { config, http, id_tokens, endpoints: tokio::sync::OnceCell::new() })
+        let fetcher = HttpFetcher::new(Duration::from_secs(10), 256 * 1024, config.insecure_allow_http)
+            .map_err(OAuthError::Config)?;
+        if let Protocol::OAuth2 { authorize_url, token_url, userinfo_url, emails_url } = &config.protocol {
+            for url in [Some(authorize_url), Some(token_url), Some(userinfo_url), emails_url.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                fetcher
+                    .check_url(url)
+                    .map_err(|e| OAuthError::Config(format!("provider {}: {e}", config.name)))?;
+            }
+        }
+        Ok(Self { config, http, fetcher, id_tokens, endpoints: tokio::sync::OnceCell::new() })
     }
 
     /// The configuration.
@@ -519,19 +534,9 @@ impl SocialProvider {
     }
 
     async fn get_json(&self, url: &str, bearer: Option<&str>) -> Result<Value, String> {
-        let mut request = self.http.get(url).header(reqwest::header::ACCEPT, "application/json");
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| format!("GET {url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("GET {url}: status {}", response.status()));
-        }
-        let body = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
-        if body.len() > 256 * 1024 {
-            return Err(format!("GET {url}: the document is too large"));
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))
+        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let credential = authorization.as_deref().map(|value| ("authorization", value));
+        Ok(self.fetcher.get_json(url, credential).await?.body)
     }
 }
 

@@ -218,15 +218,11 @@ impl SocialLogin {
         credential: &AppCredential,
     ) -> Result<ExternalIdentity, AuthError> {
         let social = self.get(provider).ok_or(AuthError::NotFound)?;
-        // The per-network counters are what matter here; the login counters are per credential.
         let secret = match credential {
             AppCredential::IdToken { id_token, .. } => id_token.as_str(),
             AppCredential::AccessToken(token) => token.as_str(),
         };
-        let digest = sha2::Sha256::digest(secret.as_bytes());
-        let login =
-            format!("social:{provider}:{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2], digest[3]);
-        let attempt = auth.begin_sign_in(&login, None).await?;
+        let attempt = auth.begin_sign_in(&attempt_login(provider, secret), None).await?;
         let identity = match credential {
             AppCredential::IdToken { id_token, nonce } => {
                 social.verify_id_token(id_token, nonce.as_deref()).await
@@ -477,10 +473,7 @@ impl SocialLogin {
         };
         let outcome = async {
             let provider = self.get(&name).ok_or(AuthError::NotFound)?;
-            let digest = sha2::Sha256::digest(returned_state.as_bytes());
-            let login =
-                format!("social:{name}:{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2], digest[3]);
-            let attempt = auth.begin_sign_in(&login, None).await?;
+            let attempt = auth.begin_sign_in(&attempt_login(&name, returned_state), None).await?;
             let identity = match provider.complete(&state.a, returned_state, code).await {
                 Ok(identity) => {
                     auth.sign_in_succeeded(attempt).await;
@@ -528,6 +521,13 @@ impl SocialLogin {
             Err(error) => fail(&state.n, error.code(), &clear),
         }
     }
+}
+
+/// The login a social sign-in attempt is counted under: the per-network counters are what limit
+/// it; the per-login ones are per credential (a prefix of its SHA-256), never shared by users.
+fn attempt_login(provider: &str, credential: &str) -> String {
+    let digest = sha2::Sha256::digest(credential.as_bytes());
+    format!("social:{provider}:{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2], digest[3])
 }
 
 /// The provider's name in `/api/auth/social/{provider}{suffix}`.

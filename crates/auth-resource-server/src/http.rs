@@ -5,21 +5,28 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// A JSON document and its `Cache-Control: max-age` (`Some(0)` for `no-store`/`no-cache`).
-pub(crate) struct Fetched {
-    pub(crate) body: Value,
-    pub(crate) max_age: Option<Duration>,
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Fetched {
+    /// The document.
+    pub body: Value,
+    /// Its `Cache-Control` lifetime, if it states one.
+    pub max_age: Option<Duration>,
 }
 
-/// Fetches JSON documents (discovery, JWKS, the revocation feed).
+/// Fetches JSON documents from an issuer (discovery, JWKS, the revocation feed, userinfo): a
+/// timeout on the whole request, no redirects, a size cap while reading, and HTTPS unless the host
+/// is loopback or plain HTTP was allowed explicitly.
 #[derive(Debug, Clone)]
-pub(crate) struct HttpFetcher {
+pub struct HttpFetcher {
     client: reqwest::Client,
     max_bytes: usize,
     allow_http: bool,
 }
 
 impl HttpFetcher {
-    pub(crate) fn new(timeout: Duration, max_bytes: usize, allow_http: bool) -> Result<Self, String> {
+    /// A fetcher; `allow_http` permits plain HTTP to any host (trusted networks only).
+    pub fn new(timeout: Duration, max_bytes: usize, allow_http: bool) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -32,7 +39,7 @@ impl HttpFetcher {
 
     /// Whether `url` may be fetched: `https`, or `http` to a loopback host, or any `http` with
     /// the insecure switch.
-    pub(crate) fn check_url(&self, url: &str) -> Result<(), String> {
+    pub fn check_url(&self, url: &str) -> Result<(), String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
         match parsed.scheme() {
             "https" => Ok(()),
@@ -45,12 +52,13 @@ impl HttpFetcher {
         }
     }
 
-    /// GETs a JSON document, with `X-API-Key` when given.
-    pub(crate) async fn get_json(&self, url: &str, api_key: Option<&str>) -> Result<Fetched, String> {
+    /// GETs a JSON document, with one credential header (`("x-api-key", key)`,
+    /// `("authorization", "Bearer …")`) when given. Errors name the URL, never the credential.
+    pub async fn get_json(&self, url: &str, credential: Option<(&str, &str)>) -> Result<Fetched, String> {
         self.check_url(url)?;
         let mut request = self.client.get(url).header(http::header::ACCEPT, "application/json");
-        if let Some(key) = api_key {
-            request = request.header("x-api-key", key);
+        if let Some((name, value)) = credential {
+            request = request.header(name, value);
         }
         let mut response = request.send().await.map_err(|e| format!("GET {url}: {e}"))?;
         let status = response.status();

@@ -58,6 +58,7 @@ mod verifier;
 
 /// Keys, algorithms and claim requirements, as configured here.
 pub use auth_jwt::{ClaimRequirement, JwtAlgorithm, JwtKey};
+pub use http::{Fetched, HttpFetcher};
 pub use issuer::{ClaimMapping, Issuer, KeySource};
 pub use jwks::JwksSettings;
 pub use revocation::RevocationFeed;

@@ -154,14 +154,15 @@ impl FeedState {
     async fn poll_once(&self) -> Result<(), String> {
         let cursor = self.cursor.load(Ordering::Acquire);
         if cursor < 0 {
-            let body = self.http.get_json(&self.feed.url, Some(&self.feed.api_key)).await?.body;
+            let body =
+                self.http.get_json(&self.feed.url, Some(("x-api-key", &self.feed.api_key))).await?.body;
             let snapshot = snapshot_of(&body)?;
             self.list.load(&snapshot);
             self.cursor.store(snapshot.cursor, Ordering::Release);
             return Ok(());
         }
         let url = format!("{}?since={cursor}", self.feed.url);
-        let body = match self.http.get_json(&url, Some(&self.feed.api_key)).await {
+        let body = match self.http.get_json(&url, Some(("x-api-key", &self.feed.api_key))).await {
             Ok(fetched) => fetched.body,
             Err(error) => {
                 // Start again from a snapshot next time (the cursor may have been flushed).
