@@ -13,6 +13,7 @@ use reqwest::{Client, Response};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
+pub mod browser;
 pub mod oidc_provider;
 
 pub use http;

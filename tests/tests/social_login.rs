@@ -1,7 +1,7 @@
-//! Social login, the protocol side (`portcullis::oauth`), against a real OpenID provider
-//! (`oidc-provider` from npm, its development login and consent pages driven by the test) and a
-//! small server shaped like GitHub's OAuth2 API. The HTTP endpoints of social login are not built
-//! yet (issue 16); these tests cover what they will stand on.
+//! Social login (`portcullis::oauth`) against a real OpenID provider (`oidc-provider` from npm,
+//! its development login and consent pages driven by the test) and a small server shaped like
+//! GitHub's OAuth2 API: the protocol, the HTTP endpoints on both adapters, the `portcullis` server's
+//! settings, and a walk-through of the redirect flow in headless Chromium.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
@@ -850,5 +850,114 @@ async fn the_server_offers_social_login_from_its_settings() {
                 ),
             "{to}"
         );
+    }
+}
+
+/// The frontend of the browser walk-through, on its own origin: `/` links to the auth server's
+/// redirect flow (and shows an error it was sent back with), `/done` finishes the web flow
+/// (refresh cookie → access token → `/me`), `/done-session` reads `/me` with the session cookie.
+async fn frontend(listener: tokio::net::TcpListener, api: String) {
+    use axum::response::Html;
+    use axum::routing::get;
+    let script = |body: &str| {
+        format!(
+            "<!doctype html><meta charset=utf-8><title>frontend</title>{body}<pre id=result></pre><script>\
+             const api = {api:?};\
+             function done(out) {{ const r = document.getElementById('result'); \
+               r.textContent = JSON.stringify(out); r.dataset.done = '1'; }}"
+        )
+    };
+    let index = script(&format!(
+        "<a id=web href=\"{api}/api/auth/social/local/authorize?flow=web&next=/done\">web</a>\
+         <a id=session href=\"{api}/api/auth/social/local/authorize?flow=session&next=/done-session\">session</a>"
+    )) + "if (location.search) done({query: location.search});</script>";
+    let done = script("")
+        + "(async () => { const out = {query: location.search, visible_cookies: document.cookie};\
+             const refresh = await fetch(api + '/api/auth/web/token-refresh', {method: 'POST', credentials: 'include'});\
+             out.refresh_status = refresh.status; const tokens = await refresh.json();\
+             const me = await fetch(api + '/api/auth/me', {headers: {authorization: 'Bearer ' + tokens.access}});\
+             out.me_status = me.status; out.me = await me.json();\
+             const again = await fetch(api + '/api/auth/web/token-refresh', {method: 'POST', credentials: 'include'});\
+             out.second_refresh_status = again.status; done(out); })()\
+             .catch(e => done({error: String(e)}));</script>";
+    let done_session = script("")
+        + "(async () => { const out = {query: location.search};\
+             const me = await fetch(api + '/api/auth/me', {credentials: 'include'});\
+             out.me_status = me.status; out.me = await me.json(); done(out); })()\
+             .catch(e => done({error: String(e)}));</script>";
+    let router = axum::Router::new()
+        .route("/", get(move || async move { Html(index) }))
+        .route("/done", get(move || async move { Html(done) }))
+        .route("/done-session", get(move || async move { Html(done_session) }));
+    axum::serve(listener, router).await.unwrap();
+}
+
+/// The redirect flow in a real browser (headless Chromium): a frontend on one origin, the
+/// `portcullis` server on another of the same site (`localhost`, other ports) and the provider on
+/// another site (`127.0.0.1`), as a deployment has them. The server runs with its production
+/// cookies (`__Host-`/`__Secure-`, `Secure`: Chromium treats `http://localhost` as secure).
+#[tokio::test]
+async fn a_browser_walks_through_the_redirect_flow_on_both_adapters() {
+    use portcullis_tests::oidc_provider::free_port;
+    use portcullis_tests::{Adapter, Backend, TestServer};
+    let mut provider = oidc_provider().await;
+    for adapter in [Adapter::Axum, Adapter::Poem] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let front = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+        let port = free_port();
+        let api = format!("http://localhost:{port}");
+        provider.add_redirect_uris([format!("{api}/api/auth/social/local/callback")]).await;
+        tokio::spawn(frontend(listener, api.clone()));
+        let (issuer, origin) = (provider.issuer.clone(), front.clone());
+        let srv = TestServer::start_on(Backend::Sqlite, adapter, move |s| {
+            let mut local = auth_server::config::SocialSettings::oidc("local", &issuer, "web");
+            local.client_secret = Some(auth_server::config::Secret::new("web-secret-0123456789"));
+            s.social = vec![local];
+            s.bind = format!("127.0.0.1:{port}").parse().unwrap();
+            s.public_url = Some(api);
+            s.frontend_url = Some(origin.clone());
+            s.allowed_origins = vec![origin];
+            s.social_state_key = Some(auth_server::config::Secret::new("cd".repeat(32)));
+        })
+        .await
+        .unwrap();
+
+        let out = portcullis_tests::browser::run(
+            "social-walkthrough.mjs",
+            &[("FRONTEND", &front), ("LOGIN", "chromium-user")],
+        )
+        .await;
+        let web = &out["web"];
+        // Frontend → server → provider (login, consent) → server's callback → frontend.
+        let visited: Vec<&str> =
+            web["visited"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert!(visited[1].starts_with(&format!("{}/interaction/", provider.issuer)), "{visited:?}");
+        assert_eq!(web["landed"], format!("{front}/done?social=signed_in"), "{web}");
+        assert_eq!(web["result"]["refresh_status"], 200, "{web}");
+        assert_eq!(web["result"]["me_status"], 200, "{web}");
+        assert_eq!(web["result"]["me"]["username"], "chromium-user", "{web}");
+        assert_eq!(web["result"]["second_refresh_status"], 200, "rotation works in the browser: {web}");
+        // The refresh cookie is HttpOnly, Secure, SameSite=Strict; the state cookie is gone.
+        let cookies = web["cookies"].as_array().unwrap();
+        let refresh =
+            cookies.iter().find(|c| c["name"] == "__Secure-portcullis_refresh").expect("refresh cookie");
+        assert_eq!(
+            (&refresh["httpOnly"], &refresh["secure"], &refresh["sameSite"]),
+            (&json!(true), &json!(true), &json!("Strict"))
+        );
+        assert!(!web["result"]["visible_cookies"].as_str().unwrap().contains("refresh"), "{web}");
+        assert!(cookies.iter().all(|c| !c["name"].as_str().unwrap().contains("social")), "{cookies:?}");
+
+        let session = &out["session"];
+        assert_eq!(session["landed"], format!("{front}/done-session?social=signed_in"), "{session}");
+        assert_eq!(session["result"]["me_status"], 200, "{session}");
+        assert_eq!(session["result"]["me"]["username"], "chromium-user", "{session}");
+        assert_eq!(session["result"]["me"]["id"], web["result"]["me"]["id"], "the same linked account");
+
+        // Cancelling at the provider ends on the frontend with the provider's error code.
+        let denied = &out["denied"];
+        assert_eq!(denied["landed"], format!("{front}/done?error=access_denied"), "{denied}");
+        assert_eq!(denied["result"]["refresh_status"], 401, "no refresh cookie: {denied}");
+        drop(srv);
     }
 }
