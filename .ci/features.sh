@@ -15,6 +15,7 @@ combos=(
     "mfa,account-emails,rate-limit,audit,openapi"
     "resource-server,axum"
     "social-login,jwt,poem,postgres"
+    "social-login,opaque-tokens,openapi,poem"
     ""
     "$all"
 )

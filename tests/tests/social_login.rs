@@ -813,6 +813,71 @@ async fn a_signed_in_user_links_a_provider_after_a_recent_sign_in() {
     assert_eq!(r.status(), 201);
 }
 
+/// The served OpenAPI document has the social routes (the redirect flow's too, as it is on), each
+/// with its schemas and the shared error body, and every reference resolves.
+async fn social_routes_are_documented(srv: &portcullis_tests::TestServer) {
+    let text = srv.client.get(srv.url("/api/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let spec = oas3::from_json(&text).expect("parses as OpenAPI 3.1");
+    assert!(spec.openapi.starts_with("3.1"));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/auth/social/") {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            documented.insert(format!("{method} {path}"));
+            assert_eq!(op["tags"][0], "social", "{method} {path}");
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorResponse",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    let expected: std::collections::BTreeSet<String> = [
+        "get /api/auth/social/{provider}/authorize",
+        "get /api/auth/social/{provider}/callback",
+        "post /api/auth/social/{provider}/token",
+        "post /api/auth/social/{provider}/link",
+        "get /api/auth/social/accounts",
+        "delete /api/auth/social/accounts/{id}",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(documented, expected);
+    let token = &doc["paths"]["/api/auth/social/{provider}/token"]["post"];
+    for status in ["200", "400", "401", "404", "429", "503"] {
+        assert!(token["responses"][status].is_object(), "token documents {status}");
+    }
+    let body = &token["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(body, "#/components/schemas/SocialTokenRequest");
+    assert!(doc["components"]["schemas"]["SocialSignInResponse"]["oneOf"].is_array());
+    let link = &doc["paths"]["/api/auth/social/{provider}/link"]["post"];
+    assert!(link["security"].as_array().unwrap().iter().any(|r| r.get("bearer").is_some()));
+    let callback = &doc["paths"]["/api/auth/social/{provider}/callback"]["get"];
+    assert!(callback["responses"]["302"]["headers"]["Location"].is_object());
+    // Every `$ref` resolves.
+    fn refs(doc: &Value, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    assert!(doc.pointer(r.trim_start_matches('#')).is_some(), "dangling {r}");
+                }
+                map.values().for_each(|v| refs(doc, v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(doc, v)),
+            _ => {}
+        }
+    }
+    refs(&doc, &doc);
+}
+
 #[tokio::test]
 async fn the_server_offers_social_login_from_its_settings() {
     use portcullis_tests::{Adapter, Backend, TestServer};
@@ -839,6 +904,36 @@ async fn the_server_offers_social_login_from_its_settings() {
         let accounts = srv.get_bearer("/api/auth/social/accounts", pair["access"].as_str().unwrap()).await;
         let accounts: Value = accounts.json().await.unwrap();
         assert_eq!(accounts["accounts"][0]["provider"], "local", "{accounts}");
+        // An API key reads the links but cannot unlink (like every change to how one signs in).
+        let r = srv
+            .client
+            .post(srv.url("/api/auth/api-keys"))
+            .bearer_auth(pair["access"].as_str().unwrap())
+            .json(&json!({"name": "ci"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let key: Value = r.json().await.unwrap();
+        let key = key["key"].as_str().unwrap();
+        let r = srv
+            .client
+            .get(srv.url("/api/auth/social/accounts"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let link = accounts["accounts"][0]["id"].as_str().unwrap();
+        let r = srv
+            .client
+            .delete(srv.url(&format!("/api/auth/social/accounts/{link}")))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        portcullis_tests::assert_error(r, 403, "permission_denied").await;
+        social_routes_are_documented(&srv).await;
         // The redirect flow is on: the frontend URL and the state key are set.
         let r = srv.client.get(srv.url("/api/auth/social/local/authorize")).send().await.unwrap();
         assert_eq!(r.status(), 302);
@@ -959,5 +1054,52 @@ async fn a_browser_walks_through_the_redirect_flow_on_both_adapters() {
         assert_eq!(denied["landed"], format!("{front}/done?error=access_denied"), "{denied}");
         assert_eq!(denied["result"]["refresh_status"], 401, "no refresh cookie: {denied}");
         drop(srv);
+    }
+}
+
+/// Token exchanges and callbacks count against the sign-in limits of the client's network: past
+/// the limit a token exchange is a 429 with `Retry-After` before the credential is looked at, and
+/// the redirect flow ends on the frontend with `?error=rate_limited`.
+#[tokio::test]
+async fn social_sign_ins_are_under_the_per_network_sign_in_limit() {
+    use portcullis_tests::{Adapter, Backend, TestServer};
+    let mut provider = oidc_provider().await;
+    for adapter in [Adapter::Axum, Adapter::Poem] {
+        let port = portcullis_tests::oidc_provider::free_port();
+        let public = format!("http://127.0.0.1:{port}");
+        provider.add_redirect_uris([format!("{public}/api/auth/social/local/callback")]).await;
+        let issuer = provider.issuer.clone();
+        let srv = TestServer::start_on(Backend::Sqlite, adapter, move |s| {
+            let mut local = auth_server::config::SocialSettings::oidc("local", &issuer, "web");
+            local.client_secret = Some(auth_server::config::Secret::new("web-secret-0123456789"));
+            local.native_client_ids = vec!["native".into()];
+            s.social = vec![local];
+            s.bind = format!("127.0.0.1:{port}").parse().unwrap();
+            s.public_url = Some(public);
+            s.social_state_key = Some(auth_server::config::Secret::new("ef".repeat(32)));
+            s.signin_limit_per_ip = 3;
+        })
+        .await
+        .unwrap();
+        let id_token = native_id_token_for(&provider, "limited").await;
+        let forged = format!("{id_token}x");
+        for _ in 0..3 {
+            let r = srv.post("/api/auth/social/local/token", json!({"id_token": forged})).await;
+            assert_eq!(r.status(), 401);
+        }
+        // The limit refuses before the credential is looked at: a valid one too.
+        let r = srv.post("/api/auth/social/local/token", json!({"id_token": id_token})).await;
+        assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 0);
+        portcullis_tests::assert_error(r, 429, "rate_limited").await;
+        // The callback of the redirect flow: back on the frontend with the code.
+        let browser = new_browser();
+        let start = browser.get(srv.url("/api/auth/social/local/authorize?next=/x")).send().await.unwrap();
+        let callback = provider.authorize(&location(start).await, "limited", false).await;
+        let landed = location(browser.get(&callback).send().await.unwrap()).await;
+        assert!(landed.ends_with("/x?error=rate_limited"), "{landed}");
+        // The window passes (the server's clock): signed in.
+        srv.clock.advance(chrono::Duration::hours(1));
+        let r = srv.post("/api/auth/social/local/token", json!({"id_token": id_token})).await;
+        assert_eq!(r.status(), 200);
     }
 }

@@ -344,8 +344,9 @@ impl<S: UserStore> AuthService<S> {
         Ok(SignInOutcome::Complete(credential))
     }
 
-    /// [`AuthError::NotFound`] when the capability of `flow` is not configured.
-    pub(crate) fn flow_available(&self, flow: &SignInFlow) -> Result<(), AuthError> {
+    /// [`AuthError::NotFound`] when the capability of `flow` is not configured (a first factor
+    /// that starts elsewhere, e.g. a redirect to a provider, checks it before it starts).
+    pub fn flow_available(&self, flow: &SignInFlow) -> Result<(), AuthError> {
         let available = match *flow {
             #[cfg(feature = "jwt")]
             SignInFlow::Mobile | SignInFlow::Web => self.jwt.is_some(),

@@ -28,10 +28,13 @@
 //! |---------|---------|--------------|
 //! | (none)  |         | providers, the authorization-code flow, id_token and userinfo identities; [`LinkedAccountStore`] and [`MemoryLinkedAccountStore`] |
 //! | `flows` | | [`SocialLogin`]: social login as a first factor of `auth-flows`' sign-in pipeline (account resolution and linking, the native apps' token exchange, the linked-accounts routes) |
+//! | `openapi` | | the social routes' operations in the served OpenAPI document (`auth-flows`' `openapi`) |
 //! | `testing` | | `testing::linked_account_store_conformance`, the suite every linked-account store runs |
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod provider;
 #[cfg(feature = "flows")]
 mod sign_in;

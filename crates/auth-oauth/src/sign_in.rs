@@ -301,6 +301,10 @@ impl SocialLogin {
         principal: &Principal,
         id: &str,
     ) -> Result<(), AuthError> {
+        if principal.method == auth_core::CredentialMethod::ApiKey {
+            // Like every change to how the account signs in: not with an API key.
+            return Err(AuthError::Forbidden);
+        }
         let links = self.links.list_for_user(&principal.user_id).await?;
         let link = links.iter().find(|l| l.id == id).ok_or(AuthError::NotFound)?;
         let user = auth.store().find_by_id(&principal.user_id).await?.ok_or(AuthError::NotFound)?;
@@ -392,6 +396,8 @@ impl SocialLogin {
                 answer.await.unwrap_or_else(|error| error_response(&error))
             }
         });
+        #[cfg(feature = "openapi")]
+        let table = table.add_openapi(crate::openapi::document(self.web.is_some()));
         let social = Arc::clone(self);
         table.route(Method::DELETE, paths::ACCOUNT, true, move |request: RouteRequest| {
             let (social, endpoints) = (Arc::clone(&social), Arc::clone(&endpoints));
@@ -419,8 +425,9 @@ impl SocialLogin {
         let provider = self.get(&name).ok_or(AuthError::NotFound)?;
         let query = query_of(request);
         let flow = query.get("flow").map_or("web", String::as_str);
-        if !matches!(flow, "web" | "session") {
-            return Err(AuthError::invalid_field("flow", "web or session"));
+        let offered = redirect_flow(flow).is_some_and(|f| endpoints.auth().flow_available(&f).is_ok());
+        if !offered {
+            return Err(AuthError::invalid_field("flow", "web or session, as this server offers them"));
         }
         let next = web.next_or_default(query.get("next").map(String::as_str));
         let authorization = provider.authorization_request().await.map_err(into_auth_error)?;
@@ -464,12 +471,8 @@ impl SocialLogin {
         if !web.first_use(&state.a.state, expires, now) {
             return fail(&state.n, "invalid_state", &clear);
         }
-        let flow = match state.f.as_str() {
-            #[cfg(feature = "sessions")]
-            "session" => SignInFlow::Session,
-            #[cfg(feature = "jwt")]
-            "web" => SignInFlow::Web,
-            _ => return fail(&state.n, "invalid_request", &clear),
+        let Some(flow) = redirect_flow(&state.f) else {
+            return fail(&state.n, "invalid_request", &clear);
         };
         let outcome = async {
             let provider = self.get(&name).ok_or(AuthError::NotFound)?;
@@ -559,6 +562,18 @@ fn redirect(location: &str, cookies: &[String]) -> Result<http::Response<Vec<u8>
         headers.append(http::header::SET_COOKIE, cookie.parse().map_err(AuthError::backend)?);
     }
     Ok(response)
+}
+
+/// The sign-in flow a redirect flow ends in: `web` (the refresh cookie) or `session`, when
+/// compiled in.
+fn redirect_flow(name: &str) -> Option<SignInFlow> {
+    match name {
+        #[cfg(feature = "jwt")]
+        "web" => Some(SignInFlow::Web),
+        #[cfg(feature = "sessions")]
+        "session" => Some(SignInFlow::Session),
+        _ => None,
+    }
 }
 
 /// Ends a callback on the frontend with an error code.
@@ -653,18 +668,7 @@ async fn token_route<S: UserStore>(
         return Err(AuthError::NotFound);
     }
     let body: TokenBody = parse_json_body(&request.parts.headers, &request.body)?;
-    let credential = match (body.id_token, body.access_token) {
-        (Some(id_token), None) if !id_token.is_empty() => {
-            AppCredential::IdToken { id_token, nonce: body.nonce }
-        }
-        (None, Some(token)) if !token.is_empty() => AppCredential::AccessToken(token),
-        _ => {
-            return Err(AuthError::invalid_field(
-                "id_token",
-                "send exactly one of id_token and access_token",
-            ));
-        }
-    };
+    let credential = app_credential(body.id_token, body.access_token, body.nonce)?;
     let flow = match body.flow.as_str() {
         #[cfg(feature = "jwt")]
         "mobile" => SignInFlow::Mobile,

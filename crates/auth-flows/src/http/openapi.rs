@@ -1490,44 +1490,98 @@ fn document_for<S: UserStore>(
     doc
 }
 
-/// The OpenAPI document and Swagger UI routes of a table whose other routes are `routes`.
-pub(crate) fn routes<S: UserStore>(
-    auth: &AuthService<S>,
-    config: &RouterConfig,
-    routes: &[Route],
-) -> Vec<Route> {
-    let document =
-        document_for(auth, config, routes).to_pretty_json().map(String::into_bytes).unwrap_or_default();
-    let bytes: Arc<Vec<u8>> = Arc::new(document);
-    let openapi_path = config.openapi_path.clone();
-    let docs_path = config.docs_path.clone();
-    let swagger = Arc::new(
-        utoipa_swagger_ui::Config::new([openapi_path.clone()])
-            .persist_authorization(config.persist_authorization)
-            .query_config_enabled(false)
-            .validator_url("none"),
-    );
-    let document = Route::docs(openapi_path, move |_| {
-        let bytes = Arc::clone(&bytes);
-        Box::pin(async move { document_response(&bytes) })
-    });
-    if !config.docs_ui {
-        return vec![document];
+/// What a table's docs routes serve: the document of its routes, and where and how it is served.
+/// Kept in the table so that routes added later (an extension's, with
+/// [`RouteTable::add_openapi`](crate::RouteTable::add_openapi)) join the served document.
+#[derive(Clone)]
+pub(crate) struct DocsSource {
+    document: utoipa::openapi::OpenApi,
+    schemes: BTreeSet<&'static str>,
+    openapi_path: String,
+    docs_path: String,
+    docs_ui: bool,
+    persist_authorization: bool,
+}
+
+impl DocsSource {
+    /// The docs of a table whose other routes are `routes`.
+    pub(crate) fn new<S: UserStore>(auth: &AuthService<S>, config: &RouterConfig, routes: &[Route]) -> Self {
+        Self {
+            document: document_for(auth, config, routes),
+            schemes: configured_schemes(auth),
+            openapi_path: config.openapi_path.clone(),
+            docs_path: config.docs_path.clone(),
+            docs_ui: config.docs_ui,
+            persist_authorization: config.persist_authorization,
+        }
     }
-    let docs = |path: String| {
-        let (swagger, prefix) = (Arc::clone(&swagger), docs_path.clone());
-        Route::docs(path, move |request: RouteRequest| {
-            let tail = request.parts.uri.path().strip_prefix(prefix.as_str()).unwrap_or("").to_owned();
-            let (swagger, prefix) = (Arc::clone(&swagger), prefix.clone());
-            Box::pin(async move { docs_response(&tail, &prefix, swagger) })
-        })
-    };
-    vec![
-        document,
-        docs(docs_path.clone()),
-        docs(format!("{docs_path}/")),
-        docs(format!("{docs_path}/{{*file}}")),
-    ]
+
+    /// These docs with `fragment`'s operations added: completed with the shared error answers like
+    /// Portcullis's own, with security requirements of configured schemes only (the fragment's own
+    /// scheme definitions are dropped: Portcullis's stay as configured).
+    pub(crate) fn with(&self, mut fragment: utoipa::openapi::OpenApi) -> Self {
+        complete(&mut fragment);
+        for item in fragment.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(requirements) = &mut operation.security {
+                    requirements.retain(|r| satisfiable(r, &self.schemes));
+                }
+            }
+        }
+        if let Some(components) = &mut fragment.components {
+            components.security_schemes.clear();
+        }
+        let mut next = self.clone();
+        next.document.merge(fragment);
+        next
+    }
+
+    /// The routes serving the document (and the Swagger UI unless it is off).
+    pub(crate) fn routes(&self) -> Vec<Route> {
+        let document = self.document.to_pretty_json().map(String::into_bytes).unwrap_or_default();
+        let bytes: Arc<Vec<u8>> = Arc::new(document);
+        let openapi_path = self.openapi_path.clone();
+        let docs_path = self.docs_path.clone();
+        let swagger = Arc::new(
+            utoipa_swagger_ui::Config::new([openapi_path.clone()])
+                .persist_authorization(self.persist_authorization)
+                .query_config_enabled(false)
+                .validator_url("none"),
+        );
+        let document = Route::docs(openapi_path, move |_| {
+            let bytes = Arc::clone(&bytes);
+            Box::pin(async move { document_response(&bytes) })
+        });
+        if !self.docs_ui {
+            return vec![document];
+        }
+        let docs = |path: String| {
+            let (swagger, prefix) = (Arc::clone(&swagger), docs_path.clone());
+            Route::docs(path, move |request: RouteRequest| {
+                let tail = request.parts.uri.path().strip_prefix(prefix.as_str()).unwrap_or("").to_owned();
+                let (swagger, prefix) = (Arc::clone(&swagger), prefix.clone());
+                Box::pin(async move { docs_response(&tail, &prefix, swagger) })
+            })
+        };
+        vec![
+            document,
+            docs(docs_path.clone()),
+            docs(format!("{docs_path}/")),
+            docs(format!("{docs_path}/{{*file}}")),
+        ]
+    }
 }
 
 /// `GET /api/openapi.json`.

@@ -293,6 +293,9 @@ pub struct RouteTable {
     cors_allow_headers: Vec<HeaderName>,
     json_fallback: bool,
     trusted_proxies: TrustedProxies,
+    /// What the docs routes serve, when they are mounted.
+    #[cfg(feature = "openapi")]
+    docs: Option<Arc<super::openapi::DocsSource>>,
 }
 
 impl fmt::Debug for RouteTable {
@@ -366,6 +369,22 @@ impl RouteTable {
             documented: None,
             handler: Arc::new(move |request| Box::pin(handler(request))),
         });
+        self
+    }
+
+    /// Adds `fragment`'s operations to the served OpenAPI document (feature `openapi`): how an
+    /// extension that adds routes with [`route`](Self::route) documents them, e.g. social login.
+    /// Its paths are the mounted ones; its operations get the shared error answers and keep the
+    /// security requirements of configured credential kinds only, as Portcullis's own do. Without
+    /// docs routes in the table (the `Docs` set not mounted) nothing changes.
+    #[cfg(feature = "openapi")]
+    pub fn add_openapi(mut self, fragment: utoipa::openapi::OpenApi) -> Self {
+        if let Some(docs) = self.docs.take() {
+            let docs = docs.with(fragment);
+            self.routes.retain(|route| route.set != RouteSet::Docs);
+            self.routes.extend(docs.routes());
+            self.docs = Some(Arc::new(docs));
+        }
         self
     }
 }
@@ -654,13 +673,16 @@ impl<S: UserStore> AuthEndpoints<S> {
         #[cfg_attr(not(feature = "openapi"), allow(unused_mut))]
         let mut routes = b.routes;
         #[cfg(feature = "openapi")]
-        if config.mounts(RouteSet::Docs) {
-            let docs = super::openapi::routes(&auth, config, &routes);
-            routes.extend(docs);
-        }
+        let docs = config.mounts(RouteSet::Docs).then(|| {
+            let source = super::openapi::DocsSource::new(&auth, config, &routes);
+            routes.extend(source.routes());
+            Arc::new(source)
+        });
         let _ = (&get, &auth);
         RouteTable {
             routes,
+            #[cfg(feature = "openapi")]
+            docs,
             body_limit: config.body_limit,
             allowed_origins: endpoints.allowed_origins(),
             cors_allow_headers: endpoints.cors_allow_headers(),
