@@ -1103,3 +1103,77 @@ async fn social_sign_ins_are_under_the_per_network_sign_in_limit() {
         assert_eq!(r.status(), 200);
     }
 }
+
+/// With `PORTCULLIS_SOCIAL_TOKEN_KEY` the provider's tokens of a redirect-flow sign-in are kept,
+/// sealed, in the link: nothing readable in the database, and the application opens them with
+/// `SocialLogin::provider_tokens` and calls the provider's API with them. Without the key nothing
+/// is stored.
+#[tokio::test]
+async fn provider_tokens_are_stored_sealed_only_when_configured() {
+    use portcullis::oauth::{ProviderTokenKey, SocialLogin};
+    use portcullis_tests::{Adapter, Backend, TestServer};
+    let mut provider = oidc_provider().await;
+    for (adapter, keep) in [(Adapter::Axum, true), (Adapter::Poem, false)] {
+        let port = portcullis_tests::oidc_provider::free_port();
+        let public = format!("http://127.0.0.1:{port}");
+        provider.add_redirect_uris([format!("{public}/api/auth/social/local/callback")]).await;
+        let issuer = provider.issuer.clone();
+        let srv = TestServer::start_on(Backend::Sqlite, adapter, move |s| {
+            let mut local = auth_server::config::SocialSettings::oidc("local", &issuer, "web");
+            local.client_secret = Some(auth_server::config::Secret::new("web-secret-0123456789"));
+            s.social = vec![local];
+            s.bind = format!("127.0.0.1:{port}").parse().unwrap();
+            s.public_url = Some(public);
+            s.social_state_key = Some(auth_server::config::Secret::new("ef".repeat(32)));
+            s.insecure_cookies = true;
+            if keep {
+                s.social_token_key = Some(auth_server::config::Secret::new("12".repeat(32)));
+            }
+        })
+        .await
+        .unwrap();
+        let browser = new_browser();
+        let start =
+            browser.get(srv.url("/api/auth/social/local/authorize?flow=session")).send().await.unwrap();
+        let callback = provider.authorize(&location(start).await, "keeper", false).await;
+        let landed = location(browser.get(&callback).send().await.unwrap()).await;
+        assert!(landed.ends_with("?social=signed_in"), "{landed}");
+        let me: Value = browser.get(srv.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
+        let user = portcullis::core::UserId::new(me["id"].as_str().unwrap());
+
+        let db = portcullis::sea_orm::connect(&srv.settings.database_url).await.unwrap();
+        let links = Arc::new(portcullis::sea_orm::SeaOrmLinkedAccountStore::new(db));
+        let stored =
+            portcullis::oauth::LinkedAccountStore::list_for_user(links.as_ref(), &user).await.unwrap();
+        let dump = srv.database_dump().await;
+        let social =
+            SocialLogin::new(links).store_provider_tokens(ProviderTokenKey::new([0x12; 32]).unwrap());
+        let tokens = social.provider_tokens(&user, "local").await.unwrap();
+        if !keep {
+            assert_eq!(stored[0].tokens, None, "nothing stored without the key");
+            assert_eq!(tokens, None);
+            continue;
+        }
+        let tokens = tokens.expect("the tokens open with the server's key");
+        assert!(stored[0].tokens.as_deref().unwrap().starts_with("v1."));
+        assert!(!dump.contains(&tokens.access_token), "sealed at rest");
+        assert!(tokens.expires_at.is_some());
+        // They are the provider's: its userinfo answers for the user.
+        let userinfo: Value = reqwest::Client::new()
+            .get(format!("{}/me", provider.issuer))
+            .bearer_auth(&tokens.access_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(userinfo["sub"], "keeper", "{userinfo}");
+        // Another key opens nothing.
+        let other = SocialLogin::new(Arc::new(portcullis::sea_orm::SeaOrmLinkedAccountStore::new(
+            portcullis::sea_orm::connect(&srv.settings.database_url).await.unwrap(),
+        )))
+        .store_provider_tokens(ProviderTokenKey::new([0x13; 32]).unwrap());
+        assert_eq!(other.provider_tokens(&user, "local").await.unwrap(), None);
+    }
+}

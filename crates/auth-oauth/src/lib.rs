@@ -42,12 +42,16 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "flows")]
+mod vault;
+#[cfg(feature = "flows")]
 mod web;
 
 pub use provider::{AuthorizationRequest, PendingAuthorization, Protocol, ProviderConfig, SocialProvider};
 #[cfg(feature = "flows")]
 pub use sign_in::{AppCredential, Resolution, SocialLogin, paths};
 pub use store::{LinkedAccount, LinkedAccountStore, MemoryLinkedAccountStore};
+#[cfg(feature = "flows")]
+pub use vault::ProviderTokenKey;
 #[cfg(feature = "flows")]
 pub use web::WebFlow;
 
@@ -67,6 +71,36 @@ pub struct ExternalIdentity {
     pub name: Option<String>,
     /// The authentication methods: the provider's `amr` when asserted, else `["fed"]`.
     pub amr: Vec<String>,
+    /// The provider's tokens from the code exchange of the redirect flow (`None` for a native
+    /// app's credential). Kept only when the deployment stores them, sealed
+    /// ([`SocialLogin::store_provider_tokens`]).
+    pub tokens: Option<ProviderTokens>,
+}
+
+/// The provider's tokens for calling its API on the user's behalf (GitHub's API, Google's
+/// APIs with the scopes asked for). `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ProviderTokens {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token, when the provider issued one.
+    pub refresh_token: Option<String>,
+    /// When the access token expires, when the provider said.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The scopes granted, when the provider said.
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for ProviderTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderTokens")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 /// Why a social sign-in step failed. Messages never carry tokens or secrets.

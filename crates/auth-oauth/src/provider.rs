@@ -265,6 +265,7 @@ pub struct SocialProvider {
     fetcher: HttpFetcher,
     id_tokens: Option<ResourceServer>,
     endpoints: tokio::sync::OnceCell<Endpoints>,
+    clock: SharedClock,
 }
 
 impl SocialProvider {
@@ -290,7 +291,7 @@ impl SocialProvider {
                 for native in &config.native_client_ids {
                     verifying = verifying.audience(native.as_str());
                 }
-                let mut builder = ResourceServer::builder().issuer(verifying).clock(clock);
+                let mut builder = ResourceServer::builder().issuer(verifying).clock(clock.clone());
                 if config.insecure_allow_http {
                     builder = builder.insecure_allow_http();
                 }
@@ -314,7 +315,7 @@ impl SocialProvider {
                     .map_err(|e| OAuthError::Config(format!("provider {}: {e}", config.name)))?;
             }
         }
-        Ok(Self { config, http, fetcher, id_tokens, endpoints: tokio::sync::OnceCell::new() })
+        Ok(Self { config, http, fetcher, id_tokens, endpoints: tokio::sync::OnceCell::new(), clock })
     }
 
     /// The configuration.
@@ -421,14 +422,25 @@ impl SocialProvider {
                 other => OAuthError::Exchange(other.to_string()),
             })?;
         let access_token = tokens.access_token().secret();
-        match (&self.config.protocol, tokens.extra_fields().id_token.as_deref()) {
+        let mut identity = match (&self.config.protocol, tokens.extra_fields().id_token.as_deref()) {
             (Protocol::OpenIdConnect { .. }, Some(id_token)) => {
                 let nonce = pending.nonce.as_deref().ok_or(OAuthError::NonceMismatch)?;
-                self.verify_id_token_inner(id_token, Some(nonce), Some(access_token)).await
+                self.verify_id_token_inner(id_token, Some(nonce), Some(access_token)).await?
             }
-            (Protocol::OpenIdConnect { .. }, None) => Err(OAuthError::MissingIdToken),
-            (Protocol::OAuth2 { .. }, _) => self.identity_from_access_token(access_token).await,
-        }
+            (Protocol::OpenIdConnect { .. }, None) => return Err(OAuthError::MissingIdToken),
+            (Protocol::OAuth2 { .. }, _) => self.identity_from_access_token(access_token).await?,
+        };
+        let expires_at = tokens
+            .expires_in()
+            .and_then(|ttl| chrono::Duration::from_std(ttl).ok())
+            .map(|ttl| self.clock.now() + ttl);
+        identity.tokens = Some(crate::ProviderTokens {
+            access_token: access_token.clone(),
+            refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+            expires_at,
+            scopes: tokens.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()).unwrap_or_default(),
+        });
+        Ok(identity)
     }
 
     /// Verifies an id_token a native app obtained with the provider's SDK (audience: the web
@@ -493,6 +505,7 @@ impl SocialProvider {
             email_verified,
             name: claims.get("name").and_then(Value::as_str).map(str::to_owned),
             amr: if principal.amr.is_empty() { vec!["fed".to_owned()] } else { principal.amr.clone() },
+            tokens: None,
         })
     }
 
@@ -530,6 +543,7 @@ impl SocialProvider {
             email_verified,
             name,
             amr: vec!["fed".to_owned()],
+            tokens: None,
         })
     }
 

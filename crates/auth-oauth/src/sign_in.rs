@@ -12,7 +12,7 @@ use std::sync::Arc;
 use auth_core::audit::AuditKind;
 use auth_core::http_support::{error_response, json_response, parse_json_body};
 use auth_core::{
-    AuthError, AuthUser, CreateUserError, FieldError, NewUser, Principal, UserStore, UserUpdate,
+    AuthError, AuthUser, CreateUserError, FieldError, NewUser, Principal, UserId, UserStore, UserUpdate,
 };
 use auth_flows::{
     AuthEndpoints, AuthService, ClientInfo, CompletedSignIn, FirstFactor, RouteRequest, RouteTable,
@@ -24,7 +24,10 @@ use serde_json::json;
 use sha2::Digest as _;
 
 use crate::web::{FlowState, WebFlow};
-use crate::{ExternalIdentity, LinkedAccount, LinkedAccountStore, OAuthError, SocialProvider};
+use crate::{
+    ExternalIdentity, LinkedAccount, LinkedAccountStore, OAuthError, ProviderTokenKey, ProviderTokens,
+    SocialProvider,
+};
 
 /// The paths of social login, under `/api/auth/social/`.
 pub mod paths {
@@ -93,12 +96,50 @@ pub struct SocialLogin {
     providers: BTreeMap<String, Arc<SocialProvider>>,
     links: Arc<dyn LinkedAccountStore>,
     web: Option<WebFlow>,
+    token_key: Option<ProviderTokenKey>,
 }
 
 impl SocialLogin {
     /// Social login over `links`, with no provider yet.
     pub fn new(links: Arc<dyn LinkedAccountStore>) -> Self {
-        Self { providers: BTreeMap::new(), links, web: None }
+        Self { providers: BTreeMap::new(), links, web: None, token_key: None }
+    }
+
+    /// Keeps the provider's tokens of each sign-in and link, sealed under `key` in the link
+    /// (replacing the previous ones), for [`provider_tokens`](Self::provider_tokens). Off by
+    /// default: without it no provider token is stored anywhere.
+    pub fn store_provider_tokens(mut self, key: ProviderTokenKey) -> Self {
+        self.token_key = Some(key);
+        self
+    }
+
+    /// The provider's tokens of `user`'s link to `provider`, as kept by the last sign-in or link
+    /// through it; `None` without a link, when no tokens were kept, or when they do not open
+    /// (another key: logged, and left as they are).
+    pub async fn provider_tokens(
+        &self,
+        user: &UserId,
+        provider: &str,
+    ) -> Result<Option<ProviderTokens>, AuthError> {
+        let Some(key) = &self.token_key else { return Ok(None) };
+        let links = self.links.list_for_user(user).await?;
+        let Some(link) = links.into_iter().find(|l| l.provider == provider) else { return Ok(None) };
+        let Some(sealed) = link.tokens.as_deref() else { return Ok(None) };
+        match key.open(sealed, &link) {
+            Some(tokens) => Ok(Some(tokens)),
+            None => {
+                tracing::warn!(provider, "stored provider tokens do not open (another key?)");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Seals the identity's tokens into its link, when tokens are stored.
+    async fn keep_tokens(&self, identity: &ExternalIdentity) -> Result<(), AuthError> {
+        let (Some(key), Some(tokens)) = (&self.token_key, &identity.tokens) else { return Ok(()) };
+        let Some(link) = self.links.find(&identity.provider, &identity.subject).await? else { return Ok(()) };
+        let sealed = key.seal(tokens, &link).map_err(AuthError::backend)?;
+        self.links.set_tokens(&link.id, Some(&sealed)).await
     }
 
     /// Enables the browser's redirect flow (`authorize` and `callback` routes).
@@ -227,7 +268,17 @@ impl SocialLogin {
             AppCredential::IdToken { id_token, nonce } => {
                 social.verify_id_token(id_token, nonce.as_deref()).await
             }
-            AppCredential::AccessToken(token) => social.identity_from_access_token(token).await,
+            AppCredential::AccessToken(token) => {
+                social.identity_from_access_token(token).await.map(|mut identity| {
+                    identity.tokens = Some(ProviderTokens {
+                        access_token: token.clone(),
+                        refresh_token: None,
+                        expires_at: None,
+                        scopes: Vec::new(),
+                    });
+                    identity
+                })
+            }
         };
         match identity {
             Ok(identity) => {
@@ -254,6 +305,7 @@ impl SocialLogin {
     ) -> Result<SignInOutcome<CompletedSignIn<S::User>>, AuthError> {
         let identity = self.identity_from_app(auth, provider, credential).await?;
         let (user, _) = self.account_of(auth, &identity).await?;
+        self.keep_tokens(&identity).await?;
         let user_id = user.id();
         let tag = flow.tag();
         let factor = FirstFactor::new(user, identity.amr.clone(), auth.clock().now());
@@ -283,6 +335,7 @@ impl SocialLogin {
             auth.clock().now(),
         );
         self.links.link(&link).await?;
+        self.keep_tokens(&identity).await?;
         let detail = [("provider", identity.provider.as_str()), ("how", "signed_in")];
         auth.record_event(AuditKind::SocialLinked, Some(&principal.user_id), &detail).await;
         Ok(link)
@@ -489,6 +542,7 @@ impl SocialLogin {
                 }
             };
             let (user, _) = self.account_of(auth, &identity).await?;
+            self.keep_tokens(&identity).await?;
             let user_id = user.id();
             let tag = flow.tag();
             let factor = FirstFactor::new(user, identity.amr.clone(), now);

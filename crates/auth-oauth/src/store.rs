@@ -26,6 +26,9 @@ pub struct LinkedAccount {
     pub linked_at: DateTime<Utc>,
     /// When it last signed in, if ever.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The provider's tokens, sealed by [`SocialLogin`](crate::SocialLogin) (AES-256-GCM, bound to
+    /// this link) when the deployment stores them; `None` otherwise. Never plaintext.
+    pub tokens: Option<String>,
 }
 
 impl LinkedAccount {
@@ -45,6 +48,7 @@ impl LinkedAccount {
             email,
             linked_at: now,
             last_used_at: None,
+            tokens: None,
         }
     }
 }
@@ -68,6 +72,10 @@ pub trait LinkedAccountStore: Debug + Send + Sync + 'static {
 
     /// Records a sign-in through the link.
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<(), AuthError>;
+
+    /// Replaces the link's sealed provider tokens (`None` removes them); nothing when there is no
+    /// such link.
+    async fn set_tokens(&self, id: &str, sealed: Option<&str>) -> Result<(), AuthError>;
 
     /// Removes every link of a user (account deletion).
     async fn remove_user(&self, user_id: &UserId) -> Result<(), AuthError>;
@@ -127,6 +135,13 @@ impl LinkedAccountStore for MemoryLinkedAccountStore {
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<(), AuthError> {
         if let Some(account) = self.accounts().values_mut().find(|a| a.id == id) {
             account.last_used_at = Some(at);
+        }
+        Ok(())
+    }
+
+    async fn set_tokens(&self, id: &str, sealed: Option<&str>) -> Result<(), AuthError> {
+        if let Some(account) = self.accounts().values_mut().find(|a| a.id == id) {
+            account.tokens = sealed.map(str::to_owned);
         }
         Ok(())
     }

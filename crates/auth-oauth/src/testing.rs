@@ -13,7 +13,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap_or_default().trunc_subsecs(0)
 }
 
-/// Checks linking, lookup, listing, unlinking (only the owner's), touching, removal, and that one
+/// Checks linking, lookup, listing, unlinking (only the owner's), touching, sealed tokens, removal, and that one
 /// provider identity links to one user under 16 concurrent attempts.
 pub async fn linked_account_store_conformance(store: Arc<dyn LinkedAccountStore>) {
     let (alice, bob) = (UserId::new("conf-alice"), UserId::new("conf-bob"));
@@ -35,6 +35,19 @@ pub async fn linked_account_store_conformance(store: Arc<dyn LinkedAccountStore>
     store.touch(&google.id, at(10)).await.unwrap();
     let touched = store.find("google", "g-1").await.unwrap().unwrap();
     assert_eq!(touched.last_used_at, Some(at(10)));
+
+    // Sealed provider tokens: stored, replaced, removed; per link.
+    assert_eq!(touched.tokens, None);
+    store.set_tokens(&google.id, Some("sealed-1")).await.unwrap();
+    store.set_tokens(&google.id, Some("sealed-2")).await.unwrap();
+    let sealed = store.find("google", "g-1").await.unwrap().unwrap();
+    assert_eq!(sealed.tokens.as_deref(), Some("sealed-2"));
+    assert_eq!(store.find("github", "583231").await.unwrap().unwrap().tokens, None, "per link");
+    assert_eq!(store.list_for_user(&alice).await.unwrap()[0].tokens.as_deref(), Some("sealed-2"));
+    store.set_tokens(&github.id, Some("sealed-3")).await.unwrap();
+    store.set_tokens(&github.id, None).await.unwrap();
+    assert_eq!(store.find("github", "583231").await.unwrap().unwrap().tokens, None);
+    store.set_tokens("no-such-link", Some("x")).await.unwrap();
 
     // Only the owner unlinks.
     assert!(!store.unlink(&bob, &google.id).await.unwrap());

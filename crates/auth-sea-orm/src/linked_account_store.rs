@@ -25,6 +25,7 @@ fn into_account(row: linked_accounts::Model) -> LinkedAccount {
         LinkedAccount::new(UserId::new(row.user_id), &row.provider, &row.subject, row.email, row.linked_at);
     account.id = row.id;
     account.last_used_at = row.last_used_at;
+    account.tokens = row.tokens;
     account
 }
 
@@ -56,6 +57,7 @@ impl LinkedAccountStore for SeaOrmLinkedAccountStore {
             email: ActiveValue::Set(account.email.clone()),
             linked_at: ActiveValue::Set(stored(account.linked_at)),
             last_used_at: ActiveValue::Set(account.last_used_at.map(stored)),
+            tokens: ActiveValue::Set(account.tokens.clone()),
         };
         match linked_accounts::Entity::insert(row).exec_without_returning(&self.db).await {
             Ok(_) => Ok(()),
@@ -100,6 +102,19 @@ impl LinkedAccountStore for SeaOrmLinkedAccountStore {
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<(), AuthError> {
         linked_accounts::Entity::update_many()
             .col_expr(linked_accounts::Column::LastUsedAt, sea_orm::sea_query::Expr::value(Some(stored(at))))
+            .filter(linked_accounts::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn set_tokens(&self, id: &str, sealed: Option<&str>) -> Result<(), AuthError> {
+        linked_accounts::Entity::update_many()
+            .col_expr(
+                linked_accounts::Column::Tokens,
+                sea_orm::sea_query::Expr::value(sealed.map(str::to_owned)),
+            )
             .filter(linked_accounts::Column::Id.eq(id))
             .exec(&self.db)
             .await

@@ -462,10 +462,19 @@ fn build_social(
         social = social.provider(built);
     }
     if let (Some(frontend), Some(key)) = (&settings.frontend_url, settings.social_state_key_bytes()) {
-        let web = WebFlow::new(frontend.clone(), key)
+        let mut web = WebFlow::new(frontend.clone(), key)
             .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_FRONTEND_URL", e.to_string())))?
             .insecure_cookies(settings.insecure_cookies);
+        for origin in &settings.allowed_origins {
+            web = web.allow_origin(origin.clone());
+        }
         social = social.web_flow(web);
+    }
+    if let Some(key) = settings.social_token_key_bytes() {
+        let key = portcullis::oauth::ProviderTokenKey::new(key).map_err(|e| {
+            StartError::Config(ConfigError::new("PORTCULLIS_SOCIAL_TOKEN_KEY", e.to_string()))
+        })?;
+        social = social.store_provider_tokens(key);
     }
     Ok(Some(Arc::new(social)))
 }

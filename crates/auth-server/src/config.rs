@@ -274,12 +274,20 @@ pub struct Settings {
     /// `github`), `_ISSUER` (OpenID Connect), `_CLIENT_ID`, `_CLIENT_SECRET` or
     /// `_CLIENT_SECRET_FILE`, `_TRUST_EMAIL` (`true` links verified emails to existing accounts),
     /// `_NATIVE_CLIENT_IDS` (comma-separated client ids of native apps), `_SCOPES`. Callbacks are
-    /// `{PORTCULLIS_PUBLIC_URL}/api/auth/social/<name>/callback`. Environment only.
+    /// `{PORTCULLIS_PUBLIC_URL}/api/auth/social/<name>/callback`. In the TOML file: `[[social]]`
+    /// tables with `name`, `kind`, `issuer`, `client_id`, `client_secret` or
+    /// `client_secret_file`, `trust_email`, `native_client_ids`, `scopes`; the environment's
+    /// `PORTCULLIS_SOCIAL_PROVIDERS` replaces the file's list.
     pub social: Vec<SocialSettings>,
     /// `PORTCULLIS_SOCIAL_STATE_KEY`: 64 hex characters, the key that seals the redirect flow's
     /// state cookie (the same in every process). Without it (or without
     /// `PORTCULLIS_FRONTEND_URL`) only native apps' token exchange is offered.
     pub social_state_key: Option<Secret>,
+    /// `PORTCULLIS_SOCIAL_TOKEN_KEY` / `social_token_key`: 64 hex characters; when set, the
+    /// provider's tokens of each social sign-in and link are kept in the link, sealed with
+    /// AES-256-GCM under this key (for the application to call the provider's API). Unset (the
+    /// default): no provider token is stored.
+    pub social_token_key: Option<Secret>,
 }
 
 /// One social-login provider of the settings (see [`Settings::social`]).
@@ -391,6 +399,7 @@ impl Default for Settings {
             audit_retention_days: 365,
             social: Vec::new(),
             social_state_key: None,
+            social_token_key: None,
         }
     }
 }
@@ -465,6 +474,27 @@ struct FileSettings {
     rate_limit_store: Option<Secret>,
     trusted_proxies: Option<TrustedProxiesValue>,
     audit_retention_days: Option<i64>,
+    social: Option<Vec<FileSocialProvider>>,
+    social_state_key: Option<Secret>,
+    social_token_key: Option<Secret>,
+}
+
+/// A `[[social]]` table of the TOML file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSocialProvider {
+    name: String,
+    kind: Option<String>,
+    issuer: Option<String>,
+    client_id: String,
+    client_secret: Option<Secret>,
+    client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    trust_email: bool,
+    #[serde(default)]
+    native_client_ids: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 /// `trusted_proxies` in the file: a list or one comma-separated string.
@@ -521,27 +551,52 @@ impl Settings {
                 "social login needs this server's URL (its callbacks are under it)",
             ));
         }
-        if let Some(key) = &self.social_state_key {
-            let hex = key.expose().trim();
-            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(ConfigError::new(
-                    "PORTCULLIS_SOCIAL_STATE_KEY",
-                    "must be 64 hex characters (32 bytes)",
-                ));
+        for (setting, key) in [
+            ("PORTCULLIS_SOCIAL_STATE_KEY", &self.social_state_key),
+            ("PORTCULLIS_SOCIAL_TOKEN_KEY", &self.social_token_key),
+        ] {
+            if key.as_ref().is_some_and(|key| hex_key(key).is_none()) {
+                return Err(ConfigError::new(setting, "must be 64 hex characters (32 bytes)"));
             }
+        }
+        if self.social_token_key.is_some() && self.social.is_empty() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_SOCIAL_TOKEN_KEY",
+                "is set, but no social provider is configured (PORTCULLIS_SOCIAL_PROVIDERS)",
+            ));
         }
         Ok(())
     }
 
     /// The redirect flow's state key, when configured.
     pub fn social_state_key_bytes(&self) -> Option<[u8; 32]> {
-        let hex = self.social_state_key.as_ref()?.expose().trim().to_owned();
-        let mut key = [0_u8; 32];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(key)
+        hex_key(self.social_state_key.as_ref()?)
     }
+
+    /// The key sealing stored provider tokens, when configured.
+    pub fn social_token_key_bytes(&self) -> Option<[u8; 32]> {
+        hex_key(self.social_token_key.as_ref()?)
+    }
+}
+
+/// 32 bytes from 64 hex characters.
+fn hex_key(secret: &Secret) -> Option<[u8; 32]> {
+    let hex = secret.expose().trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut key = [0_u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(key)
+}
+
+/// A secret from a file (surrounding whitespace trimmed).
+fn read_secret_file(setting: &str, path: &Path) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(setting, format!("{}: {e}", path.display())))?;
+    Ok(Secret::new(text.trim()))
 }
 
 fn parse_log_format(setting: &str, value: &str) -> Result<bool, ConfigError> {
@@ -774,6 +829,40 @@ impl Settings {
         if let Some(v) = f.audit_retention_days {
             self.audit_retention_days = v;
         }
+        if let Some(providers) = f.social {
+            self.social.clear();
+            for p in providers {
+                let client_secret = match (p.client_secret, p.client_secret_file) {
+                    (Some(_), Some(_)) => {
+                        return Err(ConfigError::new(
+                            &format!("social.{}.client_secret_file", p.name),
+                            "set the secret or its file, not both",
+                        ));
+                    }
+                    (Some(secret), None) => Some(secret),
+                    (None, Some(path)) => {
+                        Some(read_secret_file(&format!("social.{}.client_secret_file", p.name), &path)?)
+                    }
+                    (None, None) => None,
+                };
+                self.social.push(SocialSettings {
+                    kind: p.kind.unwrap_or_else(|| "oidc".to_owned()).trim().to_ascii_lowercase(),
+                    name: p.name,
+                    issuer: p.issuer,
+                    client_id: p.client_id,
+                    client_secret,
+                    trust_email: p.trust_email,
+                    native_client_ids: p.native_client_ids,
+                    scopes: p.scopes,
+                });
+            }
+        }
+        if f.social_state_key.is_some() {
+            self.social_state_key = f.social_state_key;
+        }
+        if f.social_token_key.is_some() {
+            self.social_token_key = f.social_token_key;
+        }
         Ok(())
     }
 
@@ -790,14 +879,10 @@ impl Settings {
                         return Err(ConfigError::new(&setting, "set the secret or its file, not both"));
                     }
                     (Some(secret), None) => Some(Secret::new(secret)),
-                    (None, Some(path)) => Some(Secret::new(
-                        std::fs::read_to_string(path.trim())
-                            .map_err(|e| {
-                                ConfigError::new(&format!("{prefix}CLIENT_SECRET_FILE"), e.to_string())
-                            })?
-                            .trim()
-                            .to_owned(),
-                    )),
+                    (None, Some(path)) => Some(read_secret_file(
+                        &format!("{prefix}CLIENT_SECRET_FILE"),
+                        std::path::Path::new(path.trim()),
+                    )?),
                     (None, None) => None,
                 };
                 let list = |key: &str| -> Vec<String> {
@@ -829,6 +914,9 @@ impl Settings {
         }
         if let Some(v) = get("PORTCULLIS_SOCIAL_STATE_KEY") {
             self.social_state_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("PORTCULLIS_SOCIAL_TOKEN_KEY") {
+            self.social_token_key = Some(Secret::new(v));
         }
         if let Some(v) = get("PORTCULLIS_ADAPTER") {
             self.adapter = parse("PORTCULLIS_ADAPTER", &v)?;
@@ -1379,6 +1467,83 @@ mod tests {
         let mut bad = base.to_vec();
         bad.push(("PORTCULLIS_SOCIAL_STATE_KEY", "short"));
         assert_eq!(load(&bad).unwrap_err().setting, "PORTCULLIS_SOCIAL_STATE_KEY");
+    }
+
+    #[test]
+    fn social_providers_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("gh");
+        std::fs::write(&secret, " gh-secret\n").unwrap();
+        let file = dir.path().join("c.toml");
+        let text = format!(
+            r#"
+public_url = "https://auth.example.com"
+social_state_key = "{state}"
+social_token_key = "{token}"
+
+[[social]]
+name = "google"
+issuer = "https://accounts.google.com"
+client_id = "g-id"
+client_secret = "g-secret"
+trust_email = true
+native_client_ids = ["ios", "android"]
+
+[[social]]
+name = "github"
+kind = "github"
+client_id = "gh-id"
+client_secret_file = "{secret}"
+scopes = ["read:user", "user:email"]
+"#,
+            state = "ab".repeat(32),
+            token = "cd".repeat(32),
+            secret = secret.display()
+        );
+        std::fs::write(&file, &text).unwrap();
+        let s = Settings::load(Some(&file), |_| None).unwrap();
+        assert_eq!(s.social.len(), 2);
+        let (google, github) = (&s.social[0], &s.social[1]);
+        assert_eq!(
+            (google.kind.as_str(), google.issuer.as_deref()),
+            ("oidc", Some("https://accounts.google.com"))
+        );
+        assert!(google.trust_email && !github.trust_email);
+        assert_eq!(google.native_client_ids, ["ios", "android"]);
+        assert_eq!(google.client_secret.as_ref().unwrap().expose(), "g-secret");
+        assert_eq!(
+            (github.kind.as_str(), github.client_secret.as_ref().unwrap().expose()),
+            ("github", "gh-secret")
+        );
+        assert_eq!(github.scopes, ["read:user", "user:email"]);
+        assert_eq!(s.social_state_key_bytes(), Some([0xab; 32]));
+        assert_eq!(s.social_token_key_bytes(), Some([0xcd; 32]));
+
+        // The environment's list replaces the file's.
+        let env = |k: &str| match k {
+            "PORTCULLIS_SOCIAL_PROVIDERS" => Some("gitlab".to_owned()),
+            "PORTCULLIS_SOCIAL_GITLAB_ISSUER" => Some("https://gitlab.com".to_owned()),
+            "PORTCULLIS_SOCIAL_GITLAB_CLIENT_ID" => Some("gl".to_owned()),
+            _ => None,
+        };
+        let s = Settings::load(Some(&file), env).unwrap();
+        assert_eq!(s.social.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["gitlab"]);
+
+        // Refused: a secret and its file; an unknown key; a short token key; a token key
+        // without providers.
+        let both = text
+            .replace("client_secret = \"g-secret\"", "client_secret = \"x\"\nclient_secret_file = \"/x\"");
+        std::fs::write(&file, both).unwrap();
+        assert_eq!(
+            Settings::load(Some(&file), |_| None).unwrap_err().setting,
+            "social.google.client_secret_file"
+        );
+        std::fs::write(&file, text.replace("trust_email = true", "trust_mail = true")).unwrap();
+        assert_eq!(Settings::load(Some(&file), |_| None).unwrap_err().setting, "--config");
+        std::fs::write(&file, text.replace(&"cd".repeat(32), "cdcd")).unwrap();
+        assert_eq!(Settings::load(Some(&file), |_| None).unwrap_err().setting, "PORTCULLIS_SOCIAL_TOKEN_KEY");
+        let err = load(&[("PORTCULLIS_SOCIAL_TOKEN_KEY", &"cd".repeat(32))]).unwrap_err();
+        assert_eq!(err.setting, "PORTCULLIS_SOCIAL_TOKEN_KEY");
     }
 
     #[test]

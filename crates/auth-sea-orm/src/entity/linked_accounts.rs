@@ -28,6 +28,10 @@ pub struct Model {
     pub linked_at: DateTimeUtc,
     /// When it last signed in.
     pub last_used_at: Option<DateTimeUtc>,
+    /// The provider's tokens sealed with AES-256-GCM (bound to the link), when the deployment
+    /// stores them (migration `m0013_add_linked_account_tokens`); never plaintext.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub tokens: Option<String>,
 }
 
 /// No relations.
