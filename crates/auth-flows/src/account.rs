@@ -173,6 +173,54 @@ pub(crate) fn on_new_password(error: AuthError) -> AuthError {
 }
 
 impl<S: UserStore> AuthService<S> {
+    /// Creates a password-less account for a first factor that identifies people without one
+    /// (social login, email sign-in): the username derived from `seed` (an email's local part, a
+    /// name: ASCII letters, digits, `_ . -`, at most 30), else `fallback`, made unique with a
+    /// number; with `verified_email`, that address, marked verified. An address taken meanwhile
+    /// is left out (nothing is revealed). The account sets a password through the reset flow.
+    pub async fn create_passwordless_user(
+        &self,
+        seed: &str,
+        fallback: &str,
+        verified_email: Option<String>,
+    ) -> Result<S::User, AuthError> {
+        let mut base: String = seed
+            .chars()
+            .filter_map(|c| {
+                let c = c.to_ascii_lowercase();
+                (c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).then_some(c)
+            })
+            .take(30)
+            .collect();
+        if base.len() < 3 {
+            base = fallback.to_owned();
+        }
+        let mut email = verified_email;
+        for n in 0..50_u32 {
+            let username = if n == 0 { base.clone() } else { format!("{base}{}", n + 1) };
+            if Accounts::<S>::validate_username(&username).is_err() {
+                continue;
+            }
+            let mut new = auth_core::NewUser::new(username, email.clone(), String::new());
+            new.password_hash = None;
+            match self.store().create_user(new).await {
+                Ok(user) => {
+                    if email.is_some() {
+                        self.store().update_user(&user.id(), UserUpdate::new().email_verified(true)).await?;
+                        return self.store().find_by_id(&user.id()).await?.ok_or(AuthError::NotFound);
+                    }
+                    return Ok(user);
+                }
+                Err(auth_core::CreateUserError::UsernameTaken) => {}
+                Err(auth_core::CreateUserError::EmailTaken) => email = None,
+                Err(other) => return Err(AuthError::backend(other)),
+            }
+        }
+        Err(AuthError::Conflict(vec![FieldError::new("username", "no free username could be derived")]))
+    }
+}
+
+impl<S: UserStore> AuthService<S> {
     /// The email verification mode (`Off` without account emails).
     pub fn email_verification(&self) -> EmailVerification {
         #[cfg(feature = "account-emails")]

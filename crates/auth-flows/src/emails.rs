@@ -483,6 +483,32 @@ fn invalid_token() -> AuthError {
 }
 
 impl<S: UserStore> AuthService<S> {
+    /// The mailer of the account emails, when they are configured: for a first factor that
+    /// sends its own emails (email sign-in) with [`queue_email_job`](Self::queue_email_job).
+    pub fn account_mailer(&self) -> Option<Arc<dyn Mailer>> {
+        self.emails.as_ref().map(|emails| Arc::clone(&emails.mailer))
+    }
+
+    /// `{frontend_url}{path}?token={token}`: a link to the frontend like those of the account
+    /// emails, when they are configured.
+    pub fn frontend_link(&self, path: &str, token: &str) -> Option<String> {
+        self.emails.as_ref().map(|emails| emails.config.link(path, token))
+    }
+
+    /// Runs `job` (the lookups and the delivery of an email to `recipient`) on the account-email
+    /// worker, after the request has been answered, in order with the recipient's other emails:
+    /// so the answer's timing never tells whether the address has an account.
+    /// [`AuthError::NotFound`] when account emails are not configured.
+    pub fn queue_email_job(
+        &self,
+        recipient: &str,
+        job: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) -> Result<(), AuthError> {
+        let emails = self.emails_enabled()?;
+        emails.enqueue(recipient, job);
+        Ok(())
+    }
+
     /// The account-token store (with account emails).
     pub fn account_tokens(&self) -> Option<&Arc<dyn AccountTokenStore>> {
         self.emails.as_ref().map(|e| &e.tokens)

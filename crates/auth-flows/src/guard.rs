@@ -277,8 +277,10 @@ impl SignInAttempt {
     }
 }
 
-/// An audit event of `kind` at `at`, about `user`, from `client`, with non-secret `detail`.
-pub(crate) fn audit_event(
+/// An audit event of `kind` at `at`, about `user`, from `client`, with non-secret `detail`: what
+/// background work (an email job, which outlives its request) records with
+/// [`AuthService::audit_log`].
+pub fn audit_event(
     kind: AuditKind,
     at: DateTime<Utc>,
     user: Option<&UserId>,
@@ -584,7 +586,9 @@ impl<S: UserStore> AuthService<S> {
     /// Counts an email request (reset, verification resend) per network and per address; 429
     /// past the limits. Known and unknown addresses count alike.
     #[cfg(feature = "account-emails")]
-    pub(crate) async fn count_email_request(&self, purpose: &str, email: &str) -> Result<(), AuthError> {
+    /// Counts a request that sends an email to `email` (a first factor's own, like email
+    /// sign-in's), per address and per network under `purpose`; 429 past the email limits.
+    pub async fn count_email_request(&self, purpose: &str, email: &str) -> Result<(), AuthError> {
         #[cfg(feature = "rate-limit")]
         {
             let limits = &self.guard.limits;

@@ -89,7 +89,7 @@ pub use emails::{
 pub use grants::SessionInfo;
 #[cfg(feature = "rate-limit")]
 pub use guard::{AbuseLimits, DEFAULT_CONSECUTIVE_WINDOW, DEFAULT_SIGNIN_WINDOW};
-pub use guard::{Failure, SignInAttempt, acting_as};
+pub use guard::{Failure, SignInAttempt, acting_as, audit_event};
 pub use http::{
     AuthEndpoints, Route, RouteFuture, RouteRequest, RouteSet, RouteTable, RouterConfig, WebFlowConfig, paths,
 };

@@ -48,12 +48,21 @@ pub struct FirstFactor<U> {
     pub amr: Vec<String>,
     /// When the user authenticated.
     pub auth_time: DateTime<Utc>,
+    /// Whether the factor is also the user's second factor (a passkey with user verification, an
+    /// email link where the deployment counts it so): then no MFA step follows.
+    pub satisfies_mfa: bool,
 }
 
 impl<U> FirstFactor<U> {
     /// `user` authenticated by `amr` at `auth_time`.
     pub fn new<A: Into<String>>(user: U, amr: impl IntoIterator<Item = A>, auth_time: DateTime<Utc>) -> Self {
-        Self { user, amr: amr.into_iter().map(Into::into).collect(), auth_time }
+        Self { user, amr: amr.into_iter().map(Into::into).collect(), auth_time, satisfies_mfa: false }
+    }
+
+    /// Marks the factor as multi-factor by itself: the pipeline skips the MFA step.
+    pub fn satisfies_mfa(mut self) -> Self {
+        self.satisfies_mfa = true;
+        self
     }
 }
 
@@ -92,6 +101,23 @@ pub enum SignInFlow {
 }
 
 impl SignInFlow {
+    /// The flow named `tag` (`mobile`, `web`, `token` with the token's `name`, `session`) when
+    /// compiled in; for a first factor's own routes that take a `flow` field.
+    pub fn from_tag(tag: &str, name: Option<String>) -> Option<Self> {
+        let _ = &name;
+        match tag {
+            #[cfg(feature = "jwt")]
+            "mobile" => Some(Self::Mobile),
+            #[cfg(feature = "jwt")]
+            "web" => Some(Self::Web),
+            #[cfg(feature = "opaque-tokens")]
+            "token" => Some(Self::Token { name }),
+            #[cfg(feature = "sessions")]
+            "session" => Some(Self::Session),
+            _ => None,
+        }
+    }
+
     /// Its name in audit events and MFA challenges: `mobile`, `web`, `token` or `session`.
     pub fn tag(&self) -> &'static str {
         match *self {
@@ -329,13 +355,15 @@ impl<S: UserStore> AuthService<S> {
         flow: SignInFlow,
         client: &ClientInfo,
     ) -> Result<SignInOutcome<CompletedSignIn<S::User>>, AuthError> {
-        let FirstFactor { user, amr, auth_time } = factor;
+        let FirstFactor { user, amr, auth_time, satisfies_mfa } = factor;
         // Only after the first factor, so it reveals nothing to a guesser.
         self.check_email_verified(&user)?;
         #[cfg(feature = "mfa")]
-        if let Some(step) = self.mfa_step(&user, &flow, &amr, client).await? {
+        if !satisfies_mfa && let Some(step) = self.mfa_step(&user, &flow, &amr, client).await? {
             return Ok(SignInOutcome::MfaRequired(step));
         }
+        #[cfg(not(feature = "mfa"))]
+        let _ = satisfies_mfa;
         self.accounts.record_login(&user.id(), self.clock.now()).await?;
         let methods = amr.join(" ");
         let detail = [("flow", flow.tag()), ("amr", methods.as_str())];

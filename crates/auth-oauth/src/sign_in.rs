@@ -11,9 +11,7 @@ use std::sync::Arc;
 
 use auth_core::audit::AuditKind;
 use auth_core::http_support::{error_response, json_response, parse_json_body};
-use auth_core::{
-    AuthError, AuthUser, CreateUserError, FieldError, NewUser, Principal, UserId, UserStore, UserUpdate,
-};
+use auth_core::{AuthError, AuthUser, FieldError, Principal, UserId, UserStore};
 use auth_flows::{
     AuthEndpoints, AuthService, ClientInfo, CompletedSignIn, FirstFactor, RouteRequest, RouteTable,
     SignInFlow, SignInOutcome,
@@ -621,13 +619,7 @@ fn redirect(location: &str, cookies: &[String]) -> Result<http::Response<Vec<u8>
 /// The sign-in flow a redirect flow ends in: `web` (the refresh cookie) or `session`, when
 /// compiled in.
 fn redirect_flow(name: &str) -> Option<SignInFlow> {
-    match name {
-        #[cfg(feature = "jwt")]
-        "web" => Some(SignInFlow::Web),
-        #[cfg(feature = "sessions")]
-        "session" => Some(SignInFlow::Session),
-        _ => None,
-    }
+    SignInFlow::from_tag(name, None).filter(|flow| matches!(flow.tag(), "web" | "session"))
 }
 
 /// Ends a callback on the frontend with an error code.
@@ -723,17 +715,8 @@ async fn token_route<S: UserStore>(
     }
     let body: TokenBody = parse_json_body(&request.parts.headers, &request.body)?;
     let credential = app_credential(body.id_token, body.access_token, body.nonce)?;
-    let flow = match body.flow.as_str() {
-        #[cfg(feature = "jwt")]
-        "mobile" => SignInFlow::Mobile,
-        #[cfg(feature = "jwt")]
-        "web" => SignInFlow::Web,
-        #[cfg(feature = "opaque-tokens")]
-        "token" => SignInFlow::Token { name: body.name },
-        #[cfg(feature = "sessions")]
-        "session" => SignInFlow::Session,
-        _ => return Err(AuthError::invalid_field("flow", "is not a sign-in flow of this server")),
-    };
+    let flow = SignInFlow::from_tag(&body.flow, body.name)
+        .ok_or_else(|| AuthError::invalid_field("flow", "is not a sign-in flow of this server"))?;
     endpoints.check_sign_in_origin(&request.parts, &flow)?;
     let auth = endpoints.auth();
     let client = auth.client_info(&request.parts);
@@ -754,7 +737,7 @@ fn into_auth_error(error: OAuthError) -> AuthError {
 }
 
 /// Creates the password-less account of a new identity, with a username derived from the email's
-/// local part (else the name, else the provider), made unique with a number.
+/// local part (else the name, else the provider).
 async fn create_user<S: UserStore>(
     auth: &AuthService<S>,
     identity: &ExternalIdentity,
@@ -766,41 +749,7 @@ async fn create_user<S: UserStore>(
         .and_then(|e| e.split('@').next())
         .or(identity.name.as_deref())
         .unwrap_or(identity.provider.as_str());
-    let mut base: String = seed
-        .chars()
-        .filter_map(|c| {
-            let c = c.to_ascii_lowercase();
-            (c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).then_some(c)
-        })
-        .take(30)
-        .collect();
-    if base.len() < 3 {
-        base = format!(
-            "{}-user",
-            identity.provider.chars().filter(char::is_ascii_alphanumeric).collect::<String>()
-        );
-    }
-    let mut email = email;
-    for n in 0..50_u32 {
-        let username = if n == 0 { base.clone() } else { format!("{base}{}", n + 1) };
-        if auth_core::Accounts::<S>::validate_username(&username).is_err() {
-            continue;
-        }
-        let mut new = NewUser::new(username, email.clone(), String::new());
-        new.password_hash = None;
-        match auth.store().create_user(new).await {
-            Ok(user) => {
-                if email.is_some() {
-                    auth.store().update_user(&user.id(), UserUpdate::new().email_verified(true)).await?;
-                    return auth.store().find_by_id(&user.id()).await?.ok_or(AuthError::NotFound);
-                }
-                return Ok(user);
-            }
-            Err(CreateUserError::UsernameTaken) => {}
-            // Taken meanwhile: the account is made without it (nothing is revealed).
-            Err(CreateUserError::EmailTaken) => email = None,
-            Err(other) => return Err(AuthError::backend(other)),
-        }
-    }
-    Err(AuthError::Conflict(vec![FieldError::new("username", "no free username could be derived")]))
+    let fallback =
+        format!("{}-user", identity.provider.chars().filter(char::is_ascii_alphanumeric).collect::<String>());
+    auth.create_passwordless_user(seed, &fallback, email).await
 }

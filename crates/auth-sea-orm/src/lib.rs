@@ -42,6 +42,8 @@
 //! | `session`   | yes     | `SeaOrmSessionStore`, the session store of `auth-session` |
 //! | `mfa`       | yes     | `SeaOrmMfaStore`, the factor store of `auth-mfa` |
 //! | `ratelimit` | yes     | `SeaOrmLimitStore`, the counter store of `auth-ratelimit` |
+//! | `oauth`     |         | `SeaOrmLinkedAccountStore`, the linked-account store of `auth-oauth` |
+//! | `email-sign-in` |     | `SeaOrmEmailSignInStore`, the pending-sign-in store of `auth-email-sign-in` |
 //! | (always)    |         | `SeaOrmUserStore`, `SeaOrmRoleStore`, `SeaOrmAccountTokenStore`, `SeaOrmAuditStore`: the stores of `auth-core` |
 //!
 //! The migrator creates every table whatever the features (a feature adds API, never schema).
@@ -82,6 +84,8 @@
 mod account_token_store;
 mod audit_store;
 mod connect;
+#[cfg(feature = "email-sign-in")]
+mod email_sign_in_store;
 pub mod entity;
 mod error;
 #[cfg(feature = "blacklist")]
@@ -116,6 +120,8 @@ pub use connect::{
     ConnectConfig, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SQLITE_BUSY_TIMEOUT,
     DEFAULT_SQLITE_MAX_CONNECTIONS, connect, connect_with,
 };
+#[cfg(feature = "email-sign-in")]
+pub use email_sign_in_store::SeaOrmEmailSignInStore;
 pub use error::DbError;
 #[cfg(feature = "blacklist")]
 pub use grant_store::SeaOrmGrantStore;

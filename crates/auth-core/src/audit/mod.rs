@@ -172,6 +172,10 @@ audit_kinds! {
     SocialLinked => "social_linked",
     /// A provider identity was unlinked from the event's user (detail `provider`).
     SocialUnlinked => "social_unlinked",
+    /// An email sign-in (link and code) was requested for the address; with a user when it is an
+    /// account's (the email was sent), without one when not (nothing was sent, unless sign-up by
+    /// email is on). The sign-in itself is recorded as `sign_in_succeeded` with amr `email`.
+    EmailSignInRequested => "email_sign_in_requested",
 }
 
 impl AuditKind {

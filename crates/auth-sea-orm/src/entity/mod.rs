@@ -6,6 +6,7 @@
 pub mod account_tokens;
 pub mod api_keys;
 pub mod audit_events;
+pub mod email_sign_ins;
 pub mod grants;
 pub mod linked_accounts;
 pub mod mfa_challenges;

@@ -22,6 +22,7 @@ mod m0010_confusable_usernames;
 mod m0011_create_roles;
 mod m0012_create_linked_accounts;
 mod m0013_add_linked_account_tokens;
+mod m0014_create_email_sign_ins;
 
 /// The table that records which Portcullis migrations ran. It is not sea-orm's default
 /// `seaql_migrations`, so an application's own sea-orm migrator can live in the same database.
@@ -62,6 +63,7 @@ const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 /// | `m0011_create_roles` | column `tenant` of `portcullis_users`; `portcullis_roles`, `portcullis_role_permissions`, `portcullis_user_roles` (see [`entity::roles`](crate::entity::roles)) |
 /// | `m0012_create_linked_accounts` | `portcullis_linked_accounts` (see [`entity::linked_accounts`](crate::entity::linked_accounts)) |
 /// | `m0013_add_linked_account_tokens` | column `tokens` of `portcullis_linked_accounts` (the provider's tokens, sealed, when stored) |
+/// | `m0014_create_email_sign_ins` | `portcullis_email_sign_ins` (see [`entity::email_sign_ins`](crate::entity::email_sign_ins)) |
 ///
 /// Every migration runs whatever the features: a feature adds API, never schema, so switching one
 /// on or off later never leaves the migration history out of step with the migrator.
@@ -88,6 +90,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_create_roles::Migration),
             Box::new(m0012_create_linked_accounts::Migration),
             Box::new(m0013_add_linked_account_tokens::Migration),
+            Box::new(m0014_create_email_sign_ins::Migration),
         ]
     }
 
