@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,social-login,axum,poem,sqlite,postgres,testing"
+all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,social-login,email-sign-in,axum,poem,sqlite,postgres,testing"
 combos=(
     "default"
     "sessions,axum,sqlite"
@@ -16,6 +16,7 @@ combos=(
     "resource-server,axum"
     "social-login,jwt,poem,postgres"
     "social-login,opaque-tokens,openapi,poem"
+    "email-sign-in,sessions,axum,sqlite"
     ""
     "$all"
 )

@@ -312,6 +312,25 @@ pub fn forge(header: &jsonwebtoken::Header, claims: &Value, secret: &[u8]) -> St
     jsonwebtoken::encode(header, claims, &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap()
 }
 
+/// The external SMTP server of `.ci/run` (aiosmtpd, an independent implementation) and its
+/// Maildir; `None` (the test is skipped, with a note) when they are not configured, except in CI.
+pub fn external_smtp() -> Option<(String, std::path::PathBuf)> {
+    let url = std::env::var("PORTCULLIS_TEST_SMTP_URL").ok().filter(|v| !v.is_empty());
+    let maildir = std::env::var("PORTCULLIS_TEST_SMTP_MAILDIR").ok().filter(|v| !v.is_empty());
+    match (url, maildir) {
+        (Some(url), Some(maildir)) => Some((url, maildir.into())),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true: PORTCULLIS_TEST_SMTP_URL and PORTCULLIS_TEST_SMTP_MAILDIR must be set (.ci/smtp.sh)"
+            )
+        }
+        _ => {
+            eprintln!("SKIPPED: set PORTCULLIS_TEST_SMTP_URL and PORTCULLIS_TEST_SMTP_MAILDIR (.ci/smtp.sh)");
+            None
+        }
+    }
+}
+
 /// Defines `mod $name { axum_sqlite, axum_postgres, poem_sqlite, poem_postgres }`: the same test
 /// body against both adapters on both databases. A test that fails on one adapter only is a parity bug.
 #[macro_export]

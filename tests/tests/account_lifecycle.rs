@@ -30,7 +30,7 @@ use chrono::Duration;
 use portcullis::mail::testing::{ReceivedMail, SmtpSink};
 use portcullis_tests::reqwest::{Method, RequestBuilder, Response};
 use portcullis_tests::serde_json::{Value, json};
-use portcullis_tests::{FRONTEND_URL, TestServer, assert_error, http_test};
+use portcullis_tests::{FRONTEND_URL, TestServer, assert_error, external_smtp, http_test};
 
 const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -1046,25 +1046,6 @@ http_test!(
         srv.sign_in("sol", NEW_PASSWORD).await;
     }
 );
-
-/// The external SMTP server of `.ci/run` (aiosmtpd, an independent implementation) and its
-/// Maildir; `None` (the test is skipped, with a note) when they are not configured, except in CI.
-fn external_smtp() -> Option<(String, std::path::PathBuf)> {
-    let url = std::env::var("PORTCULLIS_TEST_SMTP_URL").ok().filter(|v| !v.is_empty());
-    let maildir = std::env::var("PORTCULLIS_TEST_SMTP_MAILDIR").ok().filter(|v| !v.is_empty());
-    match (url, maildir) {
-        (Some(url), Some(maildir)) => Some((url, maildir.into())),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!(
-                "CI=true: PORTCULLIS_TEST_SMTP_URL and PORTCULLIS_TEST_SMTP_MAILDIR must be set (.ci/smtp.sh)"
-            )
-        }
-        _ => {
-            eprintln!("SKIPPED: set PORTCULLIS_TEST_SMTP_URL and PORTCULLIS_TEST_SMTP_MAILDIR (.ci/smtp.sh)");
-            None
-        }
-    }
-}
 
 http_test!(
     reset_email_through_an_independent_smtp_server,

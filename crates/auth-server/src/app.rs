@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use portcullis::axum::{AuthContext, RouterConfig, routes};
+use portcullis::axum::{AuthContext, RouterConfig};
 use portcullis::core::audit::AuditLog;
 use portcullis::core::{
     AccountPolicy, Accounts, FirstPresented, PasswordHasher, PasswordHasherConfig, SharedAuthenticator,
@@ -418,6 +418,59 @@ struct Parts {
     authenticator: SharedAuthenticator,
     clock: SharedClock,
     social: Option<Arc<portcullis::oauth::SocialLogin>>,
+    email_sign_in: Option<Arc<portcullis::email_sign_in::EmailSignIn>>,
+}
+
+impl Parts {
+    /// Every route: the flows' own, then social login's and email sign-in's when configured.
+    fn route_table(self, settings: &Settings) -> portcullis::flows::RouteTable {
+        let endpoints = Arc::new(self.endpoints);
+        let mut table = endpoints.route_table(&router_config(settings));
+        if let Some(social) = &self.social {
+            table = social.routes(table, Arc::clone(&endpoints));
+        }
+        if let Some(email) = &self.email_sign_in {
+            table = email.routes(table, endpoints);
+        }
+        table
+    }
+}
+
+/// Email sign-in of the settings, when it is on: pending sign-ins in the database, codes hashed
+/// under `PORTCULLIS_EMAIL_SIGN_IN_KEY` (or the generated `email-sign-in.key` of the keys
+/// directory).
+async fn build_email_sign_in(
+    settings: &Settings,
+    db: &DatabaseConnection,
+) -> Result<Option<Arc<portcullis::email_sign_in::EmailSignIn>>, StartError> {
+    use portcullis::email_sign_in::{CodeKey, EmailSignIn, EmailSignInConfig};
+    if !settings.email_sign_in {
+        return Ok(None);
+    }
+    let bytes = match &settings.email_sign_in_key {
+        Some(secret) => portcullis::core::key_file::decode_key(secret.expose(), 32).ok_or_else(|| {
+            StartError::Config(ConfigError::new(
+                "PORTCULLIS_EMAIL_SIGN_IN_KEY",
+                "must be the base64 of 32 bytes",
+            ))
+        })?,
+        None => {
+            let path = settings.keys_dir.join("email-sign-in.key");
+            tokio::task::spawn_blocking(move || portcullis::core::key_file::load_or_generate(&path, 32))
+                .await
+                .map_err(|e| StartError::Io(std::io::Error::other(e)))?
+                .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_KEYS_DIR", e.to_string())))?
+        }
+    };
+    let key: [u8; 32] = bytes.try_into().map_err(|_| {
+        StartError::Config(ConfigError::new("PORTCULLIS_EMAIL_SIGN_IN_KEY", "must be the base64 of 32 bytes"))
+    })?;
+    let mut config = EmailSignInConfig::default();
+    config.ttl = chrono::Duration::seconds(settings.email_sign_in_ttl);
+    config.sign_up = settings.email_sign_in_sign_up;
+    config.email_is_second_factor = settings.email_sign_in_is_second_factor;
+    let store = Arc::new(portcullis::sea_orm::SeaOrmEmailSignInStore::new(db.clone()));
+    Ok(Some(Arc::new(EmailSignIn::new(store, CodeKey::new(key)).config(config))))
 }
 
 fn social_error(provider: &str, error: impl std::fmt::Display) -> StartError {
@@ -499,7 +552,8 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
     }
     let endpoints = AuthEndpoints::new(Arc::clone(&auth)).with_web_flow(web);
     let social = build_social(settings, &db, &clock)?;
-    Ok(Parts { auth, db, endpoints, authenticator, clock, social })
+    let email_sign_in = build_email_sign_in(settings, &db).await?;
+    Ok(Parts { auth, db, endpoints, authenticator, clock, social, email_sign_in })
 }
 
 /// The server's routes: every route set, the body limit of the settings, the Swagger UI only when
@@ -511,16 +565,11 @@ fn router_config(settings: &Settings) -> RouterConfig {
 /// Builds the whole application on axum.
 pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, StartError> {
     let parts = build_parts(settings, clock).await?;
-    let context = AuthContext::new(parts.authenticator).with_clock(parts.clock);
-    let router = match &parts.social {
-        None => routes(parts.endpoints, context, router_config(settings)),
-        Some(social) => {
-            let table = parts.endpoints.route_table(&router_config(settings));
-            portcullis::axum::mount(social.routes(table, Arc::new(parts.endpoints)), context)
-        }
-    }
-    .layer(tower_http::trace::TraceLayer::new_for_http());
-    Ok(App { router, auth: parts.auth, db: parts.db })
+    let context = AuthContext::new(parts.authenticator.clone()).with_clock(parts.clock.clone());
+    let (auth, db) = (Arc::clone(&parts.auth), parts.db.clone());
+    let router = portcullis::axum::mount(parts.route_table(settings), context)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    Ok(App { router, auth, db })
 }
 
 /// Builds the whole application on poem (same HTTP behaviour as [`build`]).
@@ -530,17 +579,13 @@ pub async fn build_poem(
 ) -> Result<(poem::endpoint::BoxEndpoint<'static>, Arc<ServerAuth>), StartError> {
     use poem::EndpointExt as _;
     let parts = build_parts(settings, clock).await?;
-    let context = portcullis::poem::AuthContext::new(parts.authenticator).with_clock(parts.clock);
-    let mounted = match &parts.social {
-        None => portcullis::poem::routes(parts.endpoints, context.clone(), router_config(settings)),
-        Some(social) => {
-            let table = parts.endpoints.route_table(&router_config(settings));
-            portcullis::poem::mount(social.routes(table, Arc::new(parts.endpoints)), context.clone())
-        }
-    };
+    let context =
+        portcullis::poem::AuthContext::new(parts.authenticator.clone()).with_clock(parts.clock.clone());
+    let auth = Arc::clone(&parts.auth);
+    let mounted = portcullis::poem::mount(parts.route_table(settings), context.clone());
     let endpoint =
         poem::Route::new().nest("/", mounted).with(context).with(poem::middleware::Tracing).boxed();
-    Ok((endpoint, parts.auth))
+    Ok((endpoint, auth))
 }
 
 /// A server listening in the background (tests, examples, and `serve`).
@@ -592,13 +637,18 @@ async fn start_background(settings: &Settings, auth: &Arc<ServerAuth>) -> Result
 
 /// Deletes what expired ([`AuthService::flush_expired`]: grants and old revocation events, MFA
 /// challenges, cookie sessions, opaque tokens, API keys, account tokens, rate-limit counters past
-/// every window, and revocations of ended grants in the in-process list) and audit events past
-/// their retention. Returns how many it deleted.
+/// every window, and revocations of ended grants in the in-process list), expired email
+/// sign-ins, and audit events past their retention. Returns how many it deleted.
 pub async fn flush_expired(
     auth: &ServerAuth,
     settings: &Settings,
 ) -> Result<u64, portcullis::core::AuthError> {
     let mut rows = auth.flush_expired().await?.total();
+    if settings.email_sign_in {
+        use portcullis::email_sign_in::EmailSignInStore as _;
+        let pending = portcullis::sea_orm::SeaOrmEmailSignInStore::new(auth.store().connection().clone());
+        rows = rows.saturating_add(pending.flush_expired(auth.clock().now()).await?);
+    }
     if settings.audit_retention_days > 0 {
         let retention = chrono::Duration::days(settings.audit_retention_days);
         let cutoff = portcullis::core::saturating_sub(auth.clock().now(), retention);

@@ -288,6 +288,24 @@ pub struct Settings {
     /// AES-256-GCM under this key (for the application to call the provider's API). Unset (the
     /// default): no provider token is stored.
     pub social_token_key: Option<Secret>,
+    /// `PORTCULLIS_EMAIL_SIGN_IN` / `email_sign_in`: passwordless sign-in by an emailed link and
+    /// 6-digit code (`POST /api/auth/email-sign-in`, `.../confirm`); needs account emails
+    /// (`PORTCULLIS_EMAIL_BACKEND` and `PORTCULLIS_FRONTEND_URL`). Default false.
+    pub email_sign_in: bool,
+    /// `PORTCULLIS_EMAIL_SIGN_IN_KEY` / `email_sign_in_key`: the base64 32-byte key the codes are
+    /// hashed under. Default: `email-sign-in.key` in the keys directory, generated on first start
+    /// (mode 0600); every process must share it.
+    pub email_sign_in_key: Option<Secret>,
+    /// `PORTCULLIS_EMAIL_SIGN_IN_TTL` / `email_sign_in_ttl`: how long a link and code work, in
+    /// seconds (default 600, 60-3600).
+    pub email_sign_in_ttl: i64,
+    /// `PORTCULLIS_EMAIL_SIGN_IN_SIGN_UP` / `email_sign_in_sign_up`: an address without an
+    /// account gets one by confirming (default false: nothing is sent to it).
+    pub email_sign_in_sign_up: bool,
+    /// `PORTCULLIS_EMAIL_SIGN_IN_IS_SECOND_FACTOR` / `email_sign_in_is_second_factor`: a used link
+    /// or code also counts as the second factor of users with MFA (default false: they get the
+    /// MFA step). On, the mailbox alone signs them in.
+    pub email_sign_in_is_second_factor: bool,
 }
 
 /// One social-login provider of the settings (see [`Settings::social`]).
@@ -400,6 +418,11 @@ impl Default for Settings {
             social: Vec::new(),
             social_state_key: None,
             social_token_key: None,
+            email_sign_in: false,
+            email_sign_in_key: None,
+            email_sign_in_ttl: 600,
+            email_sign_in_sign_up: false,
+            email_sign_in_is_second_factor: false,
         }
     }
 }
@@ -477,6 +500,11 @@ struct FileSettings {
     social: Option<Vec<FileSocialProvider>>,
     social_state_key: Option<Secret>,
     social_token_key: Option<Secret>,
+    email_sign_in: Option<bool>,
+    email_sign_in_key: Option<Secret>,
+    email_sign_in_ttl: Option<i64>,
+    email_sign_in_sign_up: Option<bool>,
+    email_sign_in_is_second_factor: Option<bool>,
 }
 
 /// A `[[social]]` table of the TOML file.
@@ -568,6 +596,33 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_email_sign_in(&self) -> Result<(), ConfigError> {
+        if !(60..=3_600).contains(&self.email_sign_in_ttl) {
+            return Err(ConfigError::new("PORTCULLIS_EMAIL_SIGN_IN_TTL", "must be 60-3600 seconds"));
+        }
+        let configured = self.email_sign_in_key.is_some()
+            || self.email_sign_in_sign_up
+            || self.email_sign_in_is_second_factor;
+        if configured && !self.email_sign_in {
+            return Err(ConfigError::new(
+                "PORTCULLIS_EMAIL_SIGN_IN",
+                "is off, but email sign-in settings are set: turn it on or remove them",
+            ));
+        }
+        if self.email_sign_in && (self.email_backend.is_none() || self.frontend_url.is_none()) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_EMAIL_SIGN_IN",
+                "needs account emails: set PORTCULLIS_EMAIL_BACKEND and PORTCULLIS_FRONTEND_URL",
+            ));
+        }
+        if let Some(key) = &self.email_sign_in_key
+            && auth_core_key(key.expose()).is_none()
+        {
+            return Err(ConfigError::new("PORTCULLIS_EMAIL_SIGN_IN_KEY", "must be the base64 of 32 bytes"));
+        }
+        Ok(())
+    }
+
     /// The redirect flow's state key, when configured.
     pub fn social_state_key_bytes(&self) -> Option<[u8; 32]> {
         hex_key(self.social_state_key.as_ref()?)
@@ -577,6 +632,11 @@ impl Settings {
     pub fn social_token_key_bytes(&self) -> Option<[u8; 32]> {
         hex_key(self.social_token_key.as_ref()?)
     }
+}
+
+/// 32 bytes from base64 (as the other key settings).
+fn auth_core_key(text: &str) -> Option<Vec<u8>> {
+    portcullis::core::key_file::decode_key(text, 32)
 }
 
 /// 32 bytes from 64 hex characters.
@@ -863,6 +923,21 @@ impl Settings {
         if f.social_token_key.is_some() {
             self.social_token_key = f.social_token_key;
         }
+        if let Some(v) = f.email_sign_in {
+            self.email_sign_in = v;
+        }
+        if f.email_sign_in_key.is_some() {
+            self.email_sign_in_key = f.email_sign_in_key;
+        }
+        if let Some(v) = f.email_sign_in_ttl {
+            self.email_sign_in_ttl = v;
+        }
+        if let Some(v) = f.email_sign_in_sign_up {
+            self.email_sign_in_sign_up = v;
+        }
+        if let Some(v) = f.email_sign_in_is_second_factor {
+            self.email_sign_in_is_second_factor = v;
+        }
         Ok(())
     }
 
@@ -917,6 +992,22 @@ impl Settings {
         }
         if let Some(v) = get("PORTCULLIS_SOCIAL_TOKEN_KEY") {
             self.social_token_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_SIGN_IN") {
+            self.email_sign_in = parse_bool("PORTCULLIS_EMAIL_SIGN_IN", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_SIGN_IN_KEY") {
+            self.email_sign_in_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_SIGN_IN_TTL") {
+            self.email_sign_in_ttl = parse("PORTCULLIS_EMAIL_SIGN_IN_TTL", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_SIGN_IN_SIGN_UP") {
+            self.email_sign_in_sign_up = parse_bool("PORTCULLIS_EMAIL_SIGN_IN_SIGN_UP", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_EMAIL_SIGN_IN_IS_SECOND_FACTOR") {
+            self.email_sign_in_is_second_factor =
+                parse_bool("PORTCULLIS_EMAIL_SIGN_IN_IS_SECOND_FACTOR", &v)?;
         }
         if let Some(v) = get("PORTCULLIS_ADAPTER") {
             self.adapter = parse("PORTCULLIS_ADAPTER", &v)?;
@@ -1239,6 +1330,7 @@ impl Settings {
     /// Refuses unsafe or inconsistent combinations, naming the setting at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_social()?;
+        self.validate_email_sign_in()?;
         if !(0..=3600).contains(&self.reauthentication_window) {
             return Err(ConfigError::new("PORTCULLIS_REAUTHENTICATION_WINDOW", "must be 0 to 3600 seconds"));
         }

@@ -27,6 +27,7 @@
 //! | `breached-passwords` | no | [`breach`]: refuse passwords known from breaches (Have I Been Pwned range API, k-anonymity; `auth-breach`) |
 //! | `redis` | no | rate-limit counters in Redis, shared by every server process |
 //! | `resource-server` | no | [`resource_server`]: verify the access tokens of any OpenID issuer (Auth0, Keycloak, Google, a Portcullis server) from its JWKS, with no database (`auth-resource-server`) |
+//! | `email-sign-in` | no | [`email_sign_in`]: passwordless sign-in by an emailed link or 6-digit code (`EmailSignIn` and its routes; `auth-email-sign-in`; needs `account-emails`) |
 //! | `social-login` | no | [`oauth`]: social login (OpenID Connect and OAuth2 providers, PKCE, id_token verification, linked accounts, `SocialLogin` and its routes; `auth-oauth`) |
 //! | `axum` | yes | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
 //! | `poem` | no | [`poem`]: extractors, middleware and routes for poem (`auth-poem`) |
@@ -116,6 +117,10 @@ pub use auth_resource_server as resource_server;
 #[cfg(feature = "social-login")]
 pub use auth_oauth as oauth;
 
+/// Passwordless sign-in by email (`auth-email-sign-in`).
+#[cfg(feature = "email-sign-in")]
+pub use auth_email_sign_in as email_sign_in;
+
 /// The axum adapter (`auth-axum`).
 #[cfg(feature = "axum")]
 pub use auth_axum as axum;
@@ -138,7 +143,8 @@ pub use auth_sea_orm as sea_orm;
     feature = "poem",
     feature = "sqlite",
     feature = "resource-server",
-    feature = "social-login"
+    feature = "social-login",
+    feature = "email-sign-in"
 ))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
