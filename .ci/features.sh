@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,social-login,email-sign-in,axum,poem,sqlite,postgres,testing"
+all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,social-login,email-sign-in,passkeys,axum,poem,sqlite,postgres,testing"
 combos=(
     "default"
     "sessions,axum,sqlite"
@@ -17,6 +17,7 @@ combos=(
     "social-login,jwt,poem,postgres"
     "social-login,opaque-tokens,openapi,poem"
     "email-sign-in,sessions,axum,sqlite"
+    "passkeys,jwt,poem,postgres"
     ""
     "$all"
 )

@@ -44,6 +44,7 @@
 //! | `ratelimit` | yes     | `SeaOrmLimitStore`, the counter store of `auth-ratelimit` |
 //! | `oauth`     |         | `SeaOrmLinkedAccountStore`, the linked-account store of `auth-oauth` |
 //! | `email-sign-in` |     | `SeaOrmEmailSignInStore`, the pending-sign-in store of `auth-email-sign-in` |
+//! | `webauthn`  |         | `SeaOrmPasskeyStore`, the passkey store of `auth-webauthn` |
 //! | (always)    |         | `SeaOrmUserStore`, `SeaOrmRoleStore`, `SeaOrmAccountTokenStore`, `SeaOrmAuditStore`: the stores of `auth-core` |
 //!
 //! The migrator creates every table whatever the features (a feature adds API, never schema).
@@ -95,6 +96,8 @@ mod linked_account_store;
 #[cfg(feature = "mfa")]
 mod mfa_store;
 mod migration;
+#[cfg(feature = "webauthn")]
+mod passkey_store;
 #[cfg(feature = "ratelimit")]
 mod rate_limit_store;
 mod role_store;
@@ -130,6 +133,8 @@ pub use linked_account_store::SeaOrmLinkedAccountStore;
 #[cfg(feature = "mfa")]
 pub use mfa_store::SeaOrmMfaStore;
 pub use migration::{LEGACY_PREFIX, MIGRATION_TABLE, Migrator, migrate};
+#[cfg(feature = "webauthn")]
+pub use passkey_store::SeaOrmPasskeyStore;
 #[cfg(feature = "ratelimit")]
 pub use rate_limit_store::SeaOrmLimitStore;
 pub use role_store::SeaOrmRoleStore;

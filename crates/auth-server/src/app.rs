@@ -419,6 +419,7 @@ struct Parts {
     clock: SharedClock,
     social: Option<Arc<portcullis::oauth::SocialLogin>>,
     email_sign_in: Option<Arc<portcullis::email_sign_in::EmailSignIn>>,
+    passkeys: Option<Arc<portcullis::passkeys::PasskeySignIn>>,
 }
 
 impl Parts {
@@ -430,10 +431,28 @@ impl Parts {
             table = social.routes(table, Arc::clone(&endpoints));
         }
         if let Some(email) = &self.email_sign_in {
-            table = email.routes(table, endpoints);
+            table = email.routes(table, Arc::clone(&endpoints));
+        }
+        if let Some(passkeys) = &self.passkeys {
+            table = passkeys.routes(table, endpoints);
         }
         table
     }
+}
+
+/// Passkeys of the settings, when `PORTCULLIS_WEBAUTHN_RP_ID` is set: passkeys and their
+/// ceremonies in the database.
+fn build_passkeys(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    clock: &SharedClock,
+) -> Result<Option<Arc<portcullis::passkeys::PasskeySignIn>>, StartError> {
+    use portcullis::passkeys::{PasskeySignIn, Passkeys};
+    let Some(config) = settings.passkey_config().map_err(StartError::Config)? else { return Ok(None) };
+    let store = Arc::new(portcullis::sea_orm::SeaOrmPasskeyStore::new(db.clone()));
+    let passkeys = Passkeys::new(config, store, clock.clone())
+        .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_WEBAUTHN_RP_ID", e.to_string())))?;
+    Ok(Some(Arc::new(PasskeySignIn::new(Arc::new(passkeys)))))
 }
 
 /// Email sign-in of the settings, when it is on: pending sign-ins in the database, codes hashed
@@ -553,7 +572,8 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
     let endpoints = AuthEndpoints::new(Arc::clone(&auth)).with_web_flow(web);
     let social = build_social(settings, &db, &clock)?;
     let email_sign_in = build_email_sign_in(settings, &db).await?;
-    Ok(Parts { auth, db, endpoints, authenticator, clock, social, email_sign_in })
+    let passkeys = build_passkeys(settings, &db, &clock)?;
+    Ok(Parts { auth, db, endpoints, authenticator, clock, social, email_sign_in, passkeys })
 }
 
 /// The server's routes: every route set, the body limit of the settings, the Swagger UI only when
@@ -638,7 +658,7 @@ async fn start_background(settings: &Settings, auth: &Arc<ServerAuth>) -> Result
 /// Deletes what expired ([`AuthService::flush_expired`]: grants and old revocation events, MFA
 /// challenges, cookie sessions, opaque tokens, API keys, account tokens, rate-limit counters past
 /// every window, and revocations of ended grants in the in-process list), expired email
-/// sign-ins, and audit events past their retention. Returns how many it deleted.
+/// sign-ins and passkey ceremonies, and audit events past their retention. Returns how many it deleted.
 pub async fn flush_expired(
     auth: &ServerAuth,
     settings: &Settings,
@@ -648,6 +668,11 @@ pub async fn flush_expired(
         use portcullis::email_sign_in::EmailSignInStore as _;
         let pending = portcullis::sea_orm::SeaOrmEmailSignInStore::new(auth.store().connection().clone());
         rows = rows.saturating_add(pending.flush_expired(auth.clock().now()).await?);
+    }
+    if settings.webauthn_rp_id.is_some() {
+        use portcullis::passkeys::PasskeyStore as _;
+        let passkeys = portcullis::sea_orm::SeaOrmPasskeyStore::new(auth.store().connection().clone());
+        rows = rows.saturating_add(passkeys.flush_expired_challenges(auth.clock().now()).await?);
     }
     if settings.audit_retention_days > 0 {
         let retention = chrono::Duration::days(settings.audit_retention_days);

@@ -306,6 +306,19 @@ pub struct Settings {
     /// or code also counts as the second factor of users with MFA (default false: they get the
     /// MFA step). On, the mailbox alone signs them in.
     pub email_sign_in_is_second_factor: bool,
+    /// `PORTCULLIS_WEBAUTHN_RP_ID` / `webauthn_rp_id`: the relying party id of passkeys, the
+    /// site's domain (`example.com`); setting it turns passkeys on. The frontend
+    /// (`PORTCULLIS_FRONTEND_URL`) must be on it or a subdomain.
+    pub webauthn_rp_id: Option<String>,
+    /// `PORTCULLIS_WEBAUTHN_RP_NAME` / `webauthn_rp_name`: the name authenticators show (default
+    /// the JWT issuer, else `Portcullis`).
+    pub webauthn_rp_name: Option<String>,
+    /// `PORTCULLIS_WEBAUTHN_ORIGINS` / `webauthn_origins`: the origins passkey ceremonies may come
+    /// from (comma-separated; https, http only for localhost; default the frontend URL's origin).
+    pub webauthn_origins: Vec<String>,
+    /// `PORTCULLIS_WEBAUTHN_USER_VERIFICATION` / `webauthn_user_verification`: `required`,
+    /// `preferred` (default) or `discouraged`.
+    pub webauthn_user_verification: String,
 }
 
 /// One social-login provider of the settings (see [`Settings::social`]).
@@ -423,6 +436,10 @@ impl Default for Settings {
             email_sign_in_ttl: 600,
             email_sign_in_sign_up: false,
             email_sign_in_is_second_factor: false,
+            webauthn_rp_id: None,
+            webauthn_rp_name: None,
+            webauthn_origins: Vec::new(),
+            webauthn_user_verification: "preferred".to_owned(),
         }
     }
 }
@@ -505,6 +522,10 @@ struct FileSettings {
     email_sign_in_ttl: Option<i64>,
     email_sign_in_sign_up: Option<bool>,
     email_sign_in_is_second_factor: Option<bool>,
+    webauthn_rp_id: Option<String>,
+    webauthn_rp_name: Option<String>,
+    webauthn_origins: Option<Vec<String>>,
+    webauthn_user_verification: Option<String>,
 }
 
 /// A `[[social]]` table of the TOML file.
@@ -621,6 +642,62 @@ impl Settings {
             return Err(ConfigError::new("PORTCULLIS_EMAIL_SIGN_IN_KEY", "must be the base64 of 32 bytes"));
         }
         Ok(())
+    }
+
+    /// The passkey settings as an `auth-webauthn` configuration (`None` with passkeys off),
+    /// refused when inconsistent: origins outside the relying party or insecure, none at all, the
+    /// frontend outside the relying party, an unknown user-verification mode.
+    pub fn passkey_config(&self) -> Result<Option<portcullis::passkeys::PasskeyConfig>, ConfigError> {
+        use portcullis::passkeys::{ConfigError as Invalid, PasskeyConfig, UserVerification};
+        let verification = UserVerification::parse(&self.webauthn_user_verification).ok_or_else(|| {
+            ConfigError::new(
+                "PORTCULLIS_WEBAUTHN_USER_VERIFICATION",
+                "is `required`, `preferred` or `discouraged`",
+            )
+        })?;
+        let Some(rp_id) = &self.webauthn_rp_id else { return Ok(None) };
+        let name = self
+            .webauthn_rp_name
+            .clone()
+            .or_else(|| self.issuer.clone())
+            .unwrap_or_else(|| "Portcullis".to_owned());
+        let mut config = PasskeyConfig::new(rp_id.clone(), name).user_verification(verification);
+        let origins: Vec<String> = if self.webauthn_origins.is_empty() {
+            self.frontend_url
+                .iter()
+                .filter_map(|url| url::Url::parse(url).ok())
+                .map(|u| u.origin().ascii_serialization())
+                .collect()
+        } else {
+            self.webauthn_origins.clone()
+        };
+        for origin in &origins {
+            let url = url::Url::parse(origin)
+                .map_err(|e| ConfigError::new("PORTCULLIS_WEBAUTHN_ORIGINS", format!("{origin}: {e}")))?;
+            config = config.allowed_origin(url);
+        }
+        if let Err(error) = config.validate() {
+            let setting = match error {
+                Invalid::InvalidRpId(_) => "PORTCULLIS_WEBAUTHN_RP_ID",
+                Invalid::EmptyRpName => "PORTCULLIS_WEBAUTHN_RP_NAME",
+                _ => "PORTCULLIS_WEBAUTHN_ORIGINS",
+            };
+            return Err(ConfigError::new(setting, error.to_string()));
+        }
+        // Passkeys registered on the frontend must work there: its host is on the relying party.
+        if let Some(frontend) = &self.frontend_url {
+            let host = url::Url::parse(frontend)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            if host != *rp_id && !host.ends_with(&format!(".{rp_id}")) {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_WEBAUTHN_RP_ID",
+                    format!("the frontend {frontend} is not on {rp_id} or a subdomain of it"),
+                ));
+            }
+        }
+        Ok(Some(config))
     }
 
     /// The redirect flow's state key, when configured.
@@ -938,6 +1015,18 @@ impl Settings {
         if let Some(v) = f.email_sign_in_is_second_factor {
             self.email_sign_in_is_second_factor = v;
         }
+        if f.webauthn_rp_id.is_some() {
+            self.webauthn_rp_id = f.webauthn_rp_id;
+        }
+        if f.webauthn_rp_name.is_some() {
+            self.webauthn_rp_name = f.webauthn_rp_name;
+        }
+        if let Some(v) = f.webauthn_origins {
+            self.webauthn_origins = v;
+        }
+        if let Some(v) = f.webauthn_user_verification {
+            self.webauthn_user_verification = v;
+        }
         Ok(())
     }
 
@@ -1004,6 +1093,19 @@ impl Settings {
         }
         if let Some(v) = get("PORTCULLIS_EMAIL_SIGN_IN_SIGN_UP") {
             self.email_sign_in_sign_up = parse_bool("PORTCULLIS_EMAIL_SIGN_IN_SIGN_UP", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_WEBAUTHN_RP_ID") {
+            self.webauthn_rp_id = Some(v.trim().to_owned());
+        }
+        if let Some(v) = get("PORTCULLIS_WEBAUTHN_RP_NAME") {
+            self.webauthn_rp_name = Some(v.trim().to_owned());
+        }
+        if let Some(v) = get("PORTCULLIS_WEBAUTHN_ORIGINS") {
+            self.webauthn_origins =
+                v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
+        }
+        if let Some(v) = get("PORTCULLIS_WEBAUTHN_USER_VERIFICATION") {
+            self.webauthn_user_verification = v.trim().to_ascii_lowercase();
         }
         if let Some(v) = get("PORTCULLIS_EMAIL_SIGN_IN_IS_SECOND_FACTOR") {
             self.email_sign_in_is_second_factor =
@@ -1331,6 +1433,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_social()?;
         self.validate_email_sign_in()?;
+        self.passkey_config()?;
         if !(0..=3600).contains(&self.reauthentication_window) {
             return Err(ConfigError::new("PORTCULLIS_REAUTHENTICATION_WINDOW", "must be 0 to 3600 seconds"));
         }

@@ -27,6 +27,7 @@
 //! | `breached-passwords` | no | [`breach`]: refuse passwords known from breaches (Have I Been Pwned range API, k-anonymity; `auth-breach`) |
 //! | `redis` | no | rate-limit counters in Redis, shared by every server process |
 //! | `resource-server` | no | [`resource_server`]: verify the access tokens of any OpenID issuer (Auth0, Keycloak, Google, a Portcullis server) from its JWKS, with no database (`auth-resource-server`) |
+//! | `passkeys` | no | [`passkeys`]: passkeys (WebAuthn): registration, passwordless sign-in, management (`PasskeySignIn` and its routes; `auth-webauthn`) |
 //! | `email-sign-in` | no | [`email_sign_in`]: passwordless sign-in by an emailed link or 6-digit code (`EmailSignIn` and its routes; `auth-email-sign-in`; needs `account-emails`) |
 //! | `social-login` | no | [`oauth`]: social login (OpenID Connect and OAuth2 providers, PKCE, id_token verification, linked accounts, `SocialLogin` and its routes; `auth-oauth`) |
 //! | `axum` | yes | [`axum`]: extractors, layers and routers for axum (`auth-axum`) |
@@ -116,6 +117,10 @@ pub use auth_resource_server as resource_server;
 /// Social login, the protocol side (`auth-oauth`).
 #[cfg(feature = "social-login")]
 pub use auth_oauth as oauth;
+
+/// Passkeys (WebAuthn) (`auth-webauthn`).
+#[cfg(feature = "passkeys")]
+pub use auth_webauthn as passkeys;
 
 /// Passwordless sign-in by email (`auth-email-sign-in`).
 #[cfg(feature = "email-sign-in")]

@@ -176,6 +176,12 @@ audit_kinds! {
     /// account's (the email was sent), without one when not (nothing was sent, unless sign-up by
     /// email is on). The sign-in itself is recorded as `sign_in_succeeded` with amr `email`.
     EmailSignInRequested => "email_sign_in_requested",
+    /// A passkey was registered for the event's user (detail `name`).
+    PasskeyRegistered => "passkey_registered",
+    /// One of the user's passkeys was renamed (detail `name`: the new one).
+    PasskeyRenamed => "passkey_renamed",
+    /// One of the user's passkeys was removed (detail `name`).
+    PasskeyRemoved => "passkey_removed",
 }
 
 impl AuditKind {

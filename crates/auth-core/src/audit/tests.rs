@@ -77,7 +77,7 @@ fn blank_client_values_are_absent() {
 
 #[test]
 fn kind_strings_round_trip() {
-    assert_eq!(AuditKind::ALL.len(), 38);
+    assert_eq!(AuditKind::ALL.len(), 41);
     let mut names = HashSet::new();
     for &kind in AuditKind::ALL {
         let name = kind.as_str();

@@ -13,6 +13,8 @@ pub mod mfa_challenges;
 pub mod mfa_recovery_codes;
 pub mod mfa_totp_factors;
 pub mod opaque_tokens;
+pub mod passkey_challenges;
+pub mod passkeys;
 pub mod rate_limits;
 pub mod refresh_tokens;
 pub mod revocations;

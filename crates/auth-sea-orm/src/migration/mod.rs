@@ -23,6 +23,7 @@ mod m0011_create_roles;
 mod m0012_create_linked_accounts;
 mod m0013_add_linked_account_tokens;
 mod m0014_create_email_sign_ins;
+mod m0015_create_passkeys;
 
 /// The table that records which Portcullis migrations ran. It is not sea-orm's default
 /// `seaql_migrations`, so an application's own sea-orm migrator can live in the same database.
@@ -64,6 +65,7 @@ const PG_MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 /// | `m0012_create_linked_accounts` | `portcullis_linked_accounts` (see [`entity::linked_accounts`](crate::entity::linked_accounts)) |
 /// | `m0013_add_linked_account_tokens` | column `tokens` of `portcullis_linked_accounts` (the provider's tokens, sealed, when stored) |
 /// | `m0014_create_email_sign_ins` | `portcullis_email_sign_ins` (see [`entity::email_sign_ins`](crate::entity::email_sign_ins)) |
+/// | `m0015_create_passkeys` | `portcullis_passkeys`, `portcullis_passkey_challenges` (see [`entity::passkeys`](crate::entity::passkeys)) |
 ///
 /// Every migration runs whatever the features: a feature adds API, never schema, so switching one
 /// on or off later never leaves the migration history out of step with the migrator.
@@ -91,6 +93,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_create_linked_accounts::Migration),
             Box::new(m0013_add_linked_account_tokens::Migration),
             Box::new(m0014_create_email_sign_ins::Migration),
+            Box::new(m0015_create_passkeys::Migration),
         ]
     }
 
