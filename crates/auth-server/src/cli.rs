@@ -168,6 +168,16 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// List a user's passkeys (id, name, created, last used), or remove one with `--remove ID`
+    /// (a lost device; the user is told nothing, the audit log records it).
+    Passkeys {
+        /// Username or email.
+        #[arg(long)]
+        username: String,
+        /// The id of the passkey to remove.
+        #[arg(long)]
+        remove: Option<String>,
+    },
     /// Role assignments.
     #[command(flatten)]
     Roles(UserRoleCommand),
@@ -458,7 +468,53 @@ async fn user(settings: &Settings, command: UserCommand) -> ExitCode {
                 Err(e) => fail(describe(&e)),
             }
         }
+        UserCommand::Passkeys { username, remove } => {
+            let user = match find(username).await {
+                Ok(u) => u,
+                Err(e) => return fail(e),
+            };
+            user_passkeys(&auth, &user, remove.as_deref()).await
+        }
         UserCommand::Roles(command) => user_role(settings, command).await,
+    }
+}
+
+/// `portcullis user passkeys`: lists a user's passkeys, or removes one.
+async fn user_passkeys(
+    auth: &app::ServerAuth,
+    user: &<SeaOrmUserStore as portcullis::core::UserStore>::User,
+    remove: Option<&str>,
+) -> ExitCode {
+    use portcullis::core::audit::AuditKind;
+    use portcullis::passkeys::PasskeyStore as _;
+    let store = portcullis::sea_orm::SeaOrmPasskeyStore::new(auth.store().connection().clone());
+    let passkeys = match store.list_for_user(&user.id()).await {
+        Ok(list) => list,
+        Err(e) => return fail(describe(&e)),
+    };
+    let Some(id) = remove else {
+        if passkeys.is_empty() {
+            println!("{} has no passkey", user.username());
+        }
+        for passkey in &passkeys {
+            let used =
+                passkey.last_used_at.map_or_else(|| "never used".to_owned(), |at| format!("last used {at}"));
+            println!("{}  {}  created {}  {used}", passkey.id, passkey.name, passkey.created_at);
+        }
+        return ExitCode::SUCCESS;
+    };
+    let Some(passkey) = passkeys.iter().find(|p| p.id == id) else {
+        return fail(format!("{} has no passkey `{id}`", user.username()));
+    };
+    match store.delete(&user.id(), id).await {
+        Ok(true) => {
+            let detail = [("name", passkey.name.as_str()), ("actor", "cli")];
+            auth.record_event(AuditKind::PasskeyRemoved, Some(&user.id()), &detail).await;
+            println!("removed passkey {} ({}) of {}", passkey.name, passkey.id, user.username());
+            ExitCode::SUCCESS
+        }
+        Ok(false) => fail(format!("{} has no passkey `{id}`", user.username())),
+        Err(e) => fail(describe(&e)),
     }
 }
 

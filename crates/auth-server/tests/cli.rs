@@ -285,6 +285,31 @@ async fn user_admin_commands() {
     let out = admin(&["user", "mfa-reset", "--username", "ghost"]).output().unwrap();
     assert!(!out.status.success());
 
+    // passkeys: listed, and one removed (a lost device).
+    {
+        use portcullis::core::{AuthUser as _, UserStore as _};
+        use portcullis::passkeys::{Passkey, PasskeyStore as _};
+        let db = portcullis::sea_orm::connect(&settings.database_url).await.unwrap();
+        let store = portcullis::sea_orm::SeaOrmPasskeyStore::new(db);
+        let root = server.auth.store().find_by_login("root").await.unwrap().unwrap();
+        let mut passkey = Passkey::new("pk-1", root.id(), "Y3JlZA", "{}", clock.now());
+        passkey.name = "Old phone".to_owned();
+        store.add(passkey).await.unwrap();
+    }
+    let out = admin(&["user", "passkeys", "--username", "root"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pk-1  Old phone"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = admin(&["user", "passkeys", "--username", "root", "--remove", "pk-9"]).output().unwrap();
+    assert!(!out.status.success(), "no such passkey");
+    let out = admin(&["user", "passkeys", "--username", "root", "--remove", "pk-1"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = admin(&["user", "passkeys", "--username", "root"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("root has no passkey"));
+
     let out = admin(&["user", "deactivate", "--username", "root@example.com"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(sign_in("root password 3").await.unwrap().status(), 401);
