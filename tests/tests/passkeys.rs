@@ -10,10 +10,40 @@ use portcullis_tests::{Adapter, Backend, TestServer};
 const PASSWORD: &str = "correct horse battery";
 
 /// The frontend: one page on the relying party's origin whose script runs the walk against the
-/// API on another origin (CORS), with the browser's own WebAuthn API.
-async fn frontend(listener: tokio::net::TcpListener, api: String) {
+/// API on another origin (CORS), with the browser's own WebAuthn API; and `POST /enrol-totp`, the
+/// test's hand in the walk: it enrols TOTP for the bearer of the access token in the body (codes
+/// from totp-rs at the server's clock), like an authenticator app would.
+async fn frontend(listener: tokio::net::TcpListener, api: String, clock: portcullis::core::ManualClock) {
     use axum::response::Html;
-    use axum::routing::get;
+    use axum::routing::{get, post};
+    use portcullis::core::Clock as _;
+    let enrol_api = api.clone();
+    let enrol = move |access: String| {
+        let (api, clock) = (enrol_api.clone(), clock.clone());
+        async move {
+            let client = reqwest::Client::new();
+            let setup: Value = client
+                .post(format!("{api}/api/auth/mfa/totp/setup"))
+                .bearer_auth(&access)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let totp = totp_rs::Totp::from_url(setup["otpauth_uri"].as_str().unwrap()).unwrap();
+            let code = totp.generate(u64::try_from(clock.now().timestamp()).unwrap()).to_string();
+            let r = client
+                .post(format!("{api}/api/auth/mfa/totp/confirm"))
+                .bearer_auth(&access)
+                .json(&json!({"code": code}))
+                .send()
+                .await
+                .unwrap();
+            axum::http::StatusCode::from_u16(r.status().as_u16()).unwrap()
+        }
+    };
     let page = format!(
         r#"<!doctype html><meta charset=utf-8><title>passkeys</title><script>
 const API = {api:?};
@@ -49,8 +79,25 @@ window.walk = async (username, password) => {{
   const passkey = await api('POST', '/api/auth/passkeys/sign-in/finish', {{challenge_id: start.body.challenge_id, credential: assertion}});
   out.passkey_sign_in = passkey;
   out.replayed = (await api('POST', '/api/auth/passkeys/sign-in/finish', {{challenge_id: start.body.challenge_id, credential: assertion}})).status;
-  const access = passkey.body.access;
-  out.me = await api('GET', '/api/auth/me', undefined, access);
+  out.me = await api('GET', '/api/auth/me', undefined, passkey.body.access);
+  // MFA: TOTP enrolled, a password sign-in gets the MFA step, with the passkey offered.
+  out.enrol = (await fetch('/enrol-totp', {{method: 'POST', body: passkey.body.access}})).status;
+  const step = await api('POST', '/api/auth/mobile/sign-in', {{username, password}});
+  out.mfa_step = {{status: step.status, methods: step.body.methods, challenges: Object.keys(step.body.challenges || {{}})}};
+  const second = await get(step.body.challenges.webauthn.options);
+  const verified = await api('POST', '/api/auth/mfa/verify', {{mfa_token: step.body.mfa_token,
+    webauthn: {{challenge_id: step.body.challenges.webauthn.challenge_id, credential: second}}}});
+  out.mfa_verify = verified;
+  // The same assertion for another MFA step: its challenge is used (401); a malformed proof: 400.
+  const step2 = await api('POST', '/api/auth/mobile/sign-in', {{username, password}});
+  out.mfa_replay = (await api('POST', '/api/auth/mfa/verify', {{mfa_token: step2.body.mfa_token,
+    webauthn: {{challenge_id: step.body.challenges.webauthn.challenge_id, credential: second}}}})).status;
+  out.mfa_malformed = (await api('POST', '/api/auth/mfa/verify', {{mfa_token: step2.body.mfa_token, webauthn: {{}}}})).status;
+  // A passkey that verifies the user needs no MFA step, also for a user with TOTP.
+  const again2 = await api('POST', '/api/auth/passkeys/sign-in/begin');
+  const assertion2 = await get(again2.body.options);
+  out.passkey_sign_in_with_mfa = await api('POST', '/api/auth/passkeys/sign-in/finish', {{challenge_id: again2.body.challenge_id, credential: assertion2}});
+  const access = verified.body.access;
   const id = out.register_finish.body.id;
   out.rename = (await api('PATCH', '/api/auth/passkeys/' + id, {{name: 'Work laptop'}}, access)).status;
   out.list = await api('GET', '/api/auth/passkeys', undefined, access);
@@ -63,7 +110,9 @@ window.walk = async (username, password) => {{
 }};
 </script>"#
     );
-    let router = axum::Router::new().route("/", get(move || async move { Html(page) }));
+    let router = axum::Router::new()
+        .route("/", get(move || async move { Html(page) }))
+        .route("/enrol-totp", post(enrol));
     axum::serve(listener, router).await.unwrap();
 }
 
@@ -82,8 +131,8 @@ async fn a_browser_registers_a_passkey_and_signs_in_with_it_on_both_adapters() {
         let front = format!("http://localhost:{}", listener.local_addr().unwrap().port());
         let port = portcullis_tests::oidc_provider::free_port();
         let api = format!("http://localhost:{port}");
-        tokio::spawn(frontend(listener, api.clone()));
         let origin = front.clone();
+        let api_url = api.clone();
         let srv = TestServer::start_on(Backend::Sqlite, adapter, move |s| {
             s.bind = format!("127.0.0.1:{port}").parse().unwrap();
             s.public_url = Some(api);
@@ -94,6 +143,7 @@ async fn a_browser_registers_a_passkey_and_signs_in_with_it_on_both_adapters() {
         })
         .await
         .unwrap();
+        tokio::spawn(frontend(listener, api_url, srv.clock.clone()));
         srv.register("pia", PASSWORD).await;
         let out = portcullis_tests::browser::run(
             "passkey-walkthrough.mjs",
@@ -113,6 +163,17 @@ async fn a_browser_registers_a_passkey_and_signs_in_with_it_on_both_adapters() {
         assert_eq!(claims(access)["amr"], json!(["hwk", "user"]));
         assert_eq!(out["replayed"], 401, "the challenge is single use");
         assert_eq!(out["me"]["body"]["username"], "pia");
+        // The MFA step offers the passkey next to TOTP and recovery codes; it completes the step.
+        assert_eq!(out["enrol"], 200, "{out}");
+        assert_eq!(out["mfa_step"]["status"], 200);
+        assert_eq!(out["mfa_step"]["methods"], json!(["totp", "recovery_code", "webauthn"]), "{out}");
+        assert_eq!(out["mfa_step"]["challenges"], json!(["webauthn"]));
+        assert_eq!(out["mfa_verify"]["status"], 200, "{out}");
+        let access = out["mfa_verify"]["body"]["access"].as_str().unwrap();
+        assert_eq!(claims(access)["amr"], json!(["pwd", "hwk"]));
+        assert_eq!((out["mfa_replay"].as_u64(), out["mfa_malformed"].as_u64()), (Some(401), Some(400)), "{out}");
+        let passwordless = &out["passkey_sign_in_with_mfa"];
+        assert!(passwordless["body"]["access"].is_string(), "no MFA step after a verifying passkey: {out}");
         assert_eq!(out["rename"], 204);
         let listed = &out["list"]["body"]["passkeys"];
         assert_eq!(listed.as_array().unwrap().len(), 1, "{out}");
@@ -153,7 +214,9 @@ async fn a_browser_registers_a_passkey_and_signs_in_with_it_on_both_adapters() {
             assert_eq!(doc["paths"][path][method]["tags"][0], "passkeys", "{method} {path}");
         }
         // Without a recent sign-in (an hour later) registering needs the password again.
-        let r = srv.post("/api/auth/token/sign-in", json!({"username": "pia", "password": PASSWORD})).await;
+        // (pia has MFA now: another user.)
+        srv.register("ria", PASSWORD).await;
+        let r = srv.post("/api/auth/token/sign-in", json!({"username": "ria", "password": PASSWORD})).await;
         let issued: Value = r.json().await.unwrap();
         let access = issued["token"].as_str().unwrap();
         srv.clock.advance(chrono::Duration::minutes(6));

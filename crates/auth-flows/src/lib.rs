@@ -100,7 +100,9 @@ pub use jwt::{
 };
 pub use maintenance::Flushed;
 #[cfg(feature = "mfa")]
-pub use mfa::{MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaVerifyRequest, RecoveryCodes};
+pub use mfa::{
+    MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaVerifyRequest, RecoveryCodes, SecondFactorMethod,
+};
 #[cfg(feature = "opaque-tokens")]
 pub use opaque::{IssuedOpaqueToken, OpaqueTokenAuthenticator, OpaqueTokenConfig, TokenSignInRequest};
 pub use pipeline::{

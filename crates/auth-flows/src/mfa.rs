@@ -65,6 +65,31 @@ impl MfaPolicy {
 pub(crate) struct Mfa {
     pub(crate) service: MfaService,
     pub(crate) policy: MfaPolicy,
+    pub(crate) methods: Vec<std::sync::Arc<dyn SecondFactorMethod>>,
+}
+
+/// A second factor besides TOTP and recovery codes that the MFA step offers (passkeys:
+/// `auth-webauthn`), registered with
+/// [`AuthServiceBuilder::second_factor_method`](crate::AuthServiceBuilder::second_factor_method).
+/// The MFA step is still due for users with MFA on (a confirmed TOTP factor); it lists the method
+/// in `methods` for users who have it, with what the client needs under `challenges`.
+#[async_trait::async_trait]
+pub trait SecondFactorMethod: Send + Sync + fmt::Debug + 'static {
+    /// Its name in `methods`, in `challenges`, and the field of `POST /api/auth/mfa/verify` that
+    /// carries its proof: `webauthn`.
+    fn name(&self) -> &'static str;
+
+    /// What the client needs to use it in `user`'s MFA step (a WebAuthn challenge), or `None`
+    /// when the user has no such factor.
+    async fn challenge(&self, user: &UserId) -> Result<Option<serde_json::Value>, AuthError>;
+
+    /// Checks the client's `proof` for `user`: the `amr` value it proves (`hwk`, `swk`), or
+    /// `None` when it is wrong (counted as a failed second factor).
+    async fn verify(
+        &self,
+        user: &UserId,
+        proof: &serde_json::Value,
+    ) -> Result<Option<&'static str>, AuthError>;
 }
 
 /// What the challenge stores besides the flow: who was signing in, and how they passed the first
@@ -79,8 +104,8 @@ struct ChallengeContext {
     amr: Vec<String>,
 }
 
-/// `POST /api/auth/mfa/verify` body: the `mfa_token` and exactly one of `code` (TOTP) and
-/// `recovery_code`.
+/// `POST /api/auth/mfa/verify` body: the `mfa_token` and exactly one of `code` (TOTP),
+/// `recovery_code` and `webauthn` (a passkey, when offered).
 #[derive(Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MfaVerifyRequest {
@@ -92,6 +117,10 @@ pub struct MfaVerifyRequest {
     /// A recovery code (single use).
     #[serde(default)]
     pub recovery_code: Option<String>,
+    /// A passkey assertion for the step's `challenges.webauthn`: `{challenge_id, credential}`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub webauthn: Option<serde_json::Value>,
 }
 
 /// `POST /api/auth/mfa/totp/confirm` body.
@@ -185,11 +214,20 @@ impl<S: UserStore> AuthService<S> {
         let context = serde_json::to_value(context).map_err(AuthError::backend)?;
         let now = self.clock.now();
         let mfa_token = mfa.service.create_challenge(&user.id(), flow.tag(), context, now).await?;
+        let mut offered = methods();
+        let mut challenges = serde_json::Map::new();
+        for method in &mfa.methods {
+            if let Some(challenge) = method.challenge(&user.id()).await? {
+                offered.push(method.name().to_owned());
+                challenges.insert(method.name().to_owned(), challenge);
+            }
+        }
         Ok(Some(MfaRequired {
             mfa_required: true,
             mfa_token,
-            methods: methods(),
+            methods: offered,
             expires_in: mfa.service.config().challenge_ttl.num_seconds(),
+            challenges,
         }))
     }
 
@@ -203,6 +241,53 @@ impl<S: UserStore> AuthService<S> {
         request: &MfaVerifyRequest,
     ) -> Result<CompletedSignIn<S::User>, AuthError> {
         let mfa = self.mfa_enabled()?;
+        let now = self.clock.now();
+        let completed = match &request.webauthn {
+            Some(proof) => self.complete_mfa_with_method(mfa, request, proof).await?,
+            None => self.complete_mfa_with_code(mfa, request).await?,
+        };
+        self.finish_mfa(mfa, completed, now).await
+    }
+
+    /// The MFA step completed by a [`SecondFactorMethod`]'s proof.
+    async fn complete_mfa_with_method(
+        &self,
+        mfa: &Mfa,
+        request: &MfaVerifyRequest,
+        proof: &serde_json::Value,
+    ) -> Result<auth_mfa::CompletedChallenge, AuthError> {
+        if request.code.is_some() || request.recovery_code.is_some() {
+            return Err(AuthError::invalid_field("webauthn", "send one second factor"));
+        }
+        let method =
+            mfa.methods.iter().find(|m| m.name() == "webauthn").ok_or_else(|| {
+                AuthError::invalid_field("webauthn", "is not a second factor of this server")
+            })?;
+        let attempt = mfa.service.begin_attempt(&request.mfa_token, self.clock.now()).await?;
+        let user_id = attempt.user_id().clone();
+        let limited = self.begin_second_factor(&user_id).await?;
+        match method.verify(&user_id, proof).await {
+            Ok(Some(amr)) => {
+                self.sign_in_succeeded(limited).await;
+                mfa.service.finish_attempt_verified(attempt, amr).await
+            }
+            Ok(None) => {
+                self.sign_in_failed(limited).await;
+                Err(AuthError::InvalidCredentials)
+            }
+            Err(error) => {
+                self.sign_in_abandoned(limited).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// The MFA step completed by a TOTP or recovery code.
+    async fn complete_mfa_with_code(
+        &self,
+        mfa: &Mfa,
+        request: &MfaVerifyRequest,
+    ) -> Result<auth_mfa::CompletedChallenge, AuthError> {
         let factor = second_factor(request.code.as_deref(), request.recovery_code.as_deref())?;
         let now = self.clock.now();
         let attempt = mfa.service.begin_attempt(&request.mfa_token, now).await?;
@@ -222,6 +307,16 @@ impl<S: UserStore> AuthService<S> {
                 return Err(error);
             }
         };
+        Ok(completed)
+    }
+
+    /// After the second factor: the credential of the flow that started the step.
+    async fn finish_mfa(
+        &self,
+        mfa: &Mfa,
+        completed: auth_mfa::CompletedChallenge,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<CompletedSignIn<S::User>, AuthError> {
         let context: ChallengeContext =
             serde_json::from_value(completed.context.clone()).map_err(AuthError::backend)?;
         let user = self

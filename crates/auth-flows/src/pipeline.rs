@@ -175,6 +175,11 @@ pub struct MfaRequired {
     pub methods: Vec<String>,
     /// Seconds until the `mfa_token` expires.
     pub expires_in: i64,
+    /// What the client needs for a method besides `totp` and `recovery_code`, by method:
+    /// `webauthn` → `{challenge_id, options}` for `navigator.credentials.get` (absent when none).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub challenges: serde_json::Map<String, serde_json::Value>,
 }
 
 impl fmt::Debug for MfaRequired {

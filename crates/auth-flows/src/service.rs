@@ -445,6 +445,8 @@ pub struct AuthServiceBuilder<S: UserStore> {
     sessions: Option<crate::sessions::Sessions>,
     #[cfg(feature = "mfa")]
     mfa: Option<crate::mfa::Mfa>,
+    #[cfg(feature = "mfa")]
+    second_factor_methods: Vec<Arc<dyn crate::SecondFactorMethod>>,
     #[cfg(feature = "account-emails")]
     emails: Option<crate::emails::EmailSettings>,
     #[cfg(feature = "account-emails")]
@@ -487,6 +489,8 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             sessions: None,
             #[cfg(feature = "mfa")]
             mfa: None,
+            #[cfg(feature = "mfa")]
+            second_factor_methods: Vec::new(),
             #[cfg(feature = "account-emails")]
             emails: None,
             #[cfg(feature = "account-emails")]
@@ -579,7 +583,15 @@ impl<S: UserStore> AuthServiceBuilder<S> {
     /// TOTP enrolment and the MFA step in every sign-in path.
     #[cfg(feature = "mfa")]
     pub fn mfa(mut self, service: auth_mfa::MfaService, policy: crate::MfaPolicy) -> Self {
-        self.mfa = Some(crate::mfa::Mfa { service, policy });
+        self.mfa = Some(crate::mfa::Mfa { service, policy, methods: Vec::new() });
+        self
+    }
+
+    /// Offers `method` (passkeys) in the MFA step next to TOTP and recovery codes (with
+    /// [`mfa`](Self::mfa); ignored without it).
+    #[cfg(feature = "mfa")]
+    pub fn second_factor_method(mut self, method: Arc<dyn crate::SecondFactorMethod>) -> Self {
+        self.second_factor_methods.push(method);
         self
     }
 
@@ -752,7 +764,10 @@ impl<S: UserStore> AuthServiceBuilder<S> {
                 sessions
             }),
             #[cfg(feature = "mfa")]
-            mfa: self.mfa,
+            mfa: self.mfa.map(|mut mfa| {
+                mfa.methods = self.second_factor_methods;
+                mfa
+            }),
             #[cfg(feature = "account-emails")]
             emails: self.emails.map(|settings| crate::emails::AccountEmails::new(settings, self.templates)),
             guard,

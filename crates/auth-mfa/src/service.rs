@@ -115,6 +115,8 @@ pub enum FactorUsed {
     Totp,
     /// A recovery code (now used up).
     RecoveryCode,
+    /// A factor the caller verified (a passkey), with its `amr` value.
+    Verified(&'static str),
 }
 
 impl FactorUsed {
@@ -124,6 +126,7 @@ impl FactorUsed {
         match self {
             Self::Totp => "otp",
             Self::RecoveryCode => "rc",
+            Self::Verified(amr) => amr,
         }
     }
 }
@@ -503,6 +506,26 @@ impl MfaService {
             context: challenge.context,
             created_at: challenge.created_at,
             factor: used,
+        })
+    }
+
+    /// Completes an attempt whose second factor the caller verified for the attempt's user (a
+    /// passkey assertion): consumes the challenge, which records `amr` as the factor used.
+    pub async fn finish_attempt_verified(
+        &self,
+        attempt: ChallengeAttempt,
+        amr: &'static str,
+    ) -> Result<CompletedChallenge, AuthError> {
+        let ChallengeAttempt { hash, challenge } = attempt;
+        if !self.store.consume_challenge(&hash).await? {
+            return Err(AuthError::InvalidToken(TokenRejection::Revoked));
+        }
+        Ok(CompletedChallenge {
+            user_id: challenge.user_id,
+            flow: challenge.flow,
+            context: challenge.context,
+            created_at: challenge.created_at,
+            factor: FactorUsed::Verified(amr),
         })
     }
 

@@ -295,6 +295,7 @@ pub async fn build_auth(
     );
     let device_key = device_key(settings).await?;
     let audit = AuditLog::new(Arc::new(SeaOrmAuditStore::new(opaque_db.clone())));
+    let clock_for_passkeys = clock.clone();
     let mut builder = AuthService::builder(accounts)
         .clock(clock)
         .config(flow)
@@ -323,6 +324,10 @@ pub async fn build_auth(
         );
     if let Some(url) = &settings.public_url {
         builder = builder.public_url(url.clone());
+    }
+    // Passkeys are offered in the MFA step too.
+    if let Some(passkeys) = build_passkeys(settings, &opaque_db, &clock_for_passkeys)? {
+        builder = builder.second_factor_method(passkeys);
     }
     if let Some(emails) = account_emails(settings)? {
         let (mailer, config) = emails;

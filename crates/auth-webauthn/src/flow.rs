@@ -364,3 +364,51 @@ struct SignInFinishBody {
 struct RenameBody {
     name: String,
 }
+
+/// Passkeys as a second factor of the MFA step (feature `mfa`): `methods` lists `webauthn` for
+/// users with a passkey, `challenges.webauthn` carries `{challenge_id, options}` for
+/// `navigator.credentials.get` (only the user's passkeys allowed), and
+/// `POST /api/auth/mfa/verify {mfa_token, webauthn: {challenge_id, credential}}` completes the step
+/// with `amr` `hwk` or `swk`.
+#[cfg(feature = "mfa")]
+#[async_trait::async_trait]
+impl auth_flows::SecondFactorMethod for PasskeySignIn {
+    fn name(&self) -> &'static str {
+        "webauthn"
+    }
+
+    async fn challenge(&self, user: &auth_core::UserId) -> Result<Option<Value>, AuthError> {
+        match self.passkeys.begin_second_factor(user).await {
+            Ok(options) => Ok(Some(json!(options))),
+            Err(PasskeyError::NoPasskeys) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn verify(
+        &self,
+        user: &auth_core::UserId,
+        proof: &Value,
+    ) -> Result<Option<&'static str>, AuthError> {
+        let (Some(challenge_id), Some(credential)) =
+            (proof.get("challenge_id").and_then(Value::as_str), proof.get("credential"))
+        else {
+            return Err(AuthError::invalid_field("webauthn", "send {challenge_id, credential}"));
+        };
+        match self.passkeys.finish_second_factor(challenge_id, user, credential.clone()).await {
+            Ok(signed_in) => {
+                Ok(Some(if signed_in.amr.first().is_some_and(|a| a == "swk") { "swk" } else { "hwk" }))
+            }
+            Err(error @ (PasskeyError::Store(_) | PasskeyError::Engine(_) | PasskeyError::Config(_))) => {
+                Err(error.into())
+            }
+            Err(PasskeyError::InvalidInput { field, message }) => {
+                Err(AuthError::InvalidInput(vec![FieldError::new(field, message)]))
+            }
+            Err(error) => {
+                tracing::debug!(%error, "passkey second factor refused");
+                Ok(None)
+            }
+        }
+    }
+}

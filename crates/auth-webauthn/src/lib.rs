@@ -51,6 +51,7 @@
 //! | feature   | default | what it adds |
 //! |-----------|---------|--------------|
 //! | `flows`   | no      | [`PasskeySignIn`]: passkeys in `auth-flows`' sign-in pipeline (passwordless sign-in as a first factor, registration and management) with their routes |
+//! | `mfa`     | no      | passkeys as a second factor of the MFA step (`PasskeySignIn` is an `auth_flows::SecondFactorMethod`) |
 //! | `jwt`, `opaque-tokens`, `sessions` | no | the sign-in flows a passkey sign-in may complete |
 //! | `openapi` | no      | the routes' operations in the served OpenAPI document |
 //! | `testing` | no      | `testing`: the passkey store conformance suite every store implementation runs |
