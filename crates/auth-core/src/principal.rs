@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::UserId;
 
-/// The `amr` values (RFC 8176 and Portcullis's own) that count as a second factor: `otp` (TOTP),
-/// `rc` (a recovery code), `hwk`/`swk` (hardware/software-bound keys), `mfa`.
+/// The `amr` values (RFC 8176 and Portcullis's own) that may count as a second factor: `otp`
+/// (TOTP), `rc` (a recovery code), `mfa`, and `hwk`/`swk` (a passkey: hardware/software-bound
+/// key) — a key only together with another factor, such as `user` (the authenticator verified
+/// the user) or `pwd` (see [`Principal::has_second_factor`]).
 pub const SECOND_FACTOR_AMR: &[&str] = &["otp", "rc", "hwk", "swk", "mfa"];
 
 /// What a guarded route requires of an authenticated principal beyond a valid credential: scope,
@@ -335,9 +337,13 @@ impl Principal {
     }
 
     /// Whether the sign-in behind this credential used a second factor: its `amr` (RFC 8176)
-    /// holds one of [`SECOND_FACTOR_AMR`].
+    /// holds `otp`, `rc` or `mfa`; or a key (`hwk`, `swk`) and another method besides it (`user`:
+    /// the authenticator verified the user; `pwd`: a password then the key). A passkey alone,
+    /// without user verification, is one factor.
     pub fn has_second_factor(&self) -> bool {
-        self.amr.iter().any(|m| SECOND_FACTOR_AMR.contains(&m.as_str()))
+        let is_key = |m: &String| m == "hwk" || m == "swk";
+        let other = self.amr.iter().any(|m| SECOND_FACTOR_AMR.contains(&m.as_str()) && !is_key(m));
+        other || (self.amr.iter().any(is_key) && self.amr.iter().any(|m| !is_key(m)))
     }
 
     /// The MFA guard: `Ok` when [`Principal::has_second_factor`], else
@@ -361,6 +367,22 @@ impl Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passkey_is_a_second_factor_only_with_another_method() {
+        let with = |amr: &[&str]| {
+            let mut principal = Principal::new(UserId::new("42"), CredentialMethod::Jwt);
+            principal.amr = amr.iter().map(|m| (*m).to_owned()).collect();
+            principal.has_second_factor()
+        };
+        assert!(!with(&["pwd"]));
+        assert!(with(&["pwd", "otp"]) && with(&["pwd", "rc"]) && with(&["mfa"]));
+        assert!(!with(&["hwk"]) && !with(&["swk"]), "a passkey without user verification is one factor");
+        assert!(with(&["hwk", "user"]) && with(&["swk", "user"]), "with user verification: two");
+        assert!(with(&["pwd", "hwk"]), "a password, then a passkey");
+        assert!(!with(&["hwk", "swk"]), "two keys are still possession only");
+        assert!(!with(&["email"]) && !with(&["fed"]));
+    }
     use crate::{Authority, UserId};
 
     #[test]
