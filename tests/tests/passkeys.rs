@@ -171,7 +171,11 @@ async fn a_browser_registers_a_passkey_and_signs_in_with_it_on_both_adapters() {
         assert_eq!(out["mfa_verify"]["status"], 200, "{out}");
         let access = out["mfa_verify"]["body"]["access"].as_str().unwrap();
         assert_eq!(claims(access)["amr"], json!(["pwd", "hwk"]));
-        assert_eq!((out["mfa_replay"].as_u64(), out["mfa_malformed"].as_u64()), (Some(401), Some(400)), "{out}");
+        assert_eq!(
+            (out["mfa_replay"].as_u64(), out["mfa_malformed"].as_u64()),
+            (Some(401), Some(400)),
+            "{out}"
+        );
         let passwordless = &out["passkey_sign_in_with_mfa"];
         assert!(passwordless["body"]["access"].is_string(), "no MFA step after a verifying passkey: {out}");
         assert_eq!(out["rename"], 204);
@@ -276,3 +280,67 @@ async fn inconsistent_passkey_settings_are_refused() {
     s.webauthn_user_verification = "always".to_owned();
     assert_eq!(s.validate().unwrap_err().setting, "PORTCULLIS_WEBAUTHN_USER_VERIFICATION");
 }
+
+/// A software authenticator (webauthn-authenticator-rs) answering the server's creation options
+/// as a browser on the frontend's origin would.
+fn soft_registration(options: &Value) -> Value {
+    use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+    let mut authenticator = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+    let options = portcullis_tests::serde_json::from_value(options.clone()).unwrap();
+    let origin = url::Url::parse(portcullis_tests::FRONTEND_URL).unwrap();
+    portcullis_tests::serde_json::to_value(authenticator.do_registration(origin, options).unwrap()).unwrap()
+}
+
+portcullis_tests::http_test!(
+    the_last_way_to_sign_in_is_never_removed,
+    |s: &mut portcullis_tests::auth_server_settings::Settings| {
+        s.webauthn_rp_id = Some("app.example.test".to_owned());
+        s.email_sign_in = true;
+        s.email_sign_in_sign_up = true;
+    },
+    |srv: TestServer| async move {
+        // A password-less account, signed up by email.
+        let to = "keyholder@example.com";
+        assert_eq!(srv.post("/api/auth/email-sign-in", json!({"email": to})).await.status(), 202);
+        let mail = srv.mail_to(to).await;
+        let code = mail.subject().unwrap().rsplit(' ').next().unwrap().to_owned();
+        let r = srv.post("/api/auth/email-sign-in/confirm", json!({"email": to, "code": code})).await;
+        let pair: Value = r.json().await.unwrap();
+        let access = pair["access"].as_str().unwrap().to_owned();
+        let register = || async {
+            let r = srv
+                .client
+                .post(srv.url("/api/auth/passkeys/register/begin"))
+                .bearer_auth(&access)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let begin: Value = r.json().await.unwrap();
+            let credential = soft_registration(&begin["options"]);
+            let r = srv
+                .client
+                .post(srv.url("/api/auth/passkeys/register/finish"))
+                .bearer_auth(&access)
+                .json(
+                    &json!({"challenge_id": begin["challenge_id"], "name": "Key", "credential": credential}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let passkey: Value = r.json().await.unwrap();
+            passkey["id"].as_str().unwrap().to_owned()
+        };
+        let delete = |id: String| {
+            srv.client.delete(srv.url(&format!("/api/auth/passkeys/{id}"))).bearer_auth(&access).send()
+        };
+        let first = register().await;
+        // Its only passkey, no password: refused.
+        portcullis_tests::assert_error(delete(first.clone()).await.unwrap(), 409, "conflict").await;
+        // With a second one, the first goes.
+        let second = register().await;
+        assert_eq!(delete(first).await.unwrap().status(), 204);
+        portcullis_tests::assert_error(delete(second).await.unwrap(), 409, "conflict").await;
+    }
+);
