@@ -1,4 +1,6 @@
-//! Issuing and verifying an access token through [`auth_jwt::JwtService`], per algorithm.
+//! Issuing and verifying an access token through [`auth_jwt::JwtService`], per algorithm: a
+//! token seen for the first time (`jwt_verify_access`, the cache off) and again
+//! (`jwt_verify_access_cached`).
 //!
 //! Run: `cargo bench -p auth-jwt --bench jwt -- --warm-up-time 1 --measurement-time 3`
 
@@ -20,9 +22,12 @@ const ALGORITHMS: [JwtAlgorithm; 6] = [
 ];
 
 fn service(alg: JwtAlgorithm) -> JwtService {
+    service_with(alg, JwtConfig::default().verified_token_cache(0))
+}
+
+fn service_with(alg: JwtAlgorithm, config: JwtConfig) -> JwtService {
     let key = generate_key(alg).expect("generate").to_key().expect("key");
-    JwtService::new(JwtConfig::default(), KeySet::new(key).expect("key set"), SystemClock::shared())
-        .expect("service")
+    JwtService::new(config, KeySet::new(key).expect("key set"), SystemClock::shared()).expect("service")
 }
 
 fn jwt(c: &mut Criterion) {
@@ -47,6 +52,18 @@ fn jwt(c: &mut Criterion) {
         });
     }
     verify.finish();
+
+    // The same token again, with the verified-token cache on (the default): the signature is
+    // checked once; then a SHA-256 of the token, a lookup and the time checks.
+    let mut cached = c.benchmark_group("jwt_verify_access_cached");
+    for alg in ALGORITHMS {
+        let jwt = service_with(alg, JwtConfig::default());
+        let token = jwt.issue(TokenKind::Access, &user, TokenContents::default()).expect("issue").token;
+        cached.bench_function(alg.as_str(), |b| {
+            b.iter(|| jwt.verify(black_box(&token), TokenKind::Access).expect("verify"));
+        });
+    }
+    cached.finish();
 
     // What the server's access tokens carry: grant, fingerprint, amr, auth_time and the claim map
     // (username, is_staff, is_superuser, roles), about 550 bytes.

@@ -7,6 +7,7 @@ use auth_core::{AuthError, SharedClock, TokenRejection, UserId};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 use crate::{
     Audience, ClaimRequirement, Claims, CompactJws, JwtAlgorithm, JwtKey, KeyError, KeySet, TokenKind,
@@ -31,6 +32,13 @@ pub struct JwtConfig {
     /// are not held to these; a refresh instead checks the access token it would mint from the
     /// user's current attributes, and refuses when that token would not meet them.
     pub requirements: Vec<ClaimRequirement>,
+    /// How many verified tokens of an asymmetric algorithm (RS*, PS*, ES*, EdDSA) to remember, by
+    /// the SHA-256 of the whole token, so that a token seen again skips the signature check
+    /// (default 10 000; 0 turns it off). An entry never outlives the token's `exp` (plus the
+    /// leeway, as verification allows); the time checks and the kind run on every use, and
+    /// revocation is the caller's, also on every use. HS256 is cheaper to verify than to look up:
+    /// never cached.
+    pub verified_token_cache: usize,
 }
 
 impl Default for JwtConfig {
@@ -42,6 +50,7 @@ impl Default for JwtConfig {
             refresh_ttl: Duration::days(1),
             leeway: Duration::seconds(5),
             requirements: Vec::new(),
+            verified_token_cache: 10_000,
         }
     }
 }
@@ -74,6 +83,13 @@ impl JwtConfig {
     /// Sets the leeway.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
+        self
+    }
+
+    /// Sets how many verified asymmetric tokens to remember (see
+    /// [`JwtConfig::verified_token_cache`]; 0 turns the cache off).
+    pub fn verified_token_cache(mut self, capacity: usize) -> Self {
+        self.verified_token_cache = capacity;
         self
     }
 
@@ -138,13 +154,56 @@ pub struct JwtService {
     keys: KeySet,
     clock: SharedClock,
     accepted: HashSet<JwtAlgorithm>,
+    /// Shared by clones (same keys, same configuration).
+    verified: std::sync::Arc<VerifiedTokens>,
+}
+
+/// Verified tokens of asymmetric algorithms by the SHA-256 of the token (see
+/// [`JwtConfig::verified_token_cache`]). The key set and the requirements never change for a
+/// service, so a token verified once stays verified until it expires.
+#[derive(Debug, Default)]
+struct VerifiedTokens {
+    capacity: usize,
+    entries: std::sync::RwLock<std::collections::HashMap<[u8; 32], Claims>>,
+}
+
+impl VerifiedTokens {
+    fn key(token: &str) -> [u8; 32] {
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Claims> {
+        let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.get(key).cloned()
+    }
+
+    /// Remembers `claims`; when full, first forgets what expired (`deadline`: a token whose `exp`
+    /// plus the leeway is before now), and when still full remembers nothing new.
+    fn put(&self, key: [u8; 32], claims: &Claims, deadline: i64) {
+        let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= self.capacity {
+            entries.retain(|_, c| c.exp >= deadline);
+            if entries.len() >= self.capacity {
+                return;
+            }
+        }
+        entries.insert(key, claims.clone());
+    }
+
+    fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
 }
 
 impl JwtService {
     /// A service signing with the key set's signing key.
     pub fn new(config: JwtConfig, keys: KeySet, clock: SharedClock) -> Result<Self, KeyError> {
         let accepted = keys.all_keys().iter().map(|k| k.algorithm()).collect();
-        Ok(Self { config, keys, clock, accepted })
+        // Only a key set with an asymmetric key has tokens worth caching.
+        let asymmetric = keys.all_keys().iter().any(|k| !is_hmac(k.algorithm()));
+        let capacity = if asymmetric { config.verified_token_cache } else { 0 };
+        let verified = std::sync::Arc::new(VerifiedTokens { capacity, ..VerifiedTokens::default() });
+        Ok(Self { config, keys, clock, accepted, verified })
     }
 
     /// The configuration.
@@ -236,8 +295,29 @@ impl JwtService {
         Ok(claims)
     }
 
+    /// How many verified tokens the cache holds (see [`JwtConfig::verified_token_cache`]).
+    pub fn cached_tokens(&self) -> usize {
+        self.verified.len()
+    }
+
     /// Verifies a token of either kind.
     pub fn verify_any_kind(&self, token: &str) -> Result<Claims, AuthError> {
+        let key = (self.verified.capacity > 0).then(|| VerifiedTokens::key(token));
+        if let Some(claims) = key.as_ref().and_then(|key| self.verified.get(key)) {
+            return self.check_claims(claims);
+        }
+        let (claims, algorithm) = self.verify_uncached(token)?;
+        if let Some(key) = key
+            && !is_hmac(algorithm)
+        {
+            let deadline = self.clock.unix_seconds().saturating_sub(self.config.leeway.num_seconds());
+            self.verified.put(key, &claims, deadline);
+        }
+        Ok(claims)
+    }
+
+    /// The full verification: header, algorithm, signature, claims, requirements.
+    fn verify_uncached(&self, token: &str) -> Result<(Claims, JwtAlgorithm), AuthError> {
         let jws = CompactJws::parse(token).map_err(reject)?;
         // Portcullis tokens are typed `JWT` (or untyped): another type (`at+jwt`, a logout
         // token, ...) is another kind of token.
@@ -260,7 +340,7 @@ impl JwtService {
                 return Err(reject(TokenRejection::ClaimRequirement));
             }
         }
-        self.check_claims(claims)
+        Ok((self.check_claims(claims)?, jws.algorithm()))
     }
 
     /// Whether a claim set meets every [`JwtConfig::requirements`] (for an issuer that checks the
@@ -290,6 +370,11 @@ impl JwtService {
         }
         Ok(claims)
     }
+}
+
+/// HMAC algorithms verify faster than a cache lookup: never cached.
+fn is_hmac(algorithm: JwtAlgorithm) -> bool {
+    matches!(algorithm, JwtAlgorithm::HS256 | JwtAlgorithm::HS384 | JwtAlgorithm::HS512)
 }
 
 fn reject(reason: TokenRejection) -> AuthError {

@@ -259,3 +259,55 @@ fn es512_public_jwk_round_trips_and_verifies_tokens() {
     assert_eq!(verifier.verify(&token, TokenKind::Refresh).unwrap().sub, "u");
     assert_eq!(verifier.jwks(), jwks);
 }
+
+#[test]
+fn verified_asymmetric_tokens_are_remembered_until_they_expire() {
+    for alg in [JwtAlgorithm::RS256, JwtAlgorithm::ES256, JwtAlgorithm::EdDSA] {
+        let key = generate_key(alg).unwrap().to_key().unwrap();
+        let (jwt, clock) = service(KeySet::new(key).unwrap(), JwtConfig::default().verified_token_cache(2));
+        let user = UserId::new("u1");
+        let access = jwt.issue(TokenKind::Access, &user, TokenContents::default()).unwrap().token;
+        assert_eq!(jwt.verify(&access, TokenKind::Access).unwrap().sub, "u1");
+        assert_eq!(jwt.cached_tokens(), 1, "{alg}: remembered");
+        // From the cache: the same claims, and the kind is still checked.
+        assert_eq!(jwt.verify(&access, TokenKind::Access).unwrap().sub, "u1");
+        assert_eq!(rejection(jwt.verify(&access, TokenKind::Refresh)), TokenRejection::WrongKind);
+        // The cache is keyed by the whole token: another signature is checked, and refused.
+        let (head, _) = access.rsplit_once('.').unwrap();
+        let forged = format!("{head}.{}", URL_SAFE_NO_PAD.encode([7u8; 64]));
+        assert_eq!(rejection(jwt.verify(&forged, TokenKind::Access)), TokenRejection::BadSignature);
+        assert_eq!(jwt.cached_tokens(), 1, "a refused token is not remembered");
+        // Bounded: a full cache remembers nothing new, and every token still verifies.
+        let tokens: Vec<String> = (0..4)
+            .map(|n| {
+                let user = UserId::new(format!("u{n}"));
+                jwt.issue(TokenKind::Access, &user, TokenContents::default()).unwrap().token
+            })
+            .collect();
+        for token in &tokens {
+            jwt.verify(token, TokenKind::Access).unwrap();
+        }
+        assert_eq!(jwt.cached_tokens(), 2, "{alg}: at most the capacity");
+        // Expiry applies to remembered tokens (5 min plus the 5 s leeway).
+        clock.advance(Duration::seconds(300 + 6));
+        assert_eq!(rejection(jwt.verify(&access, TokenKind::Access)), TokenRejection::Expired);
+        // Once full of expired entries, new tokens replace them.
+        let fresh = jwt.issue(TokenKind::Access, &user, TokenContents::default()).unwrap().token;
+        jwt.verify(&fresh, TokenKind::Access).unwrap();
+        assert_eq!(jwt.cached_tokens(), 1, "{alg}: the expired ones were forgotten");
+    }
+    // HMAC keys: never cached.
+    let (jwt, _) = service(
+        KeySet::new(JwtKey::hmac(JwtAlgorithm::HS256, &[3u8; 32]).unwrap()).unwrap(),
+        JwtConfig::default(),
+    );
+    let access = jwt.issue(TokenKind::Access, &UserId::new("u1"), TokenContents::default()).unwrap().token;
+    jwt.verify(&access, TokenKind::Access).unwrap();
+    assert_eq!(jwt.cached_tokens(), 0);
+    // Turned off.
+    let key = generate_key(JwtAlgorithm::ES256).unwrap().to_key().unwrap();
+    let (jwt, _) = service(KeySet::new(key).unwrap(), JwtConfig::default().verified_token_cache(0));
+    let access = jwt.issue(TokenKind::Access, &UserId::new("u1"), TokenContents::default()).unwrap().token;
+    jwt.verify(&access, TokenKind::Access).unwrap();
+    assert_eq!(jwt.cached_tokens(), 0);
+}
