@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use auth_core::audit::AuditKind;
-use auth_core::http_support::{error_response, json_response, parse_json_body};
+use auth_core::http_support::{error_response, json_response, no_content, parse_json_body};
 use auth_core::{AuthError, AuthUser, FieldError, Principal, UserId, UserStore};
 use auth_flows::{
     AuthEndpoints, AuthService, ClientInfo, CompletedSignIn, FirstFactor, RouteRequest, RouteTable,
@@ -627,12 +627,6 @@ fn fail(next: &str, code: &str, clear: &str) -> http::Response<Vec<u8>> {
     let separator = if next.contains('?') { '&' } else { '?' };
     redirect(&format!("{next}{separator}error={code}"), &[clear.to_owned()])
         .unwrap_or_else(|e| error_response(&e))
-}
-
-fn no_content() -> http::Response<Vec<u8>> {
-    let mut response = http::Response::new(Vec::new());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
 }
 
 fn account_json(account: &LinkedAccount) -> serde_json::Value {

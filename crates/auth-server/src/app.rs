@@ -230,6 +230,17 @@ pub async fn build_auth(
     db: DatabaseConnection,
     clock: SharedClock,
 ) -> Result<Arc<ServerAuth>, StartError> {
+    let passkeys = build_passkeys(settings, &db, &clock)?;
+    build_auth_with(settings, db, clock, passkeys).await
+}
+
+/// [`build_auth`] with the passkeys of the settings already built (offered in the MFA step).
+async fn build_auth_with(
+    settings: &Settings,
+    db: DatabaseConnection,
+    clock: SharedClock,
+    passkeys: Option<Arc<portcullis::passkeys::PasskeySignIn>>,
+) -> Result<Arc<ServerAuth>, StartError> {
     let keys = load_keys(settings).await?;
     let mut config = JwtConfig::default()
         .access_ttl(chrono::Duration::seconds(settings.access_ttl))
@@ -295,7 +306,6 @@ pub async fn build_auth(
     );
     let device_key = device_key(settings).await?;
     let audit = AuditLog::new(Arc::new(SeaOrmAuditStore::new(opaque_db.clone())));
-    let clock_for_passkeys = clock.clone();
     let mut builder = AuthService::builder(accounts)
         .clock(clock)
         .config(flow)
@@ -326,7 +336,7 @@ pub async fn build_auth(
         builder = builder.public_url(url.clone());
     }
     // Passkeys are offered in the MFA step too.
-    if let Some(passkeys) = build_passkeys(settings, &opaque_db, &clock_for_passkeys)? {
+    if let Some(passkeys) = passkeys {
         builder = builder.second_factor_method(passkeys);
     }
     if let Some(emails) = account_emails(settings)? {
@@ -558,7 +568,8 @@ fn build_social(
 
 async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, StartError> {
     let db = open_database(settings).await?;
-    let auth = build_auth(settings, db.clone(), clock.clone()).await?;
+    let passkeys = build_passkeys(settings, &db, &clock)?;
+    let auth = build_auth_with(settings, db.clone(), clock.clone(), passkeys.clone()).await?;
     // The order of checks: an API key (`X-API-Key`), an opaque token (`Token`, or `Bearer` with
     // the token prefix), a JWT (`Bearer`), then the session cookie (with its CSRF check). The first credential present decides; an invalid
     // one is a 401, never a fall-through to the next kind.
@@ -577,7 +588,6 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
     let endpoints = AuthEndpoints::new(Arc::clone(&auth)).with_web_flow(web);
     let social = build_social(settings, &db, &clock)?;
     let email_sign_in = build_email_sign_in(settings, &db).await?;
-    let passkeys = build_passkeys(settings, &db, &clock)?;
     Ok(Parts { auth, db, endpoints, authenticator, clock, social, email_sign_in, passkeys })
 }
 

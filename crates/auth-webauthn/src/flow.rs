@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use auth_core::audit::AuditKind;
-use auth_core::http_support::{error_response, json_response, parse_json_body};
+use auth_core::http_support::{error_response, json_response, no_content, parse_json_body};
 use auth_core::{AuthError, AuthUser, FieldError, Principal, UserStore};
 use auth_flows::{
     AuthEndpoints, AuthService, ClientInfo, CompletedSignIn, FirstFactor, Reauthentication, RouteRequest,
@@ -311,12 +311,6 @@ impl PasskeySignIn {
 /// The last path segment.
 fn path_id(request: &RouteRequest) -> String {
     request.parts.uri.path().rsplit('/').next().unwrap_or_default().to_owned()
-}
-
-fn no_content() -> http::Response<Vec<u8>> {
-    let mut response = http::Response::new(Vec::new());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
 }
 
 /// A body that may be absent (an empty body is `{}`).
