@@ -114,7 +114,9 @@ impl<U> Clone for Loader<U> {
 }
 
 impl<U: AuthUser> CurrentUser<U> {
-    /// The layer that makes `loader` (usually your user store) available to this extractor.
+    /// The layer that makes `loader` available to this extractor: `auth.user_loader()` (the
+    /// flows' user cache, invalidated by every change the flows make, other processes' changes
+    /// seen within a second), or your user store itself (a read per request).
     pub fn layer(loader: Arc<dyn UserLoader<U>>) -> axum::Extension<impl Clone + Send + Sync + 'static> {
         axum::Extension(Loader(loader))
     }

@@ -447,8 +447,8 @@ pub struct UserState {
     pub authority: std::sync::Arc<crate::Authority>,
 }
 
-/// A short-lived cache of [`UserState`] so that verifying an access token does not read the user
-/// table on every request.
+/// A short-lived cache of users and their [`UserState`], so that verifying a credential and
+/// showing its user (`/api/auth/me`, `CurrentUser`) do not read the user table on every request.
 ///
 /// Changes made through this process ([`UserStateCache::invalidate`],
 /// [`UserStateCache::invalidate_all`]) take effect at once; changes made by another process (the
@@ -460,7 +460,22 @@ pub struct UserStateCache {
     clock: SharedClock,
     capacity: usize,
     roles: Option<crate::SharedRoleStore>,
-    entries: RwLock<HashMap<UserId, (UserState, DateTime<Utc>)>>,
+    entries: RwLock<HashMap<UserId, CachedUser>>,
+}
+
+/// One cached user: the state credentials are checked against, the record itself (type-erased:
+/// the cache serves any [`UserStore`]'s user type) and when it was read.
+#[derive(Clone)]
+struct CachedUser {
+    state: std::sync::Arc<UserState>,
+    user: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    fetched: DateTime<Utc>,
+}
+
+impl Debug for CachedUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedUser").field("state", &self.state).field("fetched", &self.fetched).finish()
+    }
 }
 
 impl UserStateCache {
@@ -498,14 +513,51 @@ impl UserStateCache {
         store: &S,
         id: &UserId,
     ) -> Result<Option<UserState>, AuthError> {
+        Ok(self.entry(store, id).await?.map(|entry| UserState::clone(&entry.state)))
+    }
+
+    /// The user's state, shared with the cache (no copy): what a credential check reads on every
+    /// request. `None` when the user is gone.
+    pub async fn shared<S: UserStore + ?Sized>(
+        &self,
+        store: &S,
+        id: &UserId,
+    ) -> Result<Option<std::sync::Arc<UserState>>, AuthError> {
+        Ok(self.entry(store, id).await?.map(|entry| entry.state))
+    }
+
+    /// The user's record, from the cache or else from the store (filling the cache, state
+    /// included). `None` when the user is gone. The record is as fresh as the state: changes made
+    /// through this process's flows at once, other changes within `ttl`. Use it to *show* a user
+    /// (`GET /api/auth/me`, the `CurrentUser` extractors); a flow that decides on the user's
+    /// secrets (a password check) reads the store.
+    pub async fn user<S: UserStore + ?Sized>(
+        &self,
+        store: &S,
+        id: &UserId,
+    ) -> Result<Option<S::User>, AuthError> {
+        let Some(entry) = self.entry(store, id).await? else { return Ok(None) };
+        match entry.user.downcast_ref::<S::User>() {
+            Some(user) => Ok(Some(user.clone())),
+            // The entry was filled through a store of another user type (one cache shared by
+            // two stores): read this store.
+            None => store.find_by_id(id).await,
+        }
+    }
+
+    async fn entry<S: UserStore + ?Sized>(
+        &self,
+        store: &S,
+        id: &UserId,
+    ) -> Result<Option<CachedUser>, AuthError> {
         let now = self.clock.now();
         {
             let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-            if let Some((state, fetched)) = entries.get(id)
-                && now - *fetched < self.ttl
-                && *fetched <= now
+            if let Some(entry) = entries.get(id)
+                && now - entry.fetched < self.ttl
+                && entry.fetched <= now
             {
-                return Ok(Some(state.clone()));
+                return Ok(Some(entry.clone()));
             }
         }
         let Some(user) = store.find_by_id(id).await? else {
@@ -515,12 +567,26 @@ impl UserStateCache {
         let authority = std::sync::Arc::new(self.resolve_authority(&user).await?);
         let state =
             UserState { is_active: user.is_active(), fingerprint: user.credential_fingerprint(), authority };
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity {
-            entries.clear();
+        let entry =
+            CachedUser { state: std::sync::Arc::new(state), user: std::sync::Arc::new(user), fetched: now };
+        if self.ttl > Duration::zero() {
+            let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+            entries.insert(id.clone(), entry.clone());
         }
-        entries.insert(id.clone(), (state.clone(), now));
-        Ok(Some(state))
+        Ok(Some(entry))
+    }
+
+    /// How many users the cache holds (at most its capacity, 100 000).
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether the cache holds no user.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Forgets the cached state of one user (call after changing it).

@@ -382,6 +382,7 @@ impl<S: UserStore> AuthService<S> {
         #[cfg(feature = "api-keys")]
         if let Some(keys) = &self.api_keys {
             keys.store.revoke_all_for_user(&user.id(), self.clock.now()).await?;
+            keys.cache.forget_owner(&user.id());
         }
         #[cfg(feature = "mfa")]
         if let Some(mfa) = &self.mfa {

@@ -52,6 +52,8 @@ impl ApiKeyConfig {
 pub(crate) struct ApiKeys {
     pub(crate) store: Arc<dyn ApiKeyStore>,
     pub(crate) config: ApiKeyConfig,
+    /// Records by hash, for the credential-cache bound (see the `credential_cache` module).
+    pub(crate) cache: crate::credential_cache::CredentialCache<ApiKeyRecord>,
 }
 
 /// `POST /api/auth/api-keys` body.
@@ -180,6 +182,7 @@ impl<S: UserStore> AuthService<S> {
     /// The principal's user's keys, without secrets.
     pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, AuthError> {
         Self::manager(principal)?;
+        self.flush_last_uses().await;
         let keys = self.api_keys()?.store.list_for_user(&principal.user_id).await?;
         Ok(keys.iter().map(ApiKeyRecord::public_view).collect())
     }
@@ -189,7 +192,9 @@ impl<S: UserStore> AuthService<S> {
     pub async fn revoke_api_key(&self, principal: &Principal, id: &str) -> Result<(), AuthError> {
         Self::manager(principal)?;
         let now = self.clock.now();
-        if self.api_keys()?.store.revoke(&principal.user_id, id, now).await? {
+        let keys = self.api_keys()?;
+        if keys.store.revoke(&principal.user_id, id, now).await? {
+            keys.cache.forget_id(id);
             self.audit(AuditKind::ApiKeyRevoked, Some(&principal.user_id), &[("key_id", id)]).await;
             Ok(())
         } else {
@@ -202,12 +207,21 @@ impl<S: UserStore> AuthService<S> {
         let keys = self.api_keys()?;
         let revoked = || AuthError::InvalidToken(TokenRejection::Revoked);
         let hash = keys.config.format.parse(key).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
-        let record = keys.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
         let now = self.clock.now();
+        let record = match keys.cache.fresh(&hash, now) {
+            Some(record) => record,
+            None => {
+                let record = keys.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
+                keys.cache.fill(&hash, record, now)
+            }
+        };
         record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
         let authority = self.authority(&record.user_id).await?;
         if record.needs_touch(now) {
-            keys.store.touch(&record.id, now).await?;
+            keys.cache.used(&hash, now);
+            let store = Arc::clone(&keys.store);
+            let id = record.id.clone();
+            self.last_use.write(async move { store.touch(&id, now).await.map(drop) }).await;
         }
         let mut principal = Principal::new(record.user_id, CredentialMethod::ApiKey);
         principal.credential_id = Some(record.id);

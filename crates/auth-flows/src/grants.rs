@@ -42,15 +42,6 @@ impl<S: UserStore> AuthService<S> {
         Ok(())
     }
 
-    /// Records a use of a credential of the grant (`last_used_at` moves forward).
-    #[cfg_attr(not(any(feature = "opaque-tokens", feature = "sessions")), allow(dead_code))]
-    pub(crate) async fn touch_grant(&self, grant_id: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
-        match &self.grants {
-            Some(grants) => grants.store.touch_grant(grant_id, now).await,
-            None => Ok(()),
-        }
-    }
-
     /// This process stops accepting the credentials of a grant revoked in the store.
     fn forget_grant(&self, grant_id: &str) {
         if let Some(grants) = &self.grants {
@@ -101,6 +92,7 @@ impl<S: UserStore> AuthService<S> {
         #[cfg(feature = "api-keys")]
         if let Some(keys) = &self.api_keys {
             keys.store.revoke_all_for_user(user_id, now).await?;
+            keys.cache.forget_owner(user_id);
         }
         #[cfg(feature = "mfa")]
         if let Some(mfa) = &self.mfa {
@@ -156,6 +148,7 @@ impl<S: UserStore> AuthService<S> {
     /// `current`. Not with an API key: 403.
     pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>, AuthError> {
         user_credential(principal)?;
+        self.flush_last_uses().await;
         let now = self.clock.now();
         let mut sessions: Vec<SessionInfo> = Vec::new();
         if let Some(grants) = &self.grants {

@@ -391,23 +391,23 @@ impl<S: UserStore> AuthService<S> {
     /// use it.
     pub async fn verify_token(&self, token: &str) -> Result<(), AuthError> {
         let claims = self.jwt_flows()?.service.verify_any_kind(token)?;
-        self.check_claims_state(&claims).await.map(drop)
+        self.check_claims_state(&UserId::new(claims.sub.clone()), &claims).await.map(drop)
     }
 
     /// Checks revocation and the user's state; returns the user's current authority.
     async fn check_claims_state(
         &self,
+        user_id: &UserId,
         claims: &auth_jwt::Claims,
     ) -> Result<std::sync::Arc<auth_core::Authority>, AuthError> {
-        let user_id = UserId::new(claims.sub.clone());
         let issued_at = DateTime::from_timestamp(claims.iat, 0).unwrap_or_default();
-        if self.is_revoked(claims.sid.as_deref(), &user_id, issued_at) {
+        if self.is_revoked(claims.sid.as_deref(), user_id, issued_at) {
             return Err(revoked());
         }
-        let state = self.user_state.get(self.store().as_ref(), &user_id).await?;
+        let state = self.user_state.shared(self.store().as_ref(), user_id).await?;
         match state {
             Some(state) if state.is_active && Some(state.fingerprint.as_str()) == claims.cfp.as_deref() => {
-                Ok(state.authority)
+                Ok(std::sync::Arc::clone(&state.authority))
             }
             _ => Err(revoked()),
         }
@@ -415,9 +415,10 @@ impl<S: UserStore> AuthService<S> {
 
     /// Authenticates an access token and returns its principal.
     pub async fn authenticate_access(&self, token: &str) -> Result<Principal, AuthError> {
-        let claims = self.jwt_flows()?.service.verify(token, TokenKind::Access)?;
-        let authority = self.check_claims_state(&claims).await?;
-        let mut principal = Principal::new(UserId::new(claims.sub), CredentialMethod::Jwt);
+        let mut claims = self.jwt_flows()?.service.verify(token, TokenKind::Access)?;
+        let user_id = UserId::new(std::mem::take(&mut claims.sub));
+        let authority = self.check_claims_state(&user_id, &claims).await?;
+        let mut principal = Principal::new(user_id, CredentialMethod::Jwt);
         principal.authority = authority;
         principal.grant_id = claims.sid;
         principal.credential_id = Some(claims.jti);

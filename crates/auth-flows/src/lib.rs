@@ -55,6 +55,8 @@ mod account;
 pub mod admin;
 #[cfg(feature = "api-keys")]
 mod api_keys;
+#[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
+mod credential_cache;
 #[cfg(feature = "account-emails")]
 pub mod emails;
 mod grants;
@@ -81,6 +83,8 @@ pub use admin::{
 };
 #[cfg(feature = "api-keys")]
 pub use api_keys::{ApiKeyAuthenticator, ApiKeyConfig, CreateApiKeyRequest, CreatedApiKey};
+#[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
+pub use credential_cache::{CacheStats, DEFAULT_CREDENTIAL_CACHE_CAPACITY};
 #[cfg(feature = "account-emails")]
 pub use emails::{
     AccountEmailConfig, EmailChangeCancelRequest, EmailResendRequest, EmailVerifyRequest,

@@ -332,6 +332,8 @@ impl<S: UserStore> AuthService<S> {
             }
         }
         self.accounts.record_login(&user.id(), now).await?;
+        // The cached user shows the new last sign-in (`/me`).
+        self.user_state.invalidate(&user.id());
         let mut amr = context.amr;
         amr.push(completed.factor.amr().to_owned());
         let detail = [("flow", completed.flow.as_str()), ("amr", completed.factor.amr())];

@@ -60,6 +60,8 @@ impl OpaqueTokenConfig {
 pub(crate) struct OpaqueTokens {
     pub(crate) store: Arc<dyn OpaqueTokenStore>,
     pub(crate) config: OpaqueTokenConfig,
+    /// Records by hash, for the credential-cache bound (see the `credential_cache` module).
+    pub(crate) cache: crate::credential_cache::CredentialCache<OpaqueTokenRecord>,
 }
 
 /// `POST /api/auth/token/sign-in` body.
@@ -157,7 +159,9 @@ impl<S: UserStore> AuthService<S> {
         Ok(IssuedOpaqueToken { token: secret.into_token(), expires_at })
     }
 
-    /// The presented token's record and its user's authority, after every check.
+    /// The presented token's record and its user's authority, after every check. The record comes
+    /// from the credential cache when it was read less than the cache's TTL ago; expiry,
+    /// revocation and the user are checked on every call.
     async fn opaque_record(
         &self,
         token: &str,
@@ -165,17 +169,34 @@ impl<S: UserStore> AuthService<S> {
         let opaque = self.opaque()?;
         let hash =
             opaque.config.format.parse(token).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
-        let record = opaque.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
         let now = self.clock.now();
+        let record = match opaque.cache.fresh(&hash, now) {
+            Some(record) => record,
+            None => {
+                let record = opaque.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
+                opaque.cache.fill(&hash, record, now)
+            }
+        };
         record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
         if self.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
             return Err(revoked());
         }
         let authority = self.authority(&record.user_id).await?;
         if record.needs_touch(now) {
-            opaque.store.touch(&record.id, now).await?;
-            // The grant's last use is the credential's: the sessions list shows it as used.
-            self.touch_grant(&record.grant_id, now).await?;
+            opaque.cache.used(&hash, now);
+            let store = Arc::clone(&opaque.store);
+            let grants = self.grants.as_ref().map(|g| Arc::clone(&g.store));
+            let (id, grant_id) = (record.id.clone(), record.grant_id.clone());
+            self.last_use
+                .write(async move {
+                    store.touch(&id, now).await?;
+                    // The grant's last use is the credential's: the sessions list shows it as used.
+                    match grants {
+                        Some(grants) => grants.touch_grant(&grant_id, now).await,
+                        None => Ok(()),
+                    }
+                })
+                .await;
         }
         Ok((record, authority))
     }
@@ -196,7 +217,9 @@ impl<S: UserStore> AuthService<S> {
     /// Deletes the presented opaque token and revokes its grant.
     pub async fn token_sign_out(&self, token: &str) -> Result<(), AuthError> {
         let (record, _) = self.opaque_record(token).await?;
-        self.opaque()?.store.delete(&record.id).await?;
+        let opaque = self.opaque()?;
+        opaque.store.delete(&record.id).await?;
+        opaque.cache.forget(&record.hash);
         self.revoke_grant(&record.grant_id).await
     }
 

@@ -370,6 +370,8 @@ impl<S: UserStore> AuthService<S> {
         #[cfg(not(feature = "mfa"))]
         let _ = satisfies_mfa;
         self.accounts.record_login(&user.id(), self.clock.now()).await?;
+        // The cached user shows the new last sign-in (`/me`).
+        self.user_state.invalidate(&user.id());
         let methods = amr.join(" ");
         let detail = [("flow", flow.tag()), ("amr", methods.as_str())];
         self.audit(AuditKind::SignInSucceeded, Some(&user.id()), &detail).await;

@@ -38,6 +38,15 @@ pub struct FlowConfig {
     /// account (email address, second factor, API key) without the current password (default 5
     /// minutes; zero: always ask). See [`AuthService::require_recent_authentication`].
     pub reauthentication_window: Duration,
+    /// How long a stored credential (opaque token, API key, cookie session) read from its store
+    /// is used again without reading it (default 1 s; zero turns the caches off). Expiry, grant
+    /// revocations and the user's state are still checked on every request; what another process
+    /// changes otherwise (an API key revoked there, session data written there) is seen within
+    /// this bound. See the `credential_cache` module's documentation in the README.
+    pub credential_cache_ttl: Duration,
+    /// How many credentials of each kind the caches hold at most (default
+    /// 10 000; zero turns them off).
+    pub credential_cache_capacity: usize,
 }
 
 impl Default for FlowConfig {
@@ -48,6 +57,8 @@ impl Default for FlowConfig {
             grant_max_age: Duration::days(30),
             reuse_grace: Duration::zero(),
             reauthentication_window: Duration::minutes(5),
+            credential_cache_ttl: Duration::seconds(1),
+            credential_cache_capacity: 10_000,
         }
     }
 }
@@ -74,6 +85,18 @@ impl FlowConfig {
     /// Sets the re-authentication window.
     pub fn reauthentication_window(mut self, window: Duration) -> Self {
         self.reauthentication_window = window;
+        self
+    }
+
+    /// Sets how long a stored credential read from its store is used again (zero: off).
+    pub fn credential_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.credential_cache_ttl = ttl;
+        self
+    }
+
+    /// Sets how many credentials of each kind the caches hold at most (zero: off).
+    pub fn credential_cache_capacity(mut self, capacity: usize) -> Self {
+        self.credential_cache_capacity = capacity;
         self
     }
 }
@@ -138,6 +161,8 @@ pub struct AuthService<S: UserStore> {
     pub(crate) clock: SharedClock,
     pub(crate) config: FlowConfig,
     pub(crate) user_state: UserStateCache,
+    #[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
+    pub(crate) last_use: crate::credential_cache::LastUseWriter,
     pub(crate) roles: Option<auth_core::SharedRoleStore>,
     pub(crate) grants: Option<Grants>,
     #[cfg(feature = "jwt")]
@@ -364,8 +389,8 @@ impl<S: UserStore> AuthService<S> {
         &self,
         user_id: &auth_core::UserId,
     ) -> Result<Arc<auth_core::Authority>, AuthError> {
-        match self.user_state.get(self.store().as_ref(), user_id).await? {
-            Some(state) if state.is_active => Ok(state.authority),
+        match self.user_state.shared(self.store().as_ref(), user_id).await? {
+            Some(state) if state.is_active => Ok(Arc::clone(&state.authority)),
             _ => Err(revoked()),
         }
     }
@@ -387,9 +412,72 @@ impl<S: UserStore> AuthService<S> {
         self.roles.as_ref()
     }
 
-    /// Loads the principal's user; a user who is gone or inactive is an invalid token.
+    /// Loads the principal's user from the store; a user who is gone or inactive is an invalid
+    /// token. Flows that decide on the user's current secrets use it; to *show* the user, the
+    /// cached [`AuthService::cached_user`] is cheaper.
     pub async fn current_user(&self, principal: &Principal) -> Result<S::User, AuthError> {
         self.store().find_by_id(&principal.user_id).await?.filter(AuthUser::is_active).ok_or_else(revoked)
+    }
+
+    /// The principal's user from the user cache (the same cache, and the same bound, as the
+    /// user's state: a change made through these flows shows at once, one made elsewhere within
+    /// [`FlowConfig::user_state_ttl`]); a user who is gone or inactive is an invalid token. What
+    /// `GET /api/auth/me` and [`AuthService::user_loader`] answer from.
+    pub async fn cached_user(&self, principal: &Principal) -> Result<S::User, AuthError> {
+        self.user_state
+            .user(self.store().as_ref(), &principal.user_id)
+            .await?
+            .filter(AuthUser::is_active)
+            .ok_or_else(revoked)
+    }
+
+    /// A [`UserLoader`](auth_core::UserLoader) over the user cache, for the adapters'
+    /// `CurrentUser<U>` extractors: `CurrentUser::layer(auth.user_loader())`.
+    pub fn user_loader(self: &Arc<Self>) -> Arc<dyn auth_core::UserLoader<S::User>> {
+        Arc::new(CachedUserLoader(Arc::clone(self)))
+    }
+
+    /// How many users the user cache holds now.
+    pub fn cached_users(&self) -> usize {
+        self.user_state.len()
+    }
+
+    /// Hits, misses and size of the credential caches, per kind: `[opaque tokens, API keys,
+    /// cookie sessions]` (a kind not configured reports zeros).
+    #[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
+    pub fn credential_cache_stats(&self) -> [crate::CacheStats; 3] {
+        let mut stats = [crate::CacheStats::default(); 3];
+        #[cfg(feature = "opaque-tokens")]
+        if let Some(opaque) = &self.opaque {
+            stats[0] = opaque.cache.stats();
+        }
+        #[cfg(feature = "api-keys")]
+        if let Some(keys) = &self.api_keys {
+            stats[1] = keys.cache.stats();
+        }
+        #[cfg(feature = "sessions")]
+        if let Some(sessions) = &self.sessions {
+            stats[2] = sessions.cache.stats();
+        }
+        stats
+    }
+
+    /// Waits until every credential's last use recorded so far is written to its store (they are
+    /// written off the request path). Lists that show last uses call it first; call it before a
+    /// shutdown.
+    pub async fn flush_last_uses(&self) {
+        #[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
+        self.last_use.flush().await;
+    }
+}
+
+/// [`AuthService::user_loader`].
+struct CachedUserLoader<S: UserStore>(Arc<AuthService<S>>);
+
+#[async_trait::async_trait]
+impl<S: UserStore> auth_core::UserLoader<S::User> for CachedUserLoader<S> {
+    async fn load_user(&self, id: &auth_core::UserId) -> Result<Option<S::User>, AuthError> {
+        self.0.user_state.user(self.0.store().as_ref(), id).await
     }
 }
 
@@ -558,14 +646,14 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         store: Arc<dyn auth_token::OpaqueTokenStore>,
         config: crate::OpaqueTokenConfig,
     ) -> Self {
-        self.opaque = Some(crate::opaque::OpaqueTokens { store, config });
+        self.opaque = Some(crate::opaque::OpaqueTokens { store, config, cache: Default::default() });
         self
     }
 
     /// Issues API keys kept in `store`.
     #[cfg(feature = "api-keys")]
     pub fn api_keys(mut self, store: Arc<dyn auth_token::ApiKeyStore>, config: crate::ApiKeyConfig) -> Self {
-        self.api_keys = Some(crate::api_keys::ApiKeys { store, config });
+        self.api_keys = Some(crate::api_keys::ApiKeys { store, config, cache: Default::default() });
         self
     }
 
@@ -576,7 +664,12 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         store: Arc<dyn auth_session::SessionStore>,
         config: crate::SessionConfig,
     ) -> Self {
-        self.sessions = Some(crate::sessions::Sessions { store, config, origin: OriginCheck::default() });
+        self.sessions = Some(crate::sessions::Sessions {
+            store,
+            config,
+            origin: OriginCheck::default(),
+            cache: Default::default(),
+        });
         self
     }
 
@@ -740,11 +833,15 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             }
         };
         let grants = self.grants.map(|store| Grants { store, revocations: Arc::new(RevocationList::new()) });
+        #[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
+        let flow_config = self.config.clone();
         Ok(AuthService {
             accounts: self.accounts,
             clock,
             config: self.config,
             user_state,
+            #[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
+            last_use: Default::default(),
             roles: self.roles,
             grants,
             #[cfg(feature = "jwt")]
@@ -752,11 +849,18 @@ impl<S: UserStore> AuthServiceBuilder<S> {
                 .jwt
                 .map(|service| crate::jwt::JwtFlows { service, claims: self.claims.unwrap_or_default() }),
             #[cfg(feature = "opaque-tokens")]
-            opaque: self.opaque,
+            opaque: self.opaque.map(|mut opaque| {
+                opaque.cache = cache_of(&flow_config);
+                opaque
+            }),
             #[cfg(feature = "api-keys")]
-            api_keys: self.api_keys,
+            api_keys: self.api_keys.map(|mut keys| {
+                keys.cache = cache_of(&flow_config);
+                keys
+            }),
             #[cfg(feature = "sessions")]
             sessions: self.sessions.map(|mut sessions| {
+                sessions.cache = cache_of(&flow_config);
                 sessions.origin = OriginCheck::new(sessions.config.allowed_origins.clone())
                     .public_scheme(public_scheme.clone())
                     .trusted_proxies(guard.trusted_proxies.clone())
@@ -774,4 +878,15 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             public_scheme,
         })
     }
+}
+
+/// A credential cache as the configuration says.
+#[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
+fn cache_of<R: crate::credential_cache::CachedRecord>(
+    config: &FlowConfig,
+) -> crate::credential_cache::CredentialCache<R> {
+    crate::credential_cache::CredentialCache::new(
+        config.credential_cache_ttl,
+        config.credential_cache_capacity,
+    )
 }

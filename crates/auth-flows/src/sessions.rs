@@ -88,6 +88,8 @@ pub(crate) struct Sessions {
     pub(crate) config: SessionConfig,
     /// The `Origin` check of cookie requests (set when the service is built).
     pub(crate) origin: auth_core::http_support::OriginCheck,
+    /// Records by hash, for the credential-cache bound (see the `credential_cache` module).
+    pub(crate) cache: crate::credential_cache::CredentialCache<SessionRecord>,
 }
 
 /// A started session: the user and the two `Set-Cookie` values.
@@ -192,7 +194,9 @@ impl<S: UserStore> AuthService<S> {
             return Ok(None);
         };
         let (cookie_value, new) = SessionId::generate();
-        if sessions.store.rotate(&old, &new, self.clock.now()).await?.is_none() {
+        let rotated = sessions.store.rotate(&old, &new, self.clock.now()).await?;
+        sessions.cache.forget(&old);
+        if rotated.is_none() {
             return Ok(None);
         }
         let csrf = generate_csrf_token();
@@ -220,8 +224,14 @@ impl<S: UserStore> AuthService<S> {
             return Ok(None);
         };
         let hash = SessionId::parse(value).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
-        let record = sessions.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
         let now = self.clock.now();
+        let record = match sessions.cache.fresh(&hash, now) {
+            Some(record) => record,
+            None => {
+                let record = sessions.store.find_by_hash(&hash).await?.ok_or_else(revoked)?;
+                sessions.cache.fill(&hash, record, now)
+            }
+        };
         record.check_usable(now).map_err(|e| AuthError::InvalidToken(e.into()))?;
         if self.is_revoked(Some(&record.grant_id), &record.user_id, record.created_at) {
             return Err(revoked());
@@ -229,9 +239,20 @@ impl<S: UserStore> AuthService<S> {
         let authority = self.authority(&record.user_id).await?;
         check_csrf(parts, &sessions.config.csrf_cookie(), &sessions.origin)?;
         if record.needs_touch(now) {
-            sessions.store.touch(&record.id, now).await?;
-            // The grant's last use is the credential's: the sessions list shows it as used.
-            self.touch_grant(&record.grant_id, now).await?;
+            sessions.cache.used(&hash, now);
+            let store = Arc::clone(&sessions.store);
+            let grants = self.grants.as_ref().map(|g| Arc::clone(&g.store));
+            let (id, grant_id) = (record.id.clone(), record.grant_id.clone());
+            self.last_use
+                .write(async move {
+                    store.touch(&id, now).await?;
+                    // The grant's last use is the credential's: the sessions list shows it as used.
+                    match grants {
+                        Some(grants) => grants.touch_grant(&grant_id, now).await,
+                        None => Ok(()),
+                    }
+                })
+                .await;
         }
         Ok(Some((record, authority)))
     }
@@ -242,6 +263,7 @@ impl<S: UserStore> AuthService<S> {
         let sessions = self.sessions_enabled()?;
         let record = self.session_of(parts).await?.ok_or(AuthError::MissingCredentials)?;
         sessions.store.delete(&record.id).await?;
+        sessions.cache.forget(&record.hash);
         self.revoke_grant(&record.grant_id).await?;
         Ok([sessions.config.session_cookie().clear(), sessions.config.csrf_cookie().clear()])
     }
@@ -278,7 +300,9 @@ impl<S: UserStore> AuthService<S> {
         if principal.method != CredentialMethod::Session {
             return Err(AuthError::Forbidden);
         }
-        if sessions.store.set_value(id, key, value).await? { Ok(()) } else { Err(revoked()) }
+        let written = sessions.store.set_value(id, key, value).await?;
+        sessions.cache.forget_id(id);
+        if written { Ok(()) } else { Err(revoked()) }
     }
 
     /// An [`Authenticator`] for the session cookie (with the CSRF check on unsafe methods).

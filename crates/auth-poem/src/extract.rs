@@ -346,8 +346,10 @@ impl<U> Clone for Loader<U> {
 }
 
 impl<U: AuthUser> CurrentUser<U> {
-    /// The middleware that makes `loader` (usually your user store) available to this extractor
-    /// and to [`MaybeCurrentUser`].
+    /// The middleware that makes `loader` available to this extractor and to
+    /// [`MaybeCurrentUser`]: `auth.user_loader()` (the flows' user cache, invalidated by every
+    /// change the flows make, other processes' changes seen within a second), or your user store
+    /// itself (a read per request).
     pub fn middleware(loader: Arc<dyn UserLoader<U>>) -> AddData<impl Clone + Send + Sync + 'static> {
         AddData::new(Loader(loader))
     }

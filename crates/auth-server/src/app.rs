@@ -269,7 +269,13 @@ async fn build_auth_with(
     let mut flow = FlowConfig::default()
         .grant_max_age(chrono::Duration::seconds(settings.grant_max_age))
         .reuse_grace(chrono::Duration::seconds(settings.reuse_grace))
-        .reauthentication_window(chrono::Duration::seconds(settings.reauthentication_window));
+        .reauthentication_window(chrono::Duration::seconds(settings.reauthentication_window))
+        // A stored credential read again within the revocation bound costs no statement; what
+        // another process changes reaches this one within the same bound as revocations.
+        .credential_cache_ttl(chrono::Duration::milliseconds(
+            i64::try_from(settings.revocation_poll_ms).unwrap_or(1000),
+        ))
+        .credential_cache_capacity(settings.credential_cache_capacity);
     if let Some(idle) = settings.grant_idle_ttl {
         flow = flow.grant_idle_ttl(chrono::Duration::seconds(idle));
     }

@@ -124,6 +124,10 @@ pub struct Settings {
     /// `PORTCULLIS_REVOCATION_POLL_MS` / `revocation_poll_ms`: how often revocations made by other
     /// server processes are pulled, in milliseconds (default 1000; the enforcement bound).
     pub revocation_poll_ms: u64,
+    /// `PORTCULLIS_CREDENTIAL_CACHE_CAPACITY` / `credential_cache_capacity`: how many opaque
+    /// tokens, API keys and cookie sessions (each kind) the process remembers after reading them,
+    /// for `PORTCULLIS_REVOCATION_POLL_MS` each (default 10000; 0 turns the caches off).
+    pub credential_cache_capacity: usize,
     /// `PORTCULLIS_FLUSH_INTERVAL` / `flush_interval`: seconds between deletions of expired
     /// sessions and tokens (default 3600).
     pub flush_interval: u64,
@@ -387,6 +391,7 @@ impl Default for Settings {
             reuse_grace: 0,
             reauthentication_window: 300,
             revocation_poll_ms: 1000,
+            credential_cache_capacity: 10_000,
             flush_interval: 3600,
             insecure_cookies: false,
             allowed_origins: Vec::new(),
@@ -473,6 +478,7 @@ struct FileSettings {
     reuse_grace: Option<i64>,
     reauthentication_window: Option<i64>,
     revocation_poll_ms: Option<u64>,
+    credential_cache_capacity: Option<usize>,
     flush_interval: Option<u64>,
     insecure_cookies: Option<bool>,
     allowed_origins: Option<Vec<String>>,
@@ -841,6 +847,9 @@ impl Settings {
         if let Some(v) = f.revocation_poll_ms {
             self.revocation_poll_ms = v;
         }
+        if let Some(v) = f.credential_cache_capacity {
+            self.credential_cache_capacity = v;
+        }
         if let Some(v) = f.flush_interval {
             self.flush_interval = v;
         }
@@ -1186,6 +1195,9 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_REVOCATION_POLL_MS") {
             self.revocation_poll_ms = parse("PORTCULLIS_REVOCATION_POLL_MS", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_CREDENTIAL_CACHE_CAPACITY") {
+            self.credential_cache_capacity = parse("PORTCULLIS_CREDENTIAL_CACHE_CAPACITY", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_FLUSH_INTERVAL") {
             self.flush_interval = parse("PORTCULLIS_FLUSH_INTERVAL", &v)?;
         }
@@ -1530,6 +1542,12 @@ impl Settings {
                 "must be between 50 and 2000 ms (revocations must reach every process within 2 s)",
             ));
         }
+        if self.credential_cache_capacity > 1_000_000 {
+            return Err(ConfigError::new(
+                "PORTCULLIS_CREDENTIAL_CACHE_CAPACITY",
+                "must be at most 1000000 (0 turns the caches off)",
+            ));
+        }
         if !(1..=86_400).contains(&self.flush_interval) {
             return Err(ConfigError::new("PORTCULLIS_FLUSH_INTERVAL", "must be 1 to 86400 seconds"));
         }
@@ -1832,6 +1850,15 @@ scopes = ["read:user", "user:email"]
             load(&[("PORTCULLIS_REVOCATION_POLL_MS", "5000")]).unwrap_err().setting,
             "PORTCULLIS_REVOCATION_POLL_MS"
         );
+        assert_eq!(
+            load(&[("PORTCULLIS_CREDENTIAL_CACHE_CAPACITY", "2000000")]).unwrap_err().setting,
+            "PORTCULLIS_CREDENTIAL_CACHE_CAPACITY"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_CREDENTIAL_CACHE_CAPACITY", "0")]).unwrap().credential_cache_capacity,
+            0
+        );
+        assert_eq!(load(&[]).unwrap().credential_cache_capacity, 10_000);
         assert_eq!(
             load(&[("PORTCULLIS_GRANT_MAX_AGE", "10")]).unwrap_err().setting,
             "PORTCULLIS_GRANT_MAX_AGE"

@@ -284,3 +284,122 @@ async fn a_removed_role_reaches_the_other_process_within_the_bound() {
     drop((a, b));
     admin_conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
 }
+
+/// `GET /api/auth/me` on `server` with one credential: the status.
+async fn me_status(client: &reqwest::Client, server: &Server, kind: &str, value: &Value) -> u16 {
+    let mut request = client.get(format!("{}/api/auth/me", server.1));
+    for (name, value) in credential_headers(kind, value) {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn revoking_a_cached_session_token_or_api_key_reaches_the_other_process_within_the_bound() {
+    let Some(admin) = postgres_url() else { return };
+    let name = format!("pc_multi_cached_{}", std::process::id());
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let admin_conn = sea_orm::Database::connect(&admin).await.unwrap();
+    admin_conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    admin_conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = spawn(&url, dir.path(), "axum").await;
+    let b = spawn(&url, dir.path(), "poem").await;
+    let client = reqwest::Client::new();
+
+    let login = json!({"username": "cato", "password": "multi process password"});
+    let r = client.post(format!("{}/api/auth/register", a.1)).json(&login).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let jwt: Value = client
+        .post(format!("{}/api/auth/mobile/sign-in", a.1))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = jwt["access"].as_str().unwrap().to_owned();
+    let opaque: Value = client
+        .post(format!("{}/api/auth/token/sign-in", a.1))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = client.post(format!("{}/api/auth/session/sign-in", a.1)).json(&login).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-portcullis_session"))
+        .unwrap();
+    let key: Value = client
+        .post(format!("{}/api/auth/api-keys", a.1))
+        .bearer_auth(&access)
+        .json(&json!({"name": "ops", "scopes": []}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let credentials = [
+        ("opaque token", opaque["token"].clone()),
+        ("cookie session", json!(cookie)),
+        ("api key", key["key"].clone()),
+    ];
+    // B reads each credential, then answers it from its cache.
+    for (kind, value) in &credentials {
+        for _ in 0..3 {
+            assert_eq!(me_status(&client, &b, kind, value).await, 200, "{kind} on B");
+        }
+    }
+
+    // Each revoked through A: the session through the sessions list (a grant revocation), the
+    // token by its own sign-out, the key by its owner.
+    let sessions: Vec<Value> = client
+        .get(format!("{}/api/auth/sessions", a.1))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session_grant =
+        sessions.iter().find(|s| s["kind"] == "session").unwrap()["id"].as_str().unwrap().to_owned();
+    let r = client.delete(format!("{}/api/auth/sessions/{session_grant}", a.1)).bearer_auth(&access).send();
+    assert_eq!(r.await.unwrap().status(), 204);
+    let r = client
+        .post(format!("{}/api/auth/token/sign-out", a.1))
+        .header("authorization", format!("Token {}", opaque["token"].as_str().unwrap()))
+        .send();
+    assert_eq!(r.await.unwrap().status(), 204);
+    let r = client
+        .delete(format!("{}/api/auth/api-keys/{}", a.1, key["id"].as_str().unwrap()))
+        .bearer_auth(&access)
+        .send();
+    assert_eq!(r.await.unwrap().status(), 204);
+
+    let start = Instant::now();
+    for (kind, value) in &credentials {
+        loop {
+            let status = me_status(&client, &b, kind, value).await;
+            if status == 401 {
+                break;
+            }
+            assert_eq!(status, 200, "{kind}");
+            assert!(start.elapsed() < Duration::from_secs(5), "the revocation never reached B ({kind})");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    let elapsed = start.elapsed();
+    assert!(elapsed <= Duration::from_secs(2), "revoking cached credentials took {elapsed:?}");
+    drop((a, b));
+    admin_conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+}

@@ -157,7 +157,7 @@ pub async fn auth(database_url: &str, secret: &[u8]) -> Result<Arc<AppAuth>, Box
 /// The notes routes with Portcullis's routes nested at `/`, authenticating with `auth`.
 pub fn router(auth: Arc<AppAuth>) -> impl Endpoint + 'static {
     let context = AuthContext::new(Arc::new(auth.bearer_authenticator()));
-    let loader = CurrentUser::<Account>::middleware(auth.store().clone());
+    let loader = CurrentUser::<Account>::middleware(auth.user_loader());
     let portcullis = routes(AuthEndpoints::new(auth), context.clone(), RouterConfig::default());
     Route::new()
         .at("/notes", get(list_notes).post(create_note))

@@ -316,7 +316,7 @@ impl<S: UserStore> AuthEndpoints<S> {
     pub async fn me(&self, principal: &Principal) -> Response<Vec<u8>> {
         respond(
             async {
-                let user = self.auth.current_user(principal).await?;
+                let user = self.auth.cached_user(principal).await?;
                 Ok(no_store(json_response(StatusCode::OK, &user.profile())))
             }
             .await,
