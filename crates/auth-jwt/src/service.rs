@@ -32,12 +32,12 @@ pub struct JwtConfig {
     /// are not held to these; a refresh instead checks the access token it would mint from the
     /// user's current attributes, and refuses when that token would not meet them.
     pub requirements: Vec<ClaimRequirement>,
-    /// How many verified tokens of an asymmetric algorithm (RS*, PS*, ES*, EdDSA) to remember, by
-    /// the SHA-256 of the whole token, so that a token seen again skips the signature check
-    /// (default 10 000; 0 turns it off). An entry never outlives the token's `exp` (plus the
-    /// leeway, as verification allows); the time checks and the kind run on every use, and
-    /// revocation is the caller's, also on every use. HS256 is cheaper to verify than to look up:
-    /// never cached.
+    /// How many verified tokens to remember, by the SHA-256 of the whole token, so that a token
+    /// seen again skips the signature check and the parse of its claims (default 10 000; 0 turns
+    /// it off). An entry never outlives the token's `exp` (plus the leeway, as verification
+    /// allows); the time checks and the kind run on every use, and revocation is the caller's,
+    /// also on every use. A lookup costs a SHA-256 and a map read: well under an RS256 or EdDSA
+    /// signature, and under an HS256 verification too, whose claims parse dominates.
     pub verified_token_cache: usize,
 }
 
@@ -158,7 +158,7 @@ pub struct JwtService {
     verified: std::sync::Arc<VerifiedTokens>,
 }
 
-/// Verified tokens of asymmetric algorithms by the SHA-256 of the token (see
+/// Verified tokens by the SHA-256 of the token (see
 /// [`JwtConfig::verified_token_cache`]). The key set and the requirements never change for a
 /// service, so a token verified once stays verified until it expires.
 #[derive(Debug, Default)]
@@ -199,9 +199,7 @@ impl JwtService {
     /// A service signing with the key set's signing key.
     pub fn new(config: JwtConfig, keys: KeySet, clock: SharedClock) -> Result<Self, KeyError> {
         let accepted = keys.all_keys().iter().map(|k| k.algorithm()).collect();
-        // Only a key set with an asymmetric key has tokens worth caching.
-        let asymmetric = keys.all_keys().iter().any(|k| !is_hmac(k.algorithm()));
-        let capacity = if asymmetric { config.verified_token_cache } else { 0 };
+        let capacity = config.verified_token_cache;
         let verified = std::sync::Arc::new(VerifiedTokens { capacity, ..VerifiedTokens::default() });
         Ok(Self { config, keys, clock, accepted, verified })
     }
@@ -306,10 +304,8 @@ impl JwtService {
         if let Some(claims) = key.as_ref().and_then(|key| self.verified.get(key)) {
             return self.check_claims(claims);
         }
-        let (claims, algorithm) = self.verify_uncached(token)?;
-        if let Some(key) = key
-            && !is_hmac(algorithm)
-        {
+        let claims = self.verify_uncached(token)?;
+        if let Some(key) = key {
             let deadline = self.clock.unix_seconds().saturating_sub(self.config.leeway.num_seconds());
             self.verified.put(key, &claims, deadline);
         }
@@ -317,7 +313,7 @@ impl JwtService {
     }
 
     /// The full verification: header, algorithm, signature, claims, requirements.
-    fn verify_uncached(&self, token: &str) -> Result<(Claims, JwtAlgorithm), AuthError> {
+    fn verify_uncached(&self, token: &str) -> Result<Claims, AuthError> {
         let jws = CompactJws::parse(token).map_err(reject)?;
         // Portcullis tokens are typed `JWT` (or untyped): another type (`at+jwt`, a logout
         // token, ...) is another kind of token.
@@ -340,7 +336,7 @@ impl JwtService {
                 return Err(reject(TokenRejection::ClaimRequirement));
             }
         }
-        Ok((self.check_claims(claims)?, jws.algorithm()))
+        self.check_claims(claims)
     }
 
     /// Whether a claim set meets every [`JwtConfig::requirements`] (for an issuer that checks the
@@ -370,11 +366,6 @@ impl JwtService {
         }
         Ok(claims)
     }
-}
-
-/// HMAC algorithms verify faster than a cache lookup: never cached.
-fn is_hmac(algorithm: JwtAlgorithm) -> bool {
-    matches!(algorithm, JwtAlgorithm::HS256 | JwtAlgorithm::HS384 | JwtAlgorithm::HS512)
 }
 
 fn reject(reason: TokenRejection) -> AuthError {
