@@ -321,9 +321,12 @@ impl<S: UserStore> AuthService<S> {
         if grants.revocations.is_revoked(Some(&sid), &user_id, issued_at) {
             return Err(revoked());
         }
+        // The user from the user-state cache, like an access token's check: a change made through
+        // these flows applies at once, one made elsewhere within the cache's bound, and a refresh
+        // costs no user read.
         let user = self
-            .store()
-            .find_by_id(&user_id)
+            .user_state
+            .user(self.store().as_ref(), &user_id)
             .await?
             .filter(|u| u.is_active() && Some(u.credential_fingerprint()) == claims.cfp)
             .ok_or_else(revoked)?;

@@ -14,6 +14,50 @@ pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default pool size for a SQLite database file (PostgreSQL uses sqlx's default, 10).
 pub const DEFAULT_SQLITE_MAX_CONNECTIONS: u32 = 5;
+/// SQLite's page cache per connection, in KiB (`cache_size = -8192`: 8 MiB, SQLite's default is
+/// 2 MiB): the hot indexes of the credential tables stay in memory.
+pub const SQLITE_CACHE_KIB: i64 = 8192;
+/// How much of a SQLite file is read through a memory map (`mmap_size`, 256 MiB): reads of the
+/// hot pages cost no `read()` system call.
+pub const SQLITE_MMAP_BYTES: u64 = 256 * 1024 * 1024;
+/// The WAL size, in pages, at which a commit checkpoints it into the database file
+/// (`wal_autocheckpoint`, SQLite's default of 1000 pages, about 4 MiB, kept deliberately): a
+/// bounded WAL and start-up time, the checkpoint's cost spread over about a thousand commits.
+pub const SQLITE_WAL_AUTOCHECKPOINT: u32 = 1000;
+
+/// When SQLite makes a commit durable (`PRAGMA synchronous`, in WAL mode).
+///
+/// | mode | survives a process crash (`kill -9`) | survives a power loss or kernel crash |
+/// |---|---|---|
+/// | [`Normal`](Self::Normal) (default) | yes: a commit is in the WAL, in the OS's page cache | the last commits since the last checkpoint may be lost (the database stays consistent) |
+/// | [`Full`](Self::Full) | yes | yes: every commit waits for an `fsync` of the WAL |
+///
+/// `Normal` is the default: a refresh, a sign-out or a revocation acknowledged to the client is
+/// never lost when the server process dies, and commits cost no `fsync` (one per checkpoint
+/// instead). On a machine where losing the last second of commits to a power failure matters
+/// (it would bring back a consumed refresh token, or forget a new one), choose `Full`; on
+/// PostgreSQL, durability is the server's `synchronous_commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SqliteSynchronous {
+    /// `PRAGMA synchronous = NORMAL`: durable across process crashes.
+    #[default]
+    Normal,
+    /// `PRAGMA synchronous = FULL`: durable across power loss too.
+    Full,
+}
+
+impl std::str::FromStr for SqliteSynchronous {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.to_ascii_lowercase().as_str() {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            _ => Err(format!("`{value}` is not `normal` or `full`")),
+        }
+    }
+}
 
 /// Pool settings for [`connect_with`]. [`ConnectConfig::default`] is what [`connect`] uses.
 ///
@@ -34,6 +78,7 @@ pub struct ConnectConfig {
     connect_timeout: Duration,
     acquire_timeout: Duration,
     sqlite_busy_timeout: Duration,
+    sqlite_synchronous: SqliteSynchronous,
     log_statements: bool,
 }
 
@@ -45,6 +90,7 @@ impl Default for ConnectConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             sqlite_busy_timeout: DEFAULT_SQLITE_BUSY_TIMEOUT,
+            sqlite_synchronous: SqliteSynchronous::default(),
             log_statements: false,
         }
     }
@@ -87,6 +133,13 @@ impl ConnectConfig {
         self
     }
 
+    /// SQLite only: when a commit is durable (default [`SqliteSynchronous::Normal`]: across a
+    /// process crash; [`SqliteSynchronous::Full`]: across a power loss too).
+    pub fn sqlite_synchronous(mut self, synchronous: SqliteSynchronous) -> Self {
+        self.sqlite_synchronous = synchronous;
+        self
+    }
+
     /// Whether sqlx logs every statement through the `log` crate (default: off).
     pub fn log_statements(mut self, on: bool) -> Self {
         self.log_statements = on;
@@ -96,8 +149,10 @@ impl ConnectConfig {
     /// The sea-orm options for `url`, for callers that need to adjust more before connecting.
     ///
     /// For SQLite they set, on every pooled connection: `journal_mode = WAL` (file databases),
-    /// `busy_timeout` and `foreign_keys = ON`; an in-memory database gets a single connection that
-    /// is never closed (closing it would lose the data).
+    /// `synchronous` ([`SqliteSynchronous`]), `busy_timeout`, `foreign_keys = ON`, `cache_size`
+    /// ([`SQLITE_CACHE_KIB`]), `mmap_size` ([`SQLITE_MMAP_BYTES`]), `wal_autocheckpoint`
+    /// ([`SQLITE_WAL_AUTOCHECKPOINT`]) and `temp_store = MEMORY`; an in-memory database gets a
+    /// single connection that is never closed (closing it would lose the data).
     pub fn sea_orm_options(&self, url: &str) -> Result<ConnectOptions, DbError> {
         let backend = Backend::of(url)?;
         let mut options = ConnectOptions::new(url);
@@ -123,10 +178,28 @@ impl ConnectConfig {
     fn sqlite_options(&self, options: &mut ConnectOptions, in_memory: bool) -> Result<(), DbError> {
         use sea_orm::sqlx::sqlite::SqliteJournalMode;
 
+        use sea_orm::sqlx::sqlite::SqliteSynchronous as Pragma;
+
         let busy_timeout = self.sqlite_busy_timeout;
+        let synchronous = match self.sqlite_synchronous {
+            SqliteSynchronous::Normal => Pragma::Normal,
+            SqliteSynchronous::Full => Pragma::Full,
+        };
         options.map_sqlx_sqlite_opts(move |sqlite| {
-            let sqlite = sqlite.busy_timeout(busy_timeout).foreign_keys(true);
-            if in_memory { sqlite } else { sqlite.journal_mode(SqliteJournalMode::Wal) }
+            let sqlite = sqlite
+                .busy_timeout(busy_timeout)
+                .foreign_keys(true)
+                .synchronous(synchronous)
+                .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+                .pragma("temp_store", "MEMORY");
+            if in_memory {
+                sqlite
+            } else {
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
+                    .pragma("wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT.to_string())
+            }
         });
         if in_memory {
             // Every connection to `sqlite::memory:` shares one cache that lives only while a

@@ -314,7 +314,78 @@ async fn create_in(
     insert_token(txn, first).await
 }
 
+/// One rotation, in at most three statements on its success path, none of them a read before a
+/// write: the conditional `UPDATE … RETURNING` that consumes the presented token (only while it is
+/// unconsumed and unexpired, of the expected grant and user, and its grant is live: not revoked,
+/// not past its end, not idle), the grant's `last_used_at` (`UPDATE … RETURNING`, which also
+/// yields the grant), and the `INSERT` of the successor. Only a refused rotation reads, to say why.
+///
+/// Concurrency: two rotations of one token both run the first `UPDATE`; on PostgreSQL the second
+/// waits for the first's row lock and then finds the token consumed (on SQLite `BEGIN IMMEDIATE`
+/// serialises them), so exactly one wins and the other is told `Reused`. A revocation of the
+/// grant commits either before the first `UPDATE` starts (which then does not match: `Revoked`)
+/// or after it; in the second case the grant-row `UPDATE` waits for the revocation's lock and
+/// re-checks `revoked_at`, so the rotation answers `Revoked` too. Either way no pair of a revoked
+/// grant is handed out.
 async fn rotate_in(
+    txn: &DatabaseTransaction,
+    presented_jti: &str,
+    next: &RefreshRecord,
+    now: DateTime<Utc>,
+    idle_ttl: Duration,
+) -> Result<RotateOutcome, TxError> {
+    let at = stored(now);
+    let mut live_grant = Query::select();
+    live_grant
+        .expr(Expr::val(1))
+        .from(grants::Entity)
+        .and_where(
+            Expr::col((grants::Entity, grants::Column::Id))
+                .equals((refresh_tokens::Entity, refresh_tokens::Column::GrantId)),
+        )
+        .and_where(Expr::col((grants::Entity, grants::Column::RevokedAt)).is_null())
+        .and_where(Expr::col((grants::Entity, grants::Column::ExpiresAt)).gt(at));
+    // Idle applies to JWT grants only (see `Grant::is_expired`); a cut-off before the representable
+    // range means never idle.
+    if let Some(cutoff) = now.checked_sub_signed(idle_ttl) {
+        live_grant.and_where(
+            Expr::col((grants::Entity, grants::Column::Kind))
+                .ne(auth_blacklist::GRANT_KIND_JWT)
+                .or(Expr::col((grants::Entity, grants::Column::LastUsedAt)).gt(stored(cutoff))),
+        );
+    }
+    let consumed = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::ConsumedAt, Expr::value(at))
+        .col_expr(refresh_tokens::Column::ReplacedBy, Expr::value(next.jti.clone()))
+        .filter(refresh_tokens::Column::Jti.eq(presented_jti))
+        .filter(refresh_tokens::Column::ConsumedAt.is_null())
+        .filter(refresh_tokens::Column::ExpiresAt.gt(at))
+        .filter(refresh_tokens::Column::GrantId.eq(next.grant_id.as_str()))
+        .filter(refresh_tokens::Column::UserId.eq(next.user_id.as_str()))
+        .filter(Expr::exists(live_grant))
+        .exec_with_returning(txn)
+        .await?;
+    if consumed.is_empty() {
+        return refused_rotation(txn, presented_jti, next, now, idle_ttl).await;
+    }
+    let touched = grants::Entity::update_many()
+        .col_expr(grants::Column::LastUsedAt, Expr::value(at))
+        .filter(grants::Column::Id.eq(next.grant_id.as_str()))
+        .filter(grants::Column::RevokedAt.is_null())
+        .exec_with_returning(txn)
+        .await?;
+    let Some(grant) = touched.into_iter().next() else {
+        // Revoked after the token was consumed (PostgreSQL: this statement waited for the
+        // revocation's lock): the consumed token is dead with its grant; nothing is issued.
+        return Ok(RotateOutcome::Revoked);
+    };
+    insert_token(txn, next).await?;
+    Ok(RotateOutcome::Rotated { grant: into_grant(grant) })
+}
+
+/// Why a rotation's conditional update matched nothing, in the order the [`GrantStore::rotate`]
+/// contract gives; [`TxError::Lost`] when everything now looks fine (a race: retried).
+async fn refused_rotation(
     txn: &DatabaseTransaction,
     presented_jti: &str,
     next: &RefreshRecord,
@@ -324,14 +395,7 @@ async fn rotate_in(
     let Some(token) = refresh_tokens::Entity::find_by_id(presented_jti).one(txn).await? else {
         return Ok(RotateOutcome::Unknown);
     };
-    // PostgreSQL: lock the grant row, serialising every rotation and revocation of this grant
-    // (SQLite ignores the clause: BEGIN IMMEDIATE already holds the database's write lock).
-    let Some(grant) = grants::Entity::find_by_id(token.grant_id.as_str()).lock_exclusive().one(txn).await?
-    else {
-        return Ok(RotateOutcome::Unknown);
-    };
-    // Read the token again under the lock: a rotation that committed meanwhile has consumed it.
-    let Some(token) = refresh_tokens::Entity::find_by_id(presented_jti).one(txn).await? else {
+    let Some(grant) = grants::Entity::find_by_id(token.grant_id.as_str()).one(txn).await? else {
         return Ok(RotateOutcome::Unknown);
     };
     if grant.revoked_at.is_some() {
@@ -344,33 +408,14 @@ async fn rotate_in(
             consumed_at,
         });
     }
-    let mut grant = into_grant(grant);
+    let grant = into_grant(grant);
     if grant.is_expired(now, idle_ttl) || token.expires_at <= now {
         return Ok(RotateOutcome::Expired);
     }
     if next.grant_id != grant.id || next.user_id != grant.user_id {
         return Err(BlacklistError::RecordMismatch.into());
     }
-    let now = stored(now);
-    // Conditional: whatever the locks, a token is consumed at most once.
-    let consumed = refresh_tokens::Entity::update_many()
-        .col_expr(refresh_tokens::Column::ConsumedAt, Expr::value(now))
-        .col_expr(refresh_tokens::Column::ReplacedBy, Expr::value(next.jti.clone()))
-        .filter(refresh_tokens::Column::Jti.eq(presented_jti))
-        .filter(refresh_tokens::Column::ConsumedAt.is_null())
-        .exec(txn)
-        .await?;
-    if consumed.rows_affected != 1 {
-        return Err(TxError::Lost);
-    }
-    grants::Entity::update_many()
-        .col_expr(grants::Column::LastUsedAt, Expr::value(now))
-        .filter(grants::Column::Id.eq(grant.id.as_str()))
-        .exec(txn)
-        .await?;
-    insert_token(txn, next).await?;
-    grant.last_used_at = now;
-    Ok(RotateOutcome::Rotated { grant })
+    Err(TxError::Lost)
 }
 
 async fn revoke_in(

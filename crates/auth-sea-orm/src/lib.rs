@@ -121,7 +121,8 @@ pub use account_token_store::SeaOrmAccountTokenStore;
 pub use audit_store::SeaOrmAuditStore;
 pub use connect::{
     ConnectConfig, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SQLITE_BUSY_TIMEOUT,
-    DEFAULT_SQLITE_MAX_CONNECTIONS, connect, connect_with,
+    DEFAULT_SQLITE_MAX_CONNECTIONS, SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES, SQLITE_WAL_AUTOCHECKPOINT,
+    SqliteSynchronous, connect, connect_with,
 };
 #[cfg(feature = "email-sign-in")]
 pub use email_sign_in_store::SeaOrmEmailSignInStore;

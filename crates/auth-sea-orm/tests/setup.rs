@@ -53,10 +53,33 @@ async fn sqlite_pragmas_on_every_connection() {
         assert_eq!(row.try_get_by_index::<i64>(0).expect("busy_timeout"), 4321);
         let row = txn.query_one_raw(pragma("foreign_keys")).await.expect("query").expect("row");
         assert_eq!(row.try_get_by_index::<i64>(0).expect("foreign_keys"), 1);
+        let int = |row: Option<auth_sea_orm::sea_orm::QueryResult>, name: &str| {
+            row.expect("row").try_get_by_index::<i64>(0).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        // synchronous = NORMAL (1) by default: durable across a process crash, no fsync per commit.
+        assert_eq!(int(txn.query_one_raw(pragma("synchronous")).await.expect("query"), "synchronous"), 1);
+        assert_eq!(int(txn.query_one_raw(pragma("cache_size")).await.expect("query"), "cache_size"), -8192);
+        assert_eq!(
+            int(txn.query_one_raw(pragma("mmap_size")).await.expect("query"), "mmap_size"),
+            256 * 1024 * 1024
+        );
+        assert_eq!(int(txn.query_one_raw(pragma("wal_autocheckpoint")).await.expect("query"), "wal"), 1000);
+        assert_eq!(int(txn.query_one_raw(pragma("temp_store")).await.expect("query"), "temp_store"), 2);
     }
     for txn in txns {
         txn.rollback().await.expect("rollback");
     }
+    // FULL (2) when asked for.
+    let full =
+        auth_sea_orm::connect_with(&url, &config.sqlite_synchronous(auth_sea_orm::SqliteSynchronous::Full))
+            .await
+            .expect("connect");
+    let row = full
+        .query_one_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA synchronous".to_owned()))
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("synchronous"), 2);
 }
 
 /// An in-memory database keeps its data across uses of the pool (one connection, never closed).

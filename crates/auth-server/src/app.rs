@@ -19,8 +19,7 @@ use portcullis::mfa::{MfaConfig, MfaKey, MfaService};
 use portcullis::ratelimit::RateLimiter;
 use portcullis::sea_orm::{
     SeaOrmAccountTokenStore, SeaOrmApiKeyStore, SeaOrmAuditStore, SeaOrmGrantStore, SeaOrmLimitStore,
-    SeaOrmMfaStore, SeaOrmOpaqueTokenStore, SeaOrmRoleStore, SeaOrmSessionStore, SeaOrmUserStore, connect,
-    migrate,
+    SeaOrmMfaStore, SeaOrmOpaqueTokenStore, SeaOrmRoleStore, SeaOrmSessionStore, SeaOrmUserStore, migrate,
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -60,7 +59,11 @@ pub struct App {
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, StartError> {
-    let db = connect(&settings.database_url).await.map_err(|e| StartError::Database(e.to_string()))?;
+    let config =
+        portcullis::sea_orm::ConnectConfig::default().sqlite_synchronous(settings.sqlite_synchronous);
+    let db = portcullis::sea_orm::connect_with(&settings.database_url, &config)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
     migrate(&db).await.map_err(|e| StartError::Database(e.to_string()))?;
     Ok(db)
 }
@@ -709,12 +712,15 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    /// Stops accepting connections, lets in-flight requests finish, writes the credentials' last
+    /// uses still on their way (they are written off the request path), and waits.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task.await.map_err(std::io::Error::other)?
+        let served = self.task.await.map_err(std::io::Error::other)?;
+        self.auth.flush_last_uses().await;
+        served
     }
 }
 

@@ -128,6 +128,10 @@ pub struct Settings {
     /// tokens, API keys and cookie sessions (each kind) the process remembers after reading them,
     /// for `PORTCULLIS_REVOCATION_POLL_MS` each (default 10000; 0 turns the caches off).
     pub credential_cache_capacity: usize,
+    /// `PORTCULLIS_SQLITE_SYNCHRONOUS` / `sqlite_synchronous`: `normal` (default: a commit survives
+    /// a crash of the process, no `fsync` per commit) or `full` (it survives a power loss too, at
+    /// an `fsync` per commit). SQLite only.
+    pub sqlite_synchronous: portcullis::sea_orm::SqliteSynchronous,
     /// `PORTCULLIS_FLUSH_INTERVAL` / `flush_interval`: seconds between deletions of expired
     /// sessions and tokens (default 3600).
     pub flush_interval: u64,
@@ -392,6 +396,7 @@ impl Default for Settings {
             reauthentication_window: 300,
             revocation_poll_ms: 1000,
             credential_cache_capacity: 10_000,
+            sqlite_synchronous: portcullis::sea_orm::SqliteSynchronous::Normal,
             flush_interval: 3600,
             insecure_cookies: false,
             allowed_origins: Vec::new(),
@@ -479,6 +484,7 @@ struct FileSettings {
     reauthentication_window: Option<i64>,
     revocation_poll_ms: Option<u64>,
     credential_cache_capacity: Option<usize>,
+    sqlite_synchronous: Option<String>,
     flush_interval: Option<u64>,
     insecure_cookies: Option<bool>,
     allowed_origins: Option<Vec<String>>,
@@ -850,6 +856,9 @@ impl Settings {
         if let Some(v) = f.credential_cache_capacity {
             self.credential_cache_capacity = v;
         }
+        if let Some(v) = f.sqlite_synchronous {
+            self.sqlite_synchronous = parse("sqlite_synchronous", &v)?;
+        }
         if let Some(v) = f.flush_interval {
             self.flush_interval = v;
         }
@@ -1197,6 +1206,9 @@ impl Settings {
         }
         if let Some(v) = get("PORTCULLIS_CREDENTIAL_CACHE_CAPACITY") {
             self.credential_cache_capacity = parse("PORTCULLIS_CREDENTIAL_CACHE_CAPACITY", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_SQLITE_SYNCHRONOUS") {
+            self.sqlite_synchronous = parse("PORTCULLIS_SQLITE_SYNCHRONOUS", &v)?;
         }
         if let Some(v) = get("PORTCULLIS_FLUSH_INTERVAL") {
             self.flush_interval = parse("PORTCULLIS_FLUSH_INTERVAL", &v)?;
@@ -1859,6 +1871,15 @@ scopes = ["read:user", "user:email"]
             0
         );
         assert_eq!(load(&[]).unwrap().credential_cache_capacity, 10_000);
+        assert_eq!(
+            load(&[("PORTCULLIS_SQLITE_SYNCHRONOUS", "off")]).unwrap_err().setting,
+            "PORTCULLIS_SQLITE_SYNCHRONOUS"
+        );
+        assert_eq!(
+            load(&[("PORTCULLIS_SQLITE_SYNCHRONOUS", "FULL")]).unwrap().sqlite_synchronous,
+            portcullis::sea_orm::SqliteSynchronous::Full
+        );
+        assert_eq!(load(&[]).unwrap().sqlite_synchronous, portcullis::sea_orm::SqliteSynchronous::Normal);
         assert_eq!(
             load(&[("PORTCULLIS_GRANT_MAX_AGE", "10")]).unwrap_err().setting,
             "PORTCULLIS_GRANT_MAX_AGE"
