@@ -4,26 +4,51 @@
 #   bash bench/load.sh
 #
 # Builds the bench server in release mode, starts it on 127.0.0.1:18080 with a temporary SQLite
-# database, registers a user, signs in, then measures with wrk:
+# database, registers ACCOUNTS accounts (the sign-in and refresh loads are spread over them, as
+# real clients are: one account signing in 64 times at once from one address is what the sign-in
+# limits stop), signs in with every credential kind, then measures with wrk:
 #   - GET  /bench/public                  (no authentication)
 #   - GET  /bench/protected               (Bearer access token; same handler)
+#   - GET  /bench/protected               (opaque token, API key, cookie session: the same route)
+#   - GET  /api/auth/me                   (Bearer access token, cookie session: the user record)
 #   - GET  /bench/authenticated           (RequireAuthLayer, authentication only)
 #   - GET  /bench/guarded                 (RequireAuthLayer + Guard::role("bench"): authorization)
-#   - POST /api/auth/mobile/sign-in       (argon2id verify at OWASP parameters)
 #   - POST /api/auth/mobile/token-refresh (rotating refresh tokens, one grant per connection)
+#   - POST /api/auth/mobile/sign-in       (argon2id verify at OWASP parameters, over the accounts)
 # first with HS256, then (public + protected only) with RS256 and EdDSA keys generated into a
-# temporary keys directory. Prints a markdown table; raw wrk output goes to $RESULTS_DIR.
+# temporary keys directory. Prints a markdown table, then issue 18's goals with the measured
+# ratio next to each; raw wrk output goes to $RESULTS_DIR.
+#
+# The bench server runs with raised per-network sign-in and registration limits (settings only:
+# every request comes from 127.0.0.1 here); every other setting is the server's default.
 #
 # Knobs (environment): DURATION (10s), THREADS (2), CONNECTIONS (64), PORT (18080),
-# ALGS ("HS256 RS256 EdDSA"; the first one also runs sign-in and refresh), RESULTS_DIR,
+# ALGS ("HS256 RS256 EdDSA"; the first one also runs the other credential kinds, refresh and
+# sign-in), ACCOUNTS (256), RESULTS_DIR,
+# PIN (1: the server on core 0 and wrk on core 1 with `taskset`, THREADS 1 and CONNECTIONS 32
+# unless set: the issue's method; default 0: wrk and the server share the cores),
+# DB_TEMPLATE (a SQLite file copied as each run's database, e.g. bench/scale.sh's seeded one),
+# STATS (1: print the server's /bench/stats after the runs: cache sizes, RSS),
 # GUARD_ONLY (1: only the authenticated/guarded pair, REPEAT times alternated; default REPEAT 1).
-# Note: wrk and the server share the machine's cores.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION="${DURATION:-10s}"
-THREADS="${THREADS:-2}"
-CONNECTIONS="${CONNECTIONS:-64}"
+PIN="${PIN:-0}"
+if [ "$PIN" = 1 ]; then
+    THREADS="${THREADS:-1}"
+    CONNECTIONS="${CONNECTIONS:-32}"
+    SERVER_CPU=(taskset -c 0)
+    WRK_CPU=(taskset -c 1)
+else
+    THREADS="${THREADS:-2}"
+    CONNECTIONS="${CONNECTIONS:-64}"
+    SERVER_CPU=()
+    WRK_CPU=()
+fi
+ACCOUNTS="${ACCOUNTS:-256}"
+DB_TEMPLATE="${DB_TEMPLATE:-}"
+STATS="${STATS:-0}"
 PORT="${PORT:-18080}"
 ALGS="${ALGS:-HS256 RS256 EdDSA}"
 GUARD_ONLY="${GUARD_ONLY:-0}"
@@ -80,7 +105,14 @@ start_server() {
         "PORTCULLIS_JWT_ALGORITHM=${alg}"
         "PORTCULLIS_ACCESS_TTL=3600"
         "PORTCULLIS_LOG=warn"
+        # Every client is 127.0.0.1 here: the per-network limits would see one client.
+        "PORTCULLIS_SIGNIN_LIMIT_PER_IP=100000000"
+        "PORTCULLIS_REGISTER_LIMIT_PER_IP=100000"
+        "PORTCULLIS_REGISTER_LIMIT_GLOBAL=100000"
     )
+    if [ -n "$DB_TEMPLATE" ]; then
+        cp "$DB_TEMPLATE" "${WORK}/${alg}.db"
+    fi
     case "$alg" in
         HS*) env+=("PORTCULLIS_JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')") ;; # 64 hex chars
         *) env+=("PORTCULLIS_KEYS_DIR=${WORK}/keys-${alg}") ;;
@@ -89,7 +121,7 @@ start_server() {
         log "something already listens on 127.0.0.1:${PORT}; set PORT to a free port"
         exit 1
     fi
-    env "${env[@]}" "$SERVER" >"${RESULTS_DIR}/server-${alg}.log" 2>&1 &
+    env "${env[@]}" "${SERVER_CPU[@]}" "$SERVER" >"${RESULTS_DIR}/server-${alg}.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 150); do
         if curl -fsS -o /dev/null "${BASE}/bench/public" 2>/dev/null; then
@@ -126,23 +158,61 @@ sign_in() {
     curl -fsS -o /dev/null -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/guarded"
 }
 
-# post_script FILE BODY: a wrk Lua script sending BODY as JSON.
-post_script() {
-    local body="${2//\\/\\\\}"
-    body="${body//\"/\\\"}"
-    cat >"$1" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = "${body}"
-EOF
+login_body() { # login_body USERNAME
+    jq -nc --arg u "$1" --arg p "$PASSWORD" '{username:$u,password:$p}'
 }
 
-# refresh_tokens N: N refresh tokens from N separate sign-ins (N grants), one per line.
+# The other credential kinds of the bench user; sets OPAQUE, API_KEY and SESSION_COOKIE, each
+# checked on /bench/protected.
+other_credentials() {
+    OPAQUE="$(post_json /api/auth/token/sign-in "$(login_body "$USERNAME")" | jq -r .token)"
+    API_KEY="$(curl -fsS -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer ${ACCESS}" \
+        --data '{"name":"bench"}' "${BASE}/api/auth/api-keys" | jq -r .key)"
+    SESSION_COOKIE="$(curl -fsS -o /dev/null -D - -X POST -H 'Content-Type: application/json' \
+        --data "$(login_body "$USERNAME")" "${BASE}/api/auth/session/sign-in" |
+        tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*portcullis_session=[^;]*\).*/\1/p')"
+    if [ -z "$OPAQUE" ] || [ -z "$API_KEY" ] || [ -z "$SESSION_COOKIE" ]; then
+        log "could not obtain an opaque token, an API key and a session"
+        exit 1
+    fi
+    curl -fsS -o /dev/null -H "Authorization: Token ${OPAQUE}" "${BASE}/bench/protected"
+    curl -fsS -o /dev/null -H "X-API-Key: ${API_KEY}" "${BASE}/bench/protected"
+    curl -fsS -o /dev/null -H "Cookie: ${SESSION_COOKIE}" "${BASE}/bench/protected"
+}
+
+# Registers the load accounts (two at a time: argon2 runs on the server's blocking pool).
+register_accounts() {
+    log "registering ${ACCOUNTS} accounts"
+    seq 0 $((ACCOUNTS - 1)) | xargs -P 2 -I{} curl -fsS -o /dev/null -X POST \
+        -H 'Content-Type: application/json' \
+        --data "{\"username\":\"load-{}\",\"password\":\"${PASSWORD}\"}" "${BASE}/api/auth/register"
+}
+
+# sign_in_script FILE: a wrk Lua script signing in to the load accounts in turn (each thread
+# starts at its own offset).
+sign_in_script() {
+    cat >"$1" <<LUA
+local threads = {}
+function setup(thread)
+    thread:set("id", #threads)
+    threads[#threads + 1] = thread
+end
+function init(args)
+    n = id * 7919
+end
+function request()
+    n = n + 1
+    local body = '{"username":"load-' .. (n % ${ACCOUNTS}) .. '","password":"${PASSWORD}"}'
+    return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+LUA
+}
+
+# refresh_tokens N: N refresh tokens from N separate sign-ins (N grants) over the load accounts,
+# one per line.
 refresh_tokens() {
-    local body
-    body="$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')"
-    for _ in $(seq 1 "$1"); do
-        post_json /api/auth/mobile/sign-in "$body" | jq -r .refresh
+    for i in $(seq 1 "$1"); do
+        post_json /api/auth/mobile/sign-in "$(login_body "load-$((i % ACCOUNTS))")" | jq -r .refresh
     done
 }
 
@@ -187,7 +257,7 @@ EOF
 }
 
 ROWS=()
-declare -A RPS CPU USER
+declare -A RPS CPU USER STATS_JSON
 CLK_TCK="$(getconf CLK_TCK)"
 
 # CPU ticks the server process has used so far: "user system".
@@ -206,7 +276,7 @@ run_wrk() {
     log "wrk ${label} (${alg}, ${DURATION}, ${THREADS} threads, ${CONNECTIONS} connections)"
     local user_before sys_before user_after sys_after
     read -r user_before sys_before <<<"$(server_cpu_ticks)"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$out"
+    "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$out"
     read -r user_after sys_after <<<"$(server_cpu_ticks)"
     local rps latency errors requests cpu_us user_us
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
@@ -237,6 +307,12 @@ for alg in $ALGS; do
     log "=== ${alg} ==="
     start_server "$alg"
     sign_in
+    if [ "$FIRST" = 1 ] && [ "$GUARD_ONLY" != 1 ]; then
+        other_credentials
+        register_accounts
+        # Taken before the sign-in load: a grant per connection, from the load accounts.
+        refresh_tokens "$((CONNECTIONS + THREADS))" >"${WORK}/refresh-tokens.txt"
+    fi
     for i in $(seq 1 "$REPEAT"); do
         run_wrk "authenticated-${alg}-${i}" "$alg" "GET /bench/authenticated (run ${i})" \
             -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/authenticated"
@@ -257,14 +333,26 @@ for alg in $ALGS; do
     run_wrk "stateless-${alg}" "$alg" "GET /bench/protected-stateless" \
         -H "Authorization: Bearer ${ACCESS}" "${BASE}/bench/protected-stateless"
     if [ "$FIRST" = 1 ]; then
-        post_script "${WORK}/sign-in.lua" "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username:$u,password:$p}')"
-        run_wrk "sign-in-${alg}" "$alg" "POST /api/auth/mobile/sign-in" \
-            --timeout 30s -s "${WORK}/sign-in.lua" "${BASE}/api/auth/mobile/sign-in"
-        refresh_tokens "$((CONNECTIONS + THREADS))" >"${WORK}/refresh-tokens.txt"
+        run_wrk "opaque-${alg}" "$alg" "GET /bench/protected, opaque token" \
+            -H "Authorization: Token ${OPAQUE}" "${BASE}/bench/protected"
+        run_wrk "api-key-${alg}" "$alg" "GET /bench/protected, API key" \
+            -H "X-API-Key: ${API_KEY}" "${BASE}/bench/protected"
+        run_wrk "session-${alg}" "$alg" "GET /bench/protected, cookie session" \
+            -H "Cookie: ${SESSION_COOKIE}" "${BASE}/bench/protected"
+        run_wrk "me-${alg}" "$alg" "GET /api/auth/me, bearer" \
+            -H "Authorization: Bearer ${ACCESS}" "${BASE}/api/auth/me"
+        run_wrk "me-session-${alg}" "$alg" "GET /api/auth/me, cookie session" \
+            -H "Cookie: ${SESSION_COOKIE}" "${BASE}/api/auth/me"
         refresh_script "${WORK}/refresh.lua" "${WORK}/refresh-tokens.txt"
         run_wrk "refresh-${alg}" "$alg" "POST /api/auth/mobile/token-refresh" \
             -s "${WORK}/refresh.lua" "${BASE}/api/auth/mobile/token-refresh"
+        sign_in_script "${WORK}/sign-in.lua"
+        run_wrk "sign-in-${alg}" "$alg" "POST /api/auth/mobile/sign-in (${ACCOUNTS} accounts)" \
+            --timeout 30s -s "${WORK}/sign-in.lua" "${BASE}/api/auth/mobile/sign-in"
         FIRST=0
+    fi
+    if [ "$STATS" = 1 ]; then
+        STATS_JSON["$alg"]="$(curl -fsS "${BASE}/bench/stats" || echo '{}')"
     fi
     stop_server
 done
@@ -294,5 +382,39 @@ for alg in $ALGS; do
         echo "| user-space µs added by authentication, protected - public with header (${alg}) | $(awk -v a="${USER[protected-${alg}]}" -v b="${USER[public-hdr-${alg}]}" 'BEGIN {printf "%.1f", a - b}') |"
     fi
 done
+
+# ratio A B: A / B with two decimals, "-" when either is missing.
+ratio() {
+    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN {if (a > 0 && b > 0) printf "%.2fx", a / b; else print "-"}'
+}
+first_alg="${ALGS%% *}"
+jwt="${CPU[protected-${first_alg}]:-}"
+if [ "$GUARD_ONLY" != 1 ]; then
+    echo
+    echo "## Issue 18's goals (server CPU per request unless said)"
+    echo
+    echo "| goal | measured | target |"
+    echo "|------|---------:|-------:|"
+    for kind in opaque api-key session; do
+        echo "| /bench/protected, ${kind} / bearer (${first_alg}) | $(ratio "${CPU[${kind}-${first_alg}]:-}" "$jwt") | ≤ 1.30x |"
+    done
+    echo "| /api/auth/me, bearer / /bench/protected, bearer | $(ratio "${CPU[me-${first_alg}]:-}" "$jwt") | ≤ 2.00x |"
+    echo "| /api/auth/me, cookie session / /bench/protected, bearer | $(ratio "${CPU[me-session-${first_alg}]:-}" "$jwt") | ≤ 2.00x |"
+    echo "| refresh with rotation, req/s | ${RPS[refresh-${first_alg}]:--} | ≥ 7000 |"
+    for alg in $ALGS; do
+        [ "$alg" = "$first_alg" ] && continue
+        echo "| /bench/protected, ${alg} (a token seen again) / ${first_alg} | $(ratio "${CPU[protected-${alg}]:-}" "$jwt") | ≤ 1.20x |"
+    done
+    echo
+    echo "The HS256 route against the hand-written extractor (goal: at least 0.90 of its req/s): bench/peers.sh."
+fi
+if [ "$STATS" = 1 ]; then
+    echo
+    echo "## Server state after the runs (/bench/stats)"
+    echo
+    for alg in $ALGS; do
+        echo "- ${alg}: \`${STATS_JSON[$alg]:-}\`"
+    done
+fi
 echo
 echo "Raw wrk output and server logs: ${RESULTS_DIR}"

@@ -6,7 +6,12 @@
 //! - `GET /bench/authenticated`: the same through [`RequireAuthLayer`] (authentication only);
 //! - `GET /bench/guarded`: [`RequireAuthLayer`] with a role guard (`Guard::role("bench")`): the
 //!   cost of authorization over `/bench/authenticated`;
-//! - `POST /bench/grant-bench-role`: gives the signed-in user the `bench` role (bench server only).
+//! - `POST /bench/grant-bench-role`: gives the signed-in user the `bench` role (bench server only);
+//! - `GET /bench/stats`: the in-process caches' sizes and hit counts, the revocation list's size
+//!   and the resident memory (bench/scale.sh reports them).
+//!
+//! The authenticated routes use the server's chain (API key, opaque token, JWT, session cookie),
+//! so every credential kind is measured on the same route.
 //!
 //! Comparing the two isolates the cost of authenticating a request. Settings come from the
 //! environment exactly as for `portcullis serve` (`PORTCULLIS_BIND`, `PORTCULLIS_DATABASE_URL`,
@@ -49,6 +54,29 @@ async fn grant_bench_role(
     Ok(Json(json!({ "role": "bench" })))
 }
 
+/// `GET /bench/stats`: the sizes of the in-process caches and the process's resident memory.
+async fn stats(State(auth): State<Arc<auth_server::app::ServerAuth>>) -> Json<Value> {
+    let [opaque, api_keys, sessions] = auth.credential_cache_stats();
+    let cache = |s: portcullis::flows::CacheStats| json!({"entries": s.entries, "capacity": s.capacity, "hits": s.hits, "misses": s.misses});
+    let (revoked_grants, users_not_before) = auth.revocations().map(|list| list.counts()).unwrap_or_default();
+    let rss_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0);
+    Json(json!({
+        "rss_kib": rss_kib,
+        "users_cached": auth.cached_users(),
+        "jwt_tokens_cached": auth.jwt().map(JwtService::cached_tokens).unwrap_or(0),
+        "revocation_list": {"grants": revoked_grants, "users": users_not_before},
+        "opaque_tokens": cache(opaque),
+        "api_keys": cache(api_keys),
+        "sessions": cache(sessions),
+    }))
+}
+
 /// The same bearer check without revocation or user-state checks: signature and claims only. The
 /// baseline against which the cost of revocation checking is measured.
 #[derive(Debug)]
@@ -72,7 +100,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = auth_server::Settings::from_process_env(None)?;
     auth_server::init_tracing(&settings.log, settings.log_json);
     let app = auth_server::app::build(&settings, SystemClock::shared()).await?;
-    let context = AuthContext::new(Arc::new(app.auth.bearer_authenticator()));
+    // The server's own chain: an API key, an opaque token, a JWT, a session cookie.
+    let chain: Vec<portcullis::core::SharedAuthenticator> = vec![
+        Arc::new(app.auth.api_key_authenticator()),
+        Arc::new(app.auth.opaque_token_authenticator()),
+        Arc::new(app.auth.bearer_authenticator()),
+        Arc::new(app.auth.session_authenticator()),
+    ];
+    let context = AuthContext::new(Arc::new(portcullis::core::FirstPresented::new(chain)));
     let bench = Router::new()
         .route("/bench/public", get(ok))
         .route("/bench/protected", get(protected).layer(context.clone().layer()))
@@ -85,6 +120,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             "/bench/grant-bench-role",
             post(grant_bench_role).with_state(Arc::clone(&app.auth)).layer(context.clone().layer()),
         )
+        .route("/bench/stats", get(stats).with_state(Arc::clone(&app.auth)))
         .route(
             "/bench/protected-stateless",
             get(protected).layer(
