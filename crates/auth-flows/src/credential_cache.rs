@@ -40,6 +40,7 @@ pub(crate) trait CachedRecord: Clone + Send + Sync + 'static {
     /// The record's id (what revocation by id matches).
     fn record_id(&self) -> &str;
     /// Whose credential it is.
+    #[cfg_attr(not(feature = "api-keys"), allow(dead_code))]
     fn owner(&self) -> &auth_core::UserId;
     /// When it was last used, as far as the record knows.
     fn last_use(&self) -> Option<DateTime<Utc>>;
@@ -208,16 +209,19 @@ impl<R: CachedRecord> CredentialCache<R> {
     }
 
     /// Forgets the entry of `hash`.
+    #[cfg_attr(not(any(feature = "opaque-tokens", feature = "sessions")), allow(dead_code))]
     pub(crate) fn forget(&self, hash: &TokenHash) {
         self.write().remove(hash);
     }
 
     /// Forgets the entry of the record with this id.
+    #[cfg_attr(not(any(feature = "api-keys", feature = "sessions")), allow(dead_code))]
     pub(crate) fn forget_id(&self, id: &str) {
         self.write().retain(|_, entry| entry.record.record_id() != id);
     }
 
     /// Forgets the entries of every credential of `user`.
+    #[cfg_attr(not(feature = "api-keys"), allow(dead_code))]
     pub(crate) fn forget_owner(&self, user: &auth_core::UserId) {
         self.write().retain(|_, entry| entry.record.owner() != user);
     }
