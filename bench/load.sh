@@ -29,7 +29,8 @@
 # unless set: the issue's method; default 0: wrk and the server share the cores),
 # DB_TEMPLATE (a SQLite file copied as each run's database, e.g. bench/scale.sh's seeded one),
 # STATS (1: print the server's /bench/stats after the runs: cache sizes, RSS),
-# GUARD_ONLY (1: only the authenticated/guarded pair, REPEAT times alternated; default REPEAT 1).
+# GUARD_ONLY (1: only the authenticated/guarded pair, REPEAT times alternated; default REPEAT 1),
+# ONLY (a bash regular expression: only the rows whose name matches run, e.g. ONLY=refresh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,6 +53,7 @@ STATS="${STATS:-0}"
 PORT="${PORT:-18080}"
 ALGS="${ALGS:-HS256 RS256 EdDSA}"
 GUARD_ONLY="${GUARD_ONLY:-0}"
+ONLY="${ONLY:-.}"
 REPEAT="${REPEAT:-1}"
 BASE="http://127.0.0.1:${PORT}"
 USERNAME="bench"
@@ -273,6 +275,9 @@ run_wrk() {
     local name="$1" alg="$2" label="$3"
     shift 3
     local out="${RESULTS_DIR}/wrk-${name}.txt"
+    if ! [[ "$name" =~ $ONLY ]]; then
+        return 0
+    fi
     log "wrk ${label} (${alg}, ${DURATION}, ${THREADS} threads, ${CONNECTIONS} connections)"
     local user_before sys_before user_after sys_after
     read -r user_before sys_before <<<"$(server_cpu_ticks)"

@@ -56,6 +56,7 @@ pub mod authz;
 mod clock;
 mod device;
 mod error;
+mod expiring_map;
 pub mod http_support;
 pub mod key_file;
 mod memory;
@@ -79,6 +80,7 @@ pub use device::{
     DEVICE_COOKIE_NAME, DEVICE_COOKIE_SECURE_NAME, DEVICE_LIFETIME, DeviceCookie, DeviceId, DeviceKey,
 };
 pub use error::{AuthError, BoxError, ErrorBody, FieldError, TokenRejection};
+pub use expiring_map::ExpiringMap;
 pub use memory::MemoryUserStore;
 pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig, normalize_password};
 pub use principal::{CredentialMethod, Principal, Requirements, SECOND_FACTOR_AMR};

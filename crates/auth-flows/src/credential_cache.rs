@@ -23,12 +23,11 @@
 //! once a minute per credential per process, by a task spawned off the request; a fresher last use
 //! this process knows of is never replaced by an older one read back from the store.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use auth_core::AuthError;
+use auth_core::{AuthError, ExpiringMap};
 use auth_token::TokenHash;
 use chrono::{DateTime, Duration, Utc};
 
@@ -122,7 +121,7 @@ pub struct CacheStats {
 pub(crate) struct CredentialCache<R> {
     ttl: Duration,
     capacity: usize,
-    entries: RwLock<HashMap<TokenHash, Entry<R>>>,
+    entries: RwLock<ExpiringMap<TokenHash, Entry<R>, DateTime<Utc>>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -132,7 +131,7 @@ impl<R> Default for CredentialCache<R> {
         Self {
             ttl: Duration::zero(),
             capacity: 0,
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(ExpiringMap::new(0)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -142,18 +141,18 @@ impl<R> Default for CredentialCache<R> {
 impl<R: CachedRecord> CredentialCache<R> {
     /// A cache of at most `capacity` entries, each used for `ttl`; either zero turns it off.
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { ttl, capacity, ..Self::default() }
+        Self { ttl, capacity, entries: RwLock::new(ExpiringMap::new(capacity)), ..Self::default() }
     }
 
     fn enabled(&self) -> bool {
         self.capacity > 0 && self.ttl > Duration::zero()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TokenHash, Entry<R>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ExpiringMap<TokenHash, Entry<R>, DateTime<Utc>>> {
         self.entries.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<TokenHash, Entry<R>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ExpiringMap<TokenHash, Entry<R>, DateTime<Utc>>> {
         self.entries.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -162,11 +161,8 @@ impl<R: CachedRecord> CredentialCache<R> {
         if !self.enabled() {
             return None;
         }
-        let found = self
-            .read()
-            .get(hash)
-            .filter(|entry| entry.fetched <= now && now - entry.fetched < self.ttl)
-            .map(|entry| entry.record.clone());
+        let found =
+            self.read().get(hash, now).filter(|entry| entry.fetched <= now).map(|entry| entry.record.clone());
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
@@ -179,23 +175,15 @@ impl<R: CachedRecord> CredentialCache<R> {
             return record;
         }
         let mut entries = self.write();
-        if let Some(previous) = entries.get(hash)
+        if let Some((previous, _)) = entries.get_with_expiry(hash)
             && previous.record.record_id() == record.record_id()
             && let Some(known) = previous.record.last_use()
             && record.last_use().is_none_or(|stored| stored < known)
         {
             record.set_last_use(known);
         }
-        if entries.len() >= self.capacity && !entries.contains_key(hash) {
-            let ttl = self.ttl;
-            entries.retain(|_, entry| entry.fetched <= now && now - entry.fetched < ttl);
-            if entries.len() >= self.capacity
-                && let Some(victim) = entries.keys().next().cloned()
-            {
-                entries.remove(&victim);
-            }
-        }
-        entries.insert(hash.clone(), Entry { record: record.clone(), fetched: now });
+        let expires = auth_core::saturating_add(now, self.ttl);
+        entries.insert(hash.clone(), Entry { record: record.clone(), fetched: now }, expires, now);
         record
     }
 

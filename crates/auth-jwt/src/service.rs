@@ -161,33 +161,33 @@ pub struct JwtService {
 /// Verified tokens by the SHA-256 of the token (see
 /// [`JwtConfig::verified_token_cache`]). The key set and the requirements never change for a
 /// service, so a token verified once stays verified until it expires.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct VerifiedTokens {
     capacity: usize,
-    entries: std::sync::RwLock<std::collections::HashMap<[u8; 32], Claims>>,
+    entries: std::sync::RwLock<auth_core::ExpiringMap<[u8; 32], Claims, i64>>,
 }
 
 impl VerifiedTokens {
+    fn new(capacity: usize) -> Self {
+        Self { capacity, entries: std::sync::RwLock::new(auth_core::ExpiringMap::new(capacity)) }
+    }
+
     fn key(token: &str) -> [u8; 32] {
         sha2::Sha256::digest(token.as_bytes()).into()
     }
 
-    fn get(&self, key: &[u8; 32]) -> Option<Claims> {
+    /// The claims of a token verified before, if it is not past `exp` plus the leeway (`deadline`
+    /// is now minus the leeway).
+    fn get(&self, key: &[u8; 32], deadline: i64) -> Option<Claims> {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.get(key).cloned()
+        entries.get(key, deadline).cloned()
     }
 
-    /// Remembers `claims`; when full, first forgets what expired (`deadline`: a token whose `exp`
-    /// plus the leeway is before now), and when still full remembers nothing new.
+    /// Remembers `claims` until their `exp` plus the leeway; a full cache makes room (see
+    /// [`auth_core::ExpiringMap`]).
     fn put(&self, key: [u8; 32], claims: &Claims, deadline: i64) {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= self.capacity {
-            entries.retain(|_, c| c.exp >= deadline);
-            if entries.len() >= self.capacity {
-                return;
-            }
-        }
-        entries.insert(key, claims.clone());
+        entries.insert(key, claims.clone(), claims.exp.saturating_add(1), deadline);
     }
 
     fn len(&self) -> usize {
@@ -200,7 +200,7 @@ impl JwtService {
     pub fn new(config: JwtConfig, keys: KeySet, clock: SharedClock) -> Result<Self, KeyError> {
         let accepted = keys.all_keys().iter().map(|k| k.algorithm()).collect();
         let capacity = config.verified_token_cache;
-        let verified = std::sync::Arc::new(VerifiedTokens { capacity, ..VerifiedTokens::default() });
+        let verified = std::sync::Arc::new(VerifiedTokens::new(capacity));
         Ok(Self { config, keys, clock, accepted, verified })
     }
 
@@ -285,8 +285,14 @@ impl JwtService {
     }
 
     /// Verifies a token's signature, registered claims, kind and the configured requirements.
+    ///
+    /// Access tokens go through the verified-token cache; refresh tokens never do: each is
+    /// presented once (rotation), so remembering them would only crowd out the access tokens.
     pub fn verify(&self, token: &str, expected: TokenKind) -> Result<Claims, AuthError> {
-        let claims = self.verify_any_kind(token)?;
+        let claims = match expected {
+            TokenKind::Refresh => self.verify_uncached(token)?,
+            _ => self.verify_any_kind(token)?,
+        };
         if claims.token_type != expected {
             return Err(reject(TokenRejection::WrongKind));
         }
@@ -301,13 +307,15 @@ impl JwtService {
     /// Verifies a token of either kind.
     pub fn verify_any_kind(&self, token: &str) -> Result<Claims, AuthError> {
         let key = (self.verified.capacity > 0).then(|| VerifiedTokens::key(token));
-        if let Some(claims) = key.as_ref().and_then(|key| self.verified.get(key)) {
+        let deadline = || self.clock.unix_seconds().saturating_sub(self.config.leeway.num_seconds());
+        if let Some(claims) = key.as_ref().and_then(|key| self.verified.get(key, deadline())) {
             return self.check_claims(claims);
         }
         let claims = self.verify_uncached(token)?;
-        if let Some(key) = key {
-            let deadline = self.clock.unix_seconds().saturating_sub(self.config.leeway.num_seconds());
-            self.verified.put(key, &claims, deadline);
+        if let Some(key) = key
+            && claims.token_type == TokenKind::Access
+        {
+            self.verified.put(key, &claims, deadline());
         }
         Ok(claims)
     }

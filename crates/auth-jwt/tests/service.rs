@@ -280,7 +280,12 @@ fn verified_tokens_are_remembered_until_they_expire() {
         let forged = format!("{head}.{}", URL_SAFE_NO_PAD.encode([7u8; 32]));
         assert_eq!(rejection(jwt.verify(&forged, TokenKind::Access)), TokenRejection::BadSignature);
         assert_eq!(jwt.cached_tokens(), 1, "a refused token is not remembered");
-        // Bounded: a full cache remembers nothing new, and every token still verifies.
+        // A refresh token is presented once: never remembered.
+        let refresh = jwt.issue(TokenKind::Refresh, &user, TokenContents::default()).unwrap().token;
+        assert_eq!(jwt.verify(&refresh, TokenKind::Refresh).unwrap().sub, "u1");
+        assert_eq!(jwt.cached_tokens(), 1, "{alg}: refresh tokens are not cached");
+        // Bounded: a full cache of live tokens makes room for the newest, and every token still
+        // verifies.
         let tokens: Vec<String> = (0..4)
             .map(|n| {
                 let user = UserId::new(format!("u{n}"));
@@ -291,6 +296,9 @@ fn verified_tokens_are_remembered_until_they_expire() {
             jwt.verify(token, TokenKind::Access).unwrap();
         }
         assert_eq!(jwt.cached_tokens(), 2, "{alg}: at most the capacity");
+        let newest = tokens.last().unwrap();
+        jwt.verify(newest, TokenKind::Access).unwrap();
+        assert_eq!(jwt.cached_tokens(), 2);
         // Expiry applies to remembered tokens (5 min plus the 5 s leeway).
         clock.advance(Duration::seconds(300 + 6));
         assert_eq!(rejection(jwt.verify(&access, TokenKind::Access)), TokenRejection::Expired);

@@ -1,6 +1,5 @@
 //! The verifier: an [`Authenticator`] for the bearer tokens of the configured issuers.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -528,8 +527,7 @@ async fn check_revocation(
 /// Verified tokens by the SHA-256 of the token, each kept until its `exp`.
 #[derive(Debug)]
 struct TokenCache {
-    capacity: usize,
-    entries: RwLock<HashMap<[u8; 32], Cached>>,
+    entries: RwLock<auth_core::ExpiringMap<[u8; 32], Cached, i64>>,
 }
 
 #[derive(Debug)]
@@ -537,12 +535,11 @@ struct Cached {
     principal: Principal,
     issuer: usize,
     issued_at: Option<i64>,
-    exp: i64,
 }
 
 impl TokenCache {
     fn new(capacity: usize) -> Self {
-        Self { capacity, entries: RwLock::new(HashMap::new()) }
+        Self { entries: RwLock::new(auth_core::ExpiringMap::new(capacity)) }
     }
 
     fn key(token: &str) -> [u8; 32] {
@@ -552,10 +549,7 @@ impl TokenCache {
     fn get(&self, key: &[u8; 32], now: DateTime<Utc>) -> Option<(Principal, usize, Option<i64>)> {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         // No leeway: an entry never outlives `exp`.
-        entries
-            .get(key)
-            .filter(|c| now.timestamp() < c.exp)
-            .map(|c| (c.principal.clone(), c.issuer, c.issued_at))
+        entries.get(key, now.timestamp()).map(|c| (c.principal.clone(), c.issuer, c.issued_at))
     }
 
     fn put(
@@ -567,16 +561,8 @@ impl TokenCache {
         exp: i64,
         now: DateTime<Utc>,
     ) {
-        if now.timestamp() >= exp {
-            return;
-        }
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= self.capacity {
-            entries.retain(|_, c| now.timestamp() < c.exp);
-            if entries.len() >= self.capacity {
-                return;
-            }
-        }
-        entries.insert(key, Cached { principal: principal.clone(), issuer, issued_at, exp });
+        let cached = Cached { principal: principal.clone(), issuer, issued_at };
+        entries.insert(key, cached, exp, now.timestamp());
     }
 }

@@ -79,6 +79,7 @@ pub struct ConnectConfig {
     acquire_timeout: Duration,
     sqlite_busy_timeout: Duration,
     sqlite_synchronous: SqliteSynchronous,
+    statement_timeout: Option<Duration>,
     log_statements: bool,
 }
 
@@ -91,6 +92,7 @@ impl Default for ConnectConfig {
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             sqlite_busy_timeout: DEFAULT_SQLITE_BUSY_TIMEOUT,
             sqlite_synchronous: SqliteSynchronous::default(),
+            statement_timeout: None,
             log_statements: false,
         }
     }
@@ -123,6 +125,14 @@ impl ConnectConfig {
     /// [`DEFAULT_ACQUIRE_TIMEOUT`]).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// PostgreSQL only: the server cancels a statement that runs longer than this (its
+    /// `statement_timeout`, set on every pooled connection; default: none). A cancelled statement
+    /// fails like a lost connection: the request answers 503 and changes nothing.
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = Some(timeout).filter(|t| !t.is_zero());
         self
     }
 
@@ -169,6 +179,7 @@ impl ConnectConfig {
                 if let Some(max) = self.max_connections {
                     options.max_connections(max);
                 }
+                self.postgres_options(&mut options);
             }
         }
         Ok(options)
@@ -201,6 +212,9 @@ impl ConnectConfig {
                     .pragma("wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT.to_string())
             }
         });
+        // A connection to a local file cannot go stale: no ping (a round trip to the connection's
+        // worker thread) before each use.
+        options.test_before_acquire(false);
         if in_memory {
             // Every connection to `sqlite::memory:` shares one cache that lives only while a
             // connection is open, and shared-cache table locks are not covered by busy_timeout.
@@ -209,6 +223,19 @@ impl ConnectConfig {
             options.max_connections(self.max_connections.unwrap_or(DEFAULT_SQLITE_MAX_CONNECTIONS));
         }
         Ok(())
+    }
+
+    #[cfg(feature = "postgres")]
+    fn postgres_options(&self, options: &mut ConnectOptions) {
+        if let Some(timeout) = self.statement_timeout {
+            let millis = timeout.as_millis().to_string();
+            options.map_sqlx_postgres_opts(move |pg| pg.options([("statement_timeout", millis.as_str())]));
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn postgres_options(&self, _options: &mut ConnectOptions) {
+        let _ = self.statement_timeout;
     }
 
     #[cfg(not(feature = "sqlite"))]

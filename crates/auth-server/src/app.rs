@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use portcullis::axum::{AuthContext, RouterConfig};
 use portcullis::core::audit::AuditLog;
@@ -59,8 +60,13 @@ pub struct App {
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, StartError> {
-    let config =
-        portcullis::sea_orm::ConnectConfig::default().sqlite_synchronous(settings.sqlite_synchronous);
+    let mut config = portcullis::sea_orm::ConnectConfig::default()
+        .sqlite_synchronous(settings.sqlite_synchronous)
+        .acquire_timeout(Duration::from_millis(settings.database_acquire_timeout_ms))
+        .statement_timeout(Duration::from_millis(settings.database_statement_timeout_ms));
+    if settings.database_max_connections > 0 {
+        config = config.max_connections(settings.database_max_connections);
+    }
     let db = portcullis::sea_orm::connect_with(&settings.database_url, &config)
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;

@@ -132,6 +132,15 @@ pub struct Settings {
     /// a crash of the process, no `fsync` per commit) or `full` (it survives a power loss too, at
     /// an `fsync` per commit). SQLite only.
     pub sqlite_synchronous: portcullis::sea_orm::SqliteSynchronous,
+    /// `PORTCULLIS_DATABASE_MAX_CONNECTIONS` / `database_max_connections`: the connection pool's
+    /// size (default 0: the driver's default, 10 for PostgreSQL and 5 for a SQLite file).
+    pub database_max_connections: u32,
+    /// `PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS` / `database_acquire_timeout_ms`: how long a
+    /// request waits for a pooled connection before it answers 503 (default 5000).
+    pub database_acquire_timeout_ms: u64,
+    /// `PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS` / `database_statement_timeout_ms`: PostgreSQL
+    /// cancels a statement running longer than this (default 10000; 0: no limit).
+    pub database_statement_timeout_ms: u64,
     /// `PORTCULLIS_FLUSH_INTERVAL` / `flush_interval`: seconds between deletions of expired
     /// sessions and tokens (default 3600).
     pub flush_interval: u64,
@@ -397,6 +406,9 @@ impl Default for Settings {
             revocation_poll_ms: 1000,
             credential_cache_capacity: 10_000,
             sqlite_synchronous: portcullis::sea_orm::SqliteSynchronous::Normal,
+            database_max_connections: 0,
+            database_acquire_timeout_ms: 5000,
+            database_statement_timeout_ms: 10_000,
             flush_interval: 3600,
             insecure_cookies: false,
             allowed_origins: Vec::new(),
@@ -485,6 +497,9 @@ struct FileSettings {
     revocation_poll_ms: Option<u64>,
     credential_cache_capacity: Option<usize>,
     sqlite_synchronous: Option<String>,
+    database_max_connections: Option<u32>,
+    database_acquire_timeout_ms: Option<u64>,
+    database_statement_timeout_ms: Option<u64>,
     flush_interval: Option<u64>,
     insecure_cookies: Option<bool>,
     allowed_origins: Option<Vec<String>>,
@@ -859,6 +874,15 @@ impl Settings {
         if let Some(v) = f.sqlite_synchronous {
             self.sqlite_synchronous = parse("sqlite_synchronous", &v)?;
         }
+        if let Some(v) = f.database_max_connections {
+            self.database_max_connections = v;
+        }
+        if let Some(v) = f.database_acquire_timeout_ms {
+            self.database_acquire_timeout_ms = v;
+        }
+        if let Some(v) = f.database_statement_timeout_ms {
+            self.database_statement_timeout_ms = v;
+        }
         if let Some(v) = f.flush_interval {
             self.flush_interval = v;
         }
@@ -1210,6 +1234,15 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_SQLITE_SYNCHRONOUS") {
             self.sqlite_synchronous = parse("PORTCULLIS_SQLITE_SYNCHRONOUS", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_DATABASE_MAX_CONNECTIONS") {
+            self.database_max_connections = parse("PORTCULLIS_DATABASE_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS") {
+            self.database_acquire_timeout_ms = parse("PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS") {
+            self.database_statement_timeout_ms = parse("PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_FLUSH_INTERVAL") {
             self.flush_interval = parse("PORTCULLIS_FLUSH_INTERVAL", &v)?;
         }
@@ -1548,6 +1581,15 @@ impl Settings {
         if !(0..=60).contains(&self.reuse_grace) {
             return Err(ConfigError::new("PORTCULLIS_REUSE_GRACE", "must be between 0 and 60 seconds"));
         }
+        if !(100..=120_000).contains(&self.database_acquire_timeout_ms) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS",
+                "must be between 100 and 120000 ms",
+            ));
+        }
+        if self.database_max_connections > 1000 {
+            return Err(ConfigError::new("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "must be at most 1000"));
+        }
         if !(50..=2000).contains(&self.revocation_poll_ms) {
             return Err(ConfigError::new(
                 "PORTCULLIS_REVOCATION_POLL_MS",
@@ -1880,6 +1922,27 @@ scopes = ["read:user", "user:email"]
             portcullis::sea_orm::SqliteSynchronous::Full
         );
         assert_eq!(load(&[]).unwrap().sqlite_synchronous, portcullis::sea_orm::SqliteSynchronous::Normal);
+        for (setting, bad) in [
+            ("PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS", "0"),
+            ("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "100000"),
+            ("PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS", "soon"),
+        ] {
+            assert_eq!(load(&[(setting, bad)]).unwrap_err().setting, setting);
+        }
+        let pool = load(&[
+            ("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "3"),
+            ("PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS", "250"),
+            ("PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                pool.database_max_connections,
+                pool.database_acquire_timeout_ms,
+                pool.database_statement_timeout_ms
+            ),
+            (3, 250, 0)
+        );
         assert_eq!(
             load(&[("PORTCULLIS_GRANT_MAX_AGE", "10")]).unwrap_err().setting,
             "PORTCULLIS_GRANT_MAX_AGE"
