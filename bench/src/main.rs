@@ -17,6 +17,10 @@
 //! environment exactly as for `portcullis serve` (`PORTCULLIS_BIND`, `PORTCULLIS_DATABASE_URL`,
 //! `PORTCULLIS_JWT_ALGORITHM`, ...).
 
+/// The allocator of the `portcullis` binary (auth-server's default `mimalloc` feature).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;

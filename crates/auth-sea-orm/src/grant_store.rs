@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
@@ -44,6 +46,11 @@ const MAX_PAUSE: StdDuration = StdDuration::from_millis(200);
 /// times. So of any number of concurrent [`rotate`](GrantStore::rotate) calls with the same token,
 /// across processes, exactly one rotates.
 ///
+/// On SQLite the rotations of a process are committed in groups: those that arrive while one
+/// transaction runs go together into the next, in three statements for the whole group, written
+/// by one task on a connection of its own; each caller is answered once its rotation is
+/// committed ([`group_commit_stats`](Self::group_commit_stats) tells how it goes).
+///
 /// The revocation log's sequence numbers become visible in order (on PostgreSQL appends take an
 /// advisory lock, on SQLite writers are serialised anyway): a follower never skips an event that
 /// commits late. Times are stored with microsecond precision, as PostgreSQL keeps them.
@@ -75,17 +82,57 @@ const MAX_PAUSE: StdDuration = StdDuration::from_millis(200);
 #[derive(Debug, Clone)]
 pub struct SeaOrmGrantStore {
     db: DatabaseConnection,
+    /// SQLite: the queue of this process's rotations, committed in groups (see [`RotationQueue`]).
+    rotations: Arc<RotationQueue>,
 }
 
 impl SeaOrmGrantStore {
     /// A store on `db` (migrated with [`migrate`](crate::migrate)).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, rotations: Arc::default() }
     }
 
     /// The connection pool.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// One rotation in its own transaction.
+    async fn rotate_alone(
+        &self,
+        presented_jti: &str,
+        next: RefreshRecord,
+        now: DateTime<Utc>,
+        idle_ttl: Duration,
+    ) -> Result<RotateOutcome, AuthError> {
+        self.write(|txn| {
+            let (jti, next) = (presented_jti.to_owned(), next.clone());
+            Box::pin(async move { rotate_in(txn, &jti, &next, now, idle_ttl).await })
+        })
+        .await
+    }
+
+    /// Rotations in one transaction ([`rotate_many_in`]). `None` when the transaction failed
+    /// (nothing of it was committed).
+    async fn rotate_group(&self, group: &[Rotation]) -> Option<Vec<RotateOutcome>> {
+        let txn = self.begin_write().await.ok()?;
+        let outcomes = match rotate_many_in(&txn, group).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::debug!(error = %error.describe(), "grouped rotation failed; rotating one by one");
+                if let Err(rollback) = txn.rollback().await {
+                    tracing::debug!(%rollback, "grant-store rollback failed");
+                }
+                return None;
+            }
+        };
+        match txn.commit().await {
+            Ok(()) => Some(outcomes),
+            Err(error) => {
+                tracing::debug!(%error, "grouped rotation commit failed; rotating one by one");
+                None
+            }
+        }
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
@@ -141,6 +188,143 @@ impl SeaOrmGrantStore {
                     tracing::debug!(%rollback, "grant-store rollback failed");
                 }
                 Err(error)
+            }
+        }
+    }
+}
+
+/// One refresh-token rotation waiting for its turn.
+#[derive(Debug, Clone)]
+struct Rotation {
+    presented_jti: String,
+    next: RefreshRecord,
+    now: DateTime<Utc>,
+    idle_ttl: Duration,
+}
+
+/// The most rotations committed in one transaction.
+const MAX_GROUP: usize = 64;
+/// The most rotations waiting for their turn; beyond it a rotation runs alone.
+const QUEUE_DEPTH: usize = 4096;
+
+type Reply = tokio::sync::oneshot::Sender<Result<RotateOutcome, AuthError>>;
+
+/// Group commit of rotations on SQLite.
+///
+/// SQLite has one writer at a time, so concurrent rotations wait for each other anyway; each paid
+/// for its own `BEGIN IMMEDIATE` and `COMMIT` (round trips to the connection's thread) and for
+/// writing the same table and index pages to the WAL again. Here the rotations that arrive while
+/// one transaction runs are committed together in the next one, by one task: each caller still
+/// gets its answer only after its rotation is committed, so durability is unchanged, and a
+/// rotation with no one else waiting goes alone at once. A group whose transaction fails (a
+/// transient conflict with another process) is replayed one rotation at a time, with the usual
+/// retries.
+#[derive(Debug, Default)]
+struct RotationQueue {
+    sender: std::sync::OnceLock<tokio::sync::mpsc::Sender<(Rotation, Reply)>>,
+    counts: Arc<GroupCounts>,
+}
+
+#[derive(Debug, Default)]
+struct GroupCounts {
+    groups: AtomicU64,
+    rotations: AtomicU64,
+}
+
+/// How SQLite's group commit of rotations went (see [`SeaOrmGrantStore::group_commit_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupCommitStats {
+    /// Transactions that committed a group of rotations.
+    pub groups: u64,
+    /// Rotations committed in those transactions (`rotations / groups` is the mean group size).
+    pub rotations: u64,
+}
+
+impl RotationQueue {
+    async fn rotate(&self, store: &SeaOrmGrantStore, job: Rotation) -> Result<RotateOutcome, AuthError> {
+        let sender = self.sender.get_or_init(|| {
+            let (sender, receiver) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
+            tokio::spawn(commit_groups(store.group_writer(), receiver, Arc::clone(&self.counts)));
+            sender
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match sender.try_send((job, reply)) {
+            Ok(()) => answer
+                .await
+                // The committing task ended (its runtime shut down): whether the rotation was
+                // committed is unknown, so it must not be tried again.
+                .unwrap_or_else(|_| Err(AuthError::backend("the rotation queue stopped"))),
+            Err(tokio::sync::mpsc::error::TrySendError::Full((job, _)))
+            | Err(tokio::sync::mpsc::error::TrySendError::Closed((job, _))) => {
+                store.rotate_alone(&job.presented_jti, job.next, job.now, job.idle_ttl).await
+            }
+        }
+    }
+}
+
+impl SeaOrmGrantStore {
+    /// This store without its rotation queue (the queue's task holds it: the queue ends when the
+    /// last store using it is dropped).
+    fn clone_without_queue(&self) -> Self {
+        Self { db: self.db.clone(), rotations: Arc::default() }
+    }
+
+    /// The store the group-commit task writes with: on a pool of several SQLite connections, a
+    /// connection of its own. Every connection's page cache is discarded when another connection
+    /// has written, so writes that went round the pool re-read their pages from the WAL each
+    /// time; a single writer keeps them cached.
+    fn group_writer(&self) -> Self {
+        #[cfg(feature = "sqlite")]
+        if self.db.get_database_backend() == DbBackend::Sqlite {
+            let pool = self.db.get_sqlite_connection_pool();
+            if pool.options().get_max_connections() > 1 {
+                let writer = sea_orm::sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(pool.options().get_acquire_timeout())
+                    .test_before_acquire(false)
+                    .connect_lazy_with((*pool.connect_options()).clone());
+                let db = sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(writer);
+                return Self { db, rotations: Arc::default() };
+            }
+        }
+        self.clone_without_queue()
+    }
+
+    /// How SQLite's group commit of rotations went so far: committed groups and the rotations in
+    /// them (all zero on PostgreSQL, whose rotations do not wait for each other).
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        GroupCommitStats {
+            groups: self.rotations.counts.groups.load(Ordering::Relaxed),
+            rotations: self.rotations.counts.rotations.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The task behind a [`RotationQueue`]: takes what is waiting (up to [`MAX_GROUP`]) and commits
+/// it in one transaction, until every sender is gone.
+async fn commit_groups(
+    store: SeaOrmGrantStore,
+    mut receiver: tokio::sync::mpsc::Receiver<(Rotation, Reply)>,
+    counts: Arc<GroupCounts>,
+) {
+    let mut waiting = Vec::with_capacity(MAX_GROUP);
+    while receiver.recv_many(&mut waiting, MAX_GROUP).await > 0 {
+        let (group, replies): (Vec<Rotation>, Vec<Reply>) = waiting.drain(..).unzip();
+        match store.rotate_group(&group).await {
+            Some(outcomes) => {
+                counts.groups.fetch_add(1, Ordering::Relaxed);
+                counts.rotations.fetch_add(group.len() as u64, Ordering::Relaxed);
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            None => {
+                for (job, reply) in group.into_iter().zip(replies) {
+                    let outcome =
+                        store.rotate_alone(&job.presented_jti, job.next, job.now, job.idle_ttl).await;
+                    let _ = reply.send(outcome);
+                }
             }
         }
     }
@@ -335,25 +519,7 @@ async fn rotate_in(
     idle_ttl: Duration,
 ) -> Result<RotateOutcome, TxError> {
     let at = stored(now);
-    let mut live_grant = Query::select();
-    live_grant
-        .expr(Expr::val(1))
-        .from(grants::Entity)
-        .and_where(
-            Expr::col((grants::Entity, grants::Column::Id))
-                .equals((refresh_tokens::Entity, refresh_tokens::Column::GrantId)),
-        )
-        .and_where(Expr::col((grants::Entity, grants::Column::RevokedAt)).is_null())
-        .and_where(Expr::col((grants::Entity, grants::Column::ExpiresAt)).gt(at));
-    // Idle applies to JWT grants only (see `Grant::is_expired`); a cut-off before the representable
-    // range means never idle.
-    if let Some(cutoff) = now.checked_sub_signed(idle_ttl) {
-        live_grant.and_where(
-            Expr::col((grants::Entity, grants::Column::Kind))
-                .ne(auth_blacklist::GRANT_KIND_JWT)
-                .or(Expr::col((grants::Entity, grants::Column::LastUsedAt)).gt(stored(cutoff))),
-        );
-    }
+    let live_grant = live_grant_of_token(now, idle_ttl);
     let consumed = refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::ConsumedAt, Expr::value(at))
         .col_expr(refresh_tokens::Column::ReplacedBy, Expr::value(next.jti.clone()))
@@ -381,6 +547,123 @@ async fn rotate_in(
     };
     insert_token(txn, next).await?;
     Ok(RotateOutcome::Rotated { grant: into_grant(grant) })
+}
+
+/// `EXISTS (…)` of the rotation's condition on the grant of the `refresh_tokens` row at hand: not
+/// revoked, not past its end, not idle at `now`.
+fn live_grant_of_token(now: DateTime<Utc>, idle_ttl: Duration) -> sea_orm::sea_query::SelectStatement {
+    let mut live_grant = Query::select();
+    live_grant
+        .expr(Expr::val(1))
+        .from(grants::Entity)
+        .and_where(
+            Expr::col((grants::Entity, grants::Column::Id))
+                .equals((refresh_tokens::Entity, refresh_tokens::Column::GrantId)),
+        )
+        .and_where(Expr::col((grants::Entity, grants::Column::RevokedAt)).is_null())
+        .and_where(Expr::col((grants::Entity, grants::Column::ExpiresAt)).gt(stored(now)));
+    // Idle applies to JWT grants only (see `Grant::is_expired`); a cut-off before the representable
+    // range means never idle.
+    if let Some(cutoff) = now.checked_sub_signed(idle_ttl) {
+        live_grant.and_where(
+            Expr::col((grants::Entity, grants::Column::Kind))
+                .ne(auth_blacklist::GRANT_KIND_JWT)
+                .or(Expr::col((grants::Entity, grants::Column::LastUsedAt)).gt(stored(cutoff))),
+        );
+    }
+    live_grant
+}
+
+/// A group of rotations (SQLite's group commit, see [`RotationQueue`]) in three statements
+/// whatever its size: [`rotate_in`]'s consuming `UPDATE`, grant `UPDATE` and `INSERT`, each over
+/// the whole group (one `WHERE` term and one `CASE` arm per rotation). A rotation whose token was
+/// not consumed is then classified alone (reads), as [`rotate_in`] does; two rotations of one
+/// token in a group: the first wins, the second is told `Reused`, as one transaction later.
+async fn rotate_many_in(
+    txn: &DatabaseTransaction,
+    group: &[Rotation],
+) -> Result<Vec<RotateOutcome>, TxError> {
+    use sea_orm::Condition;
+    use sea_orm::sea_query::CaseStatement;
+
+    if let [job] = group {
+        return Ok(vec![rotate_in(txn, &job.presented_jti, &job.next, job.now, job.idle_ttl).await?]);
+    }
+    let mut which = Condition::any();
+    let mut consumed_at = CaseStatement::new();
+    let mut replaced_by = CaseStatement::new();
+    for job in group {
+        let at = stored(job.now);
+        let this = || refresh_tokens::Column::Jti.eq(job.presented_jti.as_str());
+        which = which.add(
+            Condition::all()
+                .add(this())
+                .add(refresh_tokens::Column::ExpiresAt.gt(at))
+                .add(refresh_tokens::Column::GrantId.eq(job.next.grant_id.as_str()))
+                .add(refresh_tokens::Column::UserId.eq(job.next.user_id.as_str()))
+                .add(Expr::exists(live_grant_of_token(job.now, job.idle_ttl))),
+        );
+        consumed_at = consumed_at.case(this(), Expr::value(at));
+        replaced_by = replaced_by.case(this(), Expr::value(job.next.jti.clone()));
+    }
+    let consumed = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::ConsumedAt, consumed_at.into())
+        .col_expr(refresh_tokens::Column::ReplacedBy, replaced_by.into())
+        .filter(refresh_tokens::Column::ConsumedAt.is_null())
+        .filter(which)
+        .exec_with_returning(txn)
+        .await?;
+    // The rotations that consumed their token: the row's successor is theirs.
+    let won: Vec<bool> = group
+        .iter()
+        .map(|job| {
+            consumed.iter().any(|row| {
+                row.jti == job.presented_jti && row.replaced_by.as_deref() == Some(job.next.jti.as_str())
+            })
+        })
+        .collect();
+    let mut touched = Vec::new();
+    if won.contains(&true) {
+        let mut last_used = CaseStatement::new();
+        let mut ids = Vec::new();
+        for (job, _) in group.iter().zip(&won).filter(|(_, won)| **won) {
+            last_used = last_used
+                .case(grants::Column::Id.eq(job.next.grant_id.as_str()), Expr::value(stored(job.now)));
+            ids.push(job.next.grant_id.clone());
+        }
+        touched = grants::Entity::update_many()
+            .col_expr(grants::Column::LastUsedAt, last_used.into())
+            .filter(grants::Column::Id.is_in(ids))
+            .filter(grants::Column::RevokedAt.is_null())
+            .exec_with_returning(txn)
+            .await?;
+    }
+    let grant_of = |job: &Rotation| touched.iter().find(|g| g.id == job.next.grant_id);
+    let successors: Vec<_> = group
+        .iter()
+        .zip(&won)
+        .filter(|(job, won)| **won && grant_of(job).is_some())
+        .map(|(job, _)| token_row(&job.next))
+        .collect();
+    if !successors.is_empty() {
+        match refresh_tokens::Entity::insert_many(successors).exec_without_returning(txn).await {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(BlacklistError::DuplicateId { what: "refresh token" }.into());
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let mut outcomes = Vec::with_capacity(group.len());
+    for (job, won) in group.iter().zip(won) {
+        outcomes.push(match (won, grant_of(job)) {
+            (true, Some(grant)) => RotateOutcome::Rotated { grant: into_grant(grant.clone()) },
+            // Revoked after the token was consumed: nothing is issued (see `rotate_in`).
+            (true, None) => RotateOutcome::Revoked,
+            (false, _) => refused_rotation(txn, &job.presented_jti, &job.next, job.now, job.idle_ttl).await?,
+        });
+    }
+    Ok(outcomes)
 }
 
 /// Why a rotation's conditional update matched nothing, in the order the [`GrantStore::rotate`]
@@ -533,11 +816,11 @@ impl GrantStore for SeaOrmGrantStore {
         now: DateTime<Utc>,
         idle_ttl: Duration,
     ) -> Result<RotateOutcome, AuthError> {
-        self.write(|txn| {
-            let (jti, next) = (presented_jti.to_owned(), next.clone());
-            Box::pin(async move { rotate_in(txn, &jti, &next, now, idle_ttl).await })
-        })
-        .await
+        if self.db.get_database_backend() == DbBackend::Sqlite {
+            let job = Rotation { presented_jti: presented_jti.to_owned(), next, now, idle_ttl };
+            return self.rotations.rotate(self, job).await;
+        }
+        self.rotate_alone(presented_jti, next, now, idle_ttl).await
     }
 
     async fn grant_of_token(&self, jti: &str) -> Result<Option<Grant>, AuthError> {

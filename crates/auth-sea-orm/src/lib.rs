@@ -128,7 +128,7 @@ pub use connect::{
 pub use email_sign_in_store::SeaOrmEmailSignInStore;
 pub use error::DbError;
 #[cfg(feature = "blacklist")]
-pub use grant_store::SeaOrmGrantStore;
+pub use grant_store::{GroupCommitStats, SeaOrmGrantStore};
 #[cfg(feature = "oauth")]
 pub use linked_account_store::SeaOrmLinkedAccountStore;
 #[cfg(feature = "mfa")]
