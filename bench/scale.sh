@@ -16,7 +16,8 @@
 #      per-request server CPU of both and their ratio (goal: within 10%) with /bench/stats (cache
 #      sizes, revocation-list sizes, RSS) after the run.
 #
-# Knobs: SMALL (1000), LARGE (1000000), and every load.sh knob (DURATION, CONNECTIONS, PIN, ...).
+# Knobs: SMALL (1000), LARGE (1000000), and every load.sh knob (DURATION, CONNECTIONS, PIN,
+# SERVER_BIN, ...).
 # Takes about 3 minutes to seed the large database on 2 cores, plus two load.sh runs.
 set -euo pipefail
 
@@ -36,10 +37,14 @@ for tool in sqlite3 curl jq cargo; do
 done
 
 cd "$ROOT"
-log "building portcullis-bench-server (release)"
-cargo build --release -p portcullis-bench --bin portcullis-bench-server >&2
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
-SERVER="${TARGET_DIR}/release/portcullis-bench-server"
+if [ -n "${SERVER_BIN:-}" ]; then
+    SERVER="$SERVER_BIN"
+else
+    log "building portcullis-bench-server (release)"
+    cargo build --release -p portcullis-bench --bin portcullis-bench-server >&2
+    SERVER="${TARGET_DIR}/release/portcullis-bench-server"
+fi
 RESULTS_DIR="${RESULTS_DIR:-${TARGET_DIR}/bench-results}"
 mkdir -p "$RESULTS_DIR"
 WORK="$(mktemp -d)"

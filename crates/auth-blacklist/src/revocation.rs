@@ -37,6 +37,8 @@ const MIN_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 #[derive(Debug, Default)]
 pub struct RevocationList {
     state: RwLock<State>,
+    /// When the list last matched the store (unix milliseconds; `i64::MIN`: never said).
+    synced_at_ms: std::sync::atomic::AtomicI64,
     /// One [`reload`](RevocationList::reload) at a time.
     reloading: std::sync::atomic::AtomicBool,
 }
@@ -96,6 +98,29 @@ impl RevocationList {
         if let Some(pending) = state.pending.as_mut() {
             pending.push(event.clone());
         }
+    }
+
+    /// Records that the list matched the store at `at` (a [`load`](Self::load) of a fresh
+    /// snapshot, a [`sync`](Self::sync) that succeeded). [`spawn_sync`](Self::spawn_sync)'s task
+    /// records each successful sync.
+    pub fn mark_synced(&self, at: DateTime<Utc>) {
+        self.synced_at_ms.fetch_max(at.timestamp_millis(), std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// When the list last matched the store ([`mark_synced`](Self::mark_synced)); `None` if it was
+    /// never said to (a list fed only by this process's own revocations is never stale).
+    pub fn synced_at(&self) -> Option<DateTime<Utc>> {
+        match self.synced_at_ms.load(std::sync::atomic::Ordering::Acquire) {
+            0 => None,
+            ms => DateTime::from_timestamp_millis(ms),
+        }
+    }
+
+    /// Whether the list has not matched the store for longer than `max_age` at `now`: the
+    /// revocations of other processes may be missing, so a credential it would let through must
+    /// not be trusted (see [`spawn_sync`](Self::spawn_sync)). Never stale when never synced.
+    pub fn is_stale(&self, now: DateTime<Utc>, max_age: chrono::Duration) -> bool {
+        self.synced_at().is_some_and(|at| now - at > max_age)
     }
 
     /// Replaces the contents with `snapshot` and sets the cursor to its cursor. Reloading now and
@@ -178,6 +203,18 @@ impl RevocationList {
         store: Arc<dyn GrantStore>,
         interval: std::time::Duration,
     ) -> SyncTask {
+        self.spawn_sync_with_clock(store, interval, Arc::new(auth_core::SystemClock))
+    }
+
+    /// [`spawn_sync`](Self::spawn_sync), recording each successful sync with
+    /// [`mark_synced`](Self::mark_synced) at `clock`'s time: what [`is_stale`](Self::is_stale)
+    /// and a readiness probe read.
+    pub fn spawn_sync_with_clock(
+        self: &Arc<Self>,
+        store: Arc<dyn GrantStore>,
+        interval: std::time::Duration,
+        clock: auth_core::SharedClock,
+    ) -> SyncTask {
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime,
             Err(error) => {
@@ -186,7 +223,7 @@ impl RevocationList {
             }
         };
         let list = Arc::downgrade(self);
-        let handle = runtime.spawn(sync_loop(list, store, interval.max(MIN_SYNC_INTERVAL)));
+        let handle = runtime.spawn(sync_loop(list, store, interval.max(MIN_SYNC_INTERVAL), clock));
         SyncTask { handle: Some(handle) }
     }
 }
@@ -207,13 +244,24 @@ fn apply_to(state: &mut State, event: &RevocationEvent) {
     }
 }
 
-async fn sync_loop(list: Weak<RevocationList>, store: Arc<dyn GrantStore>, interval: std::time::Duration) {
+async fn sync_loop(
+    list: Weak<RevocationList>,
+    store: Arc<dyn GrantStore>,
+    interval: std::time::Duration,
+    clock: auth_core::SharedClock,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let Some(list) = list.upgrade() else { return };
-        match list.sync(store.as_ref()).await {
+        let started = clock.now();
+        let synced = list.sync(store.as_ref()).await;
+        if synced.is_ok() {
+            // The list matched the store as of the moment the read began.
+            list.mark_synced(started);
+        }
+        match synced {
             Ok(0) => {}
             Ok(applied) => tracing::debug!(applied, cursor = list.cursor(), "revocations synced"),
             Err(error) => {
@@ -426,6 +474,27 @@ mod tests {
         drop(list);
         tokio::time::sleep(StdDuration::from_millis(10)).await;
         assert!(task.is_finished(), "the task holds only a weak reference");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_list_synced_too_long_ago_is_stale() {
+        let clock = Arc::new(auth_core::ManualClock::new(at(0)));
+        let list = Arc::new(RevocationList::new());
+        assert!(list.synced_at().is_none());
+        assert!(!list.is_stale(at(1_000_000), chrono::Duration::seconds(10)), "never synced: never stale");
+        let task = list.spawn_sync_with_clock(
+            Arc::new(MemoryGrantStore::new()),
+            StdDuration::from_secs(1),
+            clock.clone(),
+        );
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+        assert_eq!(list.synced_at(), Some(at(0)));
+        assert!(!list.is_stale(at(10), chrono::Duration::seconds(10)));
+        assert!(list.is_stale(at(11), chrono::Duration::seconds(10)));
+        clock.set(at(30));
+        tokio::time::sleep(StdDuration::from_secs(2)).await;
+        assert_eq!(list.synced_at(), Some(at(30)), "each successful sync moves it");
+        drop(task);
     }
 
     #[test]

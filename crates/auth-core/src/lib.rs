@@ -82,7 +82,7 @@ pub use device::{
 pub use error::{AuthError, BoxError, ErrorBody, FieldError, TokenRejection};
 pub use expiring_map::ExpiringMap;
 pub use memory::MemoryUserStore;
-pub use password::{PasswordCheck, PasswordHasher, PasswordHasherConfig, normalize_password};
+pub use password::{HasherStats, PasswordCheck, PasswordHasher, PasswordHasherConfig, normalize_password};
 pub use principal::{CredentialMethod, Principal, Requirements, SECOND_FACTOR_AMR};
 pub use user::{
     AuthUser, CreateUserError, NewUser, User, UserId, UserLoader, UserQuery, UserState, UserStateCache,

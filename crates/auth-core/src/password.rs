@@ -111,6 +111,24 @@ impl PasswordCheck {
     const INVALID: Self = Self { valid: false, needs_rehash: false };
 }
 
+/// A [`PasswordHasher`]'s load ([`PasswordHasher::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HasherStats {
+    /// Hashes and verifications running now.
+    pub running: usize,
+    /// Requests waiting for a slot now (the queue depth).
+    pub waiting: usize,
+    /// The most that run at once.
+    pub max_running: usize,
+    /// The most that wait; beyond it a request is shed with 503.
+    pub max_waiting: usize,
+    /// Requests that waited for a slot since start.
+    pub waits: u64,
+    /// Their waits, in total.
+    pub waited: std::time::Duration,
+}
+
 /// Hashes and verifies passwords with argon2id on tokio's blocking pool, at most
 /// `max_concurrency` at a time, so a sign-in flood never stalls other requests.
 #[derive(Clone)]
@@ -127,6 +145,10 @@ struct Inner {
     /// Requests waiting for a permit, and how many may.
     waiting: AtomicUsize,
     max_queue: usize,
+    max_running: usize,
+    /// Requests that had to wait for a slot, and their waits in total (microseconds).
+    waits: std::sync::atomic::AtomicU64,
+    waited_micros: std::sync::atomic::AtomicU64,
     dummy_hash: OnceCell<String>,
 }
 
@@ -162,6 +184,9 @@ impl PasswordHasher {
                 registration_permits: Arc::new(Semaphore::new(config.max_registration_concurrency.max(1))),
                 waiting: AtomicUsize::new(0),
                 max_queue: config.max_queue,
+                max_running: config.max_concurrency.max(1),
+                waits: std::sync::atomic::AtomicU64::new(0),
+                waited_micros: std::sync::atomic::AtomicU64::new(0),
                 dummy_hash: OnceCell::new(),
             }),
         })
@@ -188,7 +213,25 @@ impl PasswordHasher {
             tracing::warn!(waiting = ahead, "the password hasher is overloaded: shedding a request");
             return Err(AuthError::Unavailable { retry_after_seconds: 1 });
         }
-        Arc::clone(pool).acquire_owned().await.map_err(AuthError::backend)
+        let started = std::time::Instant::now();
+        let permit = Arc::clone(pool).acquire_owned().await.map_err(AuthError::backend)?;
+        let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.inner.waits.fetch_add(1, Ordering::Relaxed);
+        self.inner.waited_micros.fetch_add(waited, Ordering::Relaxed);
+        Ok(permit)
+    }
+
+    /// What the hasher is doing now, and how long requests waited for it (for metrics).
+    pub fn stats(&self) -> HasherStats {
+        let free = self.inner.permits.available_permits();
+        HasherStats {
+            running: self.inner.max_running.saturating_sub(free),
+            waiting: self.inner.waiting.load(Ordering::Acquire),
+            max_running: self.inner.max_running,
+            max_waiting: self.inner.max_queue,
+            waits: self.inner.waits.load(Ordering::Relaxed),
+            waited: std::time::Duration::from_micros(self.inner.waited_micros.load(Ordering::Relaxed)),
+        }
     }
 
     async fn run_blocking<T: Send + 'static>(

@@ -403,6 +403,7 @@ impl<S: UserStore> AuthService<S> {
         user_id: &UserId,
         claims: &auth_jwt::Claims,
     ) -> Result<std::sync::Arc<auth_core::Authority>, AuthError> {
+        self.check_revocations_fresh()?;
         let issued_at = DateTime::from_timestamp(claims.iat, 0).unwrap_or_default();
         if self.is_revoked(claims.sid.as_deref(), user_id, issued_at) {
             return Err(revoked());

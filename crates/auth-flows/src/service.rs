@@ -10,7 +10,7 @@ use auth_core::{
     Accounts, AuthError, AuthUser, CredentialMethod, Principal, SharedClock, SystemClock, TokenRejection,
     UserStateCache, UserStore,
 };
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use http::request::Parts;
 
 use crate::guard::Guard;
@@ -47,6 +47,11 @@ pub struct FlowConfig {
     /// How many credentials of each kind the caches hold at most (default
     /// 10 000; zero turns them off).
     pub credential_cache_capacity: usize,
+    /// Once [`AuthService::start_revocation_sync`] runs: how long the in-process revocation list
+    /// may go without matching the store before access tokens are refused with 503
+    /// `service_unavailable` (fail closed: another process's revocations may be missing). `None`
+    /// (the default): never.
+    pub revocation_max_staleness: Option<Duration>,
 }
 
 impl Default for FlowConfig {
@@ -59,6 +64,7 @@ impl Default for FlowConfig {
             reauthentication_window: Duration::minutes(5),
             credential_cache_ttl: Duration::seconds(1),
             credential_cache_capacity: 10_000,
+            revocation_max_staleness: None,
         }
     }
 }
@@ -85,6 +91,13 @@ impl FlowConfig {
     /// Sets the re-authentication window.
     pub fn reauthentication_window(mut self, window: Duration) -> Self {
         self.reauthentication_window = window;
+        self
+    }
+
+    /// Sets how long the revocation list may go unsynced before access tokens are refused
+    /// ([`FlowConfig::revocation_max_staleness`]).
+    pub fn revocation_max_staleness(mut self, max_age: Duration) -> Self {
+        self.revocation_max_staleness = Some(max_age);
         self
     }
 
@@ -364,9 +377,33 @@ impl<S: UserStore> AuthService<S> {
     /// task alive (it stops when dropped). [`AuthError::NotFound`] without grants.
     pub async fn start_revocation_sync(&self, interval: std::time::Duration) -> Result<SyncTask, AuthError> {
         let grants = self.grants.as_ref().ok_or(AuthError::NotFound)?;
-        let snapshot = grants.store.revocation_snapshot(self.clock.now()).await?;
+        let now = self.clock.now();
+        let snapshot = grants.store.revocation_snapshot(now).await?;
         grants.revocations.load(&snapshot);
-        Ok(grants.revocations.spawn_sync(Arc::clone(&grants.store), interval))
+        grants.revocations.mark_synced(now);
+        Ok(grants.revocations.spawn_sync_with_clock(Arc::clone(&grants.store), interval, self.clock.clone()))
+    }
+
+    /// When the in-process revocation list last matched the store (`None` before
+    /// [`start_revocation_sync`](Self::start_revocation_sync), or without grants): what a
+    /// readiness probe and the revocation-lag metric read.
+    pub fn revocations_synced_at(&self) -> Option<DateTime<Utc>> {
+        self.grants.as_ref().and_then(|g| g.revocations.synced_at())
+    }
+
+    /// Fails closed when the revocation list has gone unsynced for longer than
+    /// [`FlowConfig::revocation_max_staleness`]: 503 `service_unavailable`.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn check_revocations_fresh(&self) -> Result<(), AuthError> {
+        let (Some(grants), Some(max_age)) = (self.grants.as_ref(), self.config.revocation_max_staleness)
+        else {
+            return Ok(());
+        };
+        if grants.revocations.is_stale(self.clock.now(), max_age) {
+            tracing::warn!("the revocation list is stale (sync failing): refusing access tokens");
+            return Err(AuthError::Unavailable { retry_after_seconds: 2 });
+        }
+        Ok(())
     }
 
     /// How long an unused grant lives.

@@ -4,9 +4,7 @@ use async_trait::async_trait;
 use auth_core::account_tokens::{AccountToken, AccountTokenPurpose, AccountTokenStore};
 use auth_core::{AuthError, UserId};
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::entity::account_tokens;
 
@@ -57,9 +55,7 @@ impl SeaOrmAccountTokenStore {
     }
 }
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 fn stored(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)

@@ -6,15 +6,13 @@ use auth_core::{AuthError, UserId};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Order, QueryFilter,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect,
 };
 
 use crate::entity::audit_events;
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 /// PostgreSQL keeps microseconds (rounding the rest); truncating first makes both databases
 /// return what was stored.

@@ -5,15 +5,11 @@ use auth_core::{AuthError, UserId};
 use auth_email_sign_in::{CodeCheck, EmailSignInStore, PendingEmailSignIn};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
-};
+use sea_orm::{ActiveValue, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter};
 
 use crate::entity::email_sign_ins;
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 /// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
 fn stored(at: DateTime<Utc>) -> DateTime<Utc> {

@@ -42,3 +42,48 @@ impl From<DbError> for AuthError {
         AuthError::Backend(Box::new(error))
     }
 }
+
+/// Seconds a client is told to wait (`Retry-After`) when the database cannot be reached.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
+
+/// A store failure as the flows see it: [`AuthError::Unavailable`] (503 with `Retry-After`) when
+/// the database cannot be reached or refuses work for now — no pooled connection within the
+/// acquire timeout, a connection lost, the server shutting down or refusing connections, a
+/// statement cancelled by `statement_timeout`, SQLite still locked after its busy timeout —
+/// and [`AuthError::Backend`] (500) for anything else. Either way nothing was changed, and the
+/// cause is logged here (an `Unavailable` carries no source).
+pub(crate) fn backend(error: DbErr) -> AuthError {
+    if is_unavailable(&error) {
+        tracing::warn!(%error, "database unavailable");
+        return AuthError::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_AFTER_SECONDS };
+    }
+    AuthError::Backend(Box::new(error))
+}
+
+/// Whether `error` means the database is out of reach for now (see [`backend`]).
+pub(crate) fn is_unavailable(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error;
+
+    let sqlx = match error {
+        // No connection could be had or made (refused, the database not accepting connections,
+        // authentication against a restarting server...).
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match &**sqlx {
+        Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+        Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08…), insufficient resources (53…: too many
+            // connections), operator intervention (57…: shutdown, cannot connect now, statement
+            // cancelled), 55000 (the database not accepting connections). SQLite: SQLITE_BUSY / SQLITE_LOCKED (5, 6) once the busy timeout ran out.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57")
+                || code == "55000"
+                || code.parse::<i64>().is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+        }),
+        _ => false,
+    }
+}

@@ -133,7 +133,7 @@ pub use grant_store::{GroupCommitStats, SeaOrmGrantStore};
 pub use linked_account_store::SeaOrmLinkedAccountStore;
 #[cfg(feature = "mfa")]
 pub use mfa_store::SeaOrmMfaStore;
-pub use migration::{LEGACY_PREFIX, MIGRATION_TABLE, Migrator, migrate};
+pub use migration::{LEGACY_PREFIX, MIGRATION_TABLE, Migrator, migrate, pending_migrations};
 #[cfg(feature = "webauthn")]
 pub use passkey_store::SeaOrmPasskeyStore;
 #[cfg(feature = "ratelimit")]

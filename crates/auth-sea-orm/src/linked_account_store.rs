@@ -5,15 +5,11 @@ use async_trait::async_trait;
 use auth_core::{AuthError, FieldError, UserId};
 use auth_oauth::{LinkedAccount, LinkedAccountStore};
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{
-    ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr,
-};
+use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, SqlErr};
 
 use crate::entity::linked_accounts;
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 /// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
 fn stored(at: DateTime<Utc>) -> DateTime<Utc> {

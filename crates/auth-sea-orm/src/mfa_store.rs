@@ -21,9 +21,7 @@ use crate::transient::retrying;
 /// recovery codes (the bytes of `"mfa "`); the second key is `hashtext(user_id)`.
 const PG_MFA_USER_LOCK: i32 = 0x6d66_6120;
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 fn corrupt(what: String) -> AuthError {
     AuthError::backend(format!("corrupt MFA store row: {what}"))

@@ -9,15 +9,12 @@ use auth_webauthn::{
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr,
+    ActiveValue, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, SqlErr,
 };
 
 use crate::entity::{passkey_challenges, passkeys};
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 /// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
 fn stored(at: DateTime<Utc>) -> DateTime<Utc> {

@@ -28,9 +28,7 @@ const FIRST_PAUSE: StdDuration = StdDuration::from_millis(5);
 /// The longest pause between attempts.
 const MAX_PAUSE: StdDuration = StdDuration::from_millis(200);
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 /// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
 fn stored(at: DateTime<Utc>) -> DateTime<Utc> {

@@ -14,9 +14,7 @@ use serde_json::{Map, Value};
 use crate::entity::sessions;
 use crate::transient::retrying;
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 /// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
 fn stored(at: DateTime<Utc>) -> DateTime<Utc> {

@@ -18,9 +18,7 @@ use crate::transient::retrying;
 const OPAQUE_TOKEN: &str = "opaque token";
 const API_KEY: &str = "API key";
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 /// PostgreSQL keeps microseconds; truncating first makes both databases return what was stored.
 fn stored(at: DateTime<Utc>) -> DateTime<Utc> {

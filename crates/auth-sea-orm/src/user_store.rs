@@ -113,9 +113,7 @@ fn to_stored_precision(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
-fn backend(error: DbErr) -> AuthError {
-    AuthError::Backend(Box::new(error))
-}
+use crate::error::backend;
 
 fn into_user(row: users::Model) -> Result<User, AuthError> {
     let roles: Vec<String> = serde_json::from_str(&row.roles).map_err(AuthError::backend)?;

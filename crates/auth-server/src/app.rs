@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::{CountingAuditStore, ServerMetrics};
+
 use portcullis::axum::{AuthContext, RouterConfig};
 use portcullis::core::audit::AuditLog;
 use portcullis::core::{
@@ -56,6 +58,8 @@ pub struct App {
     pub auth: Arc<ServerAuth>,
     /// The database connection.
     pub db: DatabaseConnection,
+    /// The metrics, when `PORTCULLIS_METRICS_BIND` is set.
+    pub metrics: Option<Arc<ServerMetrics>>,
 }
 
 /// Connects to the configured database and applies migrations.
@@ -240,7 +244,7 @@ pub async fn build_auth(
     clock: SharedClock,
 ) -> Result<Arc<ServerAuth>, StartError> {
     let passkeys = build_passkeys(settings, &db, &clock)?;
-    build_auth_with(settings, db, clock, passkeys).await
+    build_auth_with(settings, db, clock, passkeys, None).await
 }
 
 /// [`build_auth`] with the passkeys of the settings already built (offered in the MFA step).
@@ -249,6 +253,7 @@ async fn build_auth_with(
     db: DatabaseConnection,
     clock: SharedClock,
     passkeys: Option<Arc<portcullis::passkeys::PasskeySignIn>>,
+    metrics: Option<&Arc<ServerMetrics>>,
 ) -> Result<Arc<ServerAuth>, StartError> {
     let keys = load_keys(settings).await?;
     let mut config = JwtConfig::default()
@@ -265,6 +270,9 @@ async fn build_auth_with(
         JwtService::new(config, keys, clock.clone()).map_err(|e| key_error("PORTCULLIS_JWT_ALGORITHM", e))?;
     let clock = jwt.clock().clone();
     let grants = Arc::new(SeaOrmGrantStore::new(db.clone()));
+    if let Some(metrics) = metrics {
+        metrics.watch_grants((*grants).clone());
+    }
     let opaque_db = db.clone();
     let db_for_mfa = db.clone();
     let store = Arc::new(SeaOrmUserStore::with_clock(db, clock.clone()));
@@ -284,7 +292,10 @@ async fn build_auth_with(
         .credential_cache_ttl(chrono::Duration::milliseconds(
             i64::try_from(settings.revocation_poll_ms).unwrap_or(1000),
         ))
-        .credential_cache_capacity(settings.credential_cache_capacity);
+        .credential_cache_capacity(settings.credential_cache_capacity)
+        .revocation_max_staleness(chrono::Duration::milliseconds(
+            i64::try_from(settings.revocation_stale_after_ms).unwrap_or(10_000),
+        ));
     if let Some(idle) = settings.grant_idle_ttl {
         flow = flow.grant_idle_ttl(chrono::Duration::seconds(idle));
     }
@@ -320,7 +331,12 @@ async fn build_auth_with(
         chrono::Duration::hours(1),
     );
     let device_key = device_key(settings).await?;
-    let audit = AuditLog::new(Arc::new(SeaOrmAuditStore::new(opaque_db.clone())));
+    let audit_store: Arc<dyn portcullis::core::audit::AuditStore> =
+        Arc::new(SeaOrmAuditStore::new(opaque_db.clone()));
+    let audit = AuditLog::new(match metrics {
+        Some(metrics) => Arc::new(CountingAuditStore::new(audit_store, Arc::clone(metrics))),
+        None => audit_store,
+    });
     let mut builder = AuthService::builder(accounts)
         .clock(clock)
         .config(flow)
@@ -450,6 +466,8 @@ struct Parts {
     social: Option<Arc<portcullis::oauth::SocialLogin>>,
     email_sign_in: Option<Arc<portcullis::email_sign_in::EmailSignIn>>,
     passkeys: Option<Arc<portcullis::passkeys::PasskeySignIn>>,
+    metrics: Option<Arc<ServerMetrics>>,
+    stale_after: chrono::Duration,
 }
 
 impl Parts {
@@ -457,6 +475,11 @@ impl Parts {
     fn route_table(self, settings: &Settings) -> portcullis::flows::RouteTable {
         let endpoints = Arc::new(self.endpoints);
         let mut table = endpoints.route_table(&router_config(settings));
+        let (auth, db, stale_after) = (Arc::clone(&self.auth), self.db.clone(), self.stale_after);
+        table = table.route(http::Method::GET, READYZ, false, move |_request| {
+            let (auth, db) = (Arc::clone(&auth), db.clone());
+            async move { readiness(&auth, &db, stale_after).await }
+        });
         if let Some(social) = &self.social {
             table = social.routes(table, Arc::clone(&endpoints));
         }
@@ -584,7 +607,9 @@ fn build_social(
 async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, StartError> {
     let db = open_database(settings).await?;
     let passkeys = build_passkeys(settings, &db, &clock)?;
-    let auth = build_auth_with(settings, db.clone(), clock.clone(), passkeys.clone()).await?;
+    let metrics = settings.metrics_bind.map(|_| Arc::new(ServerMetrics::new()));
+    let auth =
+        build_auth_with(settings, db.clone(), clock.clone(), passkeys.clone(), metrics.as_ref()).await?;
     // The order of checks: an API key (`X-API-Key`), an opaque token (`Token`, or `Bearer` with
     // the token prefix), a JWT (`Bearer`), then the session cookie (with its CSRF check). The first credential present decides; an invalid
     // one is a 401, never a fall-through to the next kind.
@@ -603,7 +628,20 @@ async fn build_parts(settings: &Settings, clock: SharedClock) -> Result<Parts, S
     let endpoints = AuthEndpoints::new(Arc::clone(&auth)).with_web_flow(web);
     let social = build_social(settings, &db, &clock)?;
     let email_sign_in = build_email_sign_in(settings, &db).await?;
-    Ok(Parts { auth, db, endpoints, authenticator, clock, social, email_sign_in, passkeys })
+    let stale_after =
+        chrono::Duration::milliseconds(i64::try_from(settings.revocation_stale_after_ms).unwrap_or(10_000));
+    Ok(Parts {
+        auth,
+        db,
+        endpoints,
+        authenticator,
+        clock,
+        social,
+        email_sign_in,
+        passkeys,
+        metrics,
+        stale_after,
+    })
 }
 
 /// The server's routes: every route set, the body limit of the settings, the Swagger UI only when
@@ -616,10 +654,30 @@ fn router_config(settings: &Settings) -> RouterConfig {
 pub async fn build(settings: &Settings, clock: SharedClock) -> Result<App, StartError> {
     let parts = build_parts(settings, clock).await?;
     let context = AuthContext::new(parts.authenticator.clone()).with_clock(parts.clock.clone());
-    let (auth, db) = (Arc::clone(&parts.auth), parts.db.clone());
-    let router = portcullis::axum::mount(parts.route_table(settings), context)
+    let (auth, db, metrics) = (Arc::clone(&parts.auth), parts.db.clone(), parts.metrics.clone());
+    let mut router = portcullis::axum::mount(parts.route_table(settings), context)
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    Ok(App { router, auth, db })
+    if let Some(metrics) = &metrics {
+        let metrics = Arc::clone(metrics);
+        router = router.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+                    let started = std::time::Instant::now();
+                    let response = next.run(request).await;
+                    metrics.observe_request(
+                        method.as_str(),
+                        &path,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
+                    response
+                }
+            },
+        ));
+    }
+    Ok(App { router, auth, db, metrics })
 }
 
 /// Builds the whole application on poem (same HTTP behaviour as [`build`]).
@@ -627,15 +685,46 @@ pub async fn build_poem(
     settings: &Settings,
     clock: SharedClock,
 ) -> Result<(poem::endpoint::BoxEndpoint<'static>, Arc<ServerAuth>), StartError> {
-    use poem::EndpointExt as _;
+    let (endpoint, auth, _) = build_poem_app(settings, clock).await?;
+    Ok((endpoint, auth))
+}
+
+/// [`build_poem`] and the metrics, when `PORTCULLIS_METRICS_BIND` is set.
+async fn build_poem_app(
+    settings: &Settings,
+    clock: SharedClock,
+) -> Result<(poem::endpoint::BoxEndpoint<'static>, Arc<ServerAuth>, Option<Arc<ServerMetrics>>), StartError> {
+    use poem::{Endpoint as _, EndpointExt as _};
     let parts = build_parts(settings, clock).await?;
     let context =
         portcullis::poem::AuthContext::new(parts.authenticator.clone()).with_clock(parts.clock.clone());
     let auth = Arc::clone(&parts.auth);
+    let metrics = parts.metrics.clone();
+    let watched = metrics.clone();
     let mounted = portcullis::poem::mount(parts.route_table(settings), context.clone());
     let endpoint =
         poem::Route::new().nest("/", mounted).with(context).with(poem::middleware::Tracing).boxed();
-    Ok((endpoint, auth))
+    let endpoint = match metrics {
+        Some(metrics) => endpoint
+            .around(move |endpoint, request| {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+                    let started = std::time::Instant::now();
+                    let response = endpoint.get_response(request).await;
+                    metrics.observe_request(
+                        method.as_str(),
+                        &path,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
+                    Ok(response)
+                }
+            })
+            .boxed(),
+        None => endpoint,
+    };
+    Ok((endpoint, auth, watched))
 }
 
 /// A server listening in the background (tests, examples, and `serve`).
@@ -647,7 +736,104 @@ pub struct RunningServer {
     pub auth: Arc<ServerAuth>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    grace: std::time::Duration,
+    metrics_addr: Option<SocketAddr>,
+    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
     _background: Background,
+}
+
+/// `GET /metrics` on its own listener (every other path: 404).
+async fn serve_metrics(
+    bind: SocketAddr,
+    metrics: Arc<ServerMetrics>,
+    auth: Arc<ServerAuth>,
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), StartError> {
+    let listener = TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let db = auth.store().connection().clone();
+    let router = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let (metrics, auth, db) = (Arc::clone(&metrics), Arc::clone(&auth), db.clone());
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.render(&auth, &db),
+                )
+            }
+        }),
+    );
+    tracing::info!(%addr, "metrics listening");
+    Ok((addr, tokio::spawn(async move { axum::serve(listener, router).await })))
+}
+
+/// The path of the readiness probe.
+pub const READYZ: &str = "/readyz";
+
+/// `GET /readyz`: 200 when the process can serve traffic — the database answers, its schema is
+/// this version's (no migration pending), and the revocation list has matched the database within
+/// `stale_after` — else 503 `not_ready` naming the checks that failed. (`GET /healthz` only says
+/// the process is alive.)
+pub async fn readiness(
+    auth: &ServerAuth,
+    db: &DatabaseConnection,
+    stale_after: chrono::Duration,
+) -> http::Response<Vec<u8>> {
+    use serde_json::{Map, Value, json};
+    let timeout = std::time::Duration::from_secs(2);
+    let mut checks = Map::new();
+    let database = match tokio::time::timeout(timeout, db.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness: the database does not answer");
+            "unreachable".to_owned()
+        }
+        Err(_) => "timed out".to_owned(),
+    };
+    let migrations = if database == "ok" {
+        match tokio::time::timeout(timeout, portcullis::sea_orm::pending_migrations(db)).await {
+            Ok(Ok(0)) => "ok".to_owned(),
+            Ok(Ok(n)) => format!("{n} pending"),
+            Ok(Err(_)) | Err(_) => "unknown".to_owned(),
+        }
+    } else {
+        "unknown".to_owned()
+    };
+    let now = auth.clock().now();
+    let sync = match auth.revocations_synced_at() {
+        Some(at) if now - at > stale_after => format!("stale ({} ms behind)", (now - at).num_milliseconds()),
+        Some(_) => "ok".to_owned(),
+        None => "not started".to_owned(),
+    };
+    checks.insert("database".to_owned(), Value::from(database));
+    checks.insert("migrations".to_owned(), Value::from(migrations));
+    checks.insert("revocation_sync".to_owned(), Value::from(sync));
+    let failing: Vec<&str> =
+        checks.iter().filter(|(_, v)| v.as_str() != Some("ok")).map(|(k, _)| k.as_str()).collect();
+    let (status, body) = if failing.is_empty() {
+        (http::StatusCode::OK, json!({ "status": "ready", "checks": checks }))
+    } else {
+        (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            json!({
+                "detail": format!("Not ready: {}", failing.join(", ")),
+                "code": "not_ready",
+                "checks": checks,
+            }),
+        )
+    };
+    let mut response = http::Response::new(serde_json::to_vec(&body).unwrap_or_default());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    if status != http::StatusCode::OK {
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// The server's background work: following revocations made by other processes, and deleting
@@ -718,13 +904,30 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, writes the credentials' last
-    /// uses still on their way (they are written off the request path), and waits.
+    /// The metrics listener's address, when `PORTCULLIS_METRICS_BIND` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish for at most the grace
+    /// (`PORTCULLIS_SHUTDOWN_GRACE_SECS`; requests still running then are cut off), writes the
+    /// credentials' last uses still on their way (they are written off the request path), and
+    /// waits.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let served = self.task.await.map_err(std::io::Error::other)?;
+        let served = match tokio::time::timeout(self.grace, &mut self.task).await {
+            Ok(joined) => joined.map_err(std::io::Error::other)?,
+            Err(_) => {
+                tracing::warn!(grace = ?self.grace, "requests still running after the shutdown grace: cut off");
+                self.task.abort();
+                Ok(())
+            }
+        };
+        if let Some(metrics) = self.metrics_task.take() {
+            metrics.abort();
+        }
         self.auth.flush_last_uses().await;
         served
     }
@@ -736,7 +939,8 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<RunningSer
     let shutdown = async {
         let _ = rx.await;
     };
-    let (addr, auth, task) = match settings.adapter {
+    let grace = std::time::Duration::from_secs(settings.shutdown_grace_secs);
+    let (addr, auth, task, metrics) = match settings.adapter {
         Adapter::Axum => {
             let app = build(settings, clock).await?;
             let listener = TcpListener::bind(settings.bind).await?;
@@ -746,22 +950,38 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<RunningSer
                 tokio::spawn(
                     async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await },
                 );
-            (addr, app.auth, task)
+            (addr, app.auth, task, app.metrics)
         }
         Adapter::Poem => {
-            let (endpoint, auth) = build_poem(settings, clock).await?;
+            let (endpoint, auth, metrics) = build_poem_app(settings, clock).await?;
             let listener = TcpListener::bind(settings.bind).await?;
             let addr = listener.local_addr()?;
             let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
             let task = tokio::spawn(async move {
                 poem::Server::new_with_acceptor(acceptor)
-                    .run_with_graceful_shutdown(endpoint, shutdown, Some(std::time::Duration::from_secs(30)))
+                    .run_with_graceful_shutdown(endpoint, shutdown, Some(grace))
                     .await
             });
-            (addr, auth, task)
+            (addr, auth, task, metrics)
         }
     };
     tracing::debug!(adapter = ?settings.adapter, %addr, "serving");
+    let (metrics_addr, metrics_task) = match (settings.metrics_bind, metrics) {
+        (Some(bind), Some(metrics)) => {
+            let (addr, task) = serve_metrics(bind, metrics, Arc::clone(&auth)).await?;
+            (Some(addr), Some(task))
+        }
+        _ => (None, None),
+    };
     let background = start_background(settings, &auth).await?;
-    Ok(RunningServer { addr, auth, shutdown: Some(tx), task, _background: background })
+    Ok(RunningServer {
+        addr,
+        auth,
+        shutdown: Some(tx),
+        task,
+        grace,
+        metrics_addr,
+        metrics_task,
+        _background: background,
+    })
 }

@@ -128,6 +128,19 @@ pub struct Settings {
     /// tokens, API keys and cookie sessions (each kind) the process remembers after reading them,
     /// for `PORTCULLIS_REVOCATION_POLL_MS` each (default 10000; 0 turns the caches off).
     pub credential_cache_capacity: usize,
+    /// `PORTCULLIS_REVOCATION_STALE_AFTER_MS` / `revocation_stale_after_ms`: when the revocation
+    /// list has not matched the database for this long (the sync failing: the database away),
+    /// access tokens are refused with 503 rather than trusted against a stale list, and `/readyz`
+    /// reports `revocation_sync` (default 10000; at least twice the poll interval).
+    pub revocation_stale_after_ms: u64,
+    /// `PORTCULLIS_SHUTDOWN_GRACE_SECS` / `shutdown_grace_secs`: on SIGTERM or SIGINT the server
+    /// stops accepting connections and lets requests in flight finish for at most this long
+    /// (default 20).
+    pub shutdown_grace_secs: u64,
+    /// `PORTCULLIS_METRICS_BIND` / `metrics_bind`: where `GET /metrics` (Prometheus text format)
+    /// is served, apart from the API (default: unset, no metrics). A private address: the
+    /// figures are for operators.
+    pub metrics_bind: Option<SocketAddr>,
     /// `PORTCULLIS_SQLITE_SYNCHRONOUS` / `sqlite_synchronous`: `normal` (default: a commit survives
     /// a crash of the process, no `fsync` per commit) or `full` (it survives a power loss too, at
     /// an `fsync` per commit). SQLite only.
@@ -405,6 +418,9 @@ impl Default for Settings {
             reauthentication_window: 300,
             revocation_poll_ms: 1000,
             credential_cache_capacity: 10_000,
+            revocation_stale_after_ms: 10_000,
+            shutdown_grace_secs: 20,
+            metrics_bind: None,
             sqlite_synchronous: portcullis::sea_orm::SqliteSynchronous::Normal,
             database_max_connections: 0,
             database_acquire_timeout_ms: 5000,
@@ -496,6 +512,9 @@ struct FileSettings {
     reauthentication_window: Option<i64>,
     revocation_poll_ms: Option<u64>,
     credential_cache_capacity: Option<usize>,
+    revocation_stale_after_ms: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    metrics_bind: Option<String>,
     sqlite_synchronous: Option<String>,
     database_max_connections: Option<u32>,
     database_acquire_timeout_ms: Option<u64>,
@@ -871,6 +890,15 @@ impl Settings {
         if let Some(v) = f.credential_cache_capacity {
             self.credential_cache_capacity = v;
         }
+        if let Some(v) = f.revocation_stale_after_ms {
+            self.revocation_stale_after_ms = v;
+        }
+        if let Some(v) = f.shutdown_grace_secs {
+            self.shutdown_grace_secs = v;
+        }
+        if let Some(v) = f.metrics_bind {
+            self.metrics_bind = Some(parse("metrics_bind", &v)?);
+        }
         if let Some(v) = f.sqlite_synchronous {
             self.sqlite_synchronous = parse("sqlite_synchronous", &v)?;
         }
@@ -1231,6 +1259,15 @@ impl Settings {
         if let Some(v) = get("PORTCULLIS_CREDENTIAL_CACHE_CAPACITY") {
             self.credential_cache_capacity = parse("PORTCULLIS_CREDENTIAL_CACHE_CAPACITY", &v)?;
         }
+        if let Some(v) = get("PORTCULLIS_REVOCATION_STALE_AFTER_MS") {
+            self.revocation_stale_after_ms = parse("PORTCULLIS_REVOCATION_STALE_AFTER_MS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_SHUTDOWN_GRACE_SECS") {
+            self.shutdown_grace_secs = parse("PORTCULLIS_SHUTDOWN_GRACE_SECS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_METRICS_BIND") {
+            self.metrics_bind = if v.is_empty() { None } else { Some(parse("PORTCULLIS_METRICS_BIND", &v)?) };
+        }
         if let Some(v) = get("PORTCULLIS_SQLITE_SYNCHRONOUS") {
             self.sqlite_synchronous = parse("PORTCULLIS_SQLITE_SYNCHRONOUS", &v)?;
         }
@@ -1589,6 +1626,25 @@ impl Settings {
         }
         if self.database_max_connections > 1000 {
             return Err(ConfigError::new("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "must be at most 1000"));
+        }
+        if self.revocation_stale_after_ms < 2 * self.revocation_poll_ms
+            || self.revocation_stale_after_ms > 600_000
+        {
+            return Err(ConfigError::new(
+                "PORTCULLIS_REVOCATION_STALE_AFTER_MS",
+                "must be at least twice PORTCULLIS_REVOCATION_POLL_MS and at most 600000 ms",
+            ));
+        }
+        if self.shutdown_grace_secs > 3600 {
+            return Err(ConfigError::new("PORTCULLIS_SHUTDOWN_GRACE_SECS", "must be at most 3600 seconds"));
+        }
+        if let Some(metrics) = self.metrics_bind
+            && metrics == self.bind
+        {
+            return Err(ConfigError::new(
+                "PORTCULLIS_METRICS_BIND",
+                "must differ from PORTCULLIS_BIND: the metrics are served apart from the API",
+            ));
         }
         if !(50..=2000).contains(&self.revocation_poll_ms) {
             return Err(ConfigError::new(

@@ -111,6 +111,13 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbError> {
     migrate_locked(db).await.map_err(DbError::Migrate)
 }
 
+/// How many [`Migrator`] migrations the database has not applied yet (0: the schema is current).
+/// What a readiness probe asks: a process started against a database another version migrated
+/// differently should not take traffic. Unreachable database: the error.
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    Ok(Migrator::get_pending_migrations(db).await?.len())
+}
+
 async fn migrate_locked(db: &DatabaseConnection) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let txn = match backend {
