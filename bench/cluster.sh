@@ -40,9 +40,17 @@ PROFILE="${PROFILE:-release}"
 REDIS="${REDIS:-1}"
 BASE_PORT="${BASE_PORT:-18300}"
 POLL_MS=1000
+# A process whose revocation sync has failed this long refuses access tokens (503): so a
+# revocation reaches every process, or makes it fail closed, within max(POLL_MS, STALE_MS).
+STALE_MS=2000
+BOUND_MS=$((POLL_MS > STALE_MS ? POLL_MS : STALE_MS))
 SECRET="cluster-secret-cluster-secret-cluster-secret-0123456789"
 
 log() { printf '[cluster.sh] %s\n' "$*" >&2; }
+if ! command -v jq >/dev/null 2>&1; then
+    log "jq not found: installing it with apt-get"
+    apt-get install -y -qq jq >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq jq >/dev/null; }
+fi
 for tool in curl jq psql cargo; do
     command -v "$tool" >/dev/null 2>&1 || { log "missing required tool: $tool"; exit 1; }
 done
@@ -86,6 +94,7 @@ start_server() {
         PORTCULLIS_JWT_SECRET="$SECRET" \
         PORTCULLIS_RATE_LIMIT_STORE="$RATE_STORE" \
         PORTCULLIS_REVOCATION_POLL_MS="$POLL_MS" \
+        PORTCULLIS_REVOCATION_STALE_AFTER_MS="$STALE_MS" \
         PORTCULLIS_ARGON2_MEMORY_KIB=19456 \
         PORTCULLIS_SIGNIN_LIMIT_PER_IP=100000000 \
         PORTCULLIS_REGISTER_LIMIT_PER_IP=100000000 \
@@ -94,6 +103,7 @@ start_server() {
         PORTCULLIS_LOG=warn \
         "$SERVER_BIN" >>"${RESULTS_DIR}/server-${i}.log" 2>&1 &
     PIDS[$i]=$!
+    echo "${PIDS[$i]}" >"${WORK}/pid-${i}"
     for _ in $(seq 1 300); do
         curl -fsS -o /dev/null "http://127.0.0.1:${PORTS[$i]}/healthz" 2>/dev/null && return 0
         kill -0 "${PIDS[$i]}" 2>/dev/null || { log "server $i exited:"; tail -20 "${RESULTS_DIR}/server-${i}.log" >&2; exit 1; }
@@ -123,7 +133,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; 
 run_load() { # run_load SECONDS RATE OUT
     CLUSTER_SERVERS="$servers" CLUSTER_DURATION_SECS="$1" CLUSTER_RATE="$2" CLUSTER_OUT="$3" \
         CLUSTER_CONCURRENCY="$CONCURRENCY" CLUSTER_MAX_REQUESTS="$MAX_REQUESTS" \
-        CLUSTER_REVOCATION_BOUND_MS="$POLL_MS" "$LOAD_BIN"
+        CLUSTER_REVOCATION_BOUND_MS="$BOUND_MS" "$LOAD_BIN"
 }
 
 if [ "$SOAK" = 1 ] && [ "$RATE" = 0 ]; then
@@ -144,7 +154,7 @@ RSS_LOG="${WORK}/rss.txt"
 (
     start=$(date +%s)
     while kill -0 "$LOAD_PID" 2>/dev/null; do
-        echo "$(($(date +%s) - start)) $(rss_kib "${PIDS[0]}") $(rss_kib "${PIDS[1]}") $(rss_kib "${PIDS[2]}")"
+        echo "$(($(date +%s) - start)) $(rss_kib "$(cat "${WORK}/pid-0")") $(rss_kib "$(cat "${WORK}/pid-1")") $(rss_kib "$(cat "${WORK}/pid-2")")"
         sleep 5
     done
 ) >"$RSS_LOG" &
@@ -219,10 +229,14 @@ missing_grants="$(psql -At "$DB_URL" -c "CREATE TEMP TABLE wanted(g text)" -c "\
     -c "SELECT count(*) FROM wanted w WHERE NOT EXISTS (SELECT 1 FROM portcullis_grants g WHERE g.id = w.g)" | tail -1)"
 check "every grant signed in is in the database" "$missing_grants" "${grants} grants, ${missing_grants} missing"
 
-sign_ins="$(jq -r '[.kinds.sign_in.statuses["200"] // 0, .kinds.mfa_sign_in.statuses["200"] // 0] | add' "$REPORT")"
+# A sign-in whose audit write met the database restarting is answered, and the failure logged
+# ("audit event could not be stored"): every completed sign-in is either in the table or there.
+sign_ins="$(jq -r .completed_sign_ins "$REPORT")"
 audited="$(q "SELECT count(*) FROM portcullis_audit_events WHERE kind = 'sign_in_succeeded'")"
-short=$((audited >= sign_ins ? 0 : 1))
-check "an audit row for every successful sign-in" "$short" "${sign_ins} answered 200, ${audited} audit rows"
+unstored="$(cat "${RESULTS_DIR}"/server-*.log | grep 'audit event could not be stored' | grep -c 'sign_in_succeeded' || true)"
+short=$((audited + unstored >= sign_ins ? 0 : 1))
+check "every completed sign-in audited (or its failed write logged)" "$short" \
+    "${sign_ins} sign-ins, ${audited} audit rows, ${unstored} logged as not stored"
 
 not_one="$(q "SELECT count(*) FROM (SELECT g.id FROM portcullis_grants g JOIN portcullis_refresh_tokens t ON t.grant_id = g.id
     WHERE g.revoked_at IS NULL GROUP BY g.id HAVING count(*) FILTER (WHERE t.consumed_at IS NULL) <> 1) x")"
@@ -230,7 +244,9 @@ check "every live refresh chain has exactly one live token" "$not_one" "${not_on
 
 checks="$(jq -r .revocation_checks "$REPORT")"
 violations="$(jq -r '.revocation_violations | length' "$REPORT")"
-check "every sign-out refused by every process within ${POLL_MS} ms" "$violations" "${checks} checks, ${violations} violations"
+check "every sign-out refused (401, or 503 failing closed) by every process within ${BOUND_MS} ms" "$violations" \
+    "${checks} checks, ${violations} violations"
+[ "$violations" -gt 0 ] && jq -r '.revocation_violations[]' "$REPORT" | head -10 >&2
 
 rss_fail=0
 rss_detail=""

@@ -58,6 +58,8 @@ struct Report {
     grants: Vec<String>,
     revocation_checks: u64,
     revocation_violations: Vec<String>,
+    /// Sign-ins answered with a token pair (each has its `sign_in_succeeded` audit event).
+    completed_sign_ins: u64,
 }
 
 struct Load {
@@ -195,6 +197,7 @@ async fn lifecycle(load: &Arc<Load>, worker: usize, n: u64, turn: &mut usize) ->
             )
             .await;
         let Some(access) = first.body["access"].as_str().map(str::to_owned) else { return !load.done() };
+        load.report.lock().unwrap_or_else(|p| p.into_inner()).completed_sign_ins += 1;
         let setup = load
             .call("mfa_setup", next(), reqwest::Method::POST, "/api/auth/mfa/totp/setup", Some(&access), None)
             .await;
@@ -244,8 +247,12 @@ async fn lifecycle(load: &Arc<Load>, worker: usize, n: u64, turn: &mut usize) ->
     else {
         return !load.done();
     };
-    if let Some(grant) = grant_of(&refresh) {
-        load.report.lock().unwrap_or_else(|p| p.into_inner()).grants.push(grant);
+    {
+        let mut report = load.report.lock().unwrap_or_else(|p| p.into_inner());
+        report.completed_sign_ins += 1;
+        if let Some(grant) = grant_of(&refresh) {
+            report.grants.push(grant);
+        }
     }
     for _ in 0..load.refreshes {
         if load.done() {
@@ -310,7 +317,7 @@ async fn lifecycle(load: &Arc<Load>, worker: usize, n: u64, turn: &mut usize) ->
                 if status != 401 && status != 503 {
                     report
                         .revocation_violations
-                        .push(format!("server {server} answered {status} for {username}"));
+                        .push(format!("server {server} answered {status} for {username} at {}", unix_ms()));
                 }
             }
         });
@@ -411,6 +418,7 @@ async fn main() {
         "grants": report.grants,
         "revocation_checks": report.revocation_checks,
         "revocation_violations": report.revocation_violations,
+        "completed_sign_ins": report.completed_sign_ins,
     });
     let text = serde_json::to_string_pretty(&out).unwrap_or_default();
     match std::env::var("CLUSTER_OUT") {

@@ -212,6 +212,22 @@ pub enum CreateUserError {
     /// The store failed.
     #[error("user store failure")]
     Backend(#[source] BoxError),
+    /// The store cannot be reached for now (its database restarting, say): a 503 with
+    /// `Retry-After`, nothing created.
+    #[error("the user store is unavailable for now")]
+    Unavailable {
+        /// Seconds after which a retry may succeed.
+        retry_after_seconds: u64,
+    },
+}
+
+impl From<AuthError> for CreateUserError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Unavailable { retry_after_seconds } => Self::Unavailable { retry_after_seconds },
+            other => Self::Backend(Box::new(other)),
+        }
+    }
 }
 
 impl From<CreateUserError> for AuthError {
@@ -224,6 +240,9 @@ impl From<CreateUserError> for AuthError {
                 AuthError::Conflict(vec![crate::FieldError::new("email", error.to_string())])
             }
             CreateUserError::Backend(e) => AuthError::Backend(e),
+            CreateUserError::Unavailable { retry_after_seconds } => {
+                AuthError::Unavailable { retry_after_seconds }
+            }
         }
     }
 }

@@ -77,7 +77,7 @@ impl SeaOrmUserStore {
     /// Turns a failed insert into the [`CreateUserError`] it means.
     async fn insert_error(&self, error: DbErr, username: &str, email: Option<&str>) -> CreateUserError {
         let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() else {
-            return CreateUserError::Backend(Box::new(error));
+            return backend(error).into();
         };
         // When both are taken the username wins, as in MemoryUserStore. The conflicting row is
         // committed by now (both databases report a violation only against committed rows).
@@ -98,7 +98,7 @@ impl SeaOrmUserStore {
         {
             return CreateUserError::EmailTaken;
         }
-        CreateUserError::Backend(Box::new(error))
+        backend(error).into()
     }
 }
 
@@ -261,7 +261,7 @@ impl UserStore for SeaOrmUserStore {
                 return Err(self.insert_error(error, &username, email.as_deref()).await);
             }
         }
-        self.find_by_id(id).await.map_err(|e| CreateUserError::Backend(Box::new(e)))
+        self.find_by_id(id).await.map_err(CreateUserError::from)
     }
 
     async fn set_active(&self, id: &UserId, active: bool) -> Result<bool, AuthError> {

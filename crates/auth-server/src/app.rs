@@ -139,7 +139,29 @@ pub async fn load_keys(settings: &Settings) -> Result<KeySet, StartError> {
         }
         key
     };
-    KeySet::new(key).map_err(|e| key_error("PORTCULLIS_JWT_PRIVATE_KEY_FILE", e))
+    let mut keys = KeySet::new(key).map_err(|e| key_error("PORTCULLIS_JWT_PRIVATE_KEY_FILE", e))?;
+    // A rotation: the earlier keys verify (and are published) alongside the new signing key.
+    const PREVIOUS: &str = "PORTCULLIS_JWT_PREVIOUS_PUBLIC_KEY_FILES";
+    for entry in &settings.jwt_previous_public_key_files {
+        let (key_alg, path) = match entry.split_once(':') {
+            Some((name, path)) if name.parse::<portcullis::jwt::JwtAlgorithm>().is_ok() => {
+                (name.parse::<portcullis::jwt::JwtAlgorithm>().map_err(|e| key_error(PREVIOUS, e))?, path)
+            }
+            _ => (alg, entry.as_str()),
+        };
+        let pem = tokio::fs::read(path)
+            .await
+            .map_err(|e| StartError::Config(ConfigError::new(PREVIOUS, format!("{path}: {e}"))))?;
+        let previous = JwtKey::from_public_pem(key_alg, &pem).map_err(|e| key_error(PREVIOUS, e))?;
+        tracing::info!(kid = previous.kid(), algorithm = %key_alg, "previous key: verification only");
+        keys = keys.with_verification_key(previous);
+    }
+    if let Some(secret) = &settings.jwt_previous_secret {
+        let previous = JwtKey::hmac(alg, secret.expose().as_bytes())
+            .map_err(|e| key_error("PORTCULLIS_JWT_PREVIOUS_SECRET", e))?;
+        keys = keys.with_verification_key(previous);
+    }
+    Ok(keys)
 }
 
 /// The password hasher the settings describe.

@@ -97,6 +97,14 @@ pub struct Settings {
     /// `PORTCULLIS_JWT_PUBLIC_KEY_FILE` / `jwt_public_key_file`: PEM public key; must match the
     /// private key.
     pub jwt_public_key_file: Option<PathBuf>,
+    /// `PORTCULLIS_JWT_PREVIOUS_PUBLIC_KEY_FILES` / `jwt_previous_public_key_files`: during a key
+    /// rotation, the public keys (PEM files, comma-separated; `ES256:path` for a key of another
+    /// algorithm) of earlier signing keys: tokens they signed keep verifying, and the JWKS
+    /// publishes them, until they are taken out after the longest token lifetime.
+    pub jwt_previous_public_key_files: Vec<String>,
+    /// `PORTCULLIS_JWT_PREVIOUS_SECRET` / `jwt_previous_secret`: the previous HMAC secret during
+    /// an HS256 secret rotation (verification only).
+    pub jwt_previous_secret: Option<Secret>,
     /// `PORTCULLIS_KEYS_DIR` / `keys_dir`: where a development key is generated when no key is
     /// configured (default `keys`).
     pub keys_dir: PathBuf,
@@ -400,6 +408,8 @@ impl Default for Settings {
             jwt_private_key_file: None,
             jwt_private_key: None,
             jwt_public_key_file: None,
+            jwt_previous_public_key_files: Vec::new(),
+            jwt_previous_secret: None,
             keys_dir: PathBuf::from("keys"),
             issuer: None,
             audience: None,
@@ -494,6 +504,8 @@ struct FileSettings {
     jwt_private_key_file: Option<PathBuf>,
     jwt_private_key: Option<Secret>,
     jwt_public_key_file: Option<PathBuf>,
+    jwt_previous_public_key_files: Option<Vec<String>>,
+    jwt_previous_secret: Option<Secret>,
     keys_dir: Option<PathBuf>,
     issuer: Option<String>,
     audience: Option<String>,
@@ -835,6 +847,12 @@ impl Settings {
         }
         if f.jwt_public_key_file.is_some() {
             self.jwt_public_key_file = f.jwt_public_key_file;
+        }
+        if let Some(v) = f.jwt_previous_public_key_files {
+            self.jwt_previous_public_key_files = v;
+        }
+        if f.jwt_previous_secret.is_some() {
+            self.jwt_previous_secret = f.jwt_previous_secret;
         }
         if let Some(v) = f.keys_dir {
             self.keys_dir = v;
@@ -1204,6 +1222,13 @@ impl Settings {
         }
         if let Some(v) = get("PORTCULLIS_JWT_PUBLIC_KEY_FILE") {
             self.jwt_public_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("PORTCULLIS_JWT_PREVIOUS_PUBLIC_KEY_FILES") {
+            self.jwt_previous_public_key_files =
+                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+        }
+        if let Some(v) = get("PORTCULLIS_JWT_PREVIOUS_SECRET") {
+            self.jwt_previous_secret = Some(Secret::new(v));
         }
         if let Some(v) = get("PORTCULLIS_KEYS_DIR") {
             self.keys_dir = PathBuf::from(v);

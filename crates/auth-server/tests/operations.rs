@@ -297,3 +297,74 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
         assert!(status.success(), "{adapter}: exits 0 after a graceful shutdown: {status:?}");
     }
 }
+
+/// A key rotation: the new key signs, the previous public key still verifies (and is published)
+/// until it is taken out; then tokens it signed are refused.
+#[tokio::test]
+async fn a_previous_key_verifies_during_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["old", "new"] {
+        let made = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .current_dir(dir.path())
+            .args(["keygen", "--alg", "ES256", "--out", name])
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    }
+    let key = |name: &str, ext: &str| dir.path().join(format!("{name}/jwt-signing-es256.{ext}"));
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("rotation.db").display());
+    let mut settings = base_settings(url, dir.path(), Adapter::Axum);
+    settings.jwt_secret = None;
+    settings.jwt_algorithm = "ES256".parse().unwrap();
+    settings.jwt_private_key_file = Some(key("old", "pem"));
+    let client = reqwest::Client::new();
+    let me = |base: String, access: String| {
+        let client = client.clone();
+        async move { client.get(format!("{base}/api/auth/me")).bearer_auth(access).send().await.unwrap().status() }
+    };
+
+    let server = auth_server::app::start(&settings, Arc::new(ManualClock::starting_now())).await.unwrap();
+    let old_access =
+        register_and_sign_in(&client, &server.url(), "rotating").await["access"].as_str().unwrap().to_owned();
+    server.shutdown().await.unwrap();
+
+    // Rotated: the new key signs; the old public key verifies.
+    settings.jwt_private_key_file = Some(key("new", "pem"));
+    settings.jwt_previous_public_key_files = vec![key("old", "pub").display().to_string()];
+    let server = auth_server::app::start(&settings, Arc::new(ManualClock::starting_now())).await.unwrap();
+    assert_eq!(me(server.url(), old_access.clone()).await, 200, "a token of the previous key still verifies");
+    let jwks: Value = client
+        .get(format!("{}/.well-known/jwks.json", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "both keys published: {jwks}");
+    let creds = json!({"username": "rotating", "password": "operations password 1"});
+    let fresh: Value = client
+        .post(format!("{}/api/auth/mobile/sign-in", server.url()))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_access = fresh["access"].as_str().unwrap().to_owned();
+    server.shutdown().await.unwrap();
+
+    // The previous key taken out: its tokens are refused, the new key's are not.
+    settings.jwt_previous_public_key_files.clear();
+    let server = auth_server::app::start(&settings, Arc::new(ManualClock::starting_now())).await.unwrap();
+    assert_eq!(me(server.url(), old_access).await, 401);
+    assert_eq!(me(server.url(), new_access).await, 200);
+    server.shutdown().await.unwrap();
+
+    // A previous key that does not parse is refused at start, naming the setting.
+    settings.jwt_previous_public_key_files =
+        vec![key("old", "pem").display().to_string().replace(".pem", ".missing")];
+    let err = auth_server::app::start(&settings, Arc::new(ManualClock::starting_now())).await.unwrap_err();
+    assert!(err.to_string().contains("PORTCULLIS_JWT_PREVIOUS_PUBLIC_KEY_FILES"), "{err}");
+}
