@@ -10,7 +10,9 @@
 //!
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
-//! | (none)  |         | SQLite and PostgreSQL, the axum adapter |
+//! | (none)  |         | SQLite and PostgreSQL, both adapters (axum, poem), `/readyz`, metrics |
+//! | `mimalloc` | yes  | the binary allocates with mimalloc |
+//! | `redis` |         | rate-limit counters in Redis (`PORTCULLIS_RATE_LIMIT_STORE=redis://...`) |
 
 #![forbid(unsafe_code)]
 
