@@ -121,9 +121,9 @@ explain() {
     local -a statements=(
         "user by id|SELECT * FROM portcullis_users WHERE id = 'x'"
         "user by login|SELECT * FROM portcullis_users WHERE username_normalized IN ('x','y') OR email_normalized IN ('x','y')"
-        "opaque token by hash|SELECT * FROM portcullis_opaque_tokens WHERE hash = 'x'"
-        "session by hash|SELECT * FROM portcullis_sessions WHERE hash = 'x'"
-        "API key by hash|SELECT * FROM portcullis_api_keys WHERE hash = 'x'"
+        "opaque token by hash|SELECT * FROM portcullis_opaque_tokens WHERE token_hash = 'x'"
+        "session by hash|SELECT * FROM portcullis_sessions WHERE session_hash = 'x'"
+        "API key by hash|SELECT * FROM portcullis_api_keys WHERE key_hash = 'x'"
         "refresh token by jti|SELECT * FROM portcullis_refresh_tokens WHERE jti = 'x'"
         "consume a refresh token|UPDATE portcullis_refresh_tokens SET consumed_at = 'x' WHERE jti = 'x' AND consumed_at IS NULL"
         "grant by id|SELECT * FROM portcullis_grants WHERE id = 'x'"
@@ -183,7 +183,7 @@ paste -d '\t' <(grep -E '^\| (GET|POST) ' <<<"${CPU_ROWS[small]}") <(grep -E '^\
     awk -F '\t' '{
         split($1, a, "|"); split($2, b, "|");
         name = a[2]; gsub(/^ +| +$/, "", name);
-        sa = a[4]; sb = b[4]; gsub(/[^0-9.]/, "", sa); gsub(/[^0-9.]/, "", sb);
+        sa = a[6]; sb = b[6]; gsub(/[^0-9.]/, "", sa); gsub(/[^0-9.]/, "", sb);
         if (sa > 0 && sb > 0) printf "| %s | %s | %s | %.2fx | ≤ 1.10x |\n", name, sa, sb, sb / sa;
     }'
 echo

@@ -184,19 +184,9 @@ impl<S: UserStore> AuthService<S> {
         let authority = self.authority(&record.user_id).await?;
         if record.needs_touch(now) {
             opaque.cache.used(&hash, now);
-            let store = Arc::clone(&opaque.store);
-            let grants = self.grants.as_ref().map(|g| Arc::clone(&g.store));
-            let (id, grant_id) = (record.id.clone(), record.grant_id.clone());
-            self.last_use
-                .write(async move {
-                    store.touch(&id, now).await?;
-                    // The grant's last use is the credential's: the sessions list shows it as used.
-                    match grants {
-                        Some(grants) => grants.touch_grant(&grant_id, now).await,
-                        None => Ok(()),
-                    }
-                })
-                .await;
+            let (store, id) = (Arc::clone(&opaque.store), record.id.clone());
+            let touch = async move { store.touch(&id, now).await.map(drop) };
+            self.record_grant_credential_use(touch, record.grant_id.clone(), now).await;
         }
         Ok((record, authority))
     }

@@ -384,6 +384,28 @@ impl<S: UserStore> AuthService<S> {
         Ok(grants.revocations.spawn_sync_with_clock(Arc::clone(&grants.store), interval, self.clock.clone()))
     }
 
+    /// Writes the last use of a credential that belongs to a grant (an opaque token, a cookie
+    /// session) off the request path: `touch` (the credential's own row), then the grant's last
+    /// use, which the sessions list shows.
+    #[cfg(any(feature = "opaque-tokens", feature = "sessions"))]
+    pub(crate) async fn record_grant_credential_use(
+        &self,
+        touch: impl std::future::Future<Output = Result<(), AuthError>> + Send + 'static,
+        grant_id: String,
+        now: DateTime<Utc>,
+    ) {
+        let grants = self.grants.as_ref().map(|g| Arc::clone(&g.store));
+        self.last_use
+            .write(async move {
+                touch.await?;
+                match grants {
+                    Some(grants) => grants.touch_grant(&grant_id, now).await,
+                    None => Ok(()),
+                }
+            })
+            .await;
+    }
+
     /// When the in-process revocation list last matched the store (`None` before
     /// [`start_revocation_sync`](Self::start_revocation_sync), or without grants): what a
     /// readiness probe and the revocation-lag metric read.

@@ -524,7 +524,7 @@ async fn rotate_in(
         .filter(refresh_tokens::Column::Jti.eq(presented_jti))
         .filter(refresh_tokens::Column::ConsumedAt.is_null())
         .filter(refresh_tokens::Column::ExpiresAt.gt(at))
-        .filter(refresh_tokens::Column::GrantId.eq(next.grant_id.as_str()))
+        .filter(token_of_grant(txn.get_database_backend(), &next.grant_id))
         .filter(refresh_tokens::Column::UserId.eq(next.user_id.as_str()))
         .filter(Expr::exists(live_grant))
         .exec_with_returning(txn)
@@ -545,6 +545,18 @@ async fn rotate_in(
     };
     insert_token(txn, next).await?;
     Ok(RotateOutcome::Rotated { grant: into_grant(grant) })
+}
+
+/// `grant_id = ?` of a rotation's consuming `UPDATE`, which finds its row by `jti` (the primary
+/// key). On SQLite written `+grant_id = ?`, which keeps the planner off the `grant_id` index: after
+/// `ANALYZE` on a database whose grants have one token each, SQLite prefers that index, and a long
+/// refresh chain (a grant with thousands of consumed tokens) then costs a scan of the chain per
+/// rotation (seen in `bench/scale.sh`: 2,800 refreshes/s instead of 7,000).
+fn token_of_grant(backend: DbBackend, grant_id: &str) -> sea_orm::sea_query::SimpleExpr {
+    match backend {
+        DbBackend::Sqlite => Expr::cust_with_values("+\"grant_id\" = ?", [grant_id.to_owned()]),
+        _ => refresh_tokens::Column::GrantId.eq(grant_id),
+    }
 }
 
 /// `EXISTS (…)` of the rotation's condition on the grant of the `refresh_tokens` row at hand: not
@@ -597,7 +609,7 @@ async fn rotate_many_in(
             Condition::all()
                 .add(this())
                 .add(refresh_tokens::Column::ExpiresAt.gt(at))
-                .add(refresh_tokens::Column::GrantId.eq(job.next.grant_id.as_str()))
+                .add(token_of_grant(DbBackend::Sqlite, &job.next.grant_id))
                 .add(refresh_tokens::Column::UserId.eq(job.next.user_id.as_str()))
                 .add(Expr::exists(live_grant_of_token(job.now, job.idle_ttl))),
         );
