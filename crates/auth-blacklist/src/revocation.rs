@@ -37,10 +37,43 @@ const MIN_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 #[derive(Debug, Default)]
 pub struct RevocationList {
     state: RwLock<State>,
-    /// When the list last matched the store (unix milliseconds; `i64::MIN`: never said).
+    /// When the list last matched the store (unix milliseconds; 0: never said).
     synced_at_ms: std::sync::atomic::AtomicI64,
+    /// The same moment on the monotonic clock, which staleness is measured on.
+    synced_mono: MonotonicMark,
     /// One [`reload`](RevocationList::reload) at a time.
     reloading: std::sync::atomic::AtomicBool,
+}
+
+/// A moment on tokio's monotonic clock, stored in an atomic: milliseconds since `origin`, plus
+/// one (0: never marked).
+#[derive(Debug)]
+struct MonotonicMark {
+    origin: tokio::time::Instant,
+    at_ms_plus_one: std::sync::atomic::AtomicU64,
+}
+
+impl Default for MonotonicMark {
+    fn default() -> Self {
+        Self { origin: tokio::time::Instant::now(), at_ms_plus_one: std::sync::atomic::AtomicU64::new(0) }
+    }
+}
+
+impl MonotonicMark {
+    fn mark(&self, at: tokio::time::Instant) {
+        let ms = u64::try_from(at.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX - 1);
+        self.at_ms_plus_one.fetch_max(ms + 1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn elapsed(&self) -> Option<std::time::Duration> {
+        match self.at_ms_plus_one.load(std::sync::atomic::Ordering::Acquire) {
+            0 => None,
+            marked => {
+                let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+                Some(std::time::Duration::from_millis(now.saturating_sub(marked - 1)))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -101,14 +134,21 @@ impl RevocationList {
     }
 
     /// Records that the list matched the store at `at` (a [`load`](Self::load) of a fresh
-    /// snapshot, a [`sync`](Self::sync) that succeeded). [`spawn_sync`](Self::spawn_sync)'s task
-    /// records each successful sync.
+    /// snapshot, a [`sync`](Self::sync) that succeeded), and that it did so now on the monotonic
+    /// clock, which [`is_stale`](Self::is_stale) measures on. [`spawn_sync`](Self::spawn_sync)'s
+    /// task records each successful sync.
     pub fn mark_synced(&self, at: DateTime<Utc>) {
-        self.synced_at_ms.fetch_max(at.timestamp_millis(), std::sync::atomic::Ordering::AcqRel);
+        self.mark_synced_since(at, tokio::time::Instant::now());
     }
 
-    /// When the list last matched the store ([`mark_synced`](Self::mark_synced)); `None` if it was
-    /// never said to (a list fed only by this process's own revocations is never stale).
+    fn mark_synced_since(&self, at: DateTime<Utc>, started: tokio::time::Instant) {
+        self.synced_at_ms.fetch_max(at.timestamp_millis(), std::sync::atomic::Ordering::AcqRel);
+        self.synced_mono.mark(started);
+    }
+
+    /// When the list last matched the store ([`mark_synced`](Self::mark_synced)), on the clock
+    /// it was given: for reports. `None` if it was never said to (a list fed only by this
+    /// process's own revocations is never stale).
     pub fn synced_at(&self) -> Option<DateTime<Utc>> {
         match self.synced_at_ms.load(std::sync::atomic::Ordering::Acquire) {
             0 => None,
@@ -116,11 +156,20 @@ impl RevocationList {
         }
     }
 
-    /// Whether the list has not matched the store for longer than `max_age` at `now`: the
-    /// revocations of other processes may be missing, so a credential it would let through must
-    /// not be trusted (see [`spawn_sync`](Self::spawn_sync)). Never stale when never synced.
-    pub fn is_stale(&self, now: DateTime<Utc>, max_age: chrono::Duration) -> bool {
-        self.synced_at().is_some_and(|at| now - at > max_age)
+    /// How long ago, on the monotonic clock, the list last matched the store; `None` if never.
+    pub fn synced_ago(&self) -> Option<std::time::Duration> {
+        self.synced_mono.elapsed()
+    }
+
+    /// Whether the list has not matched the store for longer than `max_age`: the revocations of
+    /// other processes may be missing, so a credential it would let through must not be trusted
+    /// (see [`spawn_sync`](Self::spawn_sync)). Never stale when never synced.
+    ///
+    /// Measured on the monotonic clock the sync task runs on, not on the clock of the tokens: a
+    /// wall clock that jumps (or a test clock moved forward) says nothing about whether the sync
+    /// has kept up.
+    pub fn is_stale(&self, max_age: std::time::Duration) -> bool {
+        self.synced_ago().is_some_and(|ago| ago > max_age)
     }
 
     /// Replaces the contents with `snapshot` and sets the cursor to its cursor. Reloading now and
@@ -256,10 +305,11 @@ async fn sync_loop(
         ticker.tick().await;
         let Some(list) = list.upgrade() else { return };
         let started = clock.now();
+        let started_mono = tokio::time::Instant::now();
         let synced = list.sync(store.as_ref()).await;
         if synced.is_ok() {
             // The list matched the store as of the moment the read began.
-            list.mark_synced(started);
+            list.mark_synced_since(started, started_mono);
         }
         match synced {
             Ok(0) => {}
@@ -480,20 +530,29 @@ mod tests {
     async fn a_list_synced_too_long_ago_is_stale() {
         let clock = Arc::new(auth_core::ManualClock::new(at(0)));
         let list = Arc::new(RevocationList::new());
+        let max_age = StdDuration::from_secs(10);
         assert!(list.synced_at().is_none());
-        assert!(!list.is_stale(at(1_000_000), chrono::Duration::seconds(10)), "never synced: never stale");
+        tokio::time::advance(StdDuration::from_secs(1_000)).await;
+        assert!(!list.is_stale(max_age), "never synced: never stale");
         let task = list.spawn_sync_with_clock(
             Arc::new(MemoryGrantStore::new()),
-            StdDuration::from_secs(1),
+            StdDuration::from_secs(3_600),
             clock.clone(),
         );
         tokio::time::sleep(StdDuration::from_millis(10)).await;
         assert_eq!(list.synced_at(), Some(at(0)));
-        assert!(!list.is_stale(at(10), chrono::Duration::seconds(10)));
-        assert!(list.is_stale(at(11), chrono::Duration::seconds(10)));
-        clock.set(at(30));
-        tokio::time::sleep(StdDuration::from_secs(2)).await;
-        assert_eq!(list.synced_at(), Some(at(30)), "each successful sync moves it");
+        // The clock of the tokens jumping forward says nothing about the sync.
+        clock.set(at(100_000));
+        assert!(!list.is_stale(max_age));
+        tokio::time::advance(StdDuration::from_secs(9)).await;
+        assert!(!list.is_stale(max_age), "9.01 s");
+        tokio::time::advance(StdDuration::from_secs(1)).await;
+        assert!(list.is_stale(max_age), "no successful sync for 10.01 s");
+        assert_eq!(list.synced_ago(), Some(StdDuration::from_millis(10_010)));
+        tokio::time::advance(StdDuration::from_secs(3_600)).await;
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+        assert_eq!(list.synced_at(), Some(at(100_000)), "each successful sync moves it");
+        assert!(!list.is_stale(max_age));
         drop(task);
     }
 

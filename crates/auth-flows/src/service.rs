@@ -413,6 +413,12 @@ impl<S: UserStore> AuthService<S> {
         self.grants.as_ref().and_then(|g| g.revocations.synced_at())
     }
 
+    /// How long ago, on the monotonic clock, the revocation list last matched the grant store
+    /// (`None`: never synced, or without grants): the figure staleness is judged on.
+    pub fn revocations_synced_ago(&self) -> Option<std::time::Duration> {
+        self.grants.as_ref().and_then(|g| g.revocations.synced_ago())
+    }
+
     /// Fails closed when the revocation list has gone unsynced for longer than
     /// [`FlowConfig::revocation_max_staleness`]: 503 `service_unavailable`.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
@@ -421,7 +427,7 @@ impl<S: UserStore> AuthService<S> {
         else {
             return Ok(());
         };
-        if grants.revocations.is_stale(self.clock.now(), max_age) {
+        if grants.revocations.is_stale(max_age.to_std().unwrap_or_default()) {
             tracing::warn!("the revocation list is stale (sync failing): refusing access tokens");
             return Err(AuthError::Unavailable { retry_after_seconds: 2 });
         }

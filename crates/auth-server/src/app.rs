@@ -824,9 +824,9 @@ pub async fn readiness(
     } else {
         "unknown".to_owned()
     };
-    let now = auth.clock().now();
-    let sync = match auth.revocations_synced_at() {
-        Some(at) if now - at > stale_after => format!("stale ({} ms behind)", (now - at).num_milliseconds()),
+    let stale_after = stale_after.to_std().unwrap_or_default();
+    let sync = match auth.revocations_synced_ago() {
+        Some(ago) if ago > stale_after => format!("stale ({} ms behind)", ago.as_millis()),
         Some(_) => "ok".to_owned(),
         None => "not started".to_owned(),
     };

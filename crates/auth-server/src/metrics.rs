@@ -205,9 +205,8 @@ impl ServerMetrics {
 
     /// Reads the figures that are sampled, then encodes everything.
     pub fn render(&self, auth: &ServerAuth, db: &DatabaseConnection) -> String {
-        let now = auth.clock().now();
-        if let Some(at) = auth.revocations_synced_at() {
-            self.revocation_age.set((now - at).num_milliseconds().max(0) as f64 / 1000.0);
+        if let Some(ago) = auth.revocations_synced_ago() {
+            self.revocation_age.set(ago.as_secs_f64());
         }
         self.sample_pool(db);
         let hasher = auth.accounts().hasher().stats();

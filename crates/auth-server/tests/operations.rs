@@ -149,7 +149,7 @@ async fn a_database_outage_answers_503_fails_closed_when_stale_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = base_settings(format!("{base_url}/{name}"), dir.path(), Adapter::Axum);
     settings.revocation_poll_ms = 50;
-    settings.revocation_stale_after_ms = 200;
+    settings.revocation_stale_after_ms = 1_500;
     settings.database_acquire_timeout_ms = 500;
     let clock = Arc::new(ManualClock::starting_now());
     let server = auth_server::app::start(&settings, clock.clone()).await.unwrap();
@@ -161,6 +161,8 @@ async fn a_database_outage_answers_503_fails_closed_when_stale_and_recovers() {
     assert_eq!(me().await.unwrap().status(), 200);
 
     cut(&admin, &name).await;
+    // An access token is still served within the revocation bound (no statement needed).
+    assert_eq!(me().await.unwrap().status(), 200);
     // What needs the database: 503 service_unavailable with Retry-After, never a 500.
     let refresh = client
         .post(format!("{base}/api/auth/mobile/token-refresh"))
@@ -180,12 +182,20 @@ async fn a_database_outage_answers_503_fails_closed_when_stale_and_recovers() {
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["code"], "not_ready");
     assert_eq!(ready["checks"]["database"], "unreachable", "{ready}");
-    // An access token is still served within the revocation bound (no statement needed)...
-    assert_eq!(me().await.unwrap().status(), 200);
-    // ...but not once the revocation list is older than the bound: fail closed.
-    clock.advance(chrono::Duration::milliseconds(300));
-    let stale = me().await.unwrap();
+    // But not once no sync has succeeded for longer than the bound (1.5 s on the monotonic
+    // clock the sync runs on): fail closed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stale = loop {
+        let r = me().await.unwrap();
+        if r.status() != 200 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "access tokens were still trusted 10 s into the outage");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(stale.status(), 503, "a stale revocation list is not trusted");
+    let stale_ready: Value = client.get(format!("{base}/readyz")).send().await.unwrap().json().await.unwrap();
+    assert!(stale_ready["checks"]["revocation_sync"].as_str().unwrap().starts_with("stale"), "{stale_ready}");
     assert!(stale.headers().contains_key("retry-after"));
 
     restore(&admin, &name).await;
