@@ -55,6 +55,7 @@ mod authenticator;
 pub mod authz;
 mod clock;
 mod device;
+pub mod django_hash;
 mod error;
 mod expiring_map;
 pub mod http_support;
