@@ -10,6 +10,9 @@
 //! - [`Accounts`]: registration, password checks and changes, deactivation, with one policy.
 //! - [`PasswordHasher`]: argon2id on the blocking pool behind a concurrency cap, with rehash-on-login
 //!   and a dummy hash for unknown users.
+//! - [`django_hash`]: the password hashes Django stores (PBKDF2, argon2, bcrypt, scrypt), which
+//!   [`PasswordHasher::verify`] accepts and replaces with argon2id at the first sign-in, and the
+//!   bounds an importer checks them against.
 //! - [`Principal`]: the one authenticated identity every credential kind produces.
 //! - [`Authenticator`] over [`http::request::Parts`], and [`FirstPresented`]: the first presented
 //!   credential decides.

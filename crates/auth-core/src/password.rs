@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
-use crate::AuthError;
+use crate::{AuthError, django_hash};
 
 /// Parameters of the [`PasswordHasher`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,9 +297,31 @@ impl PasswordHasher {
     /// stored before normalisation was introduced keep working, and are reported as
     /// [`PasswordCheck::needs_rehash`] so that they are replaced by the normalised form at sign-in.
     /// The second check depends only on the password typed, never on whether the user exists.
+    ///
+    /// A hash imported from Django ([`django_hash`](crate::django_hash): PBKDF2, argon2, bcrypt,
+    /// scrypt) is checked against the password exactly as received, as Django does, on the same
+    /// blocking pool; a match is reported as [`PasswordCheck::needs_rehash`], so that sign-in
+    /// replaces it with argon2id. A Django hash that is malformed or whose work factors are out of
+    /// bounds never verifies. A Django unusable password (`!…`) is checked like no password at all
+    /// (against the dummy hash), and is always invalid.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<PasswordCheck, AuthError> {
         if password.len() > self.inner.max_password_bytes {
             return Ok(PasswordCheck::INVALID);
+        }
+        let stored = stored.filter(|hash| !django_hash::is_unusable(hash));
+        // PHC strings start with `$`; Django's hashes with their algorithm's name.
+        if let Some(hash) = stored
+            && !hash.starts_with('$')
+        {
+            match django_hash::check_django_hash(hash) {
+                Ok(_) => return self.verify_django(password, hash).await,
+                // Neither: refused below as not a PHC string, as before.
+                Err(django_hash::DjangoHashError::NotDjango) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "stored Django password hash refused");
+                    return Ok(PasswordCheck::INVALID);
+                }
+            }
         }
         let (stored, real) = match stored {
             Some(hash) => (hash.to_owned(), true),
@@ -331,6 +353,21 @@ impl PasswordHasher {
             })
             .await?;
         Ok(if real { check } else { PasswordCheck::INVALID })
+    }
+
+    /// Checks a password against a Django hash (already checked by
+    /// [`django_hash::check_django_hash`]) on the blocking pool: valid and to be rehashed on a match.
+    async fn verify_django(&self, password: &str, stored: &str) -> Result<PasswordCheck, AuthError> {
+        let (password, stored) = (password.to_owned(), stored.to_owned());
+        self.run_blocking(move || match django_hash::verify_django_hash(&password, &stored) {
+            Ok(true) => PasswordCheck { valid: true, needs_rehash: true },
+            Ok(false) => PasswordCheck::INVALID,
+            Err(error) => {
+                tracing::warn!(%error, "stored Django password hash refused");
+                PasswordCheck::INVALID
+            }
+        })
+        .await
     }
 
     fn matches_params(hash: &PasswordHash, params: &Params) -> bool {
@@ -476,6 +513,71 @@ mod tests {
         assert!(matches!(hasher.hash(&long).await, Err(AuthError::InvalidInput(_))));
         let hash = hasher.hash("short").await.unwrap();
         assert!(!hasher.verify(&long, Some(&hash)).await.unwrap().is_valid());
+    }
+
+    #[tokio::test]
+    async fn django_hashes_verify_and_are_rehashed() {
+        let hasher = fast();
+        for (_, password, encoded) in crate::django_hash::tests::VECTORS {
+            let check = hasher.verify(password, Some(encoded)).await.unwrap();
+            assert!(check.is_valid() && check.needs_rehash(), "{encoded}");
+            let wrong = hasher.verify(&format!("{password} "), Some(encoded)).await.unwrap();
+            assert!(!wrong.is_valid() && !wrong.needs_rehash(), "{encoded}");
+        }
+        // The rehash is an argon2id PHC string with the configured parameters, of the NFKC form.
+        let (_, password, encoded) = crate::django_hash::tests::VECTORS[1];
+        assert!(hasher.verify(password, Some(encoded)).await.unwrap().needs_rehash());
+        let rehashed = hasher.hash(password).await.unwrap();
+        assert!(rehashed.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{rehashed}");
+        let check = hasher.verify(password, Some(&rehashed)).await.unwrap();
+        assert!(check.is_valid() && !check.needs_rehash());
+    }
+
+    #[tokio::test]
+    async fn bad_django_hashes_and_unusable_passwords_never_verify() {
+        let hasher = fast();
+        let pw = "correct horse battery staple";
+        for encoded in [
+            // Tampered hash.
+            "pbkdf2_sha256$1000$DRg24ExnPIHJCBAOhdcyEA$lTaN97Ng7A1hu0qUrO3UPh6B+gjZwCj1AYVFVxl1+CA=",
+            // Tampered salt and iterations.
+            "pbkdf2_sha256$1000$DRg24ExnPIHJCBAOhdcyEB$lTaN96Ng7A1hu0qUrO3UPh6B+gjZwCj1AYVFVxl1+CA=",
+            "pbkdf2_sha256$1001$DRg24ExnPIHJCBAOhdcyEA$lTaN96Ng7A1hu0qUrO3UPh6B+gjZwCj1AYVFVxl1+CA=",
+            // Out of bounds: refused without hashing.
+            "pbkdf2_sha256$10000001$DRg24ExnPIHJCBAOhdcyEA$lTaN96Ng7A1hu0qUrO3UPh6B+gjZwCj1AYVFVxl1+CA=",
+            "bcrypt$$2b$31$Ye.wmkUYqcNxwT0XqpeubuWDE/H8AWZuJdoq5iAzaWf/nWma3FsNa",
+            "scrypt$4194304$FkHv9EqVY2p3qHsIZo83F9$8$2$nXx9Pd55RHyVIQ4PQLPd5pNHxcbEnRukcUQxWbWbtkhSfYJHM3itrrboLiEUnUpAfmuKAknnchD3tnUMDL+ovQ==",
+            "argon2$argon2id$v=19$m=4194304,t=1,p=2$cDBSTlNXV2R6M2c0UW13a2Y3TGtUbw$02tsM9ZwdetY9nPPvWt+yfIxg0q4knmyGSU1qiveuZM",
+            // Malformed, unsupported, unusable.
+            "pbkdf2_sha256$1000$DRg24ExnPIHJCBAOhdcyEA",
+            "md5$salt$0123456789abcdef0123456789abcdef",
+            "!2ouvFWu1DJlaiXp3qNGiQtJukYV05GrcGEpBUqzP",
+            "!",
+        ] {
+            let check = hasher.verify(pw, Some(encoded)).await.unwrap();
+            assert!(!check.is_valid() && !check.needs_rehash(), "{encoded}");
+        }
+        let unusable = "!2ouvFWu1DJlaiXp3qNGiQtJukYV05GrcGEpBUqzP";
+        assert!(!hasher.verify(unusable, Some(unusable)).await.unwrap().is_valid());
+        assert!(hasher.inner.dummy_hash.initialized(), "an unusable password costs the dummy hash");
+    }
+
+    #[tokio::test]
+    async fn a_django_hash_is_replaced_at_sign_in() {
+        use crate::{Accounts, MemoryUserStore, NewUser, UserStore as _};
+        let store = Arc::new(MemoryUserStore::new());
+        let accounts = Accounts::new(Arc::clone(&store), fast());
+        let (_, password, encoded) = crate::django_hash::tests::VECTORS[0];
+        store.create_user(NewUser::new("alice", None, encoded.to_owned())).await.unwrap();
+        assert!(accounts.check_password("alice", "wrong password").await.is_err());
+        let user = store.find_by_login("alice").await.unwrap().unwrap();
+        assert_eq!(user.password_hash.as_deref(), Some(encoded), "a failed check keeps the hash");
+
+        let user = accounts.check_password("alice", password).await.unwrap();
+        let stored = user.password_hash.unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        let check = accounts.check_password("alice", password).await.unwrap();
+        assert_eq!(check.password_hash.as_deref(), Some(stored.as_str()), "rehashed once");
     }
 
     #[tokio::test]
