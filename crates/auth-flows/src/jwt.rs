@@ -381,6 +381,59 @@ impl<S: UserStore> AuthService<S> {
         }
     }
 
+    /// Exchanges a refresh token imported from another system for a token pair in the grant it
+    /// was imported into: `record_id` is the imported token's record (`django-<jti>` for the
+    /// simplejwt tokens `portcullis import django` imports). The record is consumed exactly like
+    /// a refresh token: once (of concurrent exchanges one succeeds), and a second use is reuse,
+    /// which revokes the grant. The caller verifies the imported token itself (signature, type,
+    /// expiry) before calling this.
+    pub async fn exchange_imported_refresh(&self, record_id: &str) -> Result<TokenPair, AuthError> {
+        let jwt = self.jwt_flows()?;
+        let grants = self.jwt_grants()?;
+        let grant = grants.store.grant_of_token(record_id).await?.ok_or_else(revoked)?;
+        if self.is_revoked(Some(&grant.id), &grant.user_id, grant.created_at) {
+            return Err(revoked());
+        }
+        let user = self
+            .user_state
+            .user(self.store().as_ref(), &grant.user_id)
+            .await?
+            .filter(|u| u.is_active())
+            .ok_or_else(revoked)?;
+        let now = self.clock.now();
+        let next_jti = uuid::Uuid::new_v4().simple().to_string();
+        let next = RefreshRecord::new(
+            next_jti.clone(),
+            grant.id.clone(),
+            grant.user_id.clone(),
+            now,
+            auth_core::saturating_add(now, jwt.service.config().refresh_ttl),
+        );
+        match grants.store.rotate(record_id, next, now, self.idle_ttl()).await? {
+            RotateOutcome::Rotated { grant } => self.issue_pair(
+                &user,
+                &grant.id,
+                next_jti,
+                grant.expires_at,
+                crate::pipeline::pwd(),
+                grant.created_at.timestamp(),
+            ),
+            RotateOutcome::Reused { grant_id, user_id, .. } => {
+                grants.store.revoke_grant(&grant_id, now).await?;
+                grants.revocations.apply(&RevocationEvent::Grant { grant_id: grant_id.clone() });
+                self.audit(
+                    AuditKind::RefreshReuseDetected,
+                    Some(&user_id),
+                    &[("grant_id", grant_id.as_str()), ("imported", "django")],
+                )
+                .await;
+                Err(revoked())
+            }
+            RotateOutcome::Expired => Err(AuthError::InvalidToken(TokenRejection::Expired)),
+            _ => Err(revoked()),
+        }
+    }
+
     /// Revokes the grant of a refresh token (mobile sign-out).
     pub async fn sign_out(&self, refresh_token: &str) -> Result<(), AuthError> {
         let claims = self.jwt_flows()?.service.verify(refresh_token, TokenKind::Refresh)?;

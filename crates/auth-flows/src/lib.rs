@@ -108,7 +108,9 @@ pub use mfa::{
     MfaConfirmRequest, MfaPolicy, MfaReauthRequest, MfaVerifyRequest, RecoveryCodes, SecondFactorMethod,
 };
 #[cfg(feature = "opaque-tokens")]
-pub use opaque::{IssuedOpaqueToken, OpaqueTokenAuthenticator, OpaqueTokenConfig, TokenSignInRequest};
+pub use opaque::{
+    IssuedOpaqueToken, OpaqueTokenAuthenticator, OpaqueTokenConfig, TokenSignInRequest, is_legacy_token,
+};
 pub use pipeline::{
     CompletedSignIn, Credential, FirstFactor, MfaRequired, SignInFlow, SignInOutcome, SignInRequest,
 };

@@ -28,12 +28,27 @@ pub struct OpaqueTokenConfig {
     pub ttl: Duration,
     /// Idle timeout: a token unused for this long dies (default: none).
     pub idle_ttl: Option<Duration>,
+    /// Until when tokens of the legacy format (Django REST framework / dj-ninja-auth: 40
+    /// lowercase hexadecimal digits, imported by `portcullis import django`) are accepted
+    /// (default: never). Like every opaque token, only those whose hash is stored work.
+    pub legacy_tokens_until: Option<DateTime<Utc>>,
 }
 
 impl Default for OpaqueTokenConfig {
     fn default() -> Self {
-        Self { format: TokenFormat::opaque_token(), ttl: Duration::days(30), idle_ttl: None }
+        Self {
+            format: TokenFormat::opaque_token(),
+            ttl: Duration::days(30),
+            idle_ttl: None,
+            legacy_tokens_until: None,
+        }
     }
+}
+
+/// Whether `token` has the legacy format of Django REST framework's and dj-ninja-auth's tokens:
+/// exactly 40 lowercase hexadecimal digits.
+pub fn is_legacy_token(token: &str) -> bool {
+    token.len() == 40 && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl OpaqueTokenConfig {
@@ -52,6 +67,13 @@ impl OpaqueTokenConfig {
     /// Sets the idle timeout.
     pub fn idle_ttl(mut self, idle_ttl: Option<Duration>) -> Self {
         self.idle_ttl = idle_ttl;
+        self
+    }
+
+    /// Accepts imported tokens of the legacy format ([`is_legacy_token`]) until `at`
+    /// ([`OpaqueTokenConfig::legacy_tokens_until`]).
+    pub fn legacy_tokens_until(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.legacy_tokens_until = at;
         self
     }
 }
@@ -167,9 +189,17 @@ impl<S: UserStore> AuthService<S> {
         token: &str,
     ) -> Result<(OpaqueTokenRecord, std::sync::Arc<auth_core::Authority>), AuthError> {
         let opaque = self.opaque()?;
-        let hash =
-            opaque.config.format.parse(token).ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
         let now = self.clock.now();
+        let hash = match opaque.config.format.parse(token) {
+            Some(hash) => hash,
+            // A legacy token while they are accepted: looked up by its hash like any other.
+            None if is_legacy_token(token)
+                && opaque.config.legacy_tokens_until.is_some_and(|until| now < until) =>
+            {
+                auth_token::TokenHash::of(token)
+            }
+            None => return Err(AuthError::InvalidToken(TokenRejection::Malformed)),
+        };
         let record = match opaque.cache.fresh(&hash, now) {
             Some(record) => record,
             None => {

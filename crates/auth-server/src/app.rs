@@ -210,10 +210,10 @@ fn api_key_config(settings: &Settings) -> Result<ApiKeyConfig, StartError> {
     Ok(ApiKeyConfig::default().header(header))
 }
 
-/// The MFA service: factors in the database, secrets sealed with `PORTCULLIS_MFA_KEY` (or the
-/// generated `mfa.key` of the keys directory: never in the database).
-async fn mfa_service(settings: &Settings, db: DatabaseConnection) -> Result<MfaService, StartError> {
-    let key = match &settings.mfa_key {
+/// The MFA key: `PORTCULLIS_MFA_KEY`, else the keys directory's `mfa.key` (generated on first
+/// use).
+pub(crate) async fn mfa_key(settings: &Settings) -> Result<MfaKey, StartError> {
+    Ok(match &settings.mfa_key {
         Some(secret) => MfaKey::from_base64(secret.expose())
             .map_err(|e| StartError::Config(ConfigError::new("PORTCULLIS_MFA_KEY", e.to_string())))?,
         None => {
@@ -225,7 +225,13 @@ async fn mfa_service(settings: &Settings, db: DatabaseConnection) -> Result<MfaS
             tracing::info!(keys_dir = %settings.keys_dir.display(), "MFA key from mfa.key");
             key
         }
-    };
+    })
+}
+
+/// The MFA service: factors in the database, secrets sealed with `PORTCULLIS_MFA_KEY` (or the
+/// generated `mfa.key` of the keys directory: never in the database).
+async fn mfa_service(settings: &Settings, db: DatabaseConnection) -> Result<MfaService, StartError> {
+    let key = mfa_key(settings).await?;
     let issuer = settings
         .mfa_issuer
         .clone()
@@ -326,7 +332,8 @@ async fn build_auth_with(
     let opaque = OpaqueTokenConfig::default()
         .format(format)
         .ttl(chrono::Duration::seconds(settings.token_ttl))
-        .idle_ttl(settings.token_idle_ttl.map(chrono::Duration::seconds));
+        .idle_ttl(settings.token_idle_ttl.map(chrono::Duration::seconds))
+        .legacy_tokens_until(settings.legacy_tokens_until);
     let mfa = mfa_service(settings, db_for_mfa).await?;
     let policy = MfaPolicy::default()
         .revoke_on_enable(settings.mfa_revoke_on_enable)
@@ -502,6 +509,14 @@ impl Parts {
             let (auth, db) = (Arc::clone(&auth), db.clone());
             async move { readiness(&auth, &db, stale_after).await }
         });
+        if let Some(key) = &settings.django_signing_key {
+            table = crate::django::exchange_route(
+                table,
+                Arc::clone(&self.auth),
+                key,
+                &settings.django_jwt_algorithm,
+            );
+        }
         if let Some(social) = &self.social {
             table = social.routes(table, Arc::clone(&endpoints));
         }

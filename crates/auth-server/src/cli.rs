@@ -30,6 +30,27 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// What `portcullis import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// A Django project: users and their password hashes (verified as they are, upgraded to
+    /// argon2id at the first sign-in), groups and permissions as roles, allauth email addresses
+    /// and TOTP factors, DRF tokens, outstanding simplejwt refresh tokens. Idempotent.
+    Django {
+        /// The Django database: a `postgres://` URL, a SQLite file, or a `manage.py dumpdata`
+        /// JSON file.
+        #[arg(long)]
+        from: String,
+        /// Report what would be imported; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Until when (RFC 3339) imported DRF tokens work (default: the server's
+        /// `PORTCULLIS_LEGACY_TOKENS_UNTIL`, else 90 days from now).
+        #[arg(long)]
+        legacy_tokens_until: Option<String>,
+    },
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -71,6 +92,12 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+    /// Import accounts from another system (`portcullis import django --from ...`).
+    Import {
+        /// Where from.
+        #[command(subcommand)]
+        source: ImportSource,
     },
     /// Manage users.
     User {
@@ -266,10 +293,50 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::User { command: UserCommand::Roles(command) } => user_role(&settings, command).await,
         Command::User { command } => user(&settings, command).await,
         Command::Role { command } => role(&settings, command).await,
+        Command::Import { source: ImportSource::Django { from, dry_run, legacy_tokens_until } } => {
+            import_django(&settings, &from, dry_run, legacy_tokens_until.as_deref()).await
+        }
         Command::Audit { user, kind, since, limit, json } => {
             audit(&settings, AuditArgs { user, kinds: kind, since, limit, json }).await
         }
     }
+}
+
+/// `portcullis import django`: reads the Django project, imports, prints the summary table.
+/// Exit status 0 when every row was imported, 1 when some were not (each one is named), 2 when
+/// nothing could be read.
+async fn import_django(settings: &Settings, from: &str, dry_run: bool, until: Option<&str>) -> ExitCode {
+    let now = portcullis::core::Clock::now(&SystemClock);
+    let legacy_tokens_until = match until {
+        Some(text) => match chrono::DateTime::parse_from_rfc3339(text) {
+            Ok(t) => t.with_timezone(&chrono::Utc),
+            Err(_) => return fail(format!("--legacy-tokens-until `{text}`: not an RFC 3339 instant")),
+        },
+        None => settings.legacy_tokens_until.unwrap_or(now + chrono::Duration::days(90)),
+    };
+    let data = match crate::django::read(from).await {
+        Ok(data) => data,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let db = match app::open_database(settings).await {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let mfa_key = if data.authenticators.is_empty() {
+        None
+    } else {
+        match app::mfa_key(settings).await {
+            Ok(key) => Some(key),
+            Err(e) => return fail(e),
+        }
+    };
+    let options = crate::django::ImportOptions { dry_run, legacy_tokens_until, mfa_key, now };
+    let report = crate::django::import(&db, &data, &options).await;
+    print!("{}", report.render());
+    if report.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 struct AuditArgs {

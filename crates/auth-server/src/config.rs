@@ -105,6 +105,18 @@ pub struct Settings {
     /// `PORTCULLIS_JWT_PREVIOUS_SECRET` / `jwt_previous_secret`: the previous HMAC secret during
     /// an HS256 secret rotation (verification only).
     pub jwt_previous_secret: Option<Secret>,
+    /// `PORTCULLIS_LEGACY_TOKENS_UNTIL` / `legacy_tokens_until`: until when (RFC 3339) tokens of
+    /// the legacy Django REST framework format imported by `portcullis import django`
+    /// (`Authorization: Token <40 hex>`) are accepted. Unset: never.
+    pub legacy_tokens_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// `PORTCULLIS_DJANGO_SIGNING_KEY` / `django_signing_key`: the Django project's simplejwt
+    /// `SIGNING_KEY` (its `SECRET_KEY` unless set otherwise). Set: `POST
+    /// /api/auth/django/token-exchange` exchanges an imported, outstanding simplejwt refresh token
+    /// once for a Portcullis pair. Unset: no such endpoint.
+    pub django_signing_key: Option<Secret>,
+    /// `PORTCULLIS_DJANGO_JWT_ALGORITHM` / `django_jwt_algorithm`: simplejwt's `ALGORITHM`
+    /// (`HS256`, the default, `HS384` or `HS512`).
+    pub django_jwt_algorithm: String,
     /// `PORTCULLIS_KEYS_DIR` / `keys_dir`: where a development key is generated when no key is
     /// configured (default `keys`).
     pub keys_dir: PathBuf,
@@ -410,6 +422,9 @@ impl Default for Settings {
             jwt_public_key_file: None,
             jwt_previous_public_key_files: Vec::new(),
             jwt_previous_secret: None,
+            legacy_tokens_until: None,
+            django_signing_key: None,
+            django_jwt_algorithm: "HS256".to_owned(),
             keys_dir: PathBuf::from("keys"),
             issuer: None,
             audience: None,
@@ -506,6 +521,9 @@ struct FileSettings {
     jwt_public_key_file: Option<PathBuf>,
     jwt_previous_public_key_files: Option<Vec<String>>,
     jwt_previous_secret: Option<Secret>,
+    legacy_tokens_until: Option<String>,
+    django_signing_key: Option<Secret>,
+    django_jwt_algorithm: Option<String>,
     keys_dir: Option<PathBuf>,
     issuer: Option<String>,
     audience: Option<String>,
@@ -610,6 +628,13 @@ struct FileSocialProvider {
 enum TrustedProxiesValue {
     List(Vec<String>),
     Text(String),
+}
+
+/// An RFC 3339 instant (`2027-06-30T00:00:00Z`).
+fn parse_instant(setting: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, ConfigError> {
+    chrono::DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| ConfigError::new(setting, "must be an RFC 3339 instant, e.g. 2027-06-30T00:00:00Z"))
 }
 
 fn parse<T: std::str::FromStr>(setting: &str, value: &str) -> Result<T, ConfigError>
@@ -853,6 +878,15 @@ impl Settings {
         }
         if f.jwt_previous_secret.is_some() {
             self.jwt_previous_secret = f.jwt_previous_secret;
+        }
+        if let Some(v) = f.legacy_tokens_until {
+            self.legacy_tokens_until = Some(parse_instant("legacy_tokens_until", &v)?);
+        }
+        if f.django_signing_key.is_some() {
+            self.django_signing_key = f.django_signing_key;
+        }
+        if let Some(v) = f.django_jwt_algorithm {
+            self.django_jwt_algorithm = v;
         }
         if let Some(v) = f.keys_dir {
             self.keys_dir = v;
@@ -1229,6 +1263,16 @@ impl Settings {
         }
         if let Some(v) = get("PORTCULLIS_JWT_PREVIOUS_SECRET") {
             self.jwt_previous_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = get("PORTCULLIS_LEGACY_TOKENS_UNTIL") {
+            self.legacy_tokens_until =
+                if v.is_empty() { None } else { Some(parse_instant("PORTCULLIS_LEGACY_TOKENS_UNTIL", &v)?) };
+        }
+        if let Some(v) = get("PORTCULLIS_DJANGO_SIGNING_KEY") {
+            self.django_signing_key = if v.is_empty() { None } else { Some(Secret::new(v)) };
+        }
+        if let Some(v) = get("PORTCULLIS_DJANGO_JWT_ALGORITHM") {
+            self.django_jwt_algorithm = v;
         }
         if let Some(v) = get("PORTCULLIS_KEYS_DIR") {
             self.keys_dir = PathBuf::from(v);
@@ -1658,6 +1702,20 @@ impl Settings {
             return Err(ConfigError::new(
                 "PORTCULLIS_REVOCATION_STALE_AFTER_MS",
                 "must be at least twice PORTCULLIS_REVOCATION_POLL_MS and at most 600000 ms",
+            ));
+        }
+        if !["HS256", "HS384", "HS512"].contains(&self.django_jwt_algorithm.as_str()) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_DJANGO_JWT_ALGORITHM",
+                "must be HS256, HS384 or HS512 (simplejwt's HMAC algorithms)",
+            ));
+        }
+        if let Some(key) = &self.django_signing_key
+            && key.expose().len() < 16
+        {
+            return Err(ConfigError::new(
+                "PORTCULLIS_DJANGO_SIGNING_KEY",
+                "is shorter than 16 characters: that is not a Django SECRET_KEY",
             ));
         }
         if self.shutdown_grace_secs > 3600 {

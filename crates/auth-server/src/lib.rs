@@ -19,6 +19,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod django;
 pub mod metrics;
 
 use portcullis::core::SystemClock;
