@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,social-login,email-sign-in,passkeys,axum,poem,sqlite,postgres,testing"
+all="jwt,opaque-tokens,api-keys,sessions,mfa,account-emails,rate-limit,audit,openapi,breached-passwords,redis,resource-server,social-login,email-sign-in,passkeys,django-hashes,axum,poem,sqlite,postgres,testing"
 combos=(
     "default"
     "sessions,axum,sqlite"
@@ -54,7 +54,7 @@ absent() {
 }
 absent "sessions,axum,sqlite" jsonwebtoken lettre
 absent "api-keys,axum,sqlite" jsonwebtoken lettre
-absent "jwt,axum,sqlite" lettre
+absent "jwt,axum,sqlite" lettre bcrypt pbkdf2 scrypt
 # A resource server has no database.
 absent "resource-server,axum" sea-orm sqlx lettre
 if cargo tree -p axum-sessions -e normal --prefix none | grep -qE "^(jsonwebtoken|lettre) v"; then

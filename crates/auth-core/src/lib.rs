@@ -10,7 +10,7 @@
 //! - [`Accounts`]: registration, password checks and changes, deactivation, with one policy.
 //! - [`PasswordHasher`]: argon2id on the blocking pool behind a concurrency cap, with rehash-on-login
 //!   and a dummy hash for unknown users.
-//! - [`django_hash`]: the password hashes Django stores (PBKDF2, argon2, bcrypt, scrypt), which
+//! - `django_hash` (feature `django-hashes`): the password hashes Django stores (PBKDF2, argon2, bcrypt, scrypt), which
 //!   [`PasswordHasher::verify`] accepts and replaces with argon2id at the first sign-in, and the
 //!   bounds an importer checks them against.
 //! - [`Principal`]: the one authenticated identity every credential kind produces.
@@ -29,6 +29,7 @@
 //! | feature   | default | what it adds |
 //! |-----------|---------|--------------|
 //! | `testing` | no      | [`testing`]: the user-store conformance suite every store implementation runs |
+//! | `django-hashes` | no | `django_hash`: Django's password hashes verified by [`PasswordHasher::verify`] (accounts imported from Django) |
 //!
 //! ## Example
 //!
@@ -58,6 +59,7 @@ mod authenticator;
 pub mod authz;
 mod clock;
 mod device;
+#[cfg(feature = "django-hashes")]
 pub mod django_hash;
 mod error;
 mod expiring_map;

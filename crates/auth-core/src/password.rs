@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
-use crate::{AuthError, django_hash};
+use crate::AuthError;
+#[cfg(feature = "django-hashes")]
+use crate::django_hash;
 
 /// Parameters of the [`PasswordHasher`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,7 +300,7 @@ impl PasswordHasher {
     /// [`PasswordCheck::needs_rehash`] so that they are replaced by the normalised form at sign-in.
     /// The second check depends only on the password typed, never on whether the user exists.
     ///
-    /// A hash imported from Django ([`django_hash`](crate::django_hash): PBKDF2, argon2, bcrypt,
+    /// With feature `django-hashes`, a hash imported from Django (`django_hash`: PBKDF2, argon2, bcrypt,
     /// scrypt) is checked against the password exactly as received, as Django does, on the same
     /// blocking pool; a match is reported as [`PasswordCheck::needs_rehash`], so that sign-in
     /// replaces it with argon2id. A Django hash that is malformed or whose work factors are out of
@@ -308,8 +310,10 @@ impl PasswordHasher {
         if password.len() > self.inner.max_password_bytes {
             return Ok(PasswordCheck::INVALID);
         }
-        let stored = stored.filter(|hash| !django_hash::is_unusable(hash));
+        // Django's unusable password (`!…`): no password at all.
+        let stored = stored.filter(|hash| !hash.starts_with('!'));
         // PHC strings start with `$`; Django's hashes with their algorithm's name.
+        #[cfg(feature = "django-hashes")]
         if let Some(hash) = stored
             && !hash.starts_with('$')
         {
@@ -355,6 +359,7 @@ impl PasswordHasher {
         Ok(if real { check } else { PasswordCheck::INVALID })
     }
 
+    #[cfg(feature = "django-hashes")]
     /// Checks a password against a Django hash (already checked by
     /// [`django_hash::check_django_hash`]) on the blocking pool: valid and to be rehashed on a match.
     async fn verify_django(&self, password: &str, stored: &str) -> Result<PasswordCheck, AuthError> {
@@ -515,6 +520,7 @@ mod tests {
         assert!(!hasher.verify(&long, Some(&hash)).await.unwrap().is_valid());
     }
 
+    #[cfg(feature = "django-hashes")]
     #[tokio::test]
     async fn django_hashes_verify_and_are_rehashed() {
         let hasher = fast();
@@ -533,6 +539,7 @@ mod tests {
         assert!(check.is_valid() && !check.needs_rehash());
     }
 
+    #[cfg(feature = "django-hashes")]
     #[tokio::test]
     async fn bad_django_hashes_and_unusable_passwords_never_verify() {
         let hasher = fast();
@@ -562,6 +569,7 @@ mod tests {
         assert!(hasher.inner.dummy_hash.initialized(), "an unusable password costs the dummy hash");
     }
 
+    #[cfg(feature = "django-hashes")]
     #[tokio::test]
     async fn a_django_hash_is_replaced_at_sign_in() {
         use crate::{Accounts, MemoryUserStore, NewUser, UserStore as _};
