@@ -194,6 +194,22 @@ pub(crate) struct AccountEmails {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) templates: Arc<dyn MailTemplates>,
     outbox: Mutex<Option<mpsc::Sender<(String, Job)>>>,
+    /// Jobs queued or running, for [`AccountEmails::flush`].
+    pending: Arc<Pending>,
+}
+
+/// How many email jobs are queued or running, and a signal each time one ends.
+#[derive(Debug, Default)]
+struct Pending {
+    jobs: std::sync::atomic::AtomicUsize,
+    ended: tokio::sync::Notify,
+}
+
+impl Pending {
+    fn end(&self) {
+        self.jobs.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.ended.notify_waiters();
+    }
 }
 
 impl fmt::Debug for AccountEmails {
@@ -227,6 +243,26 @@ impl AccountEmails {
             mailer: settings.mailer,
             templates: templates.unwrap_or_else(|| Arc::new(DefaultTemplates::default())),
             outbox: Mutex::new(None),
+            pending: Arc::default(),
+        }
+    }
+
+    /// Waits until every email job queued so far has ended (delivered, or failed and logged), for
+    /// at most `within`; returns whether they all ended. Call it at shutdown, after the last
+    /// request, so that a reset link asked for just before is still sent.
+    pub(crate) async fn flush(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let ended = self.pending.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the count is read: an end between the two is not missed.
+            ended.as_mut().enable();
+            if self.pending.jobs.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return self.pending.jobs.load(std::sync::atomic::Ordering::Acquire) == 0;
+            }
         }
     }
 
@@ -240,11 +276,13 @@ impl AccountEmails {
             Some(sender) if !sender.is_closed() => sender,
             _ => {
                 let (sender, receiver) = mpsc::channel::<(String, Job)>(OUTBOX_CAPACITY);
-                tokio::spawn(run_jobs(receiver));
+                tokio::spawn(run_jobs(receiver, Arc::clone(&self.pending)));
                 outbox.insert(sender)
             }
         };
+        self.pending.jobs.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if sender.try_send((recipient.to_lowercase(), job)).is_err() {
+            self.pending.end();
             tracing::error!("account email queue full: an email was dropped");
         }
     }
@@ -252,7 +290,7 @@ impl AccountEmails {
 
 /// The email worker: starts each job on its own task once a slot is free, after the previous
 /// job of the same recipient has ended.
-async fn run_jobs(mut receiver: mpsc::Receiver<(String, Job)>) {
+async fn run_jobs(mut receiver: mpsc::Receiver<(String, Job)>, pending: Arc<Pending>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_JOBS));
     let lanes: Lanes = Arc::default();
     let mut generation = 0u64;
@@ -265,13 +303,14 @@ async fn run_jobs(mut receiver: mpsc::Receiver<(String, Job)>) {
             .unwrap_or_else(|p| p.into_inner())
             .insert(recipient.clone(), (generation, done_signal))
             .map(|(_, signal)| signal);
-        let (lanes, mine) = (Arc::clone(&lanes), generation);
+        let (lanes, mine, pending) = (Arc::clone(&lanes), generation, Arc::clone(&pending));
         tokio::spawn(async move {
             if let Some(previous) = previous {
                 // Resolves when the previous job ends (or was dropped).
                 let _ = previous.await;
             }
             job.await;
+            pending.end();
             drop(slot);
             let _ = done.send(());
             let mut lanes = lanes.lock().unwrap_or_else(|p| p.into_inner());

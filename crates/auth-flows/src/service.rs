@@ -534,6 +534,19 @@ impl<S: UserStore> AuthService<S> {
         #[cfg(any(feature = "opaque-tokens", feature = "api-keys", feature = "sessions"))]
         self.last_use.flush().await;
     }
+
+    /// Waits until the account emails queued so far (reset links, verification links, security
+    /// notices: sent off the request path) have been delivered or have failed, for at most
+    /// `within`; returns whether they all have. Without account emails, at once `true`. Call it
+    /// at shutdown, after the last request.
+    pub async fn flush_account_emails(&self, within: std::time::Duration) -> bool {
+        #[cfg(feature = "account-emails")]
+        if let Some(emails) = &self.emails {
+            return emails.flush(within).await;
+        }
+        let _ = within;
+        true
+    }
 }
 
 /// [`AuthService::user_loader`].

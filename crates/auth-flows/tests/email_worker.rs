@@ -87,3 +87,40 @@ async fn a_slow_delivery_to_one_address_does_not_delay_another() -> Result<(), A
     mailer.wait_for("kim@example.com", 2).await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_waits_for_the_queued_emails() -> Result<(), AuthError> {
+    let mailer = Arc::new(GatedMailer {
+        slow: "kim@example.com".into(),
+        gate: tokio::sync::Semaphore::new(0),
+        delivered: Mutex::default(),
+    });
+    let hasher = PasswordHasher::new(PasswordHasherConfig::insecure_fast_for_tests())?;
+    let config = AccountEmailConfig::new("https://app.example.test")?.verification(EmailVerification::Off);
+    let auth = Arc::new(
+        AuthService::builder(Accounts::new(Arc::new(MemoryUserStore::new()), hasher))
+            .account_emails(Arc::new(MemoryAccountTokenStore::new()), mailer.clone(), config)
+            .build()
+            .unwrap(),
+    );
+    assert!(auth.flush_account_emails(Duration::ZERO).await, "nothing queued");
+    let body = serde_json::json!({"username": "kim", "email": "kim@example.com", "password": "a fine long passphrase"});
+    auth.register(request::<RegisterRequest>(body)).await?;
+    auth.request_password_reset(&request::<PasswordResetRequest>(
+        serde_json::json!({"email": "kim@example.com"}),
+    ))
+    .await?;
+    // The delivery hangs: a flush with a short bound gives up and says so.
+    assert!(!auth.flush_account_emails(Duration::from_millis(50)).await, "the email is still queued");
+    // A flush that outlasts the delivery returns once it is done, and the email went out.
+    let flushing = tokio::spawn({
+        let auth = Arc::clone(&auth);
+        async move { auth.flush_account_emails(Duration::from_secs(30)).await }
+    });
+    tokio::task::yield_now().await;
+    assert!(!flushing.is_finished(), "waits for the queued email");
+    mailer.gate.add_permits(1);
+    assert!(flushing.await.unwrap(), "every queued email ended");
+    assert_eq!(mailer.delivered(), ["kim@example.com"]);
+    Ok(())
+}

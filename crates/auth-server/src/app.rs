@@ -948,9 +948,11 @@ impl RunningServer {
 
     /// Stops accepting connections, lets in-flight requests finish for at most the grace
     /// (`PORTCULLIS_SHUTDOWN_GRACE_SECS`; requests still running then are cut off), writes the
-    /// credentials' last uses still on their way (they are written off the request path), and
-    /// waits.
+    /// credentials' last uses still on their way (they are written off the request path), sends
+    /// the account emails still queued (reset and verification links asked for just before; for
+    /// what is left of the grace, at least a second), and waits.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
+        let started = std::time::Instant::now();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -966,6 +968,10 @@ impl RunningServer {
             metrics.abort();
         }
         self.auth.flush_last_uses().await;
+        let left = self.grace.saturating_sub(started.elapsed()).max(std::time::Duration::from_secs(1));
+        if !self.auth.flush_account_emails(left).await {
+            tracing::warn!("account emails still queued at shutdown: not sent");
+        }
         served
     }
 }
