@@ -104,6 +104,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = auth_server::Settings::from_process_env(None)?;
     auth_server::init_tracing(&settings.log, settings.log_json);
     let app = auth_server::app::build(&settings, SystemClock::shared()).await?;
+    // The revocation list loaded from the database and followed, as the server does (the scale
+    // run's revoked grants are in it, and /bench/stats counts them).
+    let _revocations =
+        app.auth.start_revocation_sync(std::time::Duration::from_millis(settings.revocation_poll_ms)).await?;
     // The server's own chain: an API key, an opaque token, a JWT, a session cookie.
     let chain: Vec<portcullis::core::SharedAuthenticator> = vec![
         Arc::new(app.auth.api_key_authenticator()),
