@@ -19,6 +19,12 @@ CONNECTIONS="${CONNECTIONS:-32}"
 PORT="${PORT:-18090}"
 PASSWORD="bench-password-0f-decent-length"
 log() { printf '[refresh-pg.sh] %s\n' "$*" >&2; }
+for tool in wrk psql jq curl; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        log "missing required tool: $tool (apt-get install -y wrk postgresql-client jq curl)"
+        exit 1
+    fi
+done
 
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
 if [ -z "${SERVER_BIN:-}" ]; then
@@ -43,7 +49,7 @@ trap cleanup EXIT
 for i in $(seq 0 $((SERVERS - 1))); do
     env PORTCULLIS_BIND="127.0.0.1:$((PORT + i))" PORTCULLIS_DATABASE_URL="$DB_URL" \
         PORTCULLIS_JWT_ALGORITHM=HS256 PORTCULLIS_JWT_SECRET="$SECRET" PORTCULLIS_ACCESS_TTL=3600 \
-        PORTCULLIS_LOG=warn PORTCULLIS_SIGNIN_LIMIT_PER_IP=100000000 \
+        PORTCULLIS_LOG="${LOG:-warn}" PORTCULLIS_SIGNIN_LIMIT_PER_IP=100000000 \
         PORTCULLIS_REGISTER_LIMIT_PER_IP=100000 PORTCULLIS_REGISTER_LIMIT_GLOBAL=100000 \
         "$SERVER_BIN" >"${WORK}/server-${i}.log" 2>&1 &
     PIDS[$i]=$!
@@ -55,13 +61,17 @@ for i in $(seq 0 $((SERVERS - 1))); do
     done
 done
 
-# A grant per connection, signed in through the server that will refresh it (64 accounts).
+# A grant per connection (and a spare), signed in through the server that will refresh it (64
+# accounts).
 post() { curl -fsS -H 'Content-Type: application/json' -d "$2" "$1"; }
 for a in $(seq 0 63); do
     post "http://127.0.0.1:${PORT}/api/auth/register" "{\"username\":\"pg-${a}\",\"password\":\"${PASSWORD}\"}" >/dev/null
 done
 for i in $(seq 0 $((SERVERS - 1))); do
-    for c in $(seq 1 "$CONNECTIONS"); do
+    # One token per connection, and a spare: wrk calls request() once more before the run to check
+    # the script (that token is never sent); without the spare one connection would send
+    # "exhausted" for the whole run.
+    for c in $(seq 0 "$CONNECTIONS"); do
         post "http://127.0.0.1:$((PORT + i))/api/auth/mobile/sign-in" \
             "{\"username\":\"pg-$(((i * CONNECTIONS + c) % 64))\",\"password\":\"${PASSWORD}\"}" | jq -r .refresh
     done >"${WORK}/tokens-${i}.txt"
@@ -72,10 +82,16 @@ function request()
     local token = table.remove(pool) or "exhausted"
     return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, '{"refresh":"' .. token .. '"}')
 end
+local failures = 0
 function response(status, headers, body)
     if status == 200 then
         local token = string.match(body, '"refresh"%s*:%s*"([^"]+)"')
         if token then pool[#pool + 1] = token end
+    elseif failures < 5 then
+        -- The first failures, for the report: a lost token is never replaced, so one failure
+        -- costs the rest of its connection's run.
+        failures = failures + 1
+        io.stderr:write("non-2xx: " .. status .. " " .. body .. "\n")
     end
 end
 EOF
@@ -96,7 +112,7 @@ pg_before=$(pg_ticks)
 log "wrk: ${SERVERS} server(s), -t1 -c${CONNECTIONS} each, ${DURATION}"
 for i in $(seq 0 $((SERVERS - 1))); do
     wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "${WORK}/refresh-${i}.lua" \
-        "http://127.0.0.1:$((PORT + i))/api/auth/mobile/token-refresh" >"${WORK}/wrk-${i}.txt" &
+        "http://127.0.0.1:$((PORT + i))/api/auth/mobile/token-refresh" >"${WORK}/wrk-${i}.txt" 2>"${WORK}/wrk-${i}.err" &
 done
 wait_wrk=$(jobs -p | tail -n "$SERVERS")
 for pid in $wait_wrk; do wait "$pid" 2>/dev/null || true; done
@@ -115,6 +131,13 @@ for i in $(seq 0 $((SERVERS - 1))); do
     errors=$((errors + ${non2xx:-0}))
     server_ticks=$((server_ticks + $(ticks "${PIDS[$i]}") - BEFORE[$i]))
     log "server ${i}: ${rps} req/s"
+    grep -E "Socket errors|Non-2xx|Latency" "${WORK}/wrk-${i}.txt" >&2 || true
+    if [ -s "${WORK}/wrk-${i}.err" ]; then
+        log "server ${i}: first failures:"
+        head -n 5 "${WORK}/wrk-${i}.err" >&2
+        log "server ${i} log:"
+        grep -v "no transaction in progress" "${WORK}/server-${i}.log" | sort | uniq -c | sort -rn | head -n 5 >&2
+    fi
 done
 per() { awk -v t="$1" -v n="$total_requests" -v hz="$hz" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'; }
 echo
