@@ -43,15 +43,15 @@ fn django_python() -> String {
 
 /// Builds the Django project's database at `database` (a SQLite path or a PostgreSQL URL);
 /// returns its manifest.
-fn make_project(python: &str, database: &str, dir: &Path, dumpdata: Option<&Path>) -> Value {
+fn make_project(python: &str, database: &str, dir: &Path, dumpdata: Option<(&Path, &Path)>) -> Value {
     let manifest = dir.join(format!("manifest-{}.json", std::process::id()));
     let mut command = Command::new(python);
     command
         .arg(repo_root().join("tests/django/make_project.py"))
         .args(["--database", database, "--out"])
         .arg(&manifest);
-    if let Some(path) = dumpdata {
-        command.arg("--dumpdata").arg(path);
+    if let Some((plain, natural)) = dumpdata {
+        command.arg("--dumpdata").arg(plain).arg("--dumpdata-natural").arg(natural);
     }
     let out = command.output().unwrap();
     assert!(out.status.success(), "make_project.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -310,7 +310,8 @@ async fn a_django_project_moves_without_password_resets() {
     let dir = tempfile::tempdir().unwrap();
     let django_db = dir.path().join("django.sqlite3");
     let dump = dir.path().join("dump.json");
-    let manifest = make_project(&python, django_db.to_str().unwrap(), dir.path(), Some(&dump));
+    let natural = dir.path().join("dump-natural.json");
+    let manifest = make_project(&python, django_db.to_str().unwrap(), dir.path(), Some((&dump, &natural)));
     let portcullis_url = format!("sqlite://{}?mode=rwc", dir.path().join("portcullis.db").display());
     let settings = settings(dir.path(), portcullis_url.clone(), &manifest);
     let from = django_db.to_str().unwrap();
@@ -414,6 +415,47 @@ async fn a_django_project_moves_without_password_resets() {
     let server = auth_server::app::start(&after, SystemClock::shared()).await.unwrap();
     assert_eq!(me(server.url()).await.status(), 401, "no longer accepted");
     server.shutdown().await.unwrap();
+
+    // A dumpdata file with natural keys (`--natural-foreign --natural-primary`: users without
+    // ids, foreign keys by username, group name, permission codename) imports the same.
+    let natural_url = format!("sqlite://{}?mode=rwc", dir.path().join("from-natural.db").display());
+    let natural_settings = self::settings(dir.path(), natural_url.clone(), &manifest);
+    let (code, report) = import(&natural_settings, natural.to_str().unwrap(), &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(row(&report, "users")[0], users, "{report}");
+    assert_eq!(
+        row(&report, "drf tokens")[0],
+        manifest["drf_tokens"].as_object().unwrap().len() as u64,
+        "{report}"
+    );
+    assert_eq!(row(&report, "refresh tokens")[0], outstanding, "{report}");
+    let (code, again) = import(&natural_settings, natural.to_str().unwrap(), &[]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(row(&again, "users"), [0, 0, users, 0, 0], "{again}");
+    assert_eq!(row(&again, "role assignments")[..2], [0, 0], "{again}");
+    let natural_db = sea_orm::Database::connect(&natural_url).await.unwrap();
+    let roles = SeaOrmRoleStore::new(natural_db.clone());
+    for user in manifest["users"].as_array().unwrap() {
+        let username = user["username"].as_str().unwrap();
+        let row = users::Entity::find()
+            .filter(users::Column::Username.eq(username))
+            .one(&natural_db)
+            .await
+            .unwrap()
+            .unwrap();
+        let id = UserId::new(row.id);
+        let mut permissions = roles.permissions_of(&roles.roles_of(&id).await.unwrap()).await.unwrap();
+        permissions.sort();
+        let mut expected: Vec<String> = user["effective_permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().replacen('.', ":", 1))
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(permissions, expected, "{username}: permissions from natural keys");
+    }
 
     // A hash demanding absurd work is refused at import, by name, and the rest goes on.
     let broken = dir.path().join("broken.json");

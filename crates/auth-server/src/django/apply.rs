@@ -145,9 +145,15 @@ pub fn role_name(group: &str) -> String {
     name.trim_matches('-').to_owned()
 }
 
-/// The role holding the permissions given to one Django user directly.
-fn personal_role(pk: i64) -> String {
-    format!("django-user-{pk}")
+/// The role holding the permissions given to one Django user directly: `django-user-<id>`, or,
+/// for a dumpdata file with natural primary keys (users without ids), `django-user-<username>`
+/// as a role name ([`role_name`]).
+fn personal_role(user: &DjangoUser) -> String {
+    if user.pk > 0 {
+        format!("django-user-{}", user.pk)
+    } else {
+        format!("django-user-{}", role_name(&user.username))
+    }
 }
 
 /// What the user's email and its verified flag become: allauth's primary address, else a
@@ -362,7 +368,7 @@ async fn import_roles(
     for user in &data.users {
         if !user.permissions.is_empty() && users.contains_key(&user.pk) {
             wanted.push((
-                personal_role(user.pk),
+                personal_role(user),
                 format!("Permissions of Django user \"{}\"", user.username),
                 user.permissions.clone(),
             ));
@@ -413,7 +419,7 @@ async fn import_roles(
         let mut names: Vec<String> =
             user.groups.iter().filter_map(|g| role_of_group.get(g).cloned()).collect();
         if !user.permissions.is_empty() {
-            names.push(personal_role(user.pk));
+            names.push(personal_role(user));
         }
         let current = roles.roles_of(id).await.unwrap_or_default();
         for name in names {
