@@ -122,6 +122,14 @@ const REFRESH: &str = "refresh tokens";
 const TOTP: &str = "totp factors";
 const KINDS: [&str; 7] = [USERS, ROLES, PERMISSIONS, ASSIGNMENTS, TOKENS, REFRESH, TOTP];
 
+/// Whether `jti` can be a simplejwt token id (uuid4 hex by default): 1 to 64 ASCII letters,
+/// digits, `-` and `_`. The import and the exchange endpoint both hold to it.
+pub fn is_jti(jti: &str) -> bool {
+    !jti.is_empty()
+        && jti.len() <= 64
+        && jti.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Django's permission `app_label.codename` as a Portcullis permission `app_label:codename`.
 pub fn permission_name(django: &str) -> String {
     match django.split_once('.') {
@@ -519,10 +527,7 @@ async fn import_refresh_tokens(
     let grants = SeaOrmGrantStore::new(db.clone());
     for token in &data.outstanding {
         let jti = token.jti.trim();
-        if jti.is_empty()
-            || jti.len() > 64
-            || !jti.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !is_jti(jti) {
             report.fail(REFRESH, format!("jti `{jti}`: not an identifier"));
             continue;
         }

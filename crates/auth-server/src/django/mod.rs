@@ -52,10 +52,7 @@ fn verify_simplejwt(token: &str, key: &DecodingKey, validation: &Validation) -> 
         return Err(AuthError::InvalidToken(TokenRejection::WrongKind));
     }
     let jti = data.claims.jti;
-    if jti.is_empty()
-        || jti.len() > 64
-        || !jti.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !apply::is_jti(&jti) {
         return Err(AuthError::InvalidToken(TokenRejection::Malformed));
     }
     Ok(jti)
